@@ -1,0 +1,87 @@
+"""The table from Lambda operation names to the control-plane calls that serve them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lambdabox.api.rest import Call, Handler, Reply
+from lambdabox.control.aliases import Aliases
+from lambdabox.control.concurrency import Concurrency
+from lambdabox.control.functions import Functions
+from lambdabox.control.layers import Layers
+from lambdabox.control.tags import Tags
+from lambdabox.control.versions import Versions
+
+_NO_CONTENT = Reply(status=204)
+
+
+@dataclass(frozen=True)
+class ControlPlane:
+    """The control-plane services the API serves."""
+
+    functions: Functions
+    versions: Versions
+    aliases: Aliases
+    layers: Layers
+    tags: Tags
+    concurrency: Concurrency
+
+
+def lambda_operations(control: ControlPlane) -> dict[str, Handler]:
+    f, v, a, l, t, c = control.functions, control.versions, control.aliases, control.layers, control.tags, control.concurrency
+
+    def delete_function(call: Call) -> Reply:
+        f.delete(call.scope, call.input)
+        return _NO_CONTENT
+
+    def delete_alias(call: Call) -> Reply:
+        a.delete(call.scope, call.input["FunctionName"], call.input["Name"])
+        return _NO_CONTENT
+
+    def delete_layer_version(call: Call) -> Reply:
+        l.delete(call.scope, call.input["LayerName"], call.input["VersionNumber"])
+        return _NO_CONTENT
+
+    def tag_resource(call: Call) -> Reply:
+        t.tag(call.scope, call.input["Resource"], call.input["Tags"])
+        return _NO_CONTENT
+
+    def untag_resource(call: Call) -> Reply:
+        t.untag(call.scope, call.input["Resource"], call.input["TagKeys"])
+        return _NO_CONTENT
+
+    def delete_concurrency(call: Call) -> Reply:
+        c.delete(call.scope, call.input["FunctionName"])
+        return _NO_CONTENT
+
+    return {
+        "CreateFunction": lambda call: f.create(call.scope, call.input),
+        "GetFunction": lambda call: f.get(call.scope, call.input, call.base_url),
+        "GetFunctionConfiguration": lambda call: f.get_configuration(call.scope, call.input),
+        "UpdateFunctionCode": lambda call: f.update_code(call.scope, call.input),
+        "UpdateFunctionConfiguration": lambda call: f.update_configuration(call.scope, call.input),
+        "DeleteFunction": delete_function,
+        "ListFunctions": lambda call: f.list(call.scope, call.input),
+        "PublishVersion": lambda call: v.publish(call.scope, call.input),
+        "ListVersionsByFunction": lambda call: v.list(call.scope, call.input),
+        "CreateAlias": lambda call: a.create(call.scope, call.input),
+        "GetAlias": lambda call: a.get(call.scope, call.input["FunctionName"], call.input["Name"]),
+        "UpdateAlias": lambda call: a.update(call.scope, call.input),
+        "DeleteAlias": delete_alias,
+        "ListAliases": lambda call: a.list(call.scope, call.input),
+        "PublishLayerVersion": lambda call: l.publish(call.scope, call.input, call.base_url),
+        "GetLayerVersion": lambda call: l.get(call.scope, call.input["LayerName"], call.input["VersionNumber"], call.base_url),
+        "GetLayerVersionByArn": lambda call: l.get_by_arn(call.scope, call.input["Arn"], call.base_url),
+        "ListLayers": lambda call: l.list_layers(call.scope, call.input),
+        "ListLayerVersions": lambda call: l.list_versions(call.scope, call.input),
+        "DeleteLayerVersion": delete_layer_version,
+        "TagResource": tag_resource,
+        "UntagResource": untag_resource,
+        "ListTags": lambda call: t.list(call.scope, call.input["Resource"]),
+        "PutFunctionConcurrency": lambda call: c.put(
+            call.scope, call.input["FunctionName"], call.input["ReservedConcurrentExecutions"]
+        ),
+        "GetFunctionConcurrency": lambda call: c.get(call.scope, call.input["FunctionName"]),
+        "DeleteFunctionConcurrency": delete_concurrency,
+        "GetAccountSettings": lambda call: c.account_settings(call.scope),
+    }

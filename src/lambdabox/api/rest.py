@@ -1,0 +1,184 @@
+"""The Lambda REST-JSON protocol: from an HTTP request to an operation's input, and back.
+
+1. The router finds the operation by method and path (AWS's own paths, from the model).
+2. The body is read up to the operation's size limit; JSON members, URI labels, query
+   strings and headers are gathered into one input dict, typed by the model.
+3. The input is checked against the model (shapes.decode, then shapes.check).
+4. The operation's handler runs in a worker thread; its result is split back into
+   status code, headers and JSON body following the output shape.
+Any AwsError, at any step, becomes AWS's error response; nothing was written.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs
+
+from botocore.model import OperationModel, ServiceModel
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from lambdabox.api import shapes
+from lambdabox.api.routing import Router
+from lambdabox.model.arns import Scope
+from lambdabox.model.errors import AwsError, InvalidRequestContent, RequestEntityTooLarge, ServiceError, UnknownOperation
+from lambdabox.model.limits import MAX_CODE_REQUEST_BYTES, MAX_REQUEST_BYTES
+
+log = logging.getLogger(__name__)
+
+#: Operations whose bodies carry a whole zip, and so may be larger than others.
+_CODE_OPERATIONS = frozenset({"CreateFunction", "UpdateFunctionCode", "PublishLayerVersion"})
+
+#: Members whose failures Lambda reports itself, not through the model's ValidationException.
+_EXEMPT = frozenset({"runtime"})
+
+
+@dataclass(frozen=True)
+class Call:
+    """One operation call, as a handler sees it."""
+
+    scope: Scope
+    input: dict[str, Any]
+    #: Scheme, host and port the client reached us at, for links back to this server.
+    base_url: str
+    request_id: str
+
+
+@dataclass
+class Reply:
+    """A handler result that sets more than the JSON body."""
+
+    body: dict[str, Any] | bytes | None = None
+    status: int | None = None
+    headers: dict[str, str] | None = None
+
+
+Handler = Callable[[Call], "dict[str, Any] | Reply | None"]
+
+
+def error_response(error: AwsError, request_id: str) -> Response:
+    return Response(
+        json.dumps(error.body(), separators=(",", ":")),
+        status_code=error.status,
+        media_type="application/json",
+        headers={"x-amzn-ErrorType": error.code, "x-amzn-RequestId": request_id},
+    )
+
+
+class RestJsonApi:
+    def __init__(self, model: ServiceModel, handlers: dict[str, Handler]) -> None:
+        self._router = Router(model)
+        self._handlers = handlers
+
+    async def handle(self, request: Request, scope: Scope) -> Response:
+        request_id = str(uuid.uuid4())
+        try:
+            return await self._handle(request, scope, request_id)
+        except AwsError as error:
+            return error_response(error, request_id)
+        except Exception:
+            log.exception("internal error in %s %s", request.method, request.url.path)
+            return error_response(ServiceError("Lambdabox hit an internal error; see the server log."), request_id)
+
+    async def _handle(self, request: Request, scope: Scope, request_id: str) -> Response:
+        raw_path = request.scope.get("raw_path", request.url.path.encode()).decode("latin-1").split("?", 1)[0]
+        query = {key: values for key, values in parse_qs(request.url.query, keep_blank_values=True).items()}
+        found = self._router.find(request.method, raw_path, {key: values[-1] for key, values in query.items()})
+        if found is None:
+            raise UnknownOperation(f"No Lambda operation matches {request.method} {request.url.path}")
+        operation, labels = found
+        handler = self._handlers.get(operation.name)
+        if handler is None:
+            raise _not_implemented(operation.name)
+        body = await _read_body(request, operation.name)
+        params = _gather(operation, labels, query, request.headers, body)
+        call = Call(scope, params, str(request.base_url).rstrip("/"), request_id)
+        result = await run_in_threadpool(handler, call)
+        return _render(operation, result, request_id)
+
+
+def _not_implemented(name: str) -> AwsError:
+    error = AwsError(f"Lambdabox does not implement the {name} operation yet.")
+    error.status, error.code = 501, "NotImplementedException"
+    return error
+
+
+async def _read_body(request: Request, operation: str) -> bytes:
+    limit = MAX_CODE_REQUEST_BYTES if operation in _CODE_OPERATIONS else MAX_REQUEST_BYTES
+    too_large = RequestEntityTooLarge(f"Request must be smaller than {limit} bytes for the {operation} operation")
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise too_large
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _gather(
+    operation: OperationModel, labels: dict[str, str], query: dict[str, list[str]], headers: Any, body: bytes
+) -> dict[str, Any]:
+    shape = operation.input_shape
+    if shape is None:
+        return {}
+    params: dict[str, Any] = {}
+    payload = shape.serialization.get("payload")
+    if payload:
+        params[payload] = body
+    elif body.strip():
+        try:
+            document = json.loads(body)
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise InvalidRequestContent(f"Could not parse request body into json: {error}") from None
+        params.update(shapes.decode(shape, document, ""))
+    for name, member in shape.members.items():
+        location = member.serialization.get("location")
+        wire = member.serialization.get("name", name)
+        if location == "uri" and wire in labels:
+            params[name] = labels[wire]
+        elif location == "querystring" and wire in query:
+            params[name] = _scalar(member, query[wire], wire)
+        elif location == "header" and wire in headers:
+            params[name] = _scalar(member, [headers[wire]], wire)
+    shapes.check(shape, params, _EXEMPT)
+    return params
+
+
+def _scalar(member: Any, values: list[str], wire: str) -> Any:
+    """A query-string or header value read as its member's type."""
+    kind = member.type_name
+    if kind == "list":
+        return values
+    value = values[-1]
+    if kind in ("integer", "long"):
+        try:
+            return int(value)
+        except ValueError:
+            raise InvalidRequestContent(f"Could not parse {wire}: '{value}' is not an integer") from None
+    if kind == "boolean":
+        if value.lower() not in ("true", "false"):
+            raise InvalidRequestContent(f"Could not parse {wire}: '{value}' is not a boolean")
+        return value.lower() == "true"
+    return value
+
+
+def _render(operation: OperationModel, result: dict[str, Any] | Reply | None, request_id: str) -> Response:
+    reply = result if isinstance(result, Reply) else Reply(result)
+    status = reply.status or operation.http.get("responseCode", 200)
+    headers = {"x-amzn-RequestId": request_id, **(reply.headers or {})}
+    if isinstance(reply.body, bytes):
+        return Response(reply.body, status_code=status, headers=headers, media_type="application/json")
+    if reply.body is None:
+        return Response(b"" if status == 204 else b"{}", status_code=status, headers=headers, media_type="application/json")
+    return Response(
+        json.dumps(reply.body, separators=(",", ":")), status_code=status, headers=headers, media_type="application/json"
+    )

@@ -1,0 +1,79 @@
+"""The ASGI application: one endpoint for Lambda, IAM and STS, as AWS tooling expects.
+
+A request signed for the ``iam`` or ``sts`` service (or an unsigned form POST naming an
+IAM or STS API Version) goes to the Query-protocol front; everything else is Lambda's
+REST-JSON API. Lambdabox's own routes live under /_lambdabox/.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from urllib.parse import parse_qsl
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from lambdabox.api import sigv4
+from lambdabox.api.query import QueryApi
+from lambdabox.api.rest import RestJsonApi
+from lambdabox.control.code_links import DOWNLOAD_PATH, CodeLinks
+from lambdabox.model.arns import Scope
+from lambdabox.settings import Settings
+from lambdabox.store.blobs import BlobStore
+
+#: The Query-protocol API versions, for unsigned requests.
+_QUERY_VERSIONS = {"2010-05-08": "iam", "2011-06-15": "sts"}
+
+
+@dataclass(frozen=True)
+class Fronts:
+    lambda_api: RestJsonApi
+    query_api: QueryApi
+    links: CodeLinks
+    blobs: BlobStore
+
+
+def build_asgi(settings: Settings, fronts: Fronts, lifespan: Callable[[Starlette], AbstractAsyncContextManager]) -> Starlette:
+    async def health(_: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def archive(request: Request) -> Response:
+        key = request.path_params["key"]
+        expires = request.query_params.get("expires", "")
+        signature = request.query_params.get("signature", "")
+        if not fronts.links.valid(key, expires, signature) or not fronts.blobs.exists(key):
+            return Response(b"Request has expired or its signature does not match.", status_code=403)
+        data = await run_in_threadpool(fronts.blobs.read, key)
+        return Response(data, media_type="application/zip")
+
+    async def dispatch(request: Request) -> Response:
+        caller = sigv4.caller(request.headers, request.query_params)
+        account = sigv4.account_for(caller.access_key, settings.accounts, settings.default_account)
+        service = caller.service
+        if service in ("iam", "sts") or (service is None and request.method == "POST" and request.url.path == "/"):
+            return await _query(request, service, account)
+        scope = Scope(account, caller.region or settings.default_region)
+        return await fronts.lambda_api.handle(request, scope)
+
+    async def _query(request: Request, service: str | None, account: str) -> Response:
+        params = dict(parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True))
+        params.update(request.query_params)
+        service = service or _QUERY_VERSIONS.get(params.get("Version", ""), "iam")
+        status, body = await run_in_threadpool(fronts.query_api.handle, service, account, params, str(uuid.uuid4()))
+        return Response(body, status_code=status, media_type="text/xml")
+
+    methods = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"]
+    return Starlette(
+        routes=[
+            Route("/_lambdabox/health", health),
+            Route(DOWNLOAD_PATH + "{key}", archive),
+            Route("/{path:path}", dispatch, methods=methods),
+        ],
+        lifespan=lifespan,
+    )

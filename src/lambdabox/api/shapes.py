@@ -1,0 +1,187 @@
+"""Checking request input against the shapes of AWS's own API model.
+
+botocore ships the Lambda service model: every member's type, whether it is required,
+its length and value ranges, enums and patterns. Requests are checked against it in two
+passes, as AWS does:
+
+1. `decode` walks the JSON and rejects what cannot be read as the shape at all (unknown
+   fields, wrong types, undecodable base64) with InvalidRequestContentException;
+2. `check` collects constraint failures (required, min/max, enum, pattern) and raises one
+   ValidationException that lists them, in AWS's "N validation errors detected" words.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+import re
+from typing import Any
+
+from botocore.model import Shape
+
+from lambdabox.model.errors import InvalidRequestContent, constraint, validation_failure
+
+#: Bound on the constraint failures listed in one message, as AWS lists at most a few.
+MAX_LISTED_PROBLEMS = 10
+
+
+def _parse_error(detail: str) -> InvalidRequestContent:
+    return InvalidRequestContent(f"Could not parse request body into json: Could not parse payload into json: {detail}")
+
+
+def _type_name(value: object) -> str:
+    return {dict: "object", list: "array", str: "string", bool: "boolean", int: "number", float: "number"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def decode(shape: Shape, value: Any, where: str) -> Any:
+    """Return `value` read as `shape`, or raise InvalidRequestContentException. Nulls were dropped before."""
+    kind = shape.type_name
+    if kind == "structure":
+        if not isinstance(value, dict):
+            raise _parse_error(f"Cannot deserialize {where or 'request'}: expected an object, got {_type_name(value)}")
+        out = {}
+        for key, item in value.items():
+            if key not in shape.members:
+                raise _parse_error(f'Unrecognized field "{key}" ({shape.name}), not marked as ignorable')
+            if item is not None:
+                out[key] = decode(shape.members[key], item, f"{where}.{key}" if where else key)
+        return out
+    if kind == "list":
+        if not isinstance(value, list):
+            raise _parse_error(f"Cannot deserialize {where}: expected an array, got {_type_name(value)}")
+        return [decode(shape.member, item, f"{where}[{i}]") for i, item in enumerate(value) if item is not None]
+    if kind == "map":
+        if not isinstance(value, dict):
+            raise _parse_error(f"Cannot deserialize {where}: expected an object, got {_type_name(value)}")
+        return {k: decode(shape.value, v, f"{where}.{k}") for k, v in value.items() if v is not None}
+    if kind == "string" or kind == "timestamp":
+        if not isinstance(value, str):
+            raise _parse_error(f"Cannot deserialize {where}: expected a string, got {_type_name(value)}")
+        return value
+    if kind in ("integer", "long"):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _parse_error(f"Cannot deserialize {where}: expected an integer, got {_type_name(value)}")
+        return value
+    if kind in ("float", "double"):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise _parse_error(f"Cannot deserialize {where}: expected a number, got {_type_name(value)}")
+        return value
+    if kind == "boolean":
+        if not isinstance(value, bool):
+            raise _parse_error(f"Cannot deserialize {where}: expected a boolean, got {_type_name(value)}")
+        return value
+    if kind == "blob":
+        if not isinstance(value, str):
+            raise _parse_error(f"Cannot deserialize {where}: expected a base64 string, got {_type_name(value)}")
+        try:
+            return base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            raise _parse_error(f"Cannot deserialize {where}: the value is not valid base64") from None
+    raise _parse_error(f"Cannot deserialize {where}: unsupported shape type {kind}")
+
+
+def aws_path(parent: str, member: str) -> str:
+    """AWS names a member in messages in lower camel case: MemorySize -> memorySize."""
+    name = member[:1].lower() + member[1:]
+    return f"{parent}.{name}" if parent else name
+
+
+def check(shape: Shape, value: Any, exempt: frozenset[str] = frozenset()) -> None:
+    """Raise one ValidationException naming every constraint `value` breaks.
+
+    Paths in `exempt` are left to the control layer, which reports them as AWS does
+    (Lambda reports a bad Runtime as InvalidParameterValueException, for one).
+    """
+    problems: list[str] = []
+    _collect(shape, value, "", problems, exempt)
+    if problems:
+        raise validation_failure(problems[:MAX_LISTED_PROBLEMS])
+
+
+def _describe(shape: Shape, value: Any, path: str, rule: str) -> str:
+    if shape.metadata.get("sensitive"):
+        return f"Value at '{path}' failed to satisfy constraint: {rule}"
+    return constraint(_show(value), path, rule)
+
+
+def _collect(shape: Shape, value: Any, path: str, problems: list[str], exempt: frozenset[str]) -> None:
+    if path in exempt:
+        return
+    kind = shape.type_name
+    if kind == "structure":
+        for name in shape.metadata.get("required", []):
+            if value.get(name) is None:
+                problems.append(f"Value null at '{aws_path(path, name)}' failed to satisfy constraint: Member must not be null")
+        for name, item in value.items():
+            _collect(shape.members[name], item, aws_path(path, name), problems, exempt)
+        return
+    own = _rules(shape, value)
+    if kind == "list":
+        inner = sorted({rule for item in value for rule in _rules(shape.member, item)})
+        if inner:
+            own.append(f"Member must satisfy constraint: [{', '.join(inner)}]")
+        if shape.member.type_name == "structure":
+            for i, item in enumerate(value, start=1):
+                _collect(shape.member, item, f"{path}.{i}.member", problems, exempt)
+    elif kind == "map":
+        keys = sorted({rule for key in value for rule in _rules(shape.key, key)})
+        values = sorted({rule for item in value.values() for rule in _rules(shape.value, item)})
+        if keys:
+            own.append(f"Map keys must satisfy constraint: [{', '.join(keys)}]")
+        if values:
+            own.append(f"Map value must satisfy constraint: [{', '.join(values)}]")
+    problems.extend(_describe(shape, value, path, rule) for rule in own)
+
+
+def _rules(shape: Shape, value: Any) -> list[str]:
+    """The constraints of `shape` that the scalar, list or map `value` itself breaks."""
+    meta = shape.metadata
+    kind = shape.type_name
+    broken: list[str] = []
+    if kind == "string":
+        if "enum" in meta:
+            if value not in meta["enum"]:
+                broken.append(f"Member must satisfy enum value set: [{', '.join(meta['enum'])}]")
+            return broken
+        if "min" in meta and len(value) < meta["min"]:
+            broken.append(f"Member must have length greater than or equal to {meta['min']}")
+        if "max" in meta and len(value) > meta["max"]:
+            broken.append(f"Member must have length less than or equal to {meta['max']}")
+        pattern = meta.get("pattern")
+        if pattern and not _compiled(pattern).fullmatch(value):
+            broken.append(f"Member must satisfy regular expression pattern: {pattern}")
+    elif kind in ("integer", "long", "float", "double"):
+        if "min" in meta and value < meta["min"]:
+            broken.append(f"Member must have value greater than or equal to {meta['min']}")
+        if "max" in meta and value > meta["max"]:
+            broken.append(f"Member must have value less than or equal to {meta['max']}")
+    elif kind in ("list", "map"):
+        if "min" in meta and len(value) < meta["min"]:
+            broken.append(f"Member must have length greater than or equal to {meta['min']}")
+        if "max" in meta and len(value) > meta["max"]:
+            broken.append(f"Member must have length less than or equal to {meta['max']}")
+    return broken
+
+
+#: Java's Unicode classes in AWS's patterns, in the terms Python's `re` knows. They stand
+#: inside character classes, so letters and numbers both become \w (which adds only "_").
+_UNICODE_CLASSES = {r"\p{L}": r"\w", r"\p{Z}": r"\s", r"\p{N}": r"\w"}
+
+
+@functools.lru_cache(maxsize=512)
+def _compiled(pattern: str) -> re.Pattern[str]:
+    for java, python in _UNICODE_CLASSES.items():
+        pattern = pattern.replace(java, python)
+    return re.compile(pattern, flags=re.DOTALL)
+
+
+def _show(value: Any) -> str:
+    """A value as AWS's Java front end prints it: [a, b] and {k=v}."""
+    if isinstance(value, list):
+        return "[" + ", ".join(str(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}={v}" for k, v in value.items()) + "}"
+    return str(value)

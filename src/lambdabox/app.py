@@ -1,0 +1,73 @@
+"""The composition root: builds the whole object graph from one Settings object.
+
+Nothing else constructs services or wires them together. Start-up order:
+1. open the data dir, the database and the archive stores;
+2. remove archives no record needs (left by a crash between write and commit);
+3. resume settling functions a crash left Pending or InProgress;
+4. serve. Shutdown runs the other way: stop settling, close the database.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import botocore.session
+from starlette.applications import Starlette
+
+from lambdabox.api.operations import ControlPlane, lambda_operations
+from lambdabox.api.query import QueryApi
+from lambdabox.api.rest import RestJsonApi
+from lambdabox.api.server import Fronts, build_asgi
+from lambdabox.control.activation import Activator
+from lambdabox.control.aliases import Aliases
+from lambdabox.control.code_links import CodeLinks, load_secret
+from lambdabox.control.concurrency import Concurrency
+from lambdabox.control.functions import Functions
+from lambdabox.control.iam import Iam
+from lambdabox.control.layers import Layers
+from lambdabox.control.tags import Tags
+from lambdabox.control.versions import Versions
+from lambdabox.settings import Settings, host_architecture
+from lambdabox.store.blobs import BlobStore
+from lambdabox.store.records import RecordStore
+from lambdabox.store.unpacked import UnpackedStore
+
+log = logging.getLogger(__name__)
+
+
+def build_app(settings: Settings) -> Starlette:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store = RecordStore(settings.database)
+    blobs = BlobStore(settings.data_dir / "archives")
+    unpacked = UnpackedStore(blobs, settings.data_dir / "unpacked")
+    links = CodeLinks(load_secret(settings.data_dir / "link-secret"))
+    activator = Activator(store, unpacked)
+    control = ControlPlane(
+        functions=Functions(store, blobs, links, activator.submit, host_architecture()),
+        versions=Versions(store),
+        aliases=Aliases(store),
+        layers=Layers(store, blobs, links),
+        tags=Tags(store),
+        concurrency=Concurrency(store, settings.account_concurrency),
+    )
+    model = botocore.session.get_session().get_service_model("lambda")
+    fronts = Fronts(RestJsonApi(model, lambda_operations(control)), QueryApi(Iam(store)), links, blobs)
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        with store.reading() as records:
+            referenced = records.referenced_blobs()
+        removed = blobs.sweep(referenced)
+        if removed:
+            log.info("removed %d unreferenced archives", len(removed))
+        unpacked.sweep(referenced)
+        activator.start()
+        try:
+            yield
+        finally:
+            activator.stop()
+            store.close()
+
+    return build_asgi(settings, fronts, lifespan)

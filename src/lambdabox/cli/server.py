@@ -1,0 +1,84 @@
+"""`lambdabox server`: start the platform."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from pathlib import Path
+
+from lambdabox.settings import DEFAULT_DATA_DIR, Settings, default_data_dir
+
+
+def _account_map(pairs: list[str]) -> dict[str, str]:
+    mapping = {}
+    for pair in pairs:
+        key, _, account = pair.partition("=")
+        if not key or not (account.isdigit() and len(account) == 12):
+            raise argparse.ArgumentTypeError(f"--account takes ACCESS_KEY=ACCOUNT_ID with a 12-digit id, not {pair!r}")
+        mapping[key] = account
+    return mapping
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    command = commands.add_parser(
+        "server",
+        help="start the Lambdabox platform",
+        description="Start the Lambdabox platform: the Lambda API (and the IAM and STS calls AWS tooling makes) "
+        "on one HTTP endpoint, with all state in the data dir.",
+    )
+    command.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    command.add_argument("--port", type=int, default=9000, help="port to listen on (default: %(default)s)")
+    command.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help=f"where functions, layers and the database are kept (default: $LAMBDABOX_DATA_DIR, else {DEFAULT_DATA_DIR})",
+    )
+    command.add_argument(
+        "--database-url",
+        default=os.environ.get("LAMBDABOX_DATABASE_URL", ""),
+        help="SQLAlchemy URL of the control-plane database (default: $LAMBDABOX_DATABASE_URL, else SQLite in the data dir)",
+    )
+    command.add_argument("--region", default="us-east-1", help="region of unsigned requests (default: %(default)s)")
+    command.add_argument(
+        "--default-account",
+        default="000000000000",
+        help="account of access keys that are neither mapped nor 12 digits (default: %(default)s)",
+    )
+    command.add_argument(
+        "--account",
+        action="append",
+        default=[],
+        metavar="ACCESS_KEY=ACCOUNT_ID",
+        help="map an access key to an account; repeatable. A 12-digit access key always names that account.",
+    )
+    command.add_argument(
+        "--account-concurrency",
+        type=int,
+        default=1000,
+        help="concurrent executions each account may run (default: %(default)s, Lambda's quota)",
+    )
+    command.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"], help="server log level")
+    command.set_defaults(run=run)
+
+
+def run(arguments: argparse.Namespace) -> int:
+    import uvicorn
+
+    from lambdabox.app import build_app
+
+    settings = Settings(
+        host=arguments.host,
+        port=arguments.port,
+        data_dir=(arguments.data_dir or default_data_dir()).expanduser().resolve(),
+        database_url=arguments.database_url,
+        default_region=arguments.region,
+        default_account=arguments.default_account,
+        accounts=_account_map(arguments.account),
+        account_concurrency=arguments.account_concurrency,
+    )
+    logging.basicConfig(level=arguments.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    print(f"Lambdabox listening on http://{settings.host}:{settings.port} (data dir {settings.data_dir})", flush=True)
+    uvicorn.run(build_app(settings), host=settings.host, port=settings.port, log_level=arguments.log_level, access_log=False)
+    return 0

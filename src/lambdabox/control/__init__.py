@@ -1,0 +1,1 @@
+"""The control plane: what each Lambda API operation does to the stored records."""

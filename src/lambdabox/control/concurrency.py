@@ -1,0 +1,92 @@
+"""Reserved concurrency settings and the account's limits and usage.
+
+Enforcement (throttling) belongs to invocation; here the settings are stored and checked:
+reserving may never shrink the account's unreserved pool below its minimum.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lambdabox.control import catalog
+from lambdabox.control.catalog import FUNCTION, VERSION, namespace
+from lambdabox.control.layers import LAYER_VERSION
+from lambdabox.model import limits
+from lambdabox.model.arns import LATEST, FunctionRef, Scope, parse_function_ref
+from lambdabox.model.errors import InvalidParameterValue
+from lambdabox.store.records import RecordStore, Records
+
+_UNQUALIFIED_ONLY = (
+    "This operation is permitted on Lambda functions only. Aliases and versions do not support this operation. "
+    "Please specify either a function name or an unqualified function ARN."
+)
+
+
+class Concurrency:
+    def __init__(self, store: RecordStore, account_limit: int) -> None:
+        self._store = store
+        self._account_limit = account_limit
+
+    def _ref(self, scope: Scope, name: str) -> FunctionRef:
+        ref = parse_function_ref(name, scope)
+        if ref.qualifier:
+            raise InvalidParameterValue(_UNQUALIFIED_ONLY)
+        return ref
+
+    def _reserved_elsewhere(self, records: Records, scope: Scope, name: str | None = None) -> int:
+        return sum(
+            body.get("ReservedConcurrentExecutions") or 0
+            for key, body in records.scan(FUNCTION, namespace(scope))
+            if key != name
+        )
+
+    def put(self, scope: Scope, name: str, reserved: int) -> dict[str, Any]:
+        ref = self._ref(scope, name)
+        with self._store.transaction() as records:
+            function = records.get(FUNCTION, namespace(ref.scope), ref.name)
+            if function is None:
+                # AWS names $LATEST here, unlike the other concurrency operations.
+                raise catalog.not_found(ref, LATEST)
+            unreserved = self._account_limit - self._reserved_elsewhere(records, ref.scope, ref.name) - reserved
+            if unreserved < limits.MIN_UNRESERVED_CONCURRENCY:
+                raise InvalidParameterValue(
+                    "Specified ReservedConcurrentExecutions for function decreases account's "
+                    f"UnreservedConcurrentExecution below its minimum value of [{limits.MIN_UNRESERVED_CONCURRENCY}]."
+                )
+            function["ReservedConcurrentExecutions"] = reserved
+            records.put(FUNCTION, namespace(ref.scope), ref.name, function)
+        return {"ReservedConcurrentExecutions": reserved}
+
+    def get(self, scope: Scope, name: str) -> dict[str, Any]:
+        ref = self._ref(scope, name)
+        with self._store.reading() as records:
+            function = catalog.function(records, ref)
+        reserved = function.get("ReservedConcurrentExecutions")
+        return {} if reserved is None else {"ReservedConcurrentExecutions": reserved}
+
+    def delete(self, scope: Scope, name: str) -> None:
+        ref = self._ref(scope, name)
+        with self._store.transaction() as records:
+            function = catalog.function(records, ref)
+            function.pop("ReservedConcurrentExecutions", None)
+            records.put(FUNCTION, namespace(ref.scope), ref.name, function)
+
+    def account_settings(self, scope: Scope) -> dict[str, Any]:
+        with self._store.reading() as records:
+            reserved = self._reserved_elsewhere(records, scope)
+            functions = records.scan(FUNCTION, namespace(scope))
+            code_sizes = {}
+            for _, body in records.scan(VERSION, namespace(scope)):
+                code_sizes[body["code_key"]] = body["config"]["CodeSize"]
+            for _, body in records.scan(LAYER_VERSION, namespace(scope)):
+                code_sizes[body["key"]] = body["info"]["Content"]["CodeSize"]
+        return {
+            "AccountLimit": {
+                "TotalCodeSize": limits.MAX_TOTAL_CODE_BYTES,
+                "CodeSizeUnzipped": limits.MAX_UNZIPPED_BYTES,
+                "CodeSizeZipped": limits.MAX_ZIPPED_BYTES,
+                "ConcurrentExecutions": self._account_limit,
+                "UnreservedConcurrentExecutions": self._account_limit - reserved,
+            },
+            "AccountUsage": {"TotalCodeSize": sum(code_sizes.values()), "FunctionCount": len(functions)},
+        }

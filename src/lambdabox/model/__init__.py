@@ -1,0 +1,1 @@
+"""Pure records and rules of the Lambda control plane. Imports only the standard library."""

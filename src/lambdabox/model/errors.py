@@ -1,0 +1,109 @@
+"""AWS-shaped errors.
+
+Every error a client can see is an `AwsError`: an HTTP status, the error type that
+AWS puts in `x-amzn-ErrorType` and the body's `Type`, and AWS's message. The API
+layer renders them; everything below only raises them.
+"""
+
+from __future__ import annotations
+
+
+class AwsError(Exception):
+    """An error reported to the client exactly as AWS would report it."""
+
+    #: HTTP status of the response.
+    status: int = 400
+    #: The error type, e.g. ``ResourceNotFoundException``.
+    code: str = "ServiceException"
+    #: ``User`` or ``Service``: who is at fault, the body's ``Type`` field.
+    fault: str = "User"
+    #: The body's message key: Lambda writes ``Message`` for some types and ``message`` for most.
+    message_key: str = "message"
+
+    def __init__(self, message: str, **extra: object) -> None:
+        super().__init__(message)
+        self.message = message
+        #: Further body fields some errors carry (e.g. ``Reason``).
+        self.extra = extra
+
+    def body(self) -> dict[str, object]:
+        return {"Type": self.fault, self.message_key: self.message, **self.extra}
+
+
+class ValidationError(AwsError):
+    code = "ValidationException"
+
+
+class InvalidParameterValue(AwsError):
+    code = "InvalidParameterValueException"
+
+
+class InvalidRequestContent(AwsError):
+    code = "InvalidRequestContentException"
+
+
+class ResourceNotFound(AwsError):
+    status = 404
+    code = "ResourceNotFoundException"
+    message_key = "Message"
+
+
+class AccessDenied(AwsError):
+    status = 403
+    code = "AccessDeniedException"
+    message_key = "Message"
+
+
+class ResourceConflict(AwsError):
+    status = 409
+    code = "ResourceConflictException"
+
+
+class ResourceInUse(AwsError):
+    code = "ResourceInUseException"
+
+
+class PreconditionFailed(AwsError):
+    status = 412
+    code = "PreconditionFailedException"
+
+
+class RequestEntityTooLarge(AwsError):
+    status = 413
+    code = "RequestEntityTooLargeException"
+
+
+class CodeStorageExceeded(AwsError):
+    code = "CodeStorageExceededException"
+
+
+class TooManyRequests(AwsError):
+    status = 429
+    code = "TooManyRequestsException"
+
+
+class UnrecognizedClient(AwsError):
+    status = 403
+    code = "UnrecognizedClientException"
+
+
+class UnknownOperation(AwsError):
+    status = 404
+    code = "UnknownOperationException"
+
+
+class ServiceError(AwsError):
+    status = 500
+    code = "ServiceException"
+    fault = "Service"
+
+
+def validation_failure(problems: list[str]) -> ValidationError:
+    """Combine constraint failures into AWS's single ValidationException message."""
+    noun = "error" if len(problems) == 1 else "errors"
+    return ValidationError(f"{len(problems)} validation {noun} detected: " + "; ".join(problems))
+
+
+def constraint(value: object, path: str, rule: str) -> str:
+    """One constraint failure in AWS's words: Value 'x' at 'path' failed to satisfy constraint: rule."""
+    return f"Value '{value}' at '{path}' failed to satisfy constraint: {rule}"

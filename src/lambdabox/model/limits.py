@@ -1,0 +1,28 @@
+"""The quotas Lambdabox enforces, with AWS Lambda's values unless said otherwise."""
+
+#: Largest zipped deployment package accepted in a request body, in bytes (50 MiB).
+MAX_ZIPPED_BYTES = 50 * 1024 * 1024
+#: Largest request body for an operation carrying a zip: 50 MiB of zip as base64 text, in bytes.
+MAX_CODE_REQUEST_BYTES = 69_905_067
+#: Largest unzipped function code plus all its layers, in bytes (250 MiB).
+MAX_UNZIPPED_BYTES = 262_144_000
+#: Largest body of any other control-plane request, in bytes (6 MiB, the invoke payload limit).
+MAX_REQUEST_BYTES = 6 * 1024 * 1024
+#: Environment variables, measured as their JSON text, in bytes.
+MAX_ENVIRONMENT_BYTES = 4 * 1024
+#: MemorySize range, in MB.
+MIN_MEMORY_MB, MAX_MEMORY_MB = 128, 10_240
+#: Timeout range, in seconds.
+MIN_TIMEOUT_S, MAX_TIMEOUT_S = 1, 900
+#: EphemeralStorage.Size range, in MB.
+MIN_EPHEMERAL_MB, MAX_EPHEMERAL_MB = 512, 10_240
+#: Layers one function may reference.
+MAX_LAYERS = 5
+#: Tags on one resource.
+MAX_TAGS = 50
+#: Concurrency that reserved concurrency may never take from the account's unreserved pool.
+MIN_UNRESERVED_CONCURRENCY = 100
+#: Total code storage per account and region, in bytes (75 GiB).
+MAX_TOTAL_CODE_BYTES = 80_530_636_800
+#: Default page size of the List operations.
+DEFAULT_PAGE_SIZE = 50

@@ -1,0 +1,45 @@
+"""The runtimes Lambdabox runs, and the words for the ones it does not."""
+
+from __future__ import annotations
+
+from lambdabox.model.errors import InvalidParameterValue
+
+PYTHON = ("python3.9", "python3.10", "python3.11", "python3.12", "python3.13", "python3.14")
+NODEJS = ("nodejs18.x", "nodejs20.x", "nodejs22.x", "nodejs24.x")
+PROVIDED = ("provided.al2023", "provided.al2")
+SUPPORTED = PYTHON + NODEJS + PROVIDED
+
+#: Runtimes AWS has retired for creating and updating functions.
+DEPRECATED = frozenset(
+    {
+        "python2.7", "python3.6", "python3.7", "python3.8",
+        "nodejs", "nodejs4.3", "nodejs4.3-edge", "nodejs6.10", "nodejs8.10", "nodejs10.x", "nodejs12.x",
+        "nodejs14.x", "nodejs16.x",
+        "provided", "go1.x", "java8",
+        "dotnetcore1.0", "dotnetcore2.0", "dotnetcore2.1", "dotnetcore3.1", "dotnet6",
+        "ruby2.5", "ruby2.7",
+    }
+)
+
+
+def require_supported(runtime: str) -> None:
+    """Raise InvalidParameterValueException unless Lambdabox can run `runtime`."""
+    if runtime in SUPPORTED:
+        return
+    if runtime in DEPRECATED:
+        raise InvalidParameterValue(
+            f"The runtime parameter of {runtime} is no longer supported for creating or updating AWS Lambda "
+            "functions. We recommend you use a supported runtime while creating or updating functions."
+        )
+    raise InvalidParameterValue(
+        f"Value {runtime} at 'runtime' failed to satisfy constraint: Member must satisfy enum value set: "
+        f"[{', '.join(SUPPORTED)}] or be a valid ARN"
+    )
+
+
+def handler_is_well_formed(runtime: str, handler: str) -> bool:
+    """Python and Node.js handlers name a file and a function: `path/module.function`."""
+    if runtime in PROVIDED:
+        return True
+    module, dot, function = handler.rpartition(".")
+    return bool(dot and module and function and not module.endswith("/"))

@@ -1,0 +1,43 @@
+"""The one Settings object the composition root builds everything from."""
+
+from __future__ import annotations
+
+import os
+import platform
+from dataclasses import dataclass, field
+from pathlib import Path
+
+#: Where state lives unless --data-dir or LAMBDABOX_DATA_DIR says otherwise.
+DEFAULT_DATA_DIR = Path("~/.lambdabox")
+
+
+def default_data_dir() -> Path:
+    return Path(os.environ.get("LAMBDABOX_DATA_DIR", DEFAULT_DATA_DIR)).expanduser()
+
+
+def host_architecture() -> str:
+    """The Lambda architecture name of this machine."""
+    return "arm64" if platform.machine().lower() in ("aarch64", "arm64") else "x86_64"
+
+
+@dataclass(frozen=True)
+class Settings:
+    #: Address the API listens on.
+    host: str = "127.0.0.1"
+    port: int = 9000
+    #: Root of all state: the database, archives and unpacked code.
+    data_dir: Path = field(default_factory=default_data_dir)
+    #: SQLAlchemy URL of the control-plane database; SQLite in the data dir when empty.
+    database_url: str = ""
+    #: Region of requests that carry no signature.
+    default_region: str = "us-east-1"
+    #: Account of any access key not mapped in `accounts` and not itself 12 digits.
+    default_account: str = "000000000000"
+    #: Access key id -> account id.
+    accounts: dict[str, str] = field(default_factory=dict)
+    #: Concurrent executions an account may run (Lambda's default quota).
+    account_concurrency: int = 1000
+
+    @property
+    def database(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'lambdabox.db'}"

@@ -1,0 +1,1 @@
+"""Persistence: control-plane records in SQL, archives in a content-addressed store on disk."""
