@@ -9,6 +9,7 @@ what exists.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import secrets
@@ -250,6 +251,12 @@ def check_policy_document(text: str, trust: bool) -> None:
 def unique_id(prefix: str) -> str:
     """A fresh IAM unique ID: a type prefix (AROA for roles, ANPA for managed policies) and 17 characters."""
     return prefix + "".join(secrets.choice(_ID_ALPHABET) for _ in range(_ID_LENGTH))
+
+
+def stable_id(prefix: str, seed: str) -> str:
+    """A unique ID that is always the same for the same `seed` (for things every account shares)."""
+    digest = hashlib.sha256(seed.encode()).digest()
+    return prefix + "".join(_ID_ALPHABET[byte % len(_ID_ALPHABET)] for byte in digest[:_ID_LENGTH])
 
 
 def iam_time(moment: datetime) -> str:

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Prepare a virtual environment with Lambdabox installed. Safe to run again: it only
+# installs what is missing or out of date. Usage: scripts/setup.sh [pip extras, e.g. test]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+extras="${1:-}"
+venv="${LAMBDABOX_VENV:-.venv}"
+
+python_ok() { "$1" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; }
+
+python=""
+for candidate in python3.11 python3.12 python3.13 python3; do
+  if command -v "$candidate" >/dev/null && python_ok "$candidate"; then python="$candidate"; break; fi
+done
+if [ -z "$python" ]; then
+  echo "Lambdabox needs Python 3.11 or newer; none was found on PATH." >&2
+  exit 1
+fi
+
+if [ ! -x "$venv/bin/python" ]; then
+  if ! "$python" -m venv "$venv" 2>/dev/null; then
+    # Debian ships venv separately; install it when we may.
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+      rm -rf "$venv"
+      "$python" -m venv "$venv"
+    else
+      echo "Could not create a virtual environment: install python3-venv." >&2
+      exit 1
+    fi
+  fi
+fi
+
+target="."
+[ -n "$extras" ] && target=".[$extras]"
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip 2>/dev/null || true
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check -e "$target"
