@@ -121,7 +121,10 @@ class QueryApi:
         self._actions: dict[str, dict[str, Handler]] = {"iam": self._iam_actions(), "sts": self._sts_actions()}
 
     def handle(self, service: str, account: str, params: dict[str, str], request_id: str) -> tuple[int, bytes]:
-        """(HTTP status, XML body) for one request to `service` ("iam" or "sts") by `account`."""
+        """(HTTP status, XML body) for one request to `service` by `account`.
+
+        `service` must be "iam" or "sts" (anything else is the caller's bug: KeyError).
+        """
         spec = _SERVICES[service]
         action = params.get("Action")
         version = params.get("Version") or spec.version
@@ -155,9 +158,7 @@ class QueryApi:
                 form.tags(),
             ))},
             "GetRole": lambda account, form: {"Role": _role(iam.get_role(account, form.required("RoleName")))},
-            "UpdateRole": lambda account, form: iam.update_role(
-                account, form.required("RoleName"), form.text("Description"), form.integer("MaxSessionDuration")
-            ) or {},
+            "UpdateRole": lambda account, form: self._update_role(account, form),
             "UpdateAssumeRolePolicy": lambda account, form: iam.update_trust_policy(
                 account, form.required("RoleName"), form.required("PolicyDocument")
             ),
@@ -196,6 +197,13 @@ class QueryApi:
                 account, form.required("RoleName"), form.text("Marker"), form.integer("MaxItems")
             ),
         }
+
+    def _update_role(self, account: str, form: _Form) -> Body:
+        """UpdateRole answers with an empty UpdateRoleResult."""
+        self._iam.update_role(
+            account, form.required("RoleName"), form.text("Description"), form.integer("MaxSessionDuration")
+        )
+        return {}
 
     def _list_roles(self, account: str, form: _Form) -> Body:
         page = self._iam.list_roles(account, form.text("PathPrefix"), form.text("Marker"), form.integer("MaxItems"))

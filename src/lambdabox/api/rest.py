@@ -144,7 +144,8 @@ def _gather(
         location = member.serialization.get("location")
         wire = member.serialization.get("name", name)
         if location == "uri" and wire in labels:
-            params[name] = labels[wire]
+            # Labels are typed too: GetLayerVersion's {VersionNumber} is a long.
+            params[name] = _scalar(member, [labels[wire]], wire)
         elif location == "querystring" and wire in query:
             params[name] = _scalar(member, query[wire], wire)
         elif location == "header" and wire in headers:

@@ -36,8 +36,6 @@ POLICY, POLICY_NAME, POLICY_VERSION = "policy", "policy-name", "policy-version"
 
 #: Records read per scan while filling a filtered page.
 _SCAN_BATCH = 200
-#: The date AWS-managed policies report: they predate every account here, and a fixed date keeps answers stable.
-_AWS_POLICY_DATE = "2015-02-06T18:39:46Z"
 
 Body = dict[str, Any]
 
@@ -125,7 +123,7 @@ class Iam:
 
     def get_role(self, account: str, name: str) -> Body:
         """The Role document, with RoleLastUsed; NoSuchEntity if there is no such role."""
-        _check_role_name(name)
+        iam.check_names(name)
         with self._store.reading() as records:
             return {**_role(records, account, name), "RoleLastUsed": {}}
 
@@ -163,7 +161,7 @@ class Iam:
 
     def delete_role(self, account: str, name: str) -> None:
         """Delete a role; DeleteConflict while managed policies are attached or inline policies remain."""
-        _check_role_name(name)
+        iam.check_names(name)
         with self._store.transaction() as records:
             _role(records, account, name)
             if records.scan(ATTACHMENT, account, prefix=f"{name}/", limit=1):
@@ -228,7 +226,9 @@ class Iam:
         version = {"Document": document, "VersionId": "v1", "IsDefaultVersion": True, "CreateDate": created}
         with self._store.transaction() as records:
             if records.get(POLICY_NAME, account, name.lower()) is not None:
-                raise iam.EntityAlreadyExists(f"A policy called {name} already exists. Duplicate names are not allowed.")
+                raise iam.EntityAlreadyExists(
+                    f"A policy called {name} already exists. Duplicate names are not allowed."
+                )
             records.put(POLICY_NAME, account, name.lower(), {"Arn": arn})
             records.put(POLICY, account, arn, policy)
             records.put(POLICY_VERSION, account, f"{arn}#v1", version)
@@ -236,7 +236,7 @@ class Iam:
 
     def get_policy(self, account: str, arn: str) -> Body:
         """The Policy document of a customer or AWS-managed policy; NoSuchEntity if there is none."""
-        ref = _check_policy_arn(arn)
+        ref = iam.check_policy_arn(arn)
         with self._store.reading() as records:
             policy = _policy(records, account, ref)
         if policy is None:
@@ -245,7 +245,7 @@ class Iam:
 
     def delete_policy(self, account: str, arn: str) -> None:
         """Delete a customer managed policy and its versions; DeleteConflict while it is attached."""
-        ref = _check_policy_arn(arn)
+        ref = iam.check_policy_arn(arn)
         if ref.aws_managed:
             # Which error AWS gives here is not known; InvalidInput is one DeletePolicy may return.
             raise iam.InvalidInput(f"Policy {arn} is managed by AWS and cannot be deleted.")
@@ -285,7 +285,7 @@ class Iam:
 
     def attach_role_policy(self, account: str, role_name: str, arn: str) -> None:
         """Attach a managed policy to a role; attaching it again changes nothing."""
-        ref = _check_attachment(role_name, arn)
+        ref = iam.check_policy_arn(arn, role_name)
         with self._store.transaction() as records:
             _role(records, account, role_name)
             if ref.aws_managed and ref.path == iam.SERVICE_ROLE_POLICY_PATH:
@@ -302,7 +302,7 @@ class Iam:
 
     def detach_role_policy(self, account: str, role_name: str, arn: str) -> None:
         """Detach a managed policy from a role; NoSuchEntity if it is not attached."""
-        ref = _check_attachment(role_name, arn)
+        ref = iam.check_policy_arn(arn, role_name)
         with self._store.transaction() as records:
             _role(records, account, role_name)
             if not records.delete(ATTACHMENT, account, f"{role_name}/{arn}"):
@@ -349,7 +349,7 @@ class Iam:
 
     def get_role_policy(self, account: str, role_name: str, name: str) -> Body:
         """{"RoleName", "PolicyName", "PolicyDocument"}; NoSuchEntity for an unknown role or policy."""
-        _check_inline(role_name, name)
+        iam.check_names(role_name, name)
         with self._store.reading() as records:
             _role(records, account, role_name)
             policy = records.get(INLINE, account, f"{role_name}/{name}")
@@ -358,7 +358,7 @@ class Iam:
         return policy
 
     def delete_role_policy(self, account: str, role_name: str, name: str) -> None:
-        _check_inline(role_name, name)
+        iam.check_names(role_name, name)
         with self._store.transaction() as records:
             _role(records, account, role_name)
             if not records.delete(INLINE, account, f"{role_name}/{name}"):
@@ -378,34 +378,6 @@ class Iam:
         return {"PolicyNames": [policy["PolicyName"] for policy in policies], **paging}
 
 
-def _check_role_name(name: str) -> None:
-    checks = Checks()
-    checks.name(name, "roleName", 64)
-    checks.done()
-
-
-def _check_inline(role_name: str, name: str) -> None:
-    checks = Checks()
-    checks.name(role_name, "roleName", 64)
-    checks.name(name, "policyName", 128)
-    checks.done()
-
-
-def _check_policy_arn(arn: str) -> PolicyRef:
-    checks = Checks()
-    checks.arn(arn, "policyArn")
-    checks.done()
-    return iam.parse_policy_arn(arn)
-
-
-def _check_attachment(role_name: str, arn: str) -> PolicyRef:
-    checks = Checks()
-    checks.name(role_name, "roleName", 64)
-    checks.arn(arn, "policyArn")
-    checks.done()
-    return iam.parse_policy_arn(arn)
-
-
 def _role(records: Records, account: str, name: str) -> Body:
     role = records.get(ROLE, account, name)
     if role is None:
@@ -420,22 +392,11 @@ def _inline_not_found(name: str) -> iam.NoSuchEntity:
 def _policy(records: Records, account: str, ref: PolicyRef) -> Body | None:
     """The policy `ref` names as this account sees it, or None.
 
-    AWS-managed policies exist in every account: one this account never attached is
-    described afresh, with a PolicyId derived from its ARN so that every answer agrees.
+    AWS-managed policies exist in every account; one this account never attached has no
+    record and is described afresh.
     """
     if not ref.aws_managed:
         return records.get(POLICY, account, ref.arn) if ref.account == account else None
     if iam.KNOWN_AWS_POLICY_PATHS.get(ref.name, ref.path) != ref.path:
         return None
-    return records.get(POLICY, account, ref.arn) or {
-        "PolicyName": ref.name,
-        "PolicyId": iam.stable_id("ANPA", ref.arn),
-        "Arn": ref.arn,
-        "Path": ref.path,
-        "DefaultVersionId": "v1",
-        "AttachmentCount": 0,
-        "PermissionsBoundaryUsageCount": 0,
-        "IsAttachable": True,
-        "CreateDate": _AWS_POLICY_DATE,
-        "UpdateDate": _AWS_POLICY_DATE,
-    }
+    return records.get(POLICY, account, ref.arn) or iam.aws_managed_policy(ref)

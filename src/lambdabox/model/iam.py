@@ -139,11 +139,12 @@ class Checks:
 
     def length(self, value: str, member: str, low: int, high: int) -> bool:
         if len(value) < low:
-            self._constraints.append(constraint(value, member, f"Member must have length greater than or equal to {low}"))
+            rule = f"Member must have length greater than or equal to {low}"
         elif len(value) > high:
-            self._constraints.append(constraint(value, member, f"Member must have length less than or equal to {high}"))
+            rule = f"Member must have length less than or equal to {high}"
         else:
             return True
+        self._constraints.append(constraint(value, member, rule))
         return False
 
     def _rule(self, ok: bool, member: str, rule: str) -> None:
@@ -152,7 +153,8 @@ class Checks:
 
     def _pattern(self, ok: bool, value: str, member: str, shown: str) -> None:
         if not ok:
-            self._constraints.append(constraint(value, member, f"Member must satisfy regular expression pattern: {shown}"))
+            rule = f"Member must satisfy regular expression pattern: {shown}"
+            self._constraints.append(constraint(value, member, rule))
 
     def name(self, value: str, member: str, high: int) -> None:
         """A role name (at most 64) or policy name (at most 128)."""
@@ -174,7 +176,8 @@ class Checks:
     def description(self, value: str, role: bool) -> None:
         """A role description (restricted characters) or policy description (any characters)."""
         if self.length(value, "description", 0, 1000) and role:
-            self._pattern(bool(_DESCRIPTION.fullmatch(value)), value, "description", r"[\u0009\u000A\u000D\u0020-\u007E\u00A1-\u00FF]*")
+            shown = r"[\u0009\u000A\u000D\u0020-\u007E\u00A1-\u00FF]*"
+            self._pattern(bool(_DESCRIPTION.fullmatch(value)), value, "description", shown)
 
     def document(self, value: str, member: str) -> None:
         if self.length(value, member, 1, MAX_DOCUMENT_CHARS):
@@ -187,9 +190,12 @@ class Checks:
         if value is None:
             return
         if value < low:
-            self._constraints.append(constraint(value, member, f"Member must have value greater than or equal to {low}"))
+            rule = f"Member must have value greater than or equal to {low}"
         elif value > high:
-            self._constraints.append(constraint(value, member, f"Member must have value less than or equal to {high}"))
+            rule = f"Member must have value less than or equal to {high}"
+        else:
+            return
+        self._constraints.append(constraint(value, member, rule))
 
     def paging(self, marker: str | None, max_items: int | None) -> None:
         if marker is not None:
@@ -199,7 +205,8 @@ class Checks:
     def tags(self, tags: Sequence[dict[str, str]]) -> None:
         if len(tags) > MAX_TAGS:
             shown = "[" + ", ".join(f"Tag(Key={tag['Key']}, Value={tag['Value']})" for tag in tags) + "]"
-            self._constraints.append(constraint(shown, "tags", f"Member must have length less than or equal to {MAX_TAGS}"))
+            rule = f"Member must have length less than or equal to {MAX_TAGS}"
+            self._constraints.append(constraint(shown, "tags", rule))
         for number, tag in enumerate(tags, 1):
             key, value = f"tags.{number}.member.key", f"tags.{number}.member.value"
             if self.length(tag["Key"], key, 1, 128):
@@ -211,9 +218,19 @@ class Checks:
         """Raise the ValidationError the noted failures add up to, if any."""
         if self._constraints:
             noun = "error" if len(self._constraints) == 1 else "errors"
-            raise IamValidationError(f"{len(self._constraints)} validation {noun} detected: " + "; ".join(self._constraints))
+            problems = "; ".join(self._constraints)
+            raise IamValidationError(f"{len(self._constraints)} validation {noun} detected: {problems}")
         if self._rules:
             raise IamValidationError(self._rules[0])
+
+
+def check_names(role_name: str, policy_name: str | None = None) -> None:
+    """Check a request that names a role, and maybe one of its inline policies."""
+    checks = Checks()
+    checks.name(role_name, "roleName", 64)
+    if policy_name is not None:
+        checks.name(policy_name, "policyName", 128)
+    checks.done()
 
 
 def check_tag_keys(tags: Sequence[dict[str, str]]) -> None:
@@ -281,6 +298,8 @@ KNOWN_AWS_POLICY_PATHS = {
     "AWSLambdaExecute": "/",
     "AdministratorAccess": "/",
 }
+#: The date AWS-managed policies report: they predate every account here, and a fixed date keeps answers stable.
+AWS_POLICY_DATE = "2015-02-06T18:39:46Z"
 #: AWS's service-linked role policies live here and attach to no customer role.
 SERVICE_ROLE_POLICY_PATH = "/aws-service-role/"
 
@@ -310,3 +329,32 @@ def parse_policy_arn(arn: str) -> PolicyRef:
     if not found:
         raise InvalidInput(f"ARN {arn} is not valid.")
     return PolicyRef(arn, found["account"], found["path"], found["name"])
+
+
+def check_policy_arn(arn: str, role_name: str | None = None) -> PolicyRef:
+    """Check a request that names a managed policy (and maybe a role), and parse the ARN."""
+    checks = Checks()
+    if role_name is not None:
+        checks.name(role_name, "roleName", 64)
+    checks.arn(arn, "policyArn")
+    checks.done()
+    return parse_policy_arn(arn)
+
+
+def aws_managed_policy(ref: PolicyRef) -> dict[str, object]:
+    """The Policy document of an AWS-managed policy no role here uses yet.
+
+    Its PolicyId is derived from the ARN, so that every answer about it agrees.
+    """
+    return {
+        "PolicyName": ref.name,
+        "PolicyId": stable_id("ANPA", ref.arn),
+        "Arn": ref.arn,
+        "Path": ref.path,
+        "DefaultVersionId": "v1",
+        "AttachmentCount": 0,
+        "PermissionsBoundaryUsageCount": 0,
+        "IsAttachable": True,
+        "CreateDate": AWS_POLICY_DATE,
+        "UpdateDate": AWS_POLICY_DATE,
+    }

@@ -1,0 +1,1 @@
+"""What runs inside a sandbox: runtime bootstraps, and the Runtime API they talk to."""
