@@ -307,18 +307,24 @@ DESCRIPTION_TOO_LONG = (
         ({"RoleName": LONG_NAME}, f"1 validation error detected: {NAME_TOO_LONG}"),
         (
             {"RoleName": "has space"},
-            "The specified value for roleName is invalid. "
-            "It must contain only alphanumeric characters and/or the following: +=,.@_-",
+            (
+                "The specified value for roleName is invalid. "
+                "It must contain only alphanumeric characters and/or the following: +=,.@_-"
+            ),
         ),
         (
             {"Path": "no-slashes"},
-            "The specified value for path is invalid. "
-            "It must begin and end with / and contain only alphanumeric characters and/or / characters.",
+            (
+                "The specified value for path is invalid. "
+                "It must begin and end with / and contain only alphanumeric characters and/or / characters."
+            ),
         ),
         (
             {"MaxSessionDuration": 50000},
-            "1 validation error detected: Value '50000' at 'maxSessionDuration' failed to satisfy constraint: "
-            "Member must have value less than or equal to 43200",
+            (
+                "1 validation error detected: Value '50000' at 'maxSessionDuration' failed to satisfy constraint: "
+                "Member must have value less than or equal to 43200"
+            ),
         ),
         (
             {"RoleName": LONG_NAME, "Description": LONG_DESCRIPTION},
@@ -392,3 +398,28 @@ def test_unknown_action_over_raw_http(server):
         "Sender", "InvalidAction", "Could not find operation FrobnicateRole for version 2010-05-08"
     ]
     assert root.findtext("iam:RequestId", namespaces=namespace)
+
+
+def test_tag_errors(iam, unique):
+    with pytest.raises(ClientError) as raised:
+        iam.create_role(
+            RoleName=unique("role"),
+            AssumeRolePolicyDocument=TRUST,
+            Tags=[{"Key": "Env", "Value": "a"}, {"Key": "env", "Value": "b"}],
+        )
+    assert_error(raised, 400, "InvalidInput", "Duplicate tag keys found. Please note that Tag keys are case insensitive.")
+    with pytest.raises(ClientError) as raised:
+        iam.create_role(RoleName=unique("role"), AssumeRolePolicyDocument=TRUST, Tags=[{"Key": "k" * 129, "Value": ""}])
+    assert_error(
+        raised, 400, "ValidationError",
+        f"1 validation error detected: Value '{'k' * 129}' at 'tags.1.member.key' failed to satisfy constraint: "
+        "Member must have length less than or equal to 128",
+    )
+
+
+def test_service_linked_role_policies_do_not_attach(iam, role_name):
+    with pytest.raises(ClientError) as raised:
+        iam.attach_role_policy(
+            RoleName=role_name, PolicyArn="arn:aws:iam::aws:policy/aws-service-role/AWSLambdaReplicator"
+        )
+    assert_error(raised, 400, "PolicyNotAttachable", "Cannot attach a Service Role Policy to a Customer Role.")

@@ -65,8 +65,9 @@ def build_asgi(settings: Settings, fronts: Fronts, lifespan: Callable[[Starlette
         params = dict(parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True))
         params.update(request.query_params)
         service = service or _QUERY_VERSIONS.get(params.get("Version", ""), "iam")
-        status, body = await run_in_threadpool(fronts.query_api.handle, service, account, params, str(uuid.uuid4()))
-        return Response(body, status_code=status, media_type="text/xml")
+        request_id = str(uuid.uuid4())
+        status, body = await run_in_threadpool(fronts.query_api.handle, service, account, params, request_id)
+        return Response(body, status_code=status, media_type="text/xml", headers={"x-amzn-RequestId": request_id})
 
     methods = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"]
     return Starlette(

@@ -265,8 +265,9 @@ class Iam:
     ) -> Body:
         """A page of policies: customer ones (Scope Local), AWS-managed ones this account attached (AWS), or both."""
         checks = Checks()
+        checks.choice(scope, "scope", ("All", "AWS", "Local"))
         if path_prefix is not None:
-            checks.policy_path(path_prefix)
+            checks.policy_path(path_prefix, "pathPrefix")
         checks.paging(marker, max_items)
         checks.done()
         owners = {"Local": {account}, "AWS": {"aws"}}.get(scope or "All", {account, "aws"})
@@ -320,7 +321,7 @@ class Iam:
         checks = Checks()
         checks.name(role_name, "roleName", 64)
         if path_prefix is not None:
-            checks.policy_path(path_prefix)
+            checks.policy_path(path_prefix, "pathPrefix")
         checks.paging(marker, max_items)
         checks.done()
         prefix = path_prefix or "/"

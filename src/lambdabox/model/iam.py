@@ -13,6 +13,7 @@ import hashlib
 import json
 import re
 import secrets
+import sys
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -165,9 +166,10 @@ class Checks:
         if self.length(value, "path", 1, 512):
             self._rule(bool(_ROLE_PATH.fullmatch(value)), "path", _PATH_RULE)
 
-    def policy_path(self, value: str) -> None:
-        if self.length(value, "path", 1, 512):
-            self._rule(bool(_POLICY_PATH.fullmatch(value)), "path", _PATH_RULE)
+    def policy_path(self, value: str, member: str = "path") -> None:
+        """A policy's Path, or (as `member` pathPrefix) a PathPrefix listing policies, which has the same form."""
+        if self.length(value, member, 1, 512):
+            self._rule(bool(_POLICY_PATH.fullmatch(value)), member, _PATH_RULE if member == "path" else _PREFIX_RULE)
 
     def path_prefix(self, value: str) -> None:
         if self.length(value, "pathPrefix", 1, 512):
@@ -197,9 +199,16 @@ class Checks:
             return
         self._constraints.append(constraint(value, member, rule))
 
+    def choice(self, value: str | None, member: str, options: Sequence[str]) -> None:
+        if value is not None and value not in options:
+            rule = f"Member must satisfy enum value set: [{', '.join(options)}]"
+            self._constraints.append(constraint(value, member, rule))
+
     def paging(self, marker: str | None, max_items: int | None) -> None:
+        # Markers are ours (the last key of the previous page, which may name a long policy
+        # ARN), so the model's 320-character bound is not held against them.
         if marker is not None:
-            self.length(marker, "marker", 1, 320)
+            self.length(marker, "marker", 1, sys.maxsize)
         self.number(max_items, "maxItems", 1, MAX_MAX_ITEMS)
 
     def tags(self, tags: Sequence[dict[str, str]]) -> None:
