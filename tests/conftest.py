@@ -152,3 +152,56 @@ def create_function(lam, role, unique):
         return created
 
     return create
+
+
+@pytest.fixture
+def deploy(lam, role, unique):
+    """Create a function from `files` and wait until it is Active; returns its name."""
+
+    def create(files: dict[str, str | bytes], runtime: str = "python3.12", handler: str = "app.handler", **config) -> str:
+        name = config.pop("FunctionName", None) or unique("fn")
+        lam.create_function(
+            FunctionName=name, Runtime=runtime, Role=role, Handler=handler, Code={"ZipFile": make_zip(files)}, **config
+        )
+        lam.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 100})
+        return name
+
+    return create
+
+
+@dataclass
+class Invoked:
+    status: int
+    headers: dict[str, str]
+    raw: bytes
+
+    @property
+    def body(self):
+        import json
+
+        return json.loads(self.raw) if self.raw else None
+
+    @property
+    def error(self) -> str | None:
+        return self.headers.get("x-amz-function-error")
+
+    @property
+    def log(self) -> str:
+        import base64
+
+        return base64.b64decode(self.headers.get("x-amz-log-result", "")).decode()
+
+
+@pytest.fixture
+def invoke(lam):
+    """Invoke synchronously and return status, headers and raw payload."""
+
+    def call(name: str, payload: object = None, **options) -> Invoked:
+        import json
+
+        if payload is not None:
+            options["Payload"] = json.dumps(payload).encode()
+        response = lam.invoke(FunctionName=name, **options)
+        return Invoked(response["StatusCode"], response["ResponseMetadata"]["HTTPHeaders"], response["Payload"].read())
+
+    return call

@@ -127,12 +127,24 @@ def test_create_function_answers_201_pending_then_goes_active(lam, role, unique)
     }
 
 
-def test_create_function_error_header_is_the_bare_type(lam, unique):
+def test_errors_are_shaped_as_aws_sends_them(lam, unique):
+    name = unique("missing")
     with pytest.raises(ClientError) as caught:
-        lam.get_function(FunctionName=unique("missing"))
-    headers = caught.value.response["ResponseMetadata"]["HTTPHeaders"]
-    assert headers["x-amzn-errortype"] == "ResourceNotFoundException"
-    assert headers["content-type"] == "application/json"
+        lam.get_function(FunctionName=name)
+    response = caught.value.response
+    assert response["ResponseMetadata"]["HTTPHeaders"]["x-amzn-errortype"] == "ResourceNotFoundException"
+    assert response["ResponseMetadata"]["HTTPHeaders"]["content-type"] == "application/json"
+    # ResourceNotFoundException writes "Message"; most other types write "message".
+    assert (response["Type"], response["Message"]) == ("User", f"Function not found: {arn(name)}")
+
+    with pytest.raises(ClientError) as caught:
+        lam.delete_function(FunctionName=name, Qualifier="$LATEST")
+    response = caught.value.response
+    assert response["ResponseMetadata"]["HTTPHeaders"]["x-amzn-errortype"] == "InvalidParameterValueException"
+    assert (response["Type"], response["message"]) == (
+        "User",
+        "$LATEST version cannot be deleted without deleting the function.",
+    )
 
 
 def test_create_function_with_settings(lam, role, unique, create_function):
@@ -156,6 +168,14 @@ def test_create_function_with_settings(lam, role, unique, create_function):
     assert got["Environment"] == {"Variables": {"GREETING": "hello", "Mode_2": "x"}}
     assert got["EphemeralStorage"] == {"Size": 2048}
     assert got["Handler"] == "index.handler"
+
+
+def test_environment_appears_when_sent_even_empty(lam, create_function, unique):
+    plain, empty = unique("fn"), unique("fn")
+    assert "Environment" not in create_function(FunctionName=plain)
+    assert create_function(FunctionName=empty, Environment={"Variables": {}})["Environment"] == {"Variables": {}}
+    assert lam.get_function_configuration(FunctionName=empty)["Environment"] == {"Variables": {}}
+    assert "Environment" not in lam.get_function_configuration(FunctionName=plain)
 
 
 def test_environment_exactly_at_the_4kb_limit_is_accepted(lam, create_function, unique):
@@ -704,15 +724,18 @@ REJECTED_CREATES = {
 
 
 @pytest.mark.parametrize("overrides, expected", REJECTED_CREATES.values(), ids=REJECTED_CREATES.keys())
-def test_rejected_create_stores_nothing(raw_lam, lam, role, unique, overrides, expected):
+def test_rejected_create_stores_nothing(server, raw_lam, lam, role, unique, overrides, expected):
+    # A package no other test uploads, so finding its blob would mean this request stored it.
+    code = make_zip({"app.py": f"def handler(e, c):\n    return {unique('only-here')!r}\n"})
     arguments = {
         "FunctionName": unique("bad"),
         "Runtime": "python3.12",
         "Role": role,
         "Handler": "app.handler",
-        "Code": {"ZipFile": make_zip()},
+        "Code": {"ZipFile": code},
     } | overrides
     assert aws_error(raw_lam.create_function, **arguments) == expected
+    assert not list(server.data_dir.rglob(f"*{hashlib.sha256(code).hexdigest()}*"))
 
     name = arguments["FunctionName"]
     if re.fullmatch(r"[a-zA-Z0-9_-]{1,64}", name):

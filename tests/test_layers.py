@@ -349,6 +349,43 @@ def test_function_keeps_a_layer_version_deleted_after_it(lam, publish, create_fu
     assert updated["Layers"] == expected
 
     # A new reference to the deleted version is refused.
-    assert_create_refused(
-        lam, create_function, unique, [layer["LayerVersionArn"]], f"Layer version {layer['LayerVersionArn']} does not exist."
+    arn = layer["LayerVersionArn"]
+    assert_create_refused(lam, create_function, unique, [arn], f"Layer version {arn} does not exist.")
+
+
+def test_malformed_layer_arns_are_validation_errors(lam, publish, create_function, unique):
+    layer = publish()
+    unversioned = layer["LayerArn"]
+
+    with pytest.raises(ClientError) as raised:
+        lam.get_layer_version_by_arn(Arn=unversioned)
+    status, code, message = error_of(raised)
+    assert (status, code) == (400, "ValidationException")
+    assert message.startswith(
+        f"1 validation error detected: Value '{unversioned}' at 'arn' failed to satisfy constraint: "
+        "Member must satisfy regular expression pattern: "
+    )
+
+    name = unique("fn")
+    with pytest.raises(ClientError) as raised:
+        create_function(FunctionName=name, Layers=[unversioned])
+    status, code, message = error_of(raised)
+    assert (status, code) == (400, "ValidationException")
+    assert message.startswith(
+        f"1 validation error detected: Value '[{unversioned}]' at 'layers' failed to satisfy constraint: "
+        "Member must satisfy constraint: ["
+    )
+    with pytest.raises(ClientError) as missing:
+        lam.get_function(FunctionName=name)
+    assert error_of(missing)[:2] == (404, "ResourceNotFoundException")
+
+
+def test_list_layers_with_an_unknown_runtime_is_a_validation_error(lam):
+    with pytest.raises(ClientError) as raised:
+        lam.list_layers(CompatibleRuntime="runtimedoesnotexist")
+    status, code, message = error_of(raised)
+    assert (status, code) == (400, "ValidationException")
+    assert message.startswith(
+        "1 validation error detected: Value 'runtimedoesnotexist' at 'compatibleRuntime' failed to satisfy "
+        "constraint: Member must satisfy enum value set: ["
     )

@@ -37,6 +37,14 @@ class Settings:
     accounts: dict[str, str] = field(default_factory=dict)
     #: Concurrent executions an account may run (Lambda's default quota).
     account_concurrency: int = 1000
+    #: Seconds an execution environment may stay idle before it is shut down.
+    idle_timeout_s: float = 600.0
+
+    @property
+    def endpoint_url(self) -> str:
+        """The URL functions use to call this server (AWS_ENDPOINT_URL inside environments)."""
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        return f"http://{host}:{self.port}"
 
     @property
     def database(self) -> str:

@@ -11,6 +11,10 @@ from lambdabox.control.functions import Functions
 from lambdabox.control.layers import Layers
 from lambdabox.control.tags import Tags
 from lambdabox.control.versions import Versions
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from lambdabox.invoke.invoker import Invoker
 
 _NO_CONTENT = Reply(status=204)
 
@@ -27,7 +31,7 @@ class ControlPlane:
     concurrency: Concurrency
 
 
-def lambda_operations(control: ControlPlane) -> dict[str, Handler]:
+def lambda_operations(control: ControlPlane, invoker: "Invoker | None" = None) -> dict[str, Handler]:
     f, v, a, l, t, c = control.functions, control.versions, control.aliases, control.layers, control.tags, control.concurrency
 
     def delete_function(call: Call) -> Reply:
@@ -54,7 +58,11 @@ def lambda_operations(control: ControlPlane) -> dict[str, Handler]:
         c.delete(call.scope, call.input["FunctionName"])
         return _NO_CONTENT
 
-    return {
+    async def invoke(call: Call) -> Reply:
+        reply = await invoker.invoke(call.scope, call.input)
+        return Reply(reply.payload, reply.status, reply.headers)
+
+    operations: dict[str, Handler] = {
         "CreateFunction": lambda call: f.create(call.scope, call.input),
         "GetFunction": lambda call: f.get(call.scope, call.input, call.base_url),
         "GetFunctionConfiguration": lambda call: f.get_configuration(call.scope, call.input),
@@ -85,3 +93,6 @@ def lambda_operations(control: ControlPlane) -> dict[str, Handler]:
         "DeleteFunctionConcurrency": delete_concurrency,
         "GetAccountSettings": lambda call: c.account_settings(call.scope),
     }
+    if invoker is not None:
+        operations["Invoke"] = invoke
+    return operations

@@ -11,6 +11,7 @@ Any AwsError, at any step, becomes AWS's error response; nothing was written.
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import uuid
@@ -27,7 +28,14 @@ from starlette.responses import Response
 from lambdabox.api import shapes
 from lambdabox.api.routing import Router
 from lambdabox.model.arns import Scope
-from lambdabox.model.errors import AwsError, InvalidRequestContent, RequestEntityTooLarge, ServiceError, UnknownOperation
+from lambdabox.model.errors import (
+    AwsError,
+    InvalidRequestContent,
+    RequestEntityTooLarge,
+    RequestTooLarge,
+    ServiceError,
+    UnknownOperation,
+)
 from lambdabox.model.limits import MAX_CODE_REQUEST_BYTES, MAX_REQUEST_BYTES
 
 log = logging.getLogger(__name__)
@@ -59,7 +67,8 @@ class Reply:
     headers: dict[str, str] | None = None
 
 
-Handler = Callable[[Call], "dict[str, Any] | Reply | None"]
+#: An operation's handler: a plain function (run in a worker thread) or a coroutine function (run on the loop).
+Handler = Callable[[Call], Any]
 
 
 def error_response(error: AwsError, request_id: str) -> Response:
@@ -99,7 +108,10 @@ class RestJsonApi:
         body = await _read_body(request, operation.name)
         params = _gather(operation, labels, query, request.headers, body)
         call = Call(scope, params, str(request.base_url).rstrip("/"), request_id)
-        result = await run_in_threadpool(handler, call)
+        if inspect.iscoroutinefunction(handler):
+            result = await handler(call)
+        else:
+            result = await run_in_threadpool(handler, call)
         return _render(operation, result, request_id)
 
 
@@ -111,7 +123,10 @@ def _not_implemented(name: str) -> AwsError:
 
 async def _read_body(request: Request, operation: str) -> bytes:
     limit = MAX_CODE_REQUEST_BYTES if operation in _CODE_OPERATIONS else MAX_REQUEST_BYTES
-    too_large = RequestEntityTooLarge(f"Request must be smaller than {limit} bytes for the {operation} operation")
+    if operation == "Invoke":
+        too_large: AwsError = RequestTooLarge(f"Request must be smaller than {limit} bytes for the InvokeFunction operation")
+    else:
+        too_large = RequestEntityTooLarge(f"Request must be smaller than {limit} bytes for the {operation} operation")
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise too_large
@@ -137,7 +152,9 @@ def _gather(
     elif body.strip():
         try:
             document = json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        # ValueError covers bad JSON, bad UTF-8 and integers past Python's digit limit;
+        # RecursionError, arrays nested thousands deep.
+        except (ValueError, RecursionError) as error:
             raise InvalidRequestContent(f"Could not parse request body into json: {error}") from None
         params.update(shapes.decode(shape, document, ""))
     for name, member in shape.members.items():

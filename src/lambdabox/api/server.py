@@ -24,6 +24,7 @@ from lambdabox.api.query import QueryApi
 from lambdabox.api.rest import RestJsonApi
 from lambdabox.control.code_links import DOWNLOAD_PATH, CodeLinks
 from lambdabox.model.arns import Scope
+from lambdabox.observe.logs import LogStore, group_name
 from lambdabox.settings import Settings
 from lambdabox.store.blobs import BlobStore
 
@@ -37,6 +38,7 @@ class Fronts:
     query_api: QueryApi
     links: CodeLinks
     blobs: BlobStore
+    logs: LogStore | None = None
 
 
 def build_asgi(settings: Settings, fronts: Fronts, lifespan: Callable[[Starlette], AbstractAsyncContextManager]) -> Starlette:
@@ -51,6 +53,21 @@ def build_asgi(settings: Settings, fronts: Fronts, lifespan: Callable[[Starlette
             return Response(b"Request has expired or its signature does not match.", status_code=403)
         data = await run_in_threadpool(fronts.blobs.read, key)
         return Response(data, media_type="application/zip")
+
+    async def logs(request: Request) -> Response:
+        """A function's log events since a time: {"events": [{"timestamp", "message", "logStreamName"}]}."""
+        caller = sigv4.caller(request.headers, request.query_params)
+        account = request.query_params.get("account") or sigv4.account_for(
+            caller.access_key, settings.accounts, settings.default_account
+        )
+        region = request.query_params.get("region") or caller.region or settings.default_region
+        since = request.query_params.get("since", "0")
+        events = await run_in_threadpool(
+            fronts.logs.events, f"{account}:{region}", group_name(request.path_params["name"]), int(since) if since.isdigit() else 0
+        )
+        return JSONResponse(
+            {"events": [{"timestamp": e.timestamp, "message": e.message, "logStreamName": e.stream} for e in events]}
+        )
 
     async def dispatch(request: Request) -> Response:
         caller = sigv4.caller(request.headers, request.query_params)
@@ -74,6 +91,7 @@ def build_asgi(settings: Settings, fronts: Fronts, lifespan: Callable[[Starlette
         routes=[
             Route("/_lambdabox/health", health),
             Route(DOWNLOAD_PATH + "{key}", archive),
+            Route("/_lambdabox/logs/{name}", logs),
             Route("/{path:path}", dispatch, methods=methods),
         ],
         lifespan=lifespan,

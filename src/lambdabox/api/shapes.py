@@ -119,21 +119,38 @@ def _collect(shape: Shape, value: Any, path: str, problems: list[str], exempt: f
             _collect(shape.members[name], item, aws_path(path, name), problems, exempt)
         return
     own = _rules(shape, value)
+    # When a member of a list or map breaks a rule, AWS names every rule of that member
+    # shape, not only the broken ones; list members and map values add "must not be null".
     if kind == "list":
-        inner = sorted({rule for item in value for rule in _rules(shape.member, item)})
-        if inner:
-            own.append(f"Member must satisfy constraint: [{', '.join(inner)}]")
+        if any(_rules(shape.member, item) for item in value):
+            own.append(f"Member must satisfy constraint: [{', '.join(_all_rules(shape.member, not_null=True))}]")
         if shape.member.type_name == "structure":
             for i, item in enumerate(value, start=1):
                 _collect(shape.member, item, f"{path}.{i}.member", problems, exempt)
     elif kind == "map":
-        keys = sorted({rule for key in value for rule in _rules(shape.key, key)})
-        values = sorted({rule for item in value.values() for rule in _rules(shape.value, item)})
-        if keys:
-            own.append(f"Map keys must satisfy constraint: [{', '.join(keys)}]")
-        if values:
-            own.append(f"Map value must satisfy constraint: [{', '.join(values)}]")
+        if any(_rules(shape.key, key) for key in value):
+            own.append(f"Map keys must satisfy constraint: [{', '.join(_all_rules(shape.key, not_null=False))}]")
+        if any(_rules(shape.value, item) for item in value.values()):
+            own.append(f"Map value must satisfy constraint: [{', '.join(_all_rules(shape.value, not_null=True))}]")
     problems.extend(_describe(shape, value, path, rule) for rule in own)
+
+
+def _all_rules(shape: Shape, not_null: bool) -> list[str]:
+    """Every constraint of a member shape, in AWS's order: max, min, enum or pattern, not null."""
+    meta = shape.metadata
+    measure = "value" if shape.type_name in ("integer", "long", "float", "double") else "length"
+    rules = []
+    if "max" in meta:
+        rules.append(f"Member must have {measure} less than or equal to {meta['max']}")
+    if "min" in meta:
+        rules.append(f"Member must have {measure} greater than or equal to {meta['min']}")
+    if "enum" in meta:
+        rules.append(f"Member must satisfy enum value set: [{', '.join(meta['enum'])}]")
+    elif "pattern" in meta:
+        rules.append(f"Member must satisfy regular expression pattern: {meta['pattern']}")
+    if not_null:
+        rules.append("Member must not be null")
+    return rules
 
 
 def _rules(shape: Shape, value: Any) -> list[str]:

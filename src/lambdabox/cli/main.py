@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from lambdabox.cli import deploy, functions, server
+from lambdabox.cli import deploy, functions, logs, server
 
 
 def parser() -> argparse.ArgumentParser:
@@ -14,6 +14,7 @@ def parser() -> argparse.ArgumentParser:
     server.register(commands)
     deploy.register(commands)
     functions.register(commands)
+    logs.register(commands)
     return top
 
 

@@ -59,6 +59,13 @@ def register(commands: argparse._SubParsersAction) -> None:
         default=1000,
         help="concurrent executions each account may run (default: %(default)s, Lambda's quota)",
     )
+    command.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=600.0,
+        metavar="SECONDS",
+        help="shut down an execution environment idle this long (default: %(default)s)",
+    )
     command.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"], help="server log level")
     command.set_defaults(run=run)
 
@@ -77,6 +84,7 @@ def run(arguments: argparse.Namespace) -> int:
         default_account=arguments.default_account,
         accounts=_account_map(arguments.account),
         account_concurrency=arguments.account_concurrency,
+        idle_timeout_s=arguments.idle_timeout,
     )
     logging.basicConfig(level=arguments.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     print(f"Lambdabox listening on http://{settings.host}:{settings.port} (data dir {settings.data_dir})", flush=True)

@@ -8,7 +8,9 @@ Contract:
    marks every unsettled version of the function Active/Successful in one transaction,
    or Failed with the reason if unpacking failed.
 3. `start` first re-queues every function a crash left unsettled, so none stays Pending.
-4. `stop` lets the current job finish, then the worker exits; queued jobs are picked up
+4. After each job, `settled(scope, name)` is called, whether or not anything changed
+   (a deleted function is submitted too, so its environments can be retired).
+5. `stop` lets the current job finish, then the worker exits; queued jobs are picked up
    again by `start` after the next restart, since their state is stored.
 """
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections.abc import Callable
 
 from lambdabox.control.catalog import VERSION, namespace
 from lambdabox.control import states
@@ -31,9 +34,13 @@ _STOP = None
 
 
 class Activator:
-    def __init__(self, store: RecordStore, unpacked: UnpackedStore) -> None:
+    def __init__(
+        self, store: RecordStore, unpacked: UnpackedStore, settled: Callable[[Scope, str], None] = lambda scope, name: None
+    ) -> None:
         self._store = store
         self._unpacked = unpacked
+        #: Told after every job, so environments of versions that changed can be retired.
+        self._settled = settled
         self._jobs: queue.Queue[tuple[Scope, str] | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="lambdabox-activator", daemon=True)
 
@@ -63,6 +70,7 @@ class Activator:
                 self._settle(*job)
             except Exception:
                 log.exception("could not settle function %s", job[1])
+            self._settled(*job)
 
     def _settle(self, scope: Scope, name: str) -> None:
         with self._store.reading() as records:

@@ -10,7 +10,13 @@ from lambdabox.control.catalog import ALIAS, namespace
 from lambdabox.control.paging import page, with_marker
 from lambdabox.control.versions import REVISION_MISMATCH
 from lambdabox.model.arns import LATEST, FunctionRef, Scope, function_arn, parse_function_ref
-from lambdabox.model.errors import InvalidParameterValue, PreconditionFailed, ResourceConflict, ResourceNotFound
+from lambdabox.model.errors import (
+    InvalidParameterValue,
+    PreconditionFailed,
+    ResourceConflict,
+    ResourceNotFound,
+    UntypedInvalidParameterValue,
+)
 from lambdabox.store.records import Records
 
 
@@ -95,7 +101,8 @@ def _check_target(records: Records, ref: FunctionRef, version: str, routing: dic
     if len(weights) > 1:
         raise InvalidParameterValue("Number of items in AdditionalVersionWeights cannot be greater than 1")
     if version == LATEST:
-        raise InvalidParameterValue("$LATEST is not supported for an alias pointing to more than 1 version")
+        # AWS sends this one without a Type in the body.
+        raise UntypedInvalidParameterValue("$LATEST is not supported for an alias pointing to more than 1 version")
     for extra in weights:
         if extra == version:
             raise InvalidParameterValue(

@@ -13,7 +13,7 @@ from lambdabox.control.catalog import FUNCTION, VERSION, namespace
 from lambdabox.control.layers import LAYER_VERSION
 from lambdabox.model import limits
 from lambdabox.model.arns import LATEST, FunctionRef, Scope, parse_function_ref
-from lambdabox.model.errors import InvalidParameterValue
+from lambdabox.model.errors import InvalidParameterValue, UntypedInvalidParameterValue
 from lambdabox.store.records import RecordStore, Records
 
 _UNQUALIFIED_ONLY = (
@@ -49,7 +49,7 @@ class Concurrency:
                 raise catalog.not_found(ref, LATEST)
             unreserved = self._account_limit - self._reserved_elsewhere(records, ref.scope, ref.name) - reserved
             if unreserved < limits.MIN_UNRESERVED_CONCURRENCY:
-                raise InvalidParameterValue(
+                raise UntypedInvalidParameterValue(
                     "Specified ReservedConcurrentExecutions for function decreases account's "
                     f"UnreservedConcurrentExecution below its minimum value of [{limits.MIN_UNRESERVED_CONCURRENCY}]."
                 )
@@ -75,11 +75,12 @@ class Concurrency:
         with self._store.reading() as records:
             reserved = self._reserved_elsewhere(records, scope)
             functions = records.scan(FUNCTION, namespace(scope))
-            code_sizes = {}
-            for _, body in records.scan(VERSION, namespace(scope)):
-                code_sizes[body["code_key"]] = body["config"]["CodeSize"]
-            for _, body in records.scan(LAYER_VERSION, namespace(scope)):
-                code_sizes[body["key"]] = body["info"]["Content"]["CodeSize"]
+            # As on AWS, every version ($LATEST included) and every layer version counts its
+            # package, even when the bytes are identical to another's (stored once here).
+            code_sizes = [body["config"]["CodeSize"] for _, body in records.scan(VERSION, namespace(scope))]
+            code_sizes += [
+                body["info"]["Content"]["CodeSize"] for _, body in records.scan(LAYER_VERSION, namespace(scope))
+            ]
         return {
             "AccountLimit": {
                 "TotalCodeSize": limits.MAX_TOTAL_CODE_BYTES,
@@ -88,5 +89,5 @@ class Concurrency:
                 "ConcurrentExecutions": self._account_limit,
                 "UnreservedConcurrentExecutions": self._account_limit - reserved,
             },
-            "AccountUsage": {"TotalCodeSize": sum(code_sizes.values()), "FunctionCount": len(functions)},
+            "AccountUsage": {"TotalCodeSize": sum(code_sizes), "FunctionCount": len(functions)},
         }

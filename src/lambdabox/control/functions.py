@@ -59,8 +59,15 @@ def _check_total_size(code_unzipped: int, resolved_layers: list[dict[str, Any]])
 
 class Functions:
     def __init__(
-        self, store: RecordStore, blobs: BlobStore, links: CodeLinks, changed: Changed, architecture: str
+        self,
+        store: RecordStore,
+        blobs: BlobStore,
+        links: CodeLinks,
+        changed: Changed,
+        architecture: str,
+        runtime_problem: Callable[[str], str | None] = lambda runtime: None,
     ) -> None:
+        self._runtime_problem = runtime_problem
         self._store = store
         self._blobs = blobs
         self._links = links
@@ -78,6 +85,7 @@ class Functions:
         config["FunctionArn"] = function_arn(ref.scope, ref.name)
         config = configuration.apply(config, request)
         configuration.check_handler(config)
+        self._check_runtime(config["Runtime"])
         tags = request.get("Tags", {})
         check_tag_count(tags)
         with self._store.transaction() as records:
@@ -173,6 +181,8 @@ class Functions:
             record = self._latest_for_update(records, ref, request.get("RevisionId"))
             config = configuration.apply(record["config"], request)
             configuration.check_handler(config)
+            if "Runtime" in request:
+                self._check_runtime(config["Runtime"])
             if "Role" in request:
                 require_assumable(records, ref.scope.account, request["Role"])
             resolved = record.get("layers", [])
@@ -188,6 +198,12 @@ class Functions:
             records.put(VERSION, namespace(ref.scope), version_key(ref.name, LATEST), record, blobs=versions.blobs_of(record))
         self._changed(ref.scope, ref.name)
         return config
+
+    def _check_runtime(self, runtime: str) -> None:
+        """Refuse at create or update time a runtime this host cannot run, not at invoke time."""
+        problem = self._runtime_problem(runtime)
+        if problem:
+            raise InvalidParameterValue(problem)
 
     def _latest_for_update(self, records: Records, ref: FunctionRef, revision_id: str | None) -> dict[str, Any]:
         if ref.qualifier:
@@ -212,16 +228,20 @@ class Functions:
                 for kind in (VERSION, ALIAS):
                     records.delete_prefix(kind, namespace(ref.scope), f"{ref.name}/")
                 records.delete(FUNCTION, namespace(ref.scope), ref.name)
-                return
-            if not catalog.is_version_number(ref.qualifier):
-                raise InvalidParameterValue("Aliases are deleted with DeleteAlias, not DeleteFunction.")
-            users = sorted(alias["Name"] for alias in catalog.aliases(records, ref) if _routes_to(alias, ref.qualifier))
-            if users:
-                raise ResourceConflict(
-                    f"Unable to delete version because the following aliases reference it: [{', '.join(users)}]"
-                )
-            # Deleting a version that does not exist succeeds, as on AWS.
-            records.delete(VERSION, namespace(ref.scope), version_key(ref.name, ref.qualifier))
+            else:
+                self._delete_version(records, ref)
+        self._changed(ref.scope, ref.name)
+
+    def _delete_version(self, records: Records, ref: FunctionRef) -> None:
+        if not catalog.is_version_number(ref.qualifier):
+            raise InvalidParameterValue("Aliases are deleted with DeleteAlias, not DeleteFunction.")
+        users = sorted(alias["Name"] for alias in catalog.aliases(records, ref) if _routes_to(alias, ref.qualifier))
+        if users:
+            raise ResourceConflict(
+                f"Unable to delete version because the following aliases reference it: [{', '.join(users)}]"
+            )
+        # Deleting a version that does not exist succeeds, as on AWS.
+        records.delete(VERSION, namespace(ref.scope), version_key(ref.name, ref.qualifier))
 
 
 def _routes_to(alias: dict[str, Any], version: str) -> bool:

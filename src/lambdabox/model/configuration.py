@@ -172,8 +172,7 @@ def apply(configuration: dict[str, Any], request: dict[str, Any]) -> dict[str, A
             updated.pop(member, None)
             continue
         updated[member] = value
-    if not updated.get("Environment", {}).get("Variables"):
-        updated.pop("Environment", None)
+    # Environment stays even when empty: AWS shows {"Variables": {}} once a request sent it.
     runtime = updated.get("Runtime")
     if runtime:
         updated["RuntimeVersionConfig"] = {"RuntimeVersionArn": runtime_version_arn(updated, runtime)}

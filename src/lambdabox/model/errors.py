@@ -15,8 +15,8 @@ class AwsError(Exception):
     status: int = 400
     #: The error type, e.g. ``ResourceNotFoundException``.
     code: str = "ServiceException"
-    #: ``User`` or ``Service``: who is at fault, the body's ``Type`` field.
-    fault: str = "User"
+    #: ``User`` or ``Service``: who is at fault, the body's ``Type`` field (None: no ``Type``).
+    fault: str | None = "User"
     #: The body's message key: Lambda writes ``Message`` for some types and ``message`` for most.
     message_key: str = "message"
 
@@ -27,7 +27,8 @@ class AwsError(Exception):
         self.extra = extra
 
     def body(self) -> dict[str, object]:
-        return {"Type": self.fault, self.message_key: self.message, **self.extra}
+        typed = {"Type": self.fault} if self.fault else {}
+        return {**typed, self.message_key: self.message, **self.extra}
 
 
 class ValidationError(AwsError):
@@ -36,6 +37,12 @@ class ValidationError(AwsError):
 
 class InvalidParameterValue(AwsError):
     code = "InvalidParameterValueException"
+
+
+class UntypedInvalidParameterValue(InvalidParameterValue):
+    """The few InvalidParameterValueExceptions Lambda sends with no ``Type`` in the body (concurrency limits)."""
+
+    fault = None
 
 
 class InvalidRequestContent(AwsError):
@@ -107,3 +114,10 @@ def validation_failure(problems: list[str]) -> ValidationError:
 def constraint(value: object, path: str, rule: str) -> str:
     """One constraint failure in AWS's words: Value 'x' at 'path' failed to satisfy constraint: rule."""
     return f"Value '{value}' at '{path}' failed to satisfy constraint: {rule}"
+
+
+class RequestTooLarge(AwsError):
+    """Invoke's own name for a request body over its limit."""
+
+    status = 413
+    code = "RequestTooLargeException"

@@ -2,8 +2,9 @@
 
 #: Largest zipped deployment package accepted in a request body, in bytes (50 MiB).
 MAX_ZIPPED_BYTES = 50 * 1024 * 1024
-#: Largest request body for an operation carrying a zip: 50 MiB of zip as base64 text, in bytes.
-MAX_CODE_REQUEST_BYTES = 69_905_067
+#: Largest request body for an operation carrying a zip, in bytes: 50 MiB of zip as base64 text
+#: plus room for the other members. AWS's own figure, recorded in 2025 (it once said 69905067).
+MAX_CODE_REQUEST_BYTES = 70_167_211
 #: Largest unzipped function code plus all its layers, in bytes (250 MiB).
 MAX_UNZIPPED_BYTES = 262_144_000
 #: Largest body of any other control-plane request, in bytes (6 MiB, the invoke payload limit).

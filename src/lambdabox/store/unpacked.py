@@ -11,6 +11,7 @@ Contract:
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import shutil
@@ -51,11 +52,53 @@ class UnpackedStore:
             raise
         return target
 
+    def layered(self, keys: list[str]) -> Path:
+        """One tree holding the archives `keys` unpacked in order, later ones over earlier ones: /opt.
+
+        Files are hard links into the single-archive trees, so a merged tree costs no copy.
+        """
+        name = "layers-" + hashlib.sha256("\n".join(keys).encode()).hexdigest()
+        target = self.path(name)
+        if target.is_dir():
+            return target
+        staging = Path(tempfile.mkdtemp(dir=self._root, prefix=".unpacking-"))
+        try:
+            for key in keys:
+                _overlay(self.tree(key), staging)
+            os.chmod(staging, 0o755)
+            try:
+                os.rename(staging, target)
+            except OSError:
+                if not target.is_dir():
+                    raise
+                shutil.rmtree(staging, ignore_errors=True)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        return target
+
     def sweep(self, referenced: set[str]) -> None:
         """Remove trees of archives no record needs, and staging left by a crash."""
         for entry in self._root.iterdir():
             if entry.name.startswith(".unpacking-") or entry.name not in referenced:
                 shutil.rmtree(entry, ignore_errors=True)
+
+
+def _overlay(source: Path, destination: Path) -> None:
+    """Put `source`'s files into `destination`, replacing what is there, as hard links."""
+    for directory, folders, files in os.walk(source):
+        relative = Path(directory).relative_to(source)
+        (destination / relative).mkdir(mode=0o755, exist_ok=True)
+        for name in files + [folder for folder in folders if (Path(directory) / folder).is_symlink()]:
+            origin, copy = Path(directory) / name, destination / relative / name
+            if copy.is_symlink() or copy.is_file():
+                copy.unlink()
+            elif copy.is_dir():
+                shutil.rmtree(copy)
+            if origin.is_symlink():
+                copy.symlink_to(os.readlink(origin))
+            else:
+                os.link(origin, copy)
 
 
 def _unpack(data: bytes, root: Path) -> None:

@@ -1,0 +1,54 @@
+"""`lambdabox logs NAME [--follow]`: a function's log, as its environments wrote it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+import urllib.parse
+import urllib.request
+from datetime import datetime, timezone
+
+from lambdabox.cli.client import add_endpoint_options
+
+#: How often --follow asks for new events, in seconds.
+FOLLOW_INTERVAL_S = 1.0
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    command = commands.add_parser("logs", help="print a function's log", description="Print a function's log events.")
+    command.add_argument("name", help="function name")
+    command.add_argument("--follow", "-f", action="store_true", help="keep printing new events as they arrive")
+    command.add_argument("--since", type=int, default=0, help="only events from this many minutes ago (default: all)")
+    command.add_argument("--account", default="000000000000", help="account of the function (default: %(default)s)")
+    add_endpoint_options(command)
+    command.set_defaults(run=run)
+
+
+def _fetch(arguments: argparse.Namespace, since: int) -> list[dict]:
+    query = urllib.parse.urlencode({"since": since, "account": arguments.account, "region": arguments.region})
+    url = f"{arguments.endpoint_url.rstrip('/')}/_lambdabox/logs/{urllib.parse.quote(arguments.name)}?{query}"
+    with urllib.request.urlopen(url, timeout=30) as response:
+        return json.load(response)["events"]
+
+
+def _show(event: dict) -> str:
+    moment = datetime.fromtimestamp(event["timestamp"] / 1000, timezone.utc)
+    return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}Z {event['message']}"
+
+
+def run(arguments: argparse.Namespace) -> int:
+    since = int((time.time() - arguments.since * 60) * 1000) if arguments.since else 0
+    seen: set[tuple[int, str, str]] = set()
+    while True:
+        for event in _fetch(arguments, since):
+            identity = (event["timestamp"], event["logStreamName"], event["message"])
+            if identity not in seen:
+                seen.add(identity)
+                print(_show(event), flush=True)
+        if not arguments.follow:
+            return 0
+        if seen:
+            since = max(timestamp for timestamp, _, _ in seen)
+            seen = {identity for identity in seen if identity[0] == since}
+        time.sleep(FOLLOW_INTERVAL_S)

@@ -1,0 +1,1 @@
+"""Logs, metrics and billing records; any layer may write into it."""

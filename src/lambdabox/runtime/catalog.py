@@ -1,0 +1,106 @@
+"""Which host programs run each Lambda runtime, and how an environment starts them.
+
+python3.X runs on a matching host interpreter (pyenv's, or the system's), nodejsNN.x on
+the host's `node`, and provided.* runs the package's own `bootstrap`. The interpreter's
+prefix is bound into the sandbox at the same path, so it finds its libraries as on the host.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lambdabox.model import runtimes
+
+#: Where the bootstraps of our own runtimes live in the source tree; mounted at /var/runtime.
+BOOTSTRAP_ROOT = Path(__file__).parent
+#: Where the runtime's own files appear inside an environment (LAMBDA_RUNTIME_DIR).
+RUNTIME_DIR = "/var/runtime"
+
+#: Directories in which a host is allowed to keep interpreters and that are already in every sandbox.
+_SYSTEM_PREFIXES = ("/usr/", "/bin/", "/lib/", "/lib64/")
+
+
+@dataclass(frozen=True)
+class Launch:
+    """How to start one runtime in an environment."""
+
+    #: Program and arguments, as seen inside the sandbox.
+    argv: list[str]
+    #: Host directory mounted at /var/runtime, if the runtime has one.
+    runtime_dir: Path | None
+    #: Host directories the program needs bound at the same path (an interpreter's prefix).
+    prefixes: list[Path] = field(default_factory=list)
+    #: Directories to put first on PATH.
+    path: list[str] = field(default_factory=list)
+    #: AWS_EXECUTION_ENV, when the runtime is one of Lambda's managed ones.
+    execution_env: str | None = None
+
+
+class RuntimeCatalog:
+    """Finds the host programs behind each runtime; the answers are cached per runtime."""
+
+    def __init__(self, pyenv_root: Path | None = None) -> None:
+        root = pyenv_root or Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
+        self._pyenv_versions = root / "versions"
+        self._found: dict[str, Path | None] = {}
+
+    def problem(self, runtime: str) -> str | None:
+        """Why `runtime` cannot run on this host, or None when it can."""
+        if runtime in runtimes.PROVIDED:
+            return None
+        if self._program(runtime) is None:
+            wanted = "node" if runtime in runtimes.NODEJS else runtime
+            return f"The runtime {runtime} is not available on this Lambdabox host: no {wanted} interpreter was found."
+        return None
+
+    def launch(self, runtime: str, task_root: Path) -> Launch:
+        """How to start `runtime`; `task_root` is the host path of the function's code."""
+        if runtime in runtimes.PROVIDED:
+            program = "/var/task/bootstrap" if (task_root / "bootstrap").exists() else "/opt/bootstrap"
+            return Launch(argv=[program], runtime_dir=None)
+        executable = self._program(runtime)
+        if executable is None:
+            raise LookupError(self.problem(runtime))
+        prefix = executable.parent.parent
+        prefixes = [] if str(executable).startswith(_SYSTEM_PREFIXES) else [prefix]
+        if runtime in runtimes.NODEJS:
+            return Launch(
+                argv=[str(executable), f"{RUNTIME_DIR}/bootstrap.js"],
+                runtime_dir=BOOTSTRAP_ROOT / "nodejs",
+                prefixes=prefixes,
+                path=[str(executable.parent)],
+                execution_env=f"AWS_Lambda_{runtime}",
+            )
+        return Launch(
+            argv=[str(executable), "-u", f"{RUNTIME_DIR}/bootstrap.py"],
+            runtime_dir=BOOTSTRAP_ROOT / "python",
+            prefixes=prefixes,
+            path=[str(executable.parent)],
+            execution_env=f"AWS_Lambda_{runtime}",
+        )
+
+    def _program(self, runtime: str) -> Path | None:
+        if runtime not in self._found:
+            self._found[runtime] = self._search(runtime)
+        return self._found[runtime]
+
+    def _search(self, runtime: str) -> Path | None:
+        if runtime in runtimes.NODEJS:
+            found = shutil.which("node")
+            return Path(found).resolve() if found else None
+        version = runtime.removeprefix("python")
+        candidates = sorted(
+            glob.glob(str(self._pyenv_versions / f"{version}.*" / "bin" / f"python{version}")),
+            key=lambda path: [int(part) for part in Path(path).parts[-3].split(".") if part.isdigit()],
+        )
+        for directory in ("/usr/local/bin", "/usr/bin"):
+            candidates.append(f"{directory}/python{version}")
+        # System interpreters first (already in every sandbox), then pyenv's newest patch release.
+        for candidate in reversed(candidates):
+            if os.access(candidate, os.X_OK):
+                return Path(candidate).resolve()
+        return None
