@@ -1,0 +1,401 @@
+"""One environment's Runtime API endpoint: HTTP/1.1 on loopback, asyncio streams and h11.
+
+`RuntimeApi` implements the contract in `lambdabox.runtime.api`. Each accepted connection
+runs one task that parses requests with h11 and answers them in place: no thread hops, no
+per-request tasks. A GET .../invocation/next parks its connection task on a future until
+`invoke` hands it an invocation.
+
+Beyond the contract:
+1. Only one /next may be parked at a time. A second one (another connection) while the
+   first still waits gets 403 InvalidStateTransition, unless the first connection's peer
+   has gone away, in which case the new one replaces it.
+2. A /next while an invocation awaits its result gets 403 InvalidStateTransition; the
+   invocation keeps waiting (for its /response, /error, or the caller's timeout).
+3. /response or /error for any id but the one in flight gets 400 InvalidRequestID, as
+   does a second result for the same id.
+4. POST .../init/error after INIT is over gets 403 InvalidStateTransition.
+5. Malformed HTTP gets 400 and the connection is closed; an unknown path 404; a known path
+   with the wrong method 405.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from urllib.parse import unquote
+
+import h11
+
+from lambdabox.runtime.api import MAX_RESPONSE_BYTES, InitFailed, Invocation, Outcome
+
+#: Bytes asked of the socket per read; one read holds a typical request whole.
+READ_CHUNK_BYTES = 65_536
+
+#: Largest request head (request line and headers) we buffer, in bytes. Runtimes send
+#: a handful of short headers; this bounds memory against a misbehaving client.
+MAX_HEAD_BYTES = 64 * 1024
+
+_PREFIX = b"/2018-06-01/runtime/"
+_NEXT = b"invocation/next"
+_INIT_ERROR = b"init/error"
+_INVOCATION = b"invocation/"
+
+_ERROR_TYPE_HEADER = b"lambda-runtime-function-error-type"
+
+_JSON = (b"Content-Type", b"application/json")
+
+#: A reply ready to send: the h11 response head and its body.
+Reply = tuple[h11.Response, bytes]
+
+
+def _reply(status: int, body: bytes, headers: list[tuple[bytes, bytes]] | None = None, close: bool = False) -> Reply:
+    fields = headers if headers is not None else [_JSON]
+    fields.append((b"Content-Length", str(len(body)).encode()))
+    if close:
+        fields.append((b"Connection", b"close"))
+    return h11.Response(status_code=status, headers=fields), body
+
+
+#: The answer to every accepted post; built once, as h11 validates headers on each build.
+_ACCEPTED = _reply(202, b'{"status":"OK"}')
+_END = h11.EndOfMessage()
+
+#: What Lambda reports to the caller when a response is over the limit (errorType and
+#: errorMessage exactly as Invoke returns them).
+TOO_LARGE_ERROR_TYPE = "Function.ResponseSizeTooLarge"
+
+
+def _error_reply(status: int, error_type: str, message: str, close: bool = False) -> Reply:
+    """Lambda's Runtime API error body: {"errorMessage": ..., "errorType": ...}."""
+    body = json.dumps({"errorMessage": message, "errorType": error_type}, separators=(",", ":")).encode()
+    return _reply(status, body, close=close)
+
+
+def _invalid_request_id() -> Reply:
+    return _error_reply(400, "InvalidRequestID", "Invalid request ID")
+
+
+def _invalid_transition(state: str, target: str, reason: str) -> Reply:
+    return _error_reply(
+        403,
+        "InvalidStateTransition",
+        f"State transition from {state} to {target} failed for runtime. Error: {reason}",
+    )
+
+
+def _header_safe(value: str) -> bool:
+    """True if `value` can go into an HTTP header field as is."""
+    return "\r" not in value and "\n" not in value and "\0" not in value
+
+
+class RuntimeApi:
+    """The Runtime API of one execution environment.
+
+    Keyword options: `host` to bind (default loopback), `max_response_bytes` (default
+    Lambda's `MAX_RESPONSE_BYTES`; tests lower it).
+    """
+
+    def __init__(self, *, host: str = "127.0.0.1", max_response_bytes: int = MAX_RESPONSE_BYTES) -> None:
+        self._host = host
+        self._max_response_bytes = max_response_bytes
+        self._server: asyncio.Server | None = None
+        self._address: str | None = None
+        self._closed = False
+        #: Resolves when INIT is over (first /next); fails with InitFailed on init/error.
+        self._ready: asyncio.Future[None] | None = None
+        #: The parked /next and the reader of its connection (to notice a vanished peer).
+        self._waiter: asyncio.Future[Invocation] | None = None
+        self._waiter_reader: asyncio.StreamReader | None = None
+        #: An invocation handed over before any /next was parked to take it.
+        self._backlog: Invocation | None = None
+        #: The invocation in flight and the future its result resolves.
+        self._current_id: str | None = None
+        self._outcome: asyncio.Future[Outcome] | None = None
+        #: Set when an invoke was cancelled: the endpoint may not be reused (contract 5).
+        self._spoiled = False
+        self._connections: set[asyncio.StreamWriter] = set()
+        self._too_large_message = (
+            f"Response payload size exceeded maximum allowed payload size ({max_response_bytes} bytes)."
+        )
+
+    # -- the contract -------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Bind an ephemeral port on the host; `address` is valid afterwards."""
+        loop = asyncio.get_running_loop()
+        self._ready = loop.create_future()
+        self._server = await asyncio.start_server(self._serve, self._host, 0)
+        port = self._server.sockets[0].getsockname()[1]
+        self._address = f"{self._host}:{port}"
+
+    @property
+    def address(self) -> str:
+        """host:port, the value of AWS_LAMBDA_RUNTIME_API."""
+        if self._address is None:
+            raise RuntimeError("RuntimeApi.start() has not run")
+        return self._address
+
+    async def wait_ready(self) -> None:
+        """Resolve when the runtime first asks for work; raise InitFailed on an init error."""
+        if self._ready is None:
+            raise RuntimeError("RuntimeApi.start() has not run")
+        await asyncio.shield(self._ready)
+
+    async def invoke(self, invocation: Invocation) -> Outcome:
+        """Hand `invocation` to the runtime and resolve with what it posts back."""
+        if self._closed or self._spoiled:
+            raise RuntimeError("this Runtime API can serve no more invocations")
+        if self._outcome is not None:
+            raise RuntimeError("an invocation is already in flight")
+        for value in (invocation.request_id, invocation.invoked_function_arn, invocation.trace_id,
+                      invocation.client_context or "", invocation.cognito_identity or ""):
+            if not _header_safe(value):
+                raise ValueError(f"not usable as an HTTP header value: {value!r}")
+        outcome = asyncio.get_running_loop().create_future()
+        self._current_id = invocation.request_id
+        self._outcome = outcome
+        self._hand_over(invocation)
+        try:
+            return await outcome
+        except asyncio.CancelledError:
+            self._spoiled = True
+            raise
+        finally:
+            self._current_id = None
+            self._outcome = None
+            self._backlog = None
+
+    async def close(self) -> None:
+        """Stop serving and close every connection; idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        # 1. Stop intake: no new connections.
+        if self._server is not None:
+            self._server.close()
+        # 2. Fail whoever waits on the runtime: the caller's invoke and wait_ready.
+        failure = ConnectionAbortedError("Runtime API closed")
+        if self._outcome is not None and not self._outcome.done():
+            self._outcome.set_exception(failure)
+        if self._ready is not None and not self._ready.done():
+            self._ready.set_exception(failure)
+            self._ready.exception()  # Retrieved here so an unawaited failure is not logged.
+        # 3. Release the parked /next and close every connection; their tasks then end.
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.cancel()
+        for writer in list(self._connections):
+            writer.close()
+        # 4. Wait for the listening socket (and, on 3.12+, the connections) to be gone.
+        if self._server is not None:
+            await self._server.wait_closed()
+
+    # -- state transitions --------------------------------------------------------------
+
+    def _hand_over(self, invocation: Invocation) -> None:
+        """Give the invocation to the parked /next, or keep it for the next one to come."""
+        waiter = self._waiter
+        if waiter is not None and not waiter.done() and not self._peer_gone(self._waiter_reader):
+            self._waiter = None
+            waiter.set_result(invocation)
+            return
+        if waiter is not None and not waiter.done():
+            waiter.cancel()
+        self._waiter = None
+        self._backlog = invocation
+
+    @staticmethod
+    def _peer_gone(reader: asyncio.StreamReader | None) -> bool:
+        # A parked runtime sends nothing more, so a reader at EOF means its peer has gone.
+        return reader is None or reader.at_eof()
+
+    async def _next(self, reader: asyncio.StreamReader) -> Reply:
+        """GET .../invocation/next: the runtime is ready; wait for an invocation."""
+        ready = self._ready
+        if ready is not None and not ready.done():
+            ready.set_result(None)
+        if self._outcome is not None and self._backlog is None:
+            return _invalid_transition("Invoke", "Ready", "an invocation awaits its result")
+        if self._waiter is not None and not self._waiter.done():
+            if not self._peer_gone(self._waiter_reader):
+                return _invalid_transition("Ready", "Ready", "another request already waits for work")
+            self._waiter.cancel()
+        if self._backlog is not None:
+            invocation, self._backlog = self._backlog, None
+        else:
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiter, self._waiter_reader = waiter, reader
+            try:
+                invocation = await waiter
+            finally:
+                if self._waiter is waiter:
+                    self._waiter = self._waiter_reader = None
+        headers = [
+            _JSON,
+            (b"Lambda-Runtime-Aws-Request-Id", invocation.request_id.encode()),
+            (b"Lambda-Runtime-Deadline-Ms", str(invocation.deadline_ms).encode()),
+            (b"Lambda-Runtime-Invoked-Function-Arn", invocation.invoked_function_arn.encode()),
+            (b"Lambda-Runtime-Trace-Id", invocation.trace_id.encode()),
+        ]
+        if invocation.client_context is not None:
+            headers.append((b"Lambda-Runtime-Client-Context", invocation.client_context.encode()))
+        if invocation.cognito_identity is not None:
+            headers.append((b"Lambda-Runtime-Cognito-Identity", invocation.cognito_identity.encode()))
+        return _reply(200, invocation.payload, headers)
+
+    def _settle(self, request_id: str, outcome: Outcome) -> bool:
+        """Resolve the invocation in flight if `request_id` names it."""
+        future = self._outcome
+        if future is None or future.done() or request_id != self._current_id:
+            return False
+        future.set_result(outcome)
+        return True
+
+    def _post_response(self, request_id: str, body: bytes, size: int) -> Reply:
+        """POST .../invocation/{id}/response."""
+        if size > self._max_response_bytes:
+            document = {"errorMessage": self._too_large_message, "errorType": TOO_LARGE_ERROR_TYPE}
+            outcome = Outcome(json.dumps(document, separators=(",", ":")).encode(), TOO_LARGE_ERROR_TYPE)
+            if not self._settle(request_id, outcome):
+                return _invalid_request_id()
+            return _error_reply(
+                413,
+                "RequestEntityTooLarge",
+                f"Exceeded maximum allowed payload size ({self._max_response_bytes} bytes).",
+            )
+        if not self._settle(request_id, Outcome(body)):
+            return _invalid_request_id()
+        return _ACCEPTED
+
+    def _post_error(self, request_id: str, headers: dict[bytes, bytes], body: bytes) -> Reply:
+        """POST .../invocation/{id}/error."""
+        if not self._settle(request_id, Outcome(body, _error_type(headers, body))):
+            return _invalid_request_id()
+        return _ACCEPTED
+
+    def _post_init_error(self, headers: dict[bytes, bytes], body: bytes) -> Reply:
+        """POST .../init/error."""
+        ready = self._ready
+        if ready is None or ready.done():
+            return _invalid_transition("Ready", "InitError", "INIT is already over")
+        ready.set_exception(InitFailed(_error_type(headers, body), body))
+        ready.exception()  # Retrieved here: nobody may be awaiting wait_ready yet.
+        return _ACCEPTED
+
+    # -- HTTP ---------------------------------------------------------------------------
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """One connection: parse requests, answer each in turn, keep it alive."""
+        if self._closed:
+            writer.close()
+            return
+        self._connections.add(writer)
+        conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD_BYTES)
+        try:
+            while True:
+                event = conn.next_event()
+                if event is h11.NEED_DATA:
+                    conn.receive_data(await reader.read(READ_CHUNK_BYTES))
+                    continue
+                if type(event) is h11.Request:
+                    reply = await self._answer(conn, event, reader, writer)
+                    writer.write(self._encode(conn, reply))
+                    await writer.drain()
+                    if conn.our_state is h11.MUST_CLOSE:
+                        break
+                    conn.start_next_cycle()
+                    continue
+                # ConnectionClosed, or PAUSED after a reply that ends the connection.
+                break
+        except h11.RemoteProtocolError as exc:
+            if conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):
+                message = str(exc) or "Malformed request"
+                reply = _error_reply(exc.error_status_hint, "InvalidRequest", message, close=True)
+                try:
+                    writer.write(self._encode(conn, reply))
+                    await writer.drain()
+                except (ConnectionError, h11.LocalProtocolError):
+                    pass
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            self._connections.discard(writer)
+            writer.close()
+
+    async def _answer(
+        self, conn: h11.Connection, request: h11.Request, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> Reply:
+        """Read the request's body and route it."""
+        if conn.they_are_waiting_for_100_continue:
+            writer.write(conn.send(h11.InformationalResponse(status_code=100, headers=[])) or b"")
+        body, size = await self._read_body(conn, reader)
+        target = request.target
+        if not target.startswith(_PREFIX):
+            return _error_reply(404, "NotFound", "Unknown path")
+        path = target[len(_PREFIX):].partition(b"?")[0]
+        method = request.method
+        if path == _NEXT:
+            if method != b"GET":
+                return _error_reply(405, "MethodNotAllowed", "Use GET")
+            return await self._next(reader)
+        if path == _INIT_ERROR:
+            if method != b"POST":
+                return _error_reply(405, "MethodNotAllowed", "Use POST")
+            return self._post_init_error(dict(request.headers), body)
+        if path.startswith(_INVOCATION):
+            request_id, _, action = path[len(_INVOCATION):].rpartition(b"/")
+            if request_id and action in (b"response", b"error"):
+                if method != b"POST":
+                    return _error_reply(405, "MethodNotAllowed", "Use POST")
+                text = request_id.decode("utf-8", "replace")
+                if "%" in text:
+                    text = unquote(text)
+                if action == b"response":
+                    return self._post_response(text, body, size)
+                return self._post_error(text, dict(request.headers), body)
+        return _error_reply(404, "NotFound", "Unknown path")
+
+    async def _read_body(self, conn: h11.Connection, reader: asyncio.StreamReader) -> tuple[bytes, int]:
+        """The request body and its size; bytes beyond the response limit are counted, not kept."""
+        chunks: list[bytes] = []
+        size = 0
+        limit = self._max_response_bytes
+        while True:
+            event = conn.next_event()
+            if event is h11.NEED_DATA:
+                conn.receive_data(await reader.read(READ_CHUNK_BYTES))
+                continue
+            kind = type(event)
+            if kind is h11.Data:
+                size += len(event.data)
+                if size <= limit:
+                    chunks.append(event.data)
+                elif chunks:
+                    chunks.clear()
+                continue
+            if kind is h11.EndOfMessage:
+                if size > limit:
+                    return b"", size
+                return (bytes(chunks[0]) if len(chunks) == 1 else b"".join(chunks)), size
+            # ConnectionClosed mid-body.
+            raise ConnectionResetError("request body cut short")
+
+    @staticmethod
+    def _encode(conn: h11.Connection, reply: Reply) -> bytes:
+        response, body = reply
+        head = conn.send(response) or b""
+        data = (conn.send(h11.Data(data=body)) or b"") if body else b""
+        return head + data + (conn.send(_END) or b"")
+
+
+def _error_type(headers: dict[bytes, bytes], body: bytes) -> str:
+    """The error type a runtime posted: its header, else the body's errorType."""
+    header = headers.get(_ERROR_TYPE_HEADER)
+    if header:
+        return header.decode("utf-8", "replace")
+    try:
+        document = json.loads(body)
+    except ValueError:
+        document = None
+    if isinstance(document, dict) and isinstance(document.get("errorType"), str) and document["errorType"]:
+        return document["errorType"]
+    return "Runtime.Unknown"

@@ -1,0 +1,450 @@
+"""Lambdabox's Python runtime: the loop a Python function runs in, inside its sandbox.
+
+Started as `python3 /var/runtime/bootstrap.py`, stdlib only, for Python 3.9 to 3.14.
+It reads from the environment the invoke layer prepared:
+  AWS_LAMBDA_RUNTIME_API   host:port of the Runtime API (required)
+  _HANDLER                 "module.function" or "pkg/sub/module.function" (required)
+  LAMBDA_TASK_ROOT         the function's code (default /var/task)
+  AWS_LAMBDA_FUNCTION_NAME, AWS_LAMBDA_FUNCTION_VERSION, AWS_LAMBDA_FUNCTION_MEMORY_SIZE,
+  AWS_LAMBDA_LOG_GROUP_NAME, AWS_LAMBDA_LOG_STREAM_NAME    for the context object
+  AWS_LAMBDA_LOG_LEVEL     optional level of the root logger (default: Python's, WARNING)
+  AWS_EXECUTION_ENV        optional; only read to match Lambda's JSON encoding per version
+
+INIT imports the handler; a failure is posted to /runtime/init/error and the process
+exits with status 1. Then each invocation is fetched from /next, run, and its result
+posted to /response, or its error to /error. The process runs until it is killed or the
+Runtime API goes away (then it exits with status 2).
+
+Error documents, messages and log lines follow Lambda's Python runtime.
+"""
+
+import json
+import os
+import sys
+import time
+
+#: Lambda-Runtime-* headers of a /next response, as http.client hands them back.
+_REQUEST_ID = "Lambda-Runtime-Aws-Request-Id"
+_DEADLINE = "Lambda-Runtime-Deadline-Ms"
+_FUNCTION_ARN = "Lambda-Runtime-Invoked-Function-Arn"
+_TRACE_ID = "Lambda-Runtime-Trace-Id"
+_CLIENT_CONTEXT = "Lambda-Runtime-Client-Context"
+_COGNITO_IDENTITY = "Lambda-Runtime-Cognito-Identity"
+_TENANT_ID = "Lambda-Runtime-Aws-Tenant-Id"
+_ERROR_TYPE = "Lambda-Runtime-Function-Error-Type"
+
+#: Indentation in logged tracebacks becomes no-break spaces, and lines are joined with
+#: carriage returns, so that one error stays one log event (as Lambda logs it).
+_LOG_INDENT = "\u00a0"
+_LOG_LINE_JOIN = "\r"
+
+#: Times a Runtime API request is retried on a fresh connection before giving up.
+_RECONNECTS = 1
+
+_THIS_FILE = os.path.abspath(__file__)
+
+
+class Fault(Exception):
+    """A failure the runtime reports under one of Lambda's Runtime.* error types."""
+
+    def __init__(self, error_type, message, trace=None):
+        Exception.__init__(self, message)
+        self.error_type = error_type
+        self.message = message
+        self.trace = trace or []
+
+
+def error_document(message, error_type, trace, request_id=""):
+    return {"errorMessage": message, "errorType": error_type, "requestId": request_id, "stackTrace": trace}
+
+
+def fault_document(fault, request_id=""):
+    return error_document(fault.message, fault.error_type, fault.trace, request_id)
+
+
+def exception_document(exc, request_id=""):
+    """Lambda's error document for an exception the user's code raised."""
+    import traceback
+
+    frames = traceback.extract_tb(exc.__traceback__)
+    # Drop this file's own frames from the top, keep everything from the first foreign one.
+    start = 0
+    while start < len(frames) and frames[start].filename == _THIS_FILE:
+        start += 1
+    trace = traceback.format_list(frames[start:])
+    return error_document(str(exc), type(exc).__name__, trace, request_id)
+
+
+# -- output and logging -------------------------------------------------------------------
+
+
+class FlushingStream(object):
+    """Wraps stdout or stderr so that every write reaches the log at once.
+
+    A function's process may be frozen or killed right after it returns; nothing it
+    printed may sit in a buffer then.
+    """
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text):
+        written = self._stream.write(text)
+        self._stream.flush()
+        return written
+
+    def writelines(self, lines):
+        self._stream.writelines(lines)
+        self._stream.flush()
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+def setup_logging(runtime):
+    """Give the root logger Lambda's handler: "[LEVEL]\\t<time>Z\\t<request id>\\t<message>"."""
+    import logging
+
+    class RequestIdFilter(logging.Filter):
+        def filter(self, record):
+            record.aws_request_id = runtime.request_id or ""
+            return True
+
+    class StdoutHandler(logging.Handler):
+        def emit(self, record):
+            try:
+                sys.stdout.write(self.format(record))
+            except Exception:
+                self.handleError(record)
+
+    formatter = logging.Formatter(
+        "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s\n", "%Y-%m-%dT%H:%M:%S"
+    )
+    formatter.converter = time.gmtime
+    handler = StdoutHandler()
+    handler.setFormatter(formatter)
+    handler.addFilter(RequestIdFilter())
+    root = logging.getLogger()
+    root.addHandler(handler)
+    # Lambda's log levels, named as Python's logging names them.
+    level = {"TRACE": "DEBUG", "DEBUG": "DEBUG", "INFO": "INFO", "WARN": "WARNING", "ERROR": "ERROR",
+             "FATAL": "CRITICAL"}.get(os.environ.get("AWS_LAMBDA_LOG_LEVEL", "").upper())
+    if level:
+        root.setLevel(level)
+
+
+def log_error(document):
+    """Write an error document to the log as Lambda does: one event, "\\r" between lines."""
+    head = "[ERROR]"
+    if document["errorType"]:
+        head += " " + document["errorType"]
+    if document["errorMessage"]:
+        head += (":" if document["errorType"] else "") + " " + document["errorMessage"]
+    lines = [head, "Traceback (most recent call last):"]
+    for entry in document["stackTrace"]:
+        for line in entry.splitlines() or [""]:
+            stripped = line.lstrip(" ")
+            lines.append(_LOG_INDENT * (len(line) - len(stripped)) + stripped)
+    sys.stdout.write(_LOG_LINE_JOIN.join(lines) + "\n")
+
+
+# -- the function -------------------------------------------------------------------------
+
+
+def set_search_path(task_root):
+    """Put the function's code and layers first on sys.path, in Lambda's order.
+
+    Lambda's order is: the task root, the layers' version-specific site-packages, the
+    layers' /opt/python, then the interpreter's own paths. This script's directory, which
+    Python put first, is dropped so that a function may have a module named `bootstrap`.
+    """
+    version = "python%d.%d" % sys.version_info[:2]
+    front = [task_root, "/opt/python/lib/%s/site-packages" % version, "/opt/python"]
+    here = os.path.dirname(_THIS_FILE)
+    rest = [entry for entry in sys.path if entry not in front and os.path.abspath(entry or ".") != here]
+    sys.path[:] = front + rest
+
+
+def load_handler(spec):
+    """Import the handler named by `spec` ("module.function"); raise Fault as Lambda would."""
+    import importlib
+
+    try:
+        module_name, function_name = spec.rsplit(".", 1)
+    except ValueError as exc:
+        raise Fault("Runtime.MalformedHandlerName", "Bad handler '{}': {}".format(spec, exc))
+    if module_name.split(".")[0] in sys.builtin_module_names:
+        raise Fault(
+            "Runtime.BuiltInModuleConflict", "Cannot use built-in module {} as a handler module".format(module_name)
+        )
+    try:
+        module = importlib.import_module(module_name.replace("/", "."))
+    except ImportError as exc:
+        raise Fault("Runtime.ImportModuleError", "Unable to import module '{}': {}".format(module_name, exc))
+    except SyntaxError as exc:
+        trace = ['  File "%s" Line %s\n    %s' % (exc.filename, exc.lineno, exc.text)]
+        raise Fault("Runtime.UserCodeSyntaxError", "Syntax error in module '{}': {}".format(module_name, exc), trace)
+    try:
+        return getattr(module, function_name)
+    except AttributeError:
+        raise Fault("Runtime.HandlerNotFound", "Handler '{}' missing on module '{}'".format(function_name, module_name))
+
+
+class CognitoIdentity(object):
+    __slots__ = ("cognito_identity_id", "cognito_identity_pool_id")
+
+    def __init__(self, document):
+        self.cognito_identity_id = document.get("cognitoIdentityId")
+        self.cognito_identity_pool_id = document.get("cognitoIdentityPoolId")
+
+    def __repr__(self):
+        return "CognitoIdentity([cognito_identity_id={},cognito_identity_pool_id={}])".format(
+            self.cognito_identity_id, self.cognito_identity_pool_id
+        )
+
+
+class Client(object):
+    __slots__ = ("installation_id", "app_title", "app_version_name", "app_version_code", "app_package_name")
+
+    def __init__(self, document):
+        for name in self.__slots__:
+            setattr(self, name, document.get(name))
+
+    def __repr__(self):
+        return "Client([{}])".format(",".join("{}={}".format(n, getattr(self, n)) for n in self.__slots__))
+
+
+class ClientContext(object):
+    __slots__ = ("custom", "env", "client")
+
+    def __init__(self, document):
+        self.custom = document.get("custom")
+        self.env = document.get("env")
+        client = document.get("client")
+        self.client = Client(client) if isinstance(client, dict) else None
+
+    def __repr__(self):
+        return "ClientContext([custom={},env={},client={}])".format(self.custom, self.env, self.client)
+
+
+def parse_json_header(text, name):
+    try:
+        document = json.loads(text)
+    except Exception as exc:
+        raise Fault("Runtime.LambdaContextUnmarshalError", "Unable to parse {} JSON: {}".format(name, exc))
+    if not isinstance(document, dict):
+        raise Fault("Runtime.LambdaContextUnmarshalError", "Unable to parse {} JSON: not an object".format(name))
+    return document
+
+
+class LambdaContext(object):
+    """The context object a handler receives, with Lambda's attributes and methods."""
+
+    def __init__(self, environment, request_id, deadline_ms, function_arn, client_context, identity, tenant_id):
+        self.aws_request_id = request_id
+        self.function_name = environment.get("AWS_LAMBDA_FUNCTION_NAME")
+        self.function_version = environment.get("AWS_LAMBDA_FUNCTION_VERSION")
+        self.memory_limit_in_mb = environment.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
+        self.log_group_name = environment.get("AWS_LAMBDA_LOG_GROUP_NAME")
+        self.log_stream_name = environment.get("AWS_LAMBDA_LOG_STREAM_NAME")
+        self.invoked_function_arn = function_arn
+        self.tenant_id = tenant_id
+        self.client_context = None
+        if client_context:
+            self.client_context = ClientContext(parse_json_header(client_context, "Client Context"))
+        self.identity = CognitoIdentity(parse_json_header(identity, "Cognito Identity") if identity else {})
+        self._deadline_ms = deadline_ms
+
+    def get_remaining_time_in_millis(self):
+        remaining = self._deadline_ms - int(time.time() * 1000)
+        return remaining if remaining > 0 else 0
+
+    def log(self, message):
+        sys.stdout.write(str(message))
+
+    def __repr__(self):
+        names = (
+            "aws_request_id", "log_group_name", "log_stream_name", "function_name", "memory_limit_in_mb",
+            "function_version", "invoked_function_arn", "client_context", "identity", "tenant_id",
+        )
+        return "LambdaContext([{}])".format(",".join("{}={}".format(n, getattr(self, n)) for n in names))
+
+
+def make_encoder():
+    """A JSON encoder for results as Lambda's runtime writes them."""
+    import decimal
+
+    # Lambda's python3.12 and later runtimes leave non-ASCII characters unescaped.
+    runtime_name = os.environ.get("AWS_EXECUTION_ENV", "")
+    if runtime_name.startswith("AWS_Lambda_python3."):
+        modern = runtime_name not in ("AWS_Lambda_python3.9", "AWS_Lambda_python3.10", "AWS_Lambda_python3.11")
+    else:
+        modern = sys.version_info >= (3, 12)
+
+    class ResultEncoder(json.JSONEncoder):
+        def default(self, value):
+            # Decimals (DynamoDB hands them out) become numbers; integral ones stay exact.
+            if isinstance(value, decimal.Decimal):
+                if value.is_nan():
+                    return float("nan")
+                return int(value) if value == value.to_integral_value() else float(value)
+            return json.JSONEncoder.default(self, value)
+
+    return ResultEncoder(ensure_ascii=not modern, allow_nan=True)
+
+
+# -- the Runtime API ----------------------------------------------------------------------
+
+
+class RuntimeApiClient(object):
+    """Requests to the Runtime API over one persistent HTTP/1.1 connection."""
+
+    def __init__(self, address):
+        import http.client
+
+        self._http = http.client
+        #: What a request raises when the Runtime API cannot be reached.
+        self.errors = (OSError, http.client.HTTPException)
+        host, _, port = address.rpartition(":")
+        self._host, self._port = host, int(port)
+        self._connection = None
+
+    def request(self, method, path, body=None, headers=None):
+        """(status, headers, body) of one request; reconnect once on a dropped connection."""
+        attempts = 0
+        while True:
+            if self._connection is None:
+                self._connection = self._http.HTTPConnection(self._host, self._port)
+            try:
+                self._connection.request(method, path, body, headers or {})
+                response = self._connection.getresponse()
+                return response.status, response, response.read()
+            except self.errors:
+                self._connection.close()
+                self._connection = None
+                if attempts >= _RECONNECTS:
+                    raise
+                attempts += 1
+
+    def next(self):
+        return self.request("GET", "/2018-06-01/runtime/invocation/next")
+
+    def post_result(self, request_id, body, content_type):
+        path = "/2018-06-01/runtime/invocation/%s/response" % request_id
+        return self.request("POST", path, body, {"Content-Type": content_type})
+
+    def post_error(self, request_id, document):
+        path = "/2018-06-01/runtime/invocation/%s/error" % request_id
+        return self.post_document(path, document)
+
+    def post_init_error(self, document):
+        return self.post_document("/2018-06-01/runtime/init/error", document)
+
+    def post_document(self, path, document):
+        body = json.dumps(document).encode("utf-8")
+        headers = {"Content-Type": "application/json", _ERROR_TYPE: document["errorType"]}
+        return self.request("POST", path, body, headers)
+
+
+class Runtime(object):
+    """INIT, then the invoke loop."""
+
+    def __init__(self, environment):
+        self.environment = environment
+        self.request_id = None
+        self.client = RuntimeApiClient(environment["AWS_LAMBDA_RUNTIME_API"])
+        self.encoder = None
+        self.handler = None
+
+    def init(self):
+        """Load the handler; on failure report it and exit."""
+        try:
+            set_search_path(self.environment.get("LAMBDA_TASK_ROOT", "/var/task"))
+            self.handler = load_handler(self.environment.get("_HANDLER", ""))
+        except Fault as fault:
+            self.fail_init(fault_document(fault))
+        except Exception as exc:
+            self.fail_init(exception_document(exc))
+        self.encoder = make_encoder()
+
+    def fail_init(self, document):
+        log_error(document)
+        try:
+            self.client.post_init_error(document)
+        except self.client.errors as exc:
+            sys.stderr.write("lambdabox runtime: could not report the init error ({})\n".format(exc))
+        sys.exit(1)
+
+    def serve(self):
+        while True:
+            try:
+                status, response, body = self.client.next()
+            except self.client.errors as exc:
+                sys.stderr.write("lambdabox runtime: the Runtime API is gone ({})\n".format(exc))
+                sys.exit(2)
+            if status != 200:
+                sys.stderr.write("lambdabox runtime: /next answered {}: {!r}\n".format(status, body[:200]))
+                sys.exit(2)
+            self.invoke(response, body)
+
+    def invoke(self, response, body):
+        header = response.getheader
+        request_id = header(_REQUEST_ID, "")
+        self.request_id = request_id
+        trace_id = header(_TRACE_ID)
+        if trace_id:
+            os.environ["_X_AMZN_TRACE_ID"] = trace_id
+        else:
+            os.environ.pop("_X_AMZN_TRACE_ID", None)
+        document = None
+        try:
+            context = LambdaContext(
+                self.environment,
+                request_id,
+                int(header(_DEADLINE, "0") or 0),
+                header(_FUNCTION_ARN),
+                header(_CLIENT_CONTEXT),
+                header(_COGNITO_IDENTITY),
+                header(_TENANT_ID),
+            )
+            try:
+                event = json.loads(body) if body else None
+            except ValueError as exc:
+                raise Fault("Runtime.UnmarshalError", "Unable to unmarshal input: {}".format(exc))
+            result = self.handler(event, context)
+            if isinstance(result, bytes):
+                payload, content_type = result, "application/unknown"
+            else:
+                try:
+                    payload = self.encoder.encode(result).encode("utf-8")
+                except Exception as exc:
+                    raise Fault("Runtime.MarshalError", "Unable to marshal response: {}".format(exc))
+                content_type = "application/json"
+        except Fault as fault:
+            document = fault_document(fault, request_id)
+        except Exception as exc:
+            document = exception_document(exc, request_id)
+        try:
+            if document is None:
+                status, _, answer = self.client.post_result(request_id, payload, content_type)
+            else:
+                log_error(document)
+                status, _, answer = self.client.post_error(request_id, document)
+        except self.client.errors as exc:
+            sys.stderr.write("lambdabox runtime: the Runtime API is gone ({})\n".format(exc))
+            sys.exit(2)
+        if status != 202:
+            sys.stderr.write("lambdabox runtime: the result was refused ({}): {!r}\n".format(status, answer[:200]))
+
+
+def main():
+    sys.stdout = FlushingStream(sys.stdout)
+    sys.stderr = FlushingStream(sys.stderr)
+    runtime = Runtime(os.environ)
+    setup_logging(runtime)
+    runtime.init()
+    runtime.serve()
+
+
+if __name__ == "__main__":
+    main()
