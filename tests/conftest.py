@@ -3,79 +3,12 @@
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import boto3
 import pytest
-import urllib.request
-from botocore.config import Config
 
-REGION = "us-east-1"
-ACCOUNT = "000000000000"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@dataclass
-class Server:
-    """A `lambdabox server` process on a free loopback port."""
-
-    data_dir: Path
-    port: int = field(default_factory=free_port)
-    extra_args: list[str] = field(default_factory=list)
-    process: subprocess.Popen | None = None
-    log: Path | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> "Server":
-        self.log = self.data_dir.parent / f"server-{self.port}.log"
-        command = [sys.executable, "-m", "lambdabox", "server", "--port", str(self.port), "--data-dir", str(self.data_dir)]
-        self.process = subprocess.Popen(
-            [*command, *self.extra_args], stdout=self.log.open("ab"), stderr=subprocess.STDOUT, env=dict(os.environ)
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.log.read_text()}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/_lambdabox/health", timeout=1):
-                    return self
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError(f"server did not start:\n{self.log.read_text()}")
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.process = None
-
-    def client(self, service: str = "lambda", access_key: str = "test", region: str = REGION):
-        return boto3.client(
-            service,
-            endpoint_url=self.url,
-            region_name=region,
-            aws_access_key_id=access_key,
-            aws_secret_access_key="test",
-            config=Config(retries={"max_attempts": 1}, connect_timeout=5, read_timeout=60),
-        )
+from support import Invoked, Server, make_zip
 
 
 @pytest.fixture(scope="session")
@@ -121,19 +54,6 @@ def role(iam, unique) -> str:
     return created["Role"]["Arn"]
 
 
-def make_zip(files: dict[str, str | bytes] | None = None) -> bytes:
-    """A deployment package holding `files` (default: a hello-world Python handler)."""
-    import io
-    import zipfile
-
-    files = files if files is not None else {"app.py": "def handler(event, context):\n    return {'hello': event}\n"}
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, content in files.items():
-            archive.writestr(name, content)
-    return buffer.getvalue()
-
-
 @pytest.fixture
 def create_function(lam, role, unique):
     """Create a hello-world Python function (overrides as keyword arguments) and wait until it is Active."""
@@ -167,29 +87,6 @@ def deploy(lam, role, unique):
         return name
 
     return create
-
-
-@dataclass
-class Invoked:
-    status: int
-    headers: dict[str, str]
-    raw: bytes
-
-    @property
-    def body(self):
-        import json
-
-        return json.loads(self.raw) if self.raw else None
-
-    @property
-    def error(self) -> str | None:
-        return self.headers.get("x-amz-function-error")
-
-    @property
-    def log(self) -> str:
-        import base64
-
-        return base64.b64decode(self.headers.get("x-amz-log-result", "")).decode()
 
 
 @pytest.fixture

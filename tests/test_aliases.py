@@ -7,7 +7,7 @@ import time
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import ACCOUNT, REGION
+from support import ACCOUNT, REGION
 
 REVISION_MISMATCH = (
     "The Revision Id provided does not match the latest Revision Id. "

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import make_zip
+from support import make_zip
 
 
 def aws(server, *arguments: str) -> dict:

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import ACCOUNT, REGION, make_zip
+from support import ACCOUNT, REGION, make_zip
 
 AUTH = (
     "AWS4-HMAC-SHA256 Credential=test/20240101/us-east-1/lambda/aws4_request, "

@@ -7,7 +7,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from conftest import ACCOUNT, REGION, make_zip
+from support import ACCOUNT, REGION, make_zip
 
 UNQUALIFIED_ONLY = (
     "This operation is permitted on Lambda functions only. Aliases and versions do not support this operation. "

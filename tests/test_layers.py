@@ -10,7 +10,7 @@ import urllib.request
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import ACCOUNT, REGION, make_zip
+from support import ACCOUNT, REGION, make_zip
 
 MISSING = "The resource you requested does not exist."
 

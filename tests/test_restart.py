@@ -7,7 +7,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from conftest import Server, make_zip
+from support import Server, make_zip
 
 TRUST = (
     '{"Version":"2012-10-17","Statement":[{"Effect":"Allow",'

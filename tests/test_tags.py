@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import ACCOUNT, REGION
+from support import ACCOUNT, REGION
 
 QUALIFIED = "Tags on function aliases and versions are not supported. Please specify a function ARN."
 TOO_MANY = "Number of tags exceeds resource tag limit."

@@ -8,7 +8,7 @@ import urllib.request
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import ACCOUNT, REGION, make_zip
+from support import ACCOUNT, REGION, make_zip
 
 REVISION_MISMATCH = (
     "The Revision Id provided does not match the latest Revision Id. "

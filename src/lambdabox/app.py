@@ -4,11 +4,12 @@ Nothing else constructs services or wires them together. Start-up order:
 1. open the data dir, the database and the archive stores;
 2. remove archives no record needs (left by a crash between write and commit);
 3. resume settling functions a crash left Pending or InProgress;
-4. serve. Shutdown runs the other way: stop settling, close the database.
+4. serve. Shutdown runs the other way: stop settling, shut environments down, close the database.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -29,6 +30,12 @@ from lambdabox.control.iam import Iam
 from lambdabox.control.layers import Layers
 from lambdabox.control.tags import Tags
 from lambdabox.control.versions import Versions
+from lambdabox.invoke.invoker import Invoker
+from lambdabox.invoke.pool import EnvironmentPool
+from lambdabox.model.arns import Scope
+from lambdabox.observe.logs import LogStore
+from lambdabox.runtime.catalog import RuntimeCatalog
+from lambdabox.sandbox.factory import make_factory
 from lambdabox.settings import Settings, host_architecture
 from lambdabox.store.blobs import BlobStore
 from lambdabox.store.records import RecordStore
@@ -43,9 +50,23 @@ def build_app(settings: Settings) -> Starlette:
     blobs = BlobStore(settings.data_dir / "archives")
     unpacked = UnpackedStore(blobs, settings.data_dir / "unpacked")
     links = CodeLinks(load_secret(settings.data_dir / "link-secret"))
-    activator = Activator(store, unpacked)
+    logs = LogStore(settings.data_dir / "logs")
+    runtimes = RuntimeCatalog()
+    sandboxes = make_factory(settings.data_dir / "sandboxes")
+    if sandboxes.isolation != "full":
+        log.warning("FUNCTIONS RUN WITHOUT ISOLATION: %s", sandboxes.isolation_problem)
+    pool = EnvironmentPool(sandboxes, logs, settings.idle_timeout_s)
+    invoker = Invoker(store, unpacked, runtimes, pool, settings.endpoint_url)
+    loop: list[asyncio.AbstractEventLoop] = []
+
+    def settled(scope: Scope, name: str) -> None:
+        """From the activator's thread: retire environments the change made stale, on the loop."""
+        if loop:
+            asyncio.run_coroutine_threadsafe(invoker.function_changed(scope, name), loop[0])
+
+    activator = Activator(store, unpacked, settled)
     control = ControlPlane(
-        functions=Functions(store, blobs, links, activator.submit, host_architecture()),
+        functions=Functions(store, blobs, links, activator.submit, host_architecture(), runtimes.problem),
         versions=Versions(store),
         aliases=Aliases(store),
         layers=Layers(store, blobs, links),
@@ -53,10 +74,11 @@ def build_app(settings: Settings) -> Starlette:
         concurrency=Concurrency(store, settings.account_concurrency),
     )
     model = botocore.session.get_session().get_service_model("lambda")
-    fronts = Fronts(RestJsonApi(model, lambda_operations(control)), QueryApi(Iam(store)), links, blobs)
+    fronts = Fronts(RestJsonApi(model, lambda_operations(control, invoker)), QueryApi(Iam(store)), links, blobs, logs)
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        loop.append(asyncio.get_running_loop())
         with store.reading() as records:
             referenced = records.referenced_blobs()
         removed = blobs.sweep(referenced)
@@ -64,10 +86,14 @@ def build_app(settings: Settings) -> Starlette:
             log.info("removed %d unreferenced archives", len(removed))
         unpacked.sweep(referenced)
         activator.start()
+        pool.start()
         try:
             yield
         finally:
+            # Shutdown: 1. stop settling changes; 2. shut every environment down; 3. release sandboxes; 4. close the database.
             activator.stop()
+            await pool.close()
+            sandboxes.close()
             store.close()
 
     return build_asgi(settings, fronts, lifespan)

@@ -1,0 +1,1 @@
+"""Invocation: resolve a qualifier, check out an execution environment, run, report."""

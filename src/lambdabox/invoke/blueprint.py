@@ -1,0 +1,96 @@
+"""What an execution environment of one function version is made of.
+
+A `Blueprint` is everything needed to start environments of one immutable version (or
+one revision of $LATEST): the sandbox limits, the mounts and the standard environment
+variables Lambda sets. Building one reads the stores; starting environments from it
+does not.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lambdabox.model.arns import Scope
+from lambdabox.runtime.catalog import RUNTIME_DIR, RuntimeCatalog
+from lambdabox.sandbox.api import Mount
+
+#: Lambda gives a function one vCPU per this many MB of memory.
+MB_PER_VCPU = 1769
+
+_BASE_PATH = ["/usr/local/bin", "/usr/bin", "/bin", "/opt/bin"]
+_LIBRARY_PATH = "/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib:/opt/lib"
+
+
+@dataclass(frozen=True)
+class Blueprint:
+    scope: Scope
+    name: str
+    #: The version that runs: "$LATEST" or a number.
+    version: str
+    #: The configuration's RevisionId: a new one means environments of the old one are stale.
+    revision: str
+    config: dict[str, Any]
+    argv: list[str]
+    mounts: list[Mount]
+    env: dict[str, str]
+
+    @property
+    def key(self) -> tuple[str, str, str, str, str]:
+        return (self.scope.account, self.scope.region, self.name, self.version, self.revision)
+
+    @property
+    def memory_mb(self) -> int:
+        return self.config["MemorySize"]
+
+    @property
+    def timeout_s(self) -> int:
+        return self.config["Timeout"]
+
+
+def build(
+    scope: Scope,
+    config: dict[str, Any],
+    task_root: Path,
+    opt_root: Path | None,
+    catalog: RuntimeCatalog,
+    endpoint_url: str,
+) -> Blueprint:
+    """The blueprint of the version `config` describes, whose code is unpacked at `task_root`."""
+    runtime = config["Runtime"]
+    launch = catalog.launch(runtime, task_root)
+    mounts = [Mount(task_root, "/var/task")]
+    if opt_root is not None:
+        mounts.append(Mount(opt_root, "/opt"))
+    if launch.runtime_dir is not None:
+        mounts.append(Mount(launch.runtime_dir, RUNTIME_DIR))
+    mounts += [Mount(prefix, str(prefix)) for prefix in launch.prefixes]
+    name, version = config["FunctionName"], config["Version"]
+    env = {
+        **config.get("Environment", {}).get("Variables", {}),
+        "AWS_LAMBDA_FUNCTION_NAME": name,
+        "AWS_LAMBDA_FUNCTION_VERSION": version,
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(config["MemorySize"]),
+        "AWS_LAMBDA_LOG_GROUP_NAME": config.get("LoggingConfig", {}).get("LogGroup", f"/aws/lambda/{name}"),
+        "AWS_REGION": scope.region,
+        "AWS_DEFAULT_REGION": scope.region,
+        "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+        "LAMBDA_TASK_ROOT": "/var/task",
+        "LAMBDA_RUNTIME_DIR": RUNTIME_DIR,
+        "_HANDLER": config["Handler"],
+        "TZ": ":UTC",
+        "LANG": "en_US.UTF-8",
+        "PATH": ":".join([*launch.path, *_BASE_PATH]),
+        "LD_LIBRARY_PATH": _LIBRARY_PATH,
+        # boto3 and the AWS CLI inside the function call this Lambdabox, in the function's account.
+        "AWS_ENDPOINT_URL": endpoint_url,
+        "AWS_ACCESS_KEY_ID": scope.account,
+        "AWS_SECRET_ACCESS_KEY": "lambdabox",
+        "AWS_SESSION_TOKEN": "lambdabox",
+    }
+    if launch.execution_env:
+        env["AWS_EXECUTION_ENV"] = launch.execution_env
+    if runtime.startswith("nodejs"):
+        env["NODE_PATH"] = "/opt/nodejs/node_modules:/var/runtime/node_modules:/var/runtime:/var/task"
+    return Blueprint(scope, name, version, config["RevisionId"], config, launch.argv, mounts, env)

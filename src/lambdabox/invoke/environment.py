@@ -1,0 +1,180 @@
+"""One execution environment: a sandbox running a runtime, and its Runtime API.
+
+Lifecycle, as on Lambda: INIT once (`start`), then INVOKEs one at a time (`invoke`),
+frozen in between, then SHUTDOWN (`destroy`). An environment whose invoke timed out,
+whose runtime died, or that ran out of memory is `dead` and never used again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import math
+import signal
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from lambdabox.invoke.blueprint import MB_PER_VCPU, Blueprint
+from lambdabox.invoke.output import OutputCapture
+from lambdabox.observe.logs import LogStore, group_name, new_stream_name
+from lambdabox.runtime.api import InitFailed, Invocation, Outcome
+from lambdabox.runtime.api_server import RuntimeApi
+from lambdabox.sandbox.api import Sandbox, SandboxFactory, SandboxSpec
+
+#: Longest INIT Lambda allows, in seconds.
+INIT_TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True)
+class Result:
+    outcome: Outcome
+    #: Log lines of this invocation, START to REPORT.
+    log_lines: list[str]
+    duration_ms: float
+    init_ms: float | None
+
+
+def _error(error_type: str, message: str) -> bytes:
+    return json.dumps({"errorType": error_type, "errorMessage": message}).encode()
+
+
+class Environment:
+    def __init__(self, blueprint: Blueprint, sandbox: Sandbox, api: RuntimeApi, output: OutputCapture, init_ms: float):
+        self.id = sandbox.id
+        self.blueprint = blueprint
+        self.sandbox = sandbox
+        self.api = api
+        self.output = output
+        self.init_ms = init_ms
+        self.invocations = 0
+        self.dead = False
+        self.last_used = time.monotonic()
+        self._exit = asyncio.ensure_future(sandbox.wait_exit())
+
+    @classmethod
+    async def start(cls, blueprint: Blueprint, factory: SandboxFactory, logs: LogStore) -> Environment:
+        """INIT: create the sandbox and wait until the runtime asks for its first event.
+
+        Raises InitFailed (with Lambda's error document) when the runtime reports an init
+        error, exits, or overruns the init timeout; nothing is left running then.
+        """
+        began = time.perf_counter()
+        stream = logs.open_stream(
+            f"{blueprint.scope.account}:{blueprint.scope.region}", group_name(blueprint.name), new_stream_name(blueprint.version)
+        )
+        output = OutputCapture(stream)
+        api = RuntimeApi()
+        await api.start()
+        environment_id = uuid.uuid4().hex[:16]
+        spec = SandboxSpec(
+            id=f"{blueprint.name[:40]}-{environment_id}",
+            argv=blueprint.argv,
+            env={**blueprint.env, "AWS_LAMBDA_RUNTIME_API": api.address, "AWS_LAMBDA_LOG_STREAM_NAME": stream.name},
+            mounts=blueprint.mounts,
+            tmp_mb=blueprint.config.get("EphemeralStorage", {}).get("Size", 512),
+            memory_mb=blueprint.memory_mb,
+            vcpus=blueprint.memory_mb / MB_PER_VCPU,
+            hostname=f"lambdabox-{environment_id[:8]}",
+            output_fd=output.write_fd,
+        )
+        try:
+            sandbox = await asyncio.to_thread(factory.create, spec)
+        except BaseException:
+            output.close()
+            await api.close()
+            raise
+        output.attach(asyncio.get_running_loop())
+        environment = cls(blueprint, sandbox, api, output, 0.0)
+        ready = asyncio.ensure_future(api.wait_ready())
+        try:
+            done, _ = await asyncio.wait({ready, environment._exit}, timeout=INIT_TIMEOUT_S, return_when=asyncio.FIRST_COMPLETED)
+            if ready in done:
+                ready.result()
+            elif environment._exit in done:
+                raise InitFailed("Runtime.ExitError", _error("Runtime.ExitError", environment._exit_message()))
+            else:
+                raise InitFailed(
+                    "Runtime.InitTimeout", _error("Runtime.InitTimeout", f"INIT phase timed out after {INIT_TIMEOUT_S:.2f} seconds")
+                )
+        except BaseException:
+            ready.cancel()
+            await environment.destroy()
+            raise
+        environment.init_ms = (time.perf_counter() - began) * 1000
+        return environment
+
+    def _exit_message(self) -> str:
+        if self.sandbox.oom_killed():
+            return "Runtime exited with error: signal: killed"
+        status = self._exit.result() if self._exit.done() else None
+        if status is not None and status < 0:
+            return f"Runtime exited with error: signal: {_signal_name(-status)}"
+        return f"Runtime exited with error: exit status {status}"
+
+    async def invoke(self, invocation: Invocation, cold: bool) -> Result:
+        """Run one invocation to its end: a response, a function error, a timeout or a crash."""
+        self.invocations += 1
+        self.output.invocation_lines = []
+        self.output.line(f"START RequestId: {invocation.request_id} Version: {self.blueprint.version}")
+        self.sandbox.thaw()
+        began = time.perf_counter()
+        timeout = self.blueprint.timeout_s
+        invocation = dataclasses.replace(invocation, deadline_ms=int(time.time() * 1000) + timeout * 1000)
+        task = asyncio.ensure_future(self.api.invoke(invocation))
+        done, _ = await asyncio.wait({task, self._exit}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        duration_ms = (time.perf_counter() - began) * 1000
+        if task in done:
+            outcome = task.result()
+        else:
+            task.cancel()
+            self.dead = True
+            rid = invocation.request_id
+            if self._exit in done:
+                kind = "Runtime.OutOfMemory" if self.sandbox.oom_killed() else "Runtime.ExitError"
+                message = f"RequestId: {rid} Error: {self._exit_message()}"
+            else:
+                kind, message = "Sandbox.Timedout", f"RequestId: {rid} Error: Task timed out after {timeout:.2f} seconds"
+                self.output.line(f"{_utc_now()} {rid} Task timed out after {timeout:.2f} seconds")
+            outcome = Outcome(_error(kind, message), kind)
+        self.output.drain()
+        memory_used = self.sandbox.memory_peak_mb()
+        self.output.line(f"END RequestId: {invocation.request_id}")
+        report = (
+            f"REPORT RequestId: {invocation.request_id}\tDuration: {duration_ms:.2f} ms\t"
+            f"Billed Duration: {max(1, math.ceil(duration_ms))} ms\tMemory Size: {self.blueprint.memory_mb} MB\t"
+            f"Max Memory Used: {memory_used} MB"
+        )
+        if cold:
+            report += f"\tInit Duration: {self.init_ms:.2f} ms"
+        if outcome.error_type in ("Runtime.OutOfMemory", "Sandbox.Timedout", "Runtime.ExitError"):
+            report += f"\tStatus: {'timeout' if outcome.error_type == 'Sandbox.Timedout' else 'error'}"
+            if outcome.error_type != "Sandbox.Timedout":
+                report += f"\tError Type: {outcome.error_type}"
+        self.output.line(report)
+        self.last_used = time.monotonic()
+        if not self.dead:
+            self.sandbox.freeze()
+        return Result(outcome, list(self.output.invocation_lines), duration_ms, self.init_ms if cold else None)
+
+    async def destroy(self) -> None:
+        """SHUTDOWN: end the sandbox and release its Runtime API and log stream. Idempotent."""
+        self.dead = True
+        await asyncio.to_thread(self.sandbox.destroy)
+        self._exit.cancel()
+        await self.api.close()
+        self.output.close()
+
+
+def _utc_now() -> str:
+    moment = datetime.now(timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name.removeprefix("SIG").lower()
+    except ValueError:
+        return str(number)

@@ -1,0 +1,86 @@
+"""Watching a child process exit, from threads and from any asyncio event loop.
+
+Guarantees:
+1. `poll()` reaps the process if it has exited and returns its exit code (as
+   `os.waitstatus_to_exitcode` gives it), else None. It is safe from any thread; the
+   process is reaped once, and the code is remembered.
+2. A process that is not (yet) our child counts as running: a sandbox's PID 1 becomes
+   ours only once its launcher has exited and the kernel has reparented it to us.
+3. `wait()` resolves with the exit code; it works in any running event loop, and several
+   waiters may wait at once.
+4. `close()` releases the pidfd; `poll()` then only returns what it already knew.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import resource
+import signal
+import threading
+
+#: Pause before asking again when the pidfd says "exited" but the process is not ours yet, in seconds.
+REPARENT_RETRY_S = 0.001
+
+
+class ExitWatch:
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        # A pidfd refers to this process even after its PID is reused, and polls readable on exit.
+        self._pidfd = os.pidfd_open(pid)
+        self._lock = threading.Lock()
+        self._code: int | None = None
+        self.rusage: resource.struct_rusage | None = None
+
+    def poll(self) -> int | None:
+        with self._lock:
+            if self._code is None and self._pidfd >= 0:
+                try:
+                    pid, status, rusage = os.wait4(self.pid, os.WNOHANG)
+                except ChildProcessError:
+                    return None
+                if pid == self.pid:
+                    self._code = os.waitstatus_to_exitcode(status)
+                    self.rusage = rusage
+            return self._code
+
+    async def wait(self) -> int:
+        code = self.poll()
+        if code is not None:
+            return code
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[int] = loop.create_future()
+        # Our own descriptor: a loop allows one reader per descriptor, and close() may run meanwhile.
+        with self._lock:
+            if self._pidfd < 0:
+                raise ProcessLookupError(f"process {self.pid} is no longer watched")
+            fd = os.dup(self._pidfd)
+
+        def readable() -> None:
+            code = self.poll()
+            if code is not None:
+                if not done.done():
+                    done.set_result(code)
+                return
+            # Exited, but still its launcher's child for a moment: ask again shortly.
+            loop.remove_reader(fd)
+            loop.call_later(REPARENT_RETRY_S, lambda: done.done() or loop.add_reader(fd, readable))
+
+        loop.add_reader(fd, readable)
+        try:
+            return await done
+        finally:
+            loop.remove_reader(fd)
+            os.close(fd)
+
+    def kill(self) -> None:
+        """SIGKILL the process, unless it is reaped already (its PID may be someone else's then)."""
+        with self._lock:
+            if self._code is None and self._pidfd >= 0:
+                signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._pidfd >= 0:
+                os.close(self._pidfd)
+                self._pidfd = -1

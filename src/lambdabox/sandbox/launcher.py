@@ -1,0 +1,284 @@
+"""The spawner: a small single-threaded process that forks sandboxes for the server.
+
+The server is multi-threaded, and forking it would copy locks other threads hold. So
+`LinuxSandboxFactory` starts this module once, as `python -I -S` (standard library only),
+and sends it one request per sandbox over a SOCK_SEQPACKET socket: the request as JSON,
+with the write end of an error pipe and, optionally, the output descriptor attached.
+
+For each request:
+1. The spawner forks the *launcher*, which unshares the mount, PID, IPC and UTS
+   namespaces, forks the sandbox's PID 1, writes `pid <host pid>` to the error pipe,
+   moves PID 1 into the sandbox's cgroup, tells it so, and exits. PID 1 is then
+   reparented to the server, a child subreaper, which watches it with a pidfd and reaps it.
+2. Meanwhile PID 1 builds the sandbox's filesystem and drops its privileges; once it is
+   in its cgroup it execs the program. The error pipe is close-on-exec: the server reads
+   end-of-file once the exec happened, or `error <step>\t<reason>` if a step before it
+   failed (PID 1 then exits with 127).
+3. When the server closes its end of the socket, the spawner exits.
+
+Nothing of the spawner survives in a sandbox: PID 1 is the exec'd program itself.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import signal
+import socket
+import sys
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+from lambdabox.sandbox import linux
+
+#: Largest request the spawner accepts, in bytes (the environment is the bulk of it).
+MAX_REQUEST = 1 << 20
+#: Exit status of a PID 1 whose setup failed (as a shell's "command not found").
+SETUP_FAILED = 127
+#: Host directories every sandbox sees read-only; on merged-/usr hosts some are symlinks.
+HOST_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/etc")
+#: Device nodes bound from the host's /dev.
+DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
+#: Links in /dev that programs expect, to the process's own descriptors.
+DEV_LINKS = {"fd": "/proc/self/fd", "stdin": "/proc/self/fd/0", "stdout": "/proc/self/fd/1", "stderr": "/proc/self/fd/2"}
+#: Size of the sandbox's root and /dev tmpfs, which hold only directories, links and mount points.
+SKELETON_SIZE = "size=256k"
+#: Where the host's root is put by pivot_root, until it is unmounted.
+OLD_ROOT = ".old-root"
+#: The flags a read-only bind of host directories ends up with.
+READ_ONLY = linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY | linux.MS_NOSUID | linux.MS_NODEV
+
+
+class StepFailed(Exception):
+    def __init__(self, step: str, reason: str) -> None:
+        super().__init__(f"{step}: {reason}")
+        self.step = step
+        self.reason = reason
+
+
+@contextmanager
+def step(name: str) -> Iterator[None]:
+    """Name the setup step that runs inside, so that its failure says what was tried."""
+    try:
+        yield
+    except OSError as error:
+        raise StepFailed(name, error.strerror or str(error)) from None
+    except Exception as error:  # a bug in a step still has to reach the server
+        raise StepFailed(name, repr(error)) from None
+
+
+def serve(sock_fd: int) -> None:
+    """The spawner's loop: one fork per request, until the server hangs up."""
+    sock = socket.socket(fileno=sock_fd)
+    # The launchers we fork exit at once; let the kernel reap them.
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    limits = {"max_fd": os.sysconf("SC_OPEN_MAX"), "last_cap": linux.last_capability()}
+    sock.send(b"ready")
+    while True:
+        message, fds, _flags, _address = socket.recv_fds(sock, MAX_REQUEST, 2)
+        if not message:
+            return
+        request = json.loads(message)
+        err_fd = fds[0]
+        out_fd = fds[1] if len(fds) > 1 else None
+        # Received descriptors are inheritable; the error pipe must close itself on exec.
+        os.set_inheritable(err_fd, False)
+        try:
+            child = os.fork()
+        except OSError as error:
+            _report(err_fd, StepFailed("fork the launcher", error.strerror))
+            child = -1
+        if child == 0:
+            sock.close()
+            launch(request, limits, err_fd, out_fd)
+        for fd in fds:
+            os.close(fd)
+
+
+def launch(request: dict[str, Any], limits: dict[str, int], err_fd: int, out_fd: int | None) -> None:
+    """The launcher: fork PID 1 into new namespaces, move it into its cgroup, report it, exit."""
+    try:
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        with step("open the cgroup"):
+            # Now: PID 1 shares our new mount table, and its pivot_root takes /sys away from us.
+            procs_fds = [os.open(procs, os.O_WRONLY | os.O_CLOEXEC) for procs in request["procs"]]
+        with step("unshare namespaces"):
+            # Our own mount table, PID numbering, System V IPC and hostname. The new PID
+            # namespace applies to our children only: the next fork is its PID 1.
+            linux.unshare(linux.CLONE_NEWNS | linux.CLONE_NEWPID | linux.CLONE_NEWIPC | linux.CLONE_NEWUTS)
+        with step("fork PID 1"):
+            joined_read, joined_write = os.pipe2(os.O_CLOEXEC)
+            pid = os.fork()
+        if pid == 0:
+            for fd in [joined_write, *procs_fds]:
+                os.close(fd)
+            enter(request, limits, err_fd, out_fd, joined_read)
+        os.close(joined_read)
+        # First, so that the server can clean up PID 1 whatever fails next.
+        os.write(err_fd, f"pid {pid}\n".encode())
+        with step("join the cgroup"):
+            # The first move into a cgroup waits for an RCU grace period (milliseconds):
+            # PID 1 builds its root meanwhile, and waits for us only before it execs, so
+            # that the program and all it forks are counted and limited.
+            for fd in procs_fds:
+                os.write(fd, str(pid).encode())
+        os.write(joined_write, b"1")
+    except StepFailed as failed:
+        _report(err_fd, failed)
+    except BaseException as error:
+        _report(err_fd, StepFailed("launch", repr(error)))
+    finally:
+        os._exit(0)
+
+
+def enter(request: dict[str, Any], limits: dict[str, int], err_fd: int, out_fd: int | None, joined_fd: int) -> None:
+    """PID 1: build the filesystem, drop privileges, exec. Never returns."""
+    try:
+        build_root(request)
+        drop_privileges(request, limits)
+        with step("wait until the launcher moved us into the cgroup"):
+            if os.read(joined_fd, 1) != b"1":
+                raise OSError(0, "the launcher failed")
+        execute(request, limits, err_fd, out_fd)
+    except StepFailed as failed:
+        _report(err_fd, failed)
+    except BaseException as error:
+        _report(err_fd, StepFailed("setup", repr(error)))
+    finally:
+        os._exit(SETUP_FAILED)
+
+
+def build_root(request: dict[str, Any]) -> None:
+    root = request["new_root"]
+    # Directories we create must be searchable by the sandbox's user whatever the server's umask.
+    os.umask(0o022)
+    with step("make mounts private"):
+        # The new mount table starts as a copy of the host's, with shared propagation on
+        # systemd hosts: without this, what we mount below would appear on the host too.
+        linux.mount(None, "/", None, linux.MS_REC | linux.MS_PRIVATE)
+    with step("mount the new root"):
+        # A tmpfs per sandbox, so its skeleton of directories and links is its own.
+        linux.mount("tmpfs", root, "tmpfs", linux.MS_NOSUID | linux.MS_NODEV, f"{SKELETON_SIZE},mode=0755")
+    for host in HOST_DIRS:
+        if os.path.islink(host):
+            with step(f"link {host}"):
+                # Merged /usr: /bin -> usr/bin. The same link keeps the same paths working.
+                os.symlink(os.readlink(host), root + host)
+        elif os.path.isdir(host):
+            _bind(host, root + host, writable=False)
+    # Parents before children, so that a mount inside another one lands on top of it.
+    for mount in sorted(request["mounts"], key=lambda mount: mount["target"].count("/")):
+        _bind(mount["source"], root + mount["target"], mount["writable"])
+    with step("mount /tmp"):
+        os.mkdir(root + "/tmp")
+        # The only writable place a sandbox has, sized by EphemeralStorage.
+        linux.mount("tmpfs", root + "/tmp", "tmpfs", linux.MS_NOSUID | linux.MS_NODEV, f"size={request['tmp_mb']}m,mode=1777")
+    with step("mount /proc"):
+        os.mkdir(root + "/proc")
+        # Mounted from inside the new PID namespace, so it lists the sandbox's processes only.
+        linux.mount("proc", root + "/proc", "proc", linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC)
+    _make_dev(root + "/dev")
+    cwd = root + request["cwd"]
+    if not os.path.isdir(cwd):
+        with step(f"create the working directory {request['cwd']}"):
+            os.makedirs(cwd)
+    with step("enter the new root"):
+        os.chdir(root)
+        os.mkdir(OLD_ROOT)
+        # Unlike chroot, pivot_root moves the host's root away, so that it can be unmounted.
+        linux.pivot_root(".", OLD_ROOT)
+        os.chdir("/")
+    with step("unmount the host's root"):
+        # Lazily: the host's mounts below it go with it, and none is busy from here.
+        linux.umount2("/" + OLD_ROOT, linux.MNT_DETACH)
+        os.rmdir("/" + OLD_ROOT)
+    with step("make the root read-only"):
+        linux.mount(None, "/", None, READ_ONLY)
+
+
+def _bind(source: str, target: str, writable: bool) -> None:
+    with step(f"bind {source} on {target}"):
+        if os.path.isdir(source):
+            os.makedirs(target, exist_ok=True)
+        else:
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            os.close(os.open(target, os.O_CREAT | os.O_WRONLY, 0o644))
+        # Recursive, so that mounts below the source come along.
+        linux.mount(source, target, None, linux.MS_BIND | linux.MS_REC)
+    with step(f"remount {target} {'nosuid' if writable else 'read-only'}"):
+        # A bind takes the source's flags; ours are set by a second call, a remount.
+        flags = READ_ONLY & ~linux.MS_RDONLY if writable else READ_ONLY
+        linux.mount(None, target, None, flags)
+
+
+def _make_dev(dev: str) -> None:
+    with step("mount /dev"):
+        os.mkdir(dev)
+        linux.mount("tmpfs", dev, "tmpfs", linux.MS_NOSUID | linux.MS_NOEXEC, f"{SKELETON_SIZE},mode=0755")
+    for name in DEVICES:
+        with step(f"bind /dev/{name}"):
+            os.close(os.open(f"{dev}/{name}", os.O_CREAT | os.O_WRONLY, 0o666))
+            # The host's node itself: binding needs no mknod, and keeps its permissions.
+            linux.mount(f"/dev/{name}", f"{dev}/{name}", None, linux.MS_BIND)
+    with step("link /dev/fd"):
+        for name, target in DEV_LINKS.items():
+            os.symlink(target, f"{dev}/{name}")
+
+
+def drop_privileges(request: dict[str, Any], limits: dict[str, int]) -> None:
+    with step("set the hostname"):
+        linux.sethostname(request["hostname"])
+    with step("set RLIMIT_NOFILE"):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (request["nofile"], request["nofile"]))
+    with step("drop the capability bounding set"):
+        # So that no exec, of a setuid or file-capability binary, can give any back.
+        for capability in range(limits["last_cap"] + 1):
+            linux.prctl(linux.PR_CAPBSET_DROP, capability)
+        linux.prctl(linux.PR_CAP_AMBIENT, linux.PR_CAP_AMBIENT_CLEAR_ALL)
+    with step("drop supplementary groups"):
+        os.setgroups([])
+    with step(f"set the group to {request['gid']}"):
+        os.setresgid(request["gid"], request["gid"], request["gid"])
+    with step(f"set the user to {request['uid']}"):
+        # Leaving uid 0 clears the effective and permitted capabilities.
+        os.setresuid(request["uid"], request["uid"], request["uid"])
+    with step("clear the inheritable capabilities"):
+        linux.capset_none()
+    with step("set no_new_privs"):
+        linux.prctl(linux.PR_SET_NO_NEW_PRIVS, 1)
+
+
+def execute(request: dict[str, Any], limits: dict[str, int], err_fd: int, out_fd: int | None) -> None:
+    with step(f"change to {request['cwd']}"):
+        os.chdir(request["cwd"])
+    with step("set up stdin, stdout and stderr"):
+        # Its own session: no terminal's Ctrl-C reaches the sandbox.
+        os.setsid()
+        null = os.open("/dev/null", os.O_RDWR)
+        os.dup2(null, 0)
+        os.dup2(null if out_fd is None else out_fd, 1)
+        os.dup2(null if out_fd is None else out_fd, 2)
+        # Everything else goes, but the error pipe, which closes itself on exec.
+        os.closerange(3, err_fd)
+        os.closerange(err_fd + 1, limits["max_fd"])
+    with step("reset signals"):
+        # Python ignores SIGPIPE and SIGXFSZ, and ignored signals stay ignored across exec.
+        for number in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGCHLD):
+            signal.signal(number, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_SETMASK, [])
+    argv = request["argv"]
+    with step(f"exec {argv[0]}"):
+        os.execve(argv[0], argv, request["env"])
+
+
+def _report(err_fd: int, failed: StepFailed) -> None:
+    line = f"error {failed.step}\t{failed.reason}".replace("\n", " ") + "\n"
+    try:
+        os.write(err_fd, line.encode())
+    except OSError:
+        pass
+
+
+if __name__ == "__main__":
+    serve(int(sys.argv[1]))

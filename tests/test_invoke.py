@@ -1,0 +1,302 @@
+"""Synchronous Invoke of Python functions: payloads, context, errors, logs, qualifiers."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+
+import pytest
+from botocore.exceptions import ClientError
+
+from support import make_zip
+
+HELLO = {"app.py": "def handler(event, context):\n    return {'hello': event}\n"}
+
+CONTEXT = {
+    "app.py": """
+import os, time
+
+def handler(event, context):
+    first = context.get_remaining_time_in_millis()
+    time.sleep(0.2)
+    second = context.get_remaining_time_in_millis()
+    names = ["AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_VERSION", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+             "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME", "AWS_REGION", "AWS_DEFAULT_REGION",
+             "AWS_EXECUTION_ENV", "AWS_LAMBDA_INITIALIZATION_TYPE", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR",
+             "_HANDLER", "TZ", "AWS_LAMBDA_RUNTIME_API", "AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "GREETING"]
+    client = context.client_context
+    return {
+        "function_name": context.function_name,
+        "function_version": context.function_version,
+        "invoked_function_arn": context.invoked_function_arn,
+        "memory_limit_in_mb": str(context.memory_limit_in_mb),
+        "aws_request_id": context.aws_request_id,
+        "log_group_name": context.log_group_name,
+        "log_stream_name": context.log_stream_name,
+        "identity": [context.identity.cognito_identity_id, context.identity.cognito_identity_pool_id],
+        "client_custom": client.custom if client else None,
+        "client_app_title": client.client.app_title if client and client.client else None,
+        "remaining": [first, second],
+        "env": {name: os.environ.get(name) for name in names},
+        "cwd": os.getcwd(),
+    }
+""",
+}
+
+
+def test_python_function_returns_its_payload(deploy, invoke):
+    name = deploy(HELLO)
+    result = invoke(name, {"who": "world"})
+    assert result.status == 200
+    assert result.error is None
+    assert result.body == {"hello": {"who": "world"}}
+    assert result.headers["x-amz-executed-version"] == "$LATEST"
+
+
+def test_empty_payload_is_an_empty_object(deploy, invoke):
+    name = deploy(HELLO)
+    assert invoke(name).body == {"hello": {}}
+
+
+def test_context_and_environment(deploy, invoke, lam):
+    name = deploy(CONTEXT, MemorySize=256, Timeout=10, Environment={"Variables": {"GREETING": "hi"}})
+    client_context = base64.b64encode(json.dumps({"custom": {"k": "v"}, "client": {"app_title": "t"}}).encode()).decode()
+    result = invoke(name, {}, ClientContext=client_context)
+    body = result.body
+    arn = lam.get_function_configuration(FunctionName=name)["FunctionArn"]
+    assert body["function_name"] == name
+    assert body["function_version"] == "$LATEST"
+    assert body["invoked_function_arn"] == arn
+    assert body["memory_limit_in_mb"] == "256"
+    assert len(body["aws_request_id"]) == 36
+    assert result.headers["x-amzn-requestid"]
+    assert body["log_group_name"] == f"/aws/lambda/{name}"
+    assert body["log_stream_name"].endswith("]" + body["log_stream_name"].split("]")[1])
+    assert "[$LATEST]" in body["log_stream_name"]
+    assert body["client_custom"] == {"k": "v"}
+    assert body["client_app_title"] == "t"
+    first, second = body["remaining"]
+    assert 9000 < first <= 10000
+    assert 150 <= first - second < 1000
+    env = body["env"]
+    assert env["AWS_LAMBDA_FUNCTION_NAME"] == name
+    assert env["AWS_LAMBDA_FUNCTION_VERSION"] == "$LATEST"
+    assert env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] == "256"
+    assert env["AWS_LAMBDA_LOG_GROUP_NAME"] == f"/aws/lambda/{name}"
+    assert env["AWS_LAMBDA_LOG_STREAM_NAME"] == body["log_stream_name"]
+    assert env["AWS_REGION"] == env["AWS_DEFAULT_REGION"] == "us-east-1"
+    assert env["AWS_EXECUTION_ENV"] == "AWS_Lambda_python3.12"
+    assert env["AWS_LAMBDA_INITIALIZATION_TYPE"] == "on-demand"
+    assert env["LAMBDA_TASK_ROOT"] == "/var/task"
+    assert env["LAMBDA_RUNTIME_DIR"] == "/var/runtime"
+    assert env["_HANDLER"] == "app.handler"
+    assert env["TZ"] == ":UTC"
+    assert env["AWS_LAMBDA_RUNTIME_API"].startswith("127.0.0.1:")
+    assert env["AWS_ENDPOINT_URL"].startswith("http://127.0.0.1:")
+    assert env["AWS_ACCESS_KEY_ID"] == "000000000000"
+    assert env["GREETING"] == "hi"
+    assert body["cwd"] == "/var/task"
+
+
+def test_boto3_inside_a_function_calls_lambdabox(deploy, invoke, server):
+    code = {
+        "app.py": """
+import json, urllib.request, os
+def handler(event, context):
+    # No boto3 in the sandbox's Python: talk to the endpoint the way boto3 would find it.
+    with urllib.request.urlopen(os.environ["AWS_ENDPOINT_URL"] + "/_lambdabox/health") as response:
+        return json.load(response)
+"""
+    }
+    name = deploy(code)
+    assert invoke(name).body == {"status": "ok"}
+
+
+def test_init_runs_once_per_environment(deploy, invoke):
+    code = {
+        "app.py": """
+import os, time
+STARTED = time.time()
+COUNT = 0
+def handler(event, context):
+    global COUNT
+    COUNT += 1
+    return {"started": STARTED, "count": COUNT, "pid": os.getpid()}
+"""
+    }
+    name = deploy(code)
+    first = invoke(name, {}, LogType="Tail")
+    second = invoke(name, {}, LogType="Tail")
+    third = invoke(name, {})
+    assert first.body["started"] == second.body["started"] == third.body["started"]
+    assert [first.body["count"], second.body["count"], third.body["count"]] == [1, 2, 3]
+    assert first.body["pid"] == 1
+    assert "Init Duration:" in first.log
+    assert "Init Duration:" not in second.log
+
+
+def test_log_tail_has_start_end_and_report(deploy, invoke):
+    code = {"app.py": "def handler(event, context):\n    print('printed by the function')\n    return 1\n"}
+    name = deploy(code)
+    result = invoke(name, {}, LogType="Tail")
+    request_id = result.headers["x-amzn-requestid"]
+    log = result.log
+    assert "printed by the function" in log
+    lines = log.strip().splitlines()
+    assert lines[0].startswith("START RequestId: ") and lines[0].endswith("Version: $LATEST")
+    end = next(line for line in lines if line.startswith("END RequestId: "))
+    report = next(line for line in lines if line.startswith("REPORT RequestId: "))
+    assert end.split("RequestId: ")[1] == report.split("RequestId: ")[1].split("\t")[0]
+    for field in ("Duration: ", "Billed Duration: ", "Memory Size: 128 MB", "Max Memory Used: "):
+        assert field in report
+    used = int(report.split("Max Memory Used: ")[1].split(" MB")[0])
+    assert 1 <= used <= 128
+    assert request_id
+
+
+def test_function_error_shape(deploy, invoke):
+    code = {
+        "app.py": """
+class CustomError(Exception):
+    pass
+
+def handler(event, context):
+    raise CustomError("it broke")
+"""
+    }
+    name = deploy(code)
+    result = invoke(name, {})
+    assert result.status == 200
+    assert result.error == "Unhandled"
+    body = result.body
+    assert body["errorType"] == "CustomError"
+    assert body["errorMessage"] == "it broke"
+    assert isinstance(body["stackTrace"], list) and body["stackTrace"]
+    assert "requestId" in body
+    # The environment survives a handled function error and keeps serving.
+    assert invoke(name, {}).body["errorType"] == "CustomError"
+
+
+@pytest.mark.parametrize(
+    ("files", "handler", "error_type", "message"),
+    [
+        ({"app.py": "x = 1\n"}, "missing.handler", "Runtime.ImportModuleError", "Unable to import module 'missing'"),
+        ({"app.py": "x = 1\n"}, "app.handler", "Runtime.HandlerNotFound", "Handler 'handler' missing on module 'app'"),
+        ({"app.py": "def handler(:\n"}, "app.handler", "Runtime.UserCodeSyntaxError", "Syntax error in module 'app'"),
+        ({"app.py": "import no_such_package\ndef handler(e, c): pass\n"}, "app.handler", "Runtime.ImportModuleError",
+         "Unable to import module 'app': No module named 'no_such_package'"),
+    ],
+)
+def test_init_errors(deploy, invoke, files, handler, error_type, message):
+    name = deploy(files, handler=handler)
+    result = invoke(name, {})
+    assert result.error == "Unhandled"
+    assert result.body["errorType"] == error_type
+    assert message in result.body["errorMessage"]
+
+
+def test_nested_handler_path(deploy, invoke):
+    name = deploy({"pkg/sub/mod.py": "def run(event, context):\n    return 'nested'\n"}, handler="pkg/sub/mod.run")
+    assert invoke(name, {}).body == "nested"
+
+
+def test_qualifiers_and_alias_weights(deploy, invoke, lam):
+    name = deploy({"app.py": "def handler(e, c):\n    return 'one'\n"})
+    lam.publish_version(FunctionName=name)
+    lam.update_function_code(FunctionName=name, ZipFile=make_zip({"app.py": "def handler(e, c):\n    return 'two'\n"}))
+    lam.get_waiter("function_updated_v2").wait(FunctionName=name, WaiterConfig={"Delay": 0.2})
+    lam.publish_version(FunctionName=name)
+    assert invoke(name, {}, Qualifier="1").body == "one"
+    assert invoke(name, {}, Qualifier="2").body == "two"
+    assert invoke(name, {}).body == "two"
+    lam.create_alias(FunctionName=name, Name="split", FunctionVersion="1", RoutingConfig={"AdditionalVersionWeights": {"2": 0.5}})
+    seen = {"1": 0, "2": 0}
+    for _ in range(200):
+        result = invoke(name, {}, Qualifier="split")
+        version = result.headers["x-amz-executed-version"]
+        seen[version] += 1
+        assert result.body == {"1": "one", "2": "two"}[version]
+    assert 60 <= seen["1"] <= 140 and 60 <= seen["2"] <= 140, seen
+
+
+def test_code_update_takes_effect_on_next_invoke(deploy, invoke, lam):
+    name = deploy({"app.py": "def handler(e, c):\n    return 'old'\n"})
+    assert invoke(name, {}).body == "old"
+    lam.update_function_code(FunctionName=name, ZipFile=make_zip({"app.py": "def handler(e, c):\n    return 'new'\n"}))
+    lam.get_waiter("function_updated_v2").wait(FunctionName=name, WaiterConfig={"Delay": 0.2})
+    assert invoke(name, {}).body == "new"
+    lam.update_function_configuration(FunctionName=name, Environment={"Variables": {"MODE": "x"}})
+    lam.get_waiter("function_updated_v2").wait(FunctionName=name, WaiterConfig={"Delay": 0.2})
+    assert invoke(name, {}).body == "new"
+
+
+def test_dry_run_and_unsupported_event(deploy, invoke, lam):
+    name = deploy(HELLO)
+    assert invoke(name, {}, InvocationType="DryRun").status == 204
+    with pytest.raises(ClientError) as caught:
+        lam.invoke(FunctionName=name, InvocationType="Event", Payload=b"{}")
+    assert caught.value.response["Error"]["Code"] == "InvalidParameterValueException"
+
+
+def test_invoke_errors(deploy, lam, server, unique):
+    name = deploy(HELLO)
+    with pytest.raises(ClientError) as caught:
+        lam.invoke(FunctionName=unique("missing"), Payload=b"{}")
+    assert caught.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    with pytest.raises(ClientError) as caught:
+        lam.invoke(FunctionName=name, Payload=b"{not json")
+    assert caught.value.response["Error"]["Code"] == "InvalidRequestContentException"
+    with pytest.raises(ClientError) as caught:
+        lam.invoke(FunctionName=name, Payload=b'"' + b"x" * (6 * 1024 * 1024) + b'"')
+    assert caught.value.response["Error"]["Code"] == "RequestTooLargeException"
+    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 413
+
+
+def test_response_too_large_is_reported(deploy, invoke):
+    name = deploy({"app.py": "def handler(e, c):\n    return 'x' * (7 * 1024 * 1024)\n"}, MemorySize=512)
+    result = invoke(name, {})
+    assert result.error == "Unhandled"
+    assert result.body["errorType"] == "Function.ResponseSizeTooLarge"
+
+
+def test_function_not_active_cannot_be_invoked(lam, role, unique):
+    name = unique("pending")
+    lam.create_function(
+        FunctionName=name, Runtime="python3.12", Role=role, Handler="app.handler", Code={"ZipFile": make_zip(HELLO)}
+    )
+    # Invoking at once usually finds it Pending; if activation won the race, it is Active and answers.
+    try:
+        lam.invoke(FunctionName=name, Payload=b"{}")
+    except ClientError as error:
+        assert error.response["Error"]["Code"] == "ResourceConflictException"
+        assert "Pending" in error.response["Error"]["Message"]
+
+
+def test_missing_interpreter_is_refused_at_create(lam, role, unique):
+    import shutil
+
+    if shutil.which("python3.14") or list(__import__("pathlib").Path.home().glob(".pyenv/versions/3.14*")):
+        pytest.skip("this host has python3.14")
+    with pytest.raises(ClientError) as caught:
+        lam.create_function(
+            FunctionName=unique("nopy"), Runtime="python3.14", Role="arn:aws:iam::000000000000:role/x",
+            Handler="app.handler", Code={"ZipFile": make_zip(HELLO)},
+        )
+    assert caught.value.response["Error"]["Code"] in ("InvalidParameterValueException",)
+
+
+def test_logs_command_prints_the_log(deploy, invoke, server):
+    import subprocess
+    import sys
+
+    name = deploy({"app.py": "def handler(e, c):\n    print('line for the logs command')\n"})
+    invoke(name, {})
+    time.sleep(0.1)
+    done = subprocess.run(
+        [sys.executable, "-m", "lambdabox", "logs", name, "--endpoint-url", server.url],
+        capture_output=True, text=True, timeout=30,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "line for the logs command" in done.stdout
+    assert "REPORT RequestId:" in done.stdout

@@ -1,0 +1,106 @@
+"""Isolation probes: each is a function that tries to break out, and fails."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+
+import pytest
+
+PROBE = {
+    "app.py": """
+import os, errno
+
+def attempt(action):
+    try:
+        return {"ok": True, "value": action()}
+    except OSError as error:
+        return {"ok": False, "errno": errno.errorcode.get(error.errno, str(error.errno))}
+
+def handler(event, context):
+    kind = event["probe"]
+    if kind == "read":
+        return attempt(lambda: os.listdir(event["path"]))
+    if kind == "read_file":
+        return attempt(lambda: open(event["path"], "rb").read(64).hex())
+    if kind == "proc":
+        return sorted(int(p) for p in os.listdir("/proc") if p.isdigit())
+    if kind == "write":
+        def write():
+            with open(event["path"], "w") as out:
+                out.write("x")
+            return event["path"]
+        return attempt(write)
+    if kind == "root":
+        def become_root():
+            os.setuid(0)
+            return os.getuid()
+        status = {line.split(":")[0]: line.split(":")[1].strip() for line in open("/proc/self/status")}
+        return {"uid": os.getuid(), "euid": os.geteuid(), "setuid": attempt(become_root),
+                "CapEff": status["CapEff"], "CapBnd": status["CapBnd"], "NoNewPrivs": status["NoNewPrivs"]}
+    if kind == "tmp":
+        import time
+        mine = "/tmp/mark-" + event["mark"]
+        open(mine, "w").write("x")
+        time.sleep(event.get("hold", 0))
+        return sorted(os.listdir("/tmp"))
+"""
+}
+
+
+@pytest.fixture
+def probe(deploy):
+    return deploy(PROBE, Timeout=10)
+
+
+def test_cannot_read_the_data_dir_or_the_sources(probe, invoke, server):
+    for path in (str(server.data_dir), str(server.data_dir / "archives"), os.path.dirname(os.path.abspath(__file__))):
+        result = invoke(probe, {"probe": "read", "path": path}).body
+        assert result["ok"] is False, (path, result)
+        assert result["errno"] == "ENOENT"
+    # Of the host's home, only the path to a pyenv interpreter may show, and only when one is bound in.
+    home = invoke(probe, {"probe": "read", "path": "/root"}).body
+    assert home in ({"ok": False, "errno": "ENOENT"}, {"ok": True, "value": [".pyenv"]})
+
+
+def test_cannot_read_another_functions_code(deploy, invoke, probe, server):
+    other = deploy({"app.py": "SECRET = 'other function code'\ndef handler(e, c):\n    return 1\n"})
+    assert invoke(other, {}).body == 1
+    unpacked = server.data_dir / "unpacked"
+    for tree in unpacked.iterdir():
+        result = invoke(probe, {"probe": "read", "path": str(tree)}).body
+        assert result["ok"] is False
+    # Its own /var/task holds only its own code.
+    assert invoke(probe, {"probe": "read", "path": "/var/task"}).body == {"ok": True, "value": ["app.py"]}
+
+
+def test_cannot_see_host_processes(probe, invoke):
+    pids = invoke(probe, {"probe": "proc"}).body
+    assert pids[0] == 1
+    assert len(pids) <= 3, pids
+    assert os.getpid() not in pids or len(pids) <= 3
+
+
+def test_cannot_write_outside_tmp(probe, invoke):
+    for path in ("/var/task/new.py", "/etc/passwd-x", "/opt/x", "/x", "/usr/lib/x", "/var/runtime/x"):
+        result = invoke(probe, {"probe": "write", "path": path}).body
+        assert result["ok"] is False, (path, result)
+        assert result["errno"] in ("EROFS", "EACCES", "ENOENT", "EPERM")
+    assert invoke(probe, {"probe": "write", "path": "/tmp/ok"}).body == {"ok": True, "value": "/tmp/ok"}
+
+
+def test_cannot_become_root(probe, invoke):
+    result = invoke(probe, {"probe": "root"}).body
+    assert result["uid"] != 0 and result["euid"] != 0
+    assert result["setuid"] == {"ok": False, "errno": "EPERM"}
+    assert int(result["CapEff"], 16) == 0
+    assert int(result["CapBnd"], 16) == 0
+    assert result["NoNewPrivs"] == "1"
+
+
+def test_environments_do_not_share_tmp(probe, invoke):
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        first = pool.submit(invoke, probe, {"probe": "tmp", "mark": "a", "hold": 1.5})
+        second = pool.submit(invoke, probe, {"probe": "tmp", "mark": "b", "hold": 1.5})
+        seen = [first.result().body, second.result().body]
+    assert sorted(seen) == [["mark-a"], ["mark-b"]]

@@ -1,0 +1,116 @@
+"""Environment lifecycle: reuse, idle shutdown, updates, deletes, and a clean stop."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from support import Server, make_zip
+
+TRUST = (
+    '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},'
+    '"Action":"sts:AssumeRole"}]}'
+)
+
+COUNTER = {
+    "app.py": """
+COUNT = 0
+def handler(event, context):
+    global COUNT
+    COUNT += 1
+    return {"count": COUNT, "stream": context.log_stream_name}
+"""
+}
+
+
+def sandbox_processes(server_pid: int) -> list[str]:
+    """Host processes in the sandbox cgroups of one server."""
+    found = []
+    marker = f"/lambdabox/{server_pid}-"
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if marker in (entry / "cgroup").read_text():
+                    found.append(entry.name)
+            except OSError:
+                continue
+    return found
+
+
+def lambdabox_cgroups() -> list[str]:
+    """Every cgroup directory below a `lambdabox` parent, in every hierarchy."""
+    found = []
+    for base in (Path("/sys/fs/cgroup"), Path("/sys/fs/cgroup/unified")):
+        for controller in [base, *base.iterdir()] if base.is_dir() else []:
+            parent = controller / "lambdabox"
+            if parent.is_dir():
+                found += [str(path) for path in parent.rglob("*") if path.is_dir()]
+    return found
+
+
+@pytest.fixture
+def private(tmp_path):
+    started = Server(tmp_path / "data", extra_args=["--idle-timeout", "2"]).start()
+    yield started
+    started.stop()
+
+
+def test_idle_environments_are_shut_down(private, role_in, invoke_on):
+    lam = private.client("lambda")
+    name = role_in(private, COUNTER)
+    assert invoke_on(lam, name)["count"] == 1
+    assert invoke_on(lam, name)["count"] == 2
+    time.sleep(4)
+    assert invoke_on(lam, name)["count"] == 1
+
+
+def test_delete_shuts_environments_down(private, role_in, invoke_on):
+    lam = private.client("lambda")
+    name = role_in(private, COUNTER)
+    invoke_on(lam, name)
+    assert len(sandbox_processes(private.pid)) == 1
+    lam.delete_function(FunctionName=name)
+    time.sleep(0.5)
+    assert sandbox_processes(private.pid) == []
+
+
+def test_stopping_the_server_leaves_nothing_behind(tmp_path, role_in, invoke_on):
+    server = Server(tmp_path / "data").start()
+    lam = server.client("lambda")
+    names = [role_in(server, COUNTER) for _ in range(3)]
+    for name in names:
+        invoke_on(lam, name)
+    pid = server.pid
+    assert len(sandbox_processes(pid)) == 3
+    server.stop()
+    assert sandbox_processes(pid) == []
+    mounts = Path("/proc/self/mountinfo").read_text()
+    assert str(tmp_path) not in mounts
+    assert [path for path in lambdabox_cgroups() if f"/{pid}-" in path] == []
+
+
+@pytest.fixture
+def role_in(unique):
+    def create(server: Server, files) -> str:
+        iam = server.client("iam")
+        role = iam.create_role(RoleName=unique("r"), AssumeRolePolicyDocument=TRUST)["Role"]["Arn"]
+        lam = server.client("lambda")
+        name = unique("fn")
+        lam.create_function(FunctionName=name, Runtime="python3.12", Role=role, Handler="app.handler",
+                            Code={"ZipFile": make_zip(files)})
+        lam.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig={"Delay": 0.2})
+        return name
+
+    return create
+
+
+@pytest.fixture
+def invoke_on():
+    import json
+
+    def call(lam, name):
+        return json.loads(lam.invoke(FunctionName=name, Payload=b"{}")["Payload"].read())
+
+    return call

@@ -1,0 +1,98 @@
+"""Limits an environment runs under: timeout, memory, processes, /tmp."""
+
+from __future__ import annotations
+
+import time
+
+
+def test_timeout_kills_runaway_code(deploy, invoke):
+    code = {
+        "app.py": """
+import time
+def handler(event, context):
+    if event.get("spin"):
+        while True:
+            pass
+    return "alive"
+"""
+    }
+    name = deploy(code, Timeout=1)
+    began = time.monotonic()
+    result = invoke(name, {"spin": True}, LogType="Tail")
+    elapsed = time.monotonic() - began
+    assert result.error == "Unhandled"
+    assert result.body["errorType"] == "Sandbox.Timedout"
+    assert "Task timed out after 1.00 seconds" in result.body["errorMessage"]
+    assert "Task timed out after 1.00 seconds" in result.log
+    assert 1.0 <= elapsed < 5
+    # A new environment serves the next invoke: INIT runs again.
+    after = invoke(name, {}, LogType="Tail")
+    assert after.body == "alive"
+    assert "Init Duration" in after.log
+
+
+def test_out_of_memory_is_killed_and_reported(deploy, invoke, server):
+    code = {
+        "app.py": """
+def handler(event, context):
+    if event.get("hog"):
+        blocks = []
+        while True:
+            blocks.append(bytearray(16 * 1024 * 1024))
+    return "fine"
+"""
+    }
+    name = deploy(code, MemorySize=128, Timeout=30)
+    result = invoke(name, {"hog": True}, LogType="Tail")
+    assert result.error == "Unhandled"
+    assert result.body["errorType"] == "Runtime.OutOfMemory"
+    assert "Error Type: Runtime.OutOfMemory" in result.log
+    assert invoke(name, {}).body == "fine"
+
+
+def test_fork_bomb_is_contained(deploy, invoke):
+    code = {
+        "app.py": """
+import os, errno
+def handler(event, context):
+    children, refused = 0, None
+    try:
+        for _ in range(5000):
+            pid = os.fork()
+            if pid == 0:
+                # A tiny program, so the pids limit bites before the memory limit does.
+                os.execv("/bin/sleep", ["sleep", "30"])
+            children += 1
+    except OSError as error:
+        refused = errno.errorcode.get(error.errno)
+    return {"children": children, "refused": refused}
+"""
+    }
+    name = deploy(code, Timeout=20, MemorySize=512)
+    result = invoke(name, {})
+    assert result.body.get("refused") == "EAGAIN", result.body
+    assert result.body["children"] < 1024
+
+
+def test_tmp_is_capped_at_ephemeral_storage(deploy, invoke):
+    code = {
+        "app.py": """
+import errno
+def handler(event, context):
+    written = 0
+    try:
+        with open("/tmp/fill", "wb") as out:
+            chunk = b"x" * (1024 * 1024)
+            while written < 2048 * 1024 * 1024:
+                out.write(chunk)
+                out.flush()
+                written += len(chunk)
+    except OSError as error:
+        return {"error": errno.errorcode.get(error.errno), "written_mb": written // (1024 * 1024)}
+    return {"error": None, "written_mb": written // (1024 * 1024)}
+"""
+    }
+    name = deploy(code, Timeout=30, MemorySize=1024, EphemeralStorage={"Size": 512})
+    result = invoke(name, {}).body
+    assert result["error"] == "ENOSPC"
+    assert 400 <= result["written_mb"] <= 512
