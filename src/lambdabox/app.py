@@ -52,11 +52,16 @@ def build_app(settings: Settings) -> Starlette:
     links = CodeLinks(load_secret(settings.data_dir / "link-secret"))
     logs = LogStore(settings.data_dir / "logs")
     runtimes = RuntimeCatalog()
-    sandboxes = make_factory(settings.data_dir / "sandboxes")
-    if sandboxes.isolation != "full":
-        log.warning("FUNCTIONS RUN WITHOUT ISOLATION: %s", sandboxes.isolation_problem)
+    sandboxes = make_factory(settings.data_dir / "sandboxes", settings.isolation)
+    isolated = sandboxes.isolation == "full"
+    if not isolated:
+        log.warning(
+            "!!! FUNCTIONS RUN WITHOUT ISOLATION: %s. They share this host's filesystem, processes and "
+            "limits with the server. Run as root on Linux for namespaces and cgroups. !!!",
+            sandboxes.isolation_problem,
+        )
     pool = EnvironmentPool(sandboxes, logs, settings.idle_timeout_s)
-    invoker = Invoker(store, unpacked, runtimes, pool, settings.endpoint_url)
+    invoker = Invoker(store, unpacked, runtimes, pool, settings.endpoint_url, isolated)
     loop: list[asyncio.AbstractEventLoop] = []
 
     def settled(scope: Scope, name: str) -> None:

@@ -37,6 +37,8 @@ class Settings:
     accounts: dict[str, str] = field(default_factory=dict)
     #: Concurrent executions an account may run (Lambda's default quota).
     account_concurrency: int = 1000
+    #: "auto": isolate functions as far as the host allows; "none": run them as plain processes.
+    isolation: str = "auto"
     #: Seconds an execution environment may stay idle before it is shut down.
     idle_timeout_s: float = 600.0
 

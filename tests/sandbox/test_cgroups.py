@@ -98,8 +98,11 @@ def test_v1_limits_are_written():
     try:
         group.set_limits(memory_mb=64, vcpus=0.5, pids_max=17)
         assert int((group.dirs["memory"] / "memory.limit_in_bytes").read_text()) == 64 << 20
-        assert (group.dirs["cpu"] / "cpu.cfs_quota_us").read_text().strip() == "50000"
+        period = int((group.dirs["cpu"] / "cpu.cfs_period_us").read_text())
+        assert int((group.dirs["cpu"] / "cpu.cfs_quota_us").read_text()) == period // 2
         assert (group.dirs["pids"] / "pids.max").read_text().strip() == "17"
+        group.set_cpu(1.0)
+        assert int((group.dirs["cpu"] / "cpu.cfs_quota_us").read_text()) == period
     finally:
         group.remove()
         hierarchy.close()

@@ -66,6 +66,13 @@ def register(commands: argparse._SubParsersAction) -> None:
         metavar="SECONDS",
         help="shut down an execution environment idle this long (default: %(default)s)",
     )
+    command.add_argument(
+        "--isolation",
+        choices=["auto", "none"],
+        default="auto",
+        help="auto: namespaces and cgroups where the host allows them (root on Linux); "
+        "none: run functions as plain processes, with a warning (default: %(default)s)",
+    )
     command.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"], help="server log level")
     command.set_defaults(run=run)
 
@@ -85,6 +92,7 @@ def run(arguments: argparse.Namespace) -> int:
         accounts=_account_map(arguments.account),
         account_concurrency=arguments.account_concurrency,
         idle_timeout_s=arguments.idle_timeout,
+        isolation=arguments.isolation,
     )
     logging.basicConfig(level=arguments.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     print(f"Lambdabox listening on http://{settings.host}:{settings.port} (data dir {settings.data_dir})", flush=True)

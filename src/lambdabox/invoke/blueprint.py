@@ -8,6 +8,7 @@ does not.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,8 +57,13 @@ def build(
     opt_root: Path | None,
     catalog: RuntimeCatalog,
     endpoint_url: str,
+    isolated: bool = True,
 ) -> Blueprint:
-    """The blueprint of the version `config` describes, whose code is unpacked at `task_root`."""
+    """The blueprint of the version `config` describes, whose code is unpacked at `task_root`.
+
+    Without isolation there are no mounts: the program sees the host's paths, so every
+    sandbox path in argv and the environment is replaced by the host directory behind it.
+    """
     runtime = config["Runtime"]
     launch = catalog.launch(runtime, task_root)
     mounts = [Mount(task_root, "/var/task")]
@@ -93,4 +99,20 @@ def build(
         env["AWS_EXECUTION_ENV"] = launch.execution_env
     if runtime.startswith("nodejs"):
         env["NODE_PATH"] = "/opt/nodejs/node_modules:/var/runtime/node_modules:/var/runtime:/var/task"
-    return Blueprint(scope, name, version, config["RevisionId"], config, launch.argv, mounts, env)
+    argv = launch.argv
+    if not isolated:
+        argv, env = _on_host(argv, env, mounts)
+    return Blueprint(scope, name, version, config["RevisionId"], config, argv, mounts, env)
+
+
+def _on_host(argv: list[str], env: dict[str, str], mounts: list[Mount]) -> tuple[list[str], dict[str, str]]:
+    """argv and environment with sandbox paths (/var/task, /opt, /var/runtime) turned into host paths."""
+    targets = {mount.target: str(mount.source) for mount in mounts if mount.target != str(mount.source)}
+    pattern = re.compile("(" + "|".join(re.escape(target) for target in sorted(targets, key=len, reverse=True)) + ")(?=/|:|$)")
+
+    def host(text: str) -> str:
+        return pattern.sub(lambda found: targets[found[1]], text) if targets else text
+
+    env = {key: host(value) for key, value in env.items()}
+    env["LAMBDABOX_OPT_DIR"] = targets.get("/opt", "/opt")
+    return [host(part) for part in argv], env

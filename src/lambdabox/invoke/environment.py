@@ -77,6 +77,8 @@ class Environment:
             tmp_mb=blueprint.config.get("EphemeralStorage", {}).get("Size", 512),
             memory_mb=blueprint.memory_mb,
             vcpus=blueprint.memory_mb / MB_PER_VCPU,
+            # On-demand INIT runs on a full, unthrottled vCPU, as on Lambda.
+            init_vcpus=max(1.0, blueprint.memory_mb / MB_PER_VCPU),
             hostname=f"lambdabox-{environment_id[:8]}",
             output_fd=output.write_fd,
         )
@@ -104,6 +106,7 @@ class Environment:
             await environment.destroy()
             raise
         environment.init_ms = (time.perf_counter() - began) * 1000
+        sandbox.limit_cpu(blueprint.memory_mb / MB_PER_VCPU)
         return environment
 
     def _exit_message(self) -> str:

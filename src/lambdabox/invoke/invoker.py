@@ -51,7 +51,9 @@ class Invoker:
         runtimes: RuntimeCatalog,
         pool: EnvironmentPool,
         endpoint_url: str,
+        isolated: bool = True,
     ) -> None:
+        self._isolated = isolated
         self._store = store
         self._unpacked = unpacked
         self._runtimes = runtimes
@@ -121,7 +123,9 @@ class Invoker:
             task_root = self._unpacked.tree(record["code_key"])
             layer_keys = [layer["key"] for layer in record.get("layers", [])]
             opt_root = self._unpacked.layered(layer_keys) if layer_keys else None
-            found = blueprints.build(scope, config, task_root, opt_root, self._runtimes, self._endpoint_url)
+            found = blueprints.build(
+                scope, config, task_root, opt_root, self._runtimes, self._endpoint_url, self._isolated
+            )
             self._blueprints[key] = found
         return found
 

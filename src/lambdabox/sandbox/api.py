@@ -14,7 +14,8 @@ Guarantees, in order of the lifecycle:
    with no capabilities, no_new_privs, and RLIMIT_NOFILE = `spec.nofile`. The network is
    the host's.
 3. Its cgroup caps memory at `spec.memory_mb` MiB (the OOM killer acts inside the
-   sandbox only), CPU at `spec.vcpus` CPUs, and processes at `spec.pids_max`.
+   sandbox only), CPU at `spec.init_vcpus` (else `spec.vcpus`) CPUs until `limit_cpu`
+   changes it, and processes at `spec.pids_max`.
 4. `freeze()` stops every process of the sandbox; `thaw()` resumes them. Both are
    idempotent. A frozen sandbox uses no CPU.
 5. `wait_exit()` resolves when the sandbox's PID 1 has exited, with its exit status;
@@ -66,6 +67,8 @@ class SandboxSpec:
     memory_mb: int = 128
     #: CPU limit in CPUs (Lambda: MemorySize / 1769).
     vcpus: float = 128 / 1769
+    #: CPU limit until `limit_cpu` is called, if different: Lambda lets INIT use a full vCPU.
+    init_vcpus: float | None = None
     #: Most processes and threads the sandbox may hold.
     pids_max: int = 1024
     #: RLIMIT_NOFILE inside the sandbox.
@@ -88,6 +91,9 @@ class Sandbox(Protocol):
 
     def thaw(self) -> None:
         """Resume a frozen sandbox."""
+
+    def limit_cpu(self, vcpus: float) -> None:
+        """Set the CPU limit, in CPUs (after INIT, which may run with `init_vcpus`)."""
 
     async def wait_exit(self) -> int:
         """Wait until PID 1 exits; return its wait status as os.waitstatus_to_exitcode gives it."""

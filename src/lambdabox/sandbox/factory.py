@@ -63,6 +63,11 @@ class LinuxSandbox:
             if not self._destroyed:
                 self._cgroup.thaw()
 
+    def limit_cpu(self, vcpus: float) -> None:
+        with self._lock:
+            if not self._destroyed:
+                self._cgroup.set_cpu(vcpus)
+
     async def wait_exit(self) -> int:
         return await self._exit.wait()
 
@@ -135,7 +140,7 @@ class LinuxSandboxFactory:
         except OSError as error:
             raise SandboxError(f"create the cgroup: {error}") from None
         try:
-            cgroup.set_limits(spec.memory_mb, spec.vcpus, spec.pids_max)
+            cgroup.set_limits(spec.memory_mb, spec.init_vcpus or spec.vcpus, spec.pids_max)
             pid = self._spawner.spawn(self._request(spec, cgroup), spec.output_fd)
         except Launched as failed:
             self._discard(spec, cgroup, failed.pid)
@@ -189,8 +194,10 @@ class LinuxSandboxFactory:
                 del self._live[sandbox.id]
 
 
-def make_factory(root_dir: Path) -> SandboxFactory:
-    """The best factory this host allows; see the module docstring."""
+def make_factory(root_dir: Path, isolation: str = "auto") -> SandboxFactory:
+    """The best factory this host allows ("auto"), or none at all when `isolation` is "none"."""
+    if isolation == "none":
+        return UnisolatedSandboxFactory("isolation was turned off (--isolation none)")
     if os.geteuid() != 0:
         return UnisolatedSandboxFactory("not running as root: namespaces and cgroups need it")
     try:

@@ -51,6 +51,9 @@ class UnisolatedSandbox:
     def thaw(self) -> None:
         """No-op, as freeze()."""
 
+    def limit_cpu(self, vcpus: float) -> None:
+        """No-op: there is no cgroup."""
+
     async def wait_exit(self) -> int:
         return self._reaped(await self._exit.wait())
 

@@ -159,7 +159,9 @@ def set_search_path(task_root):
     Python put first, is dropped so that a function may have a module named `bootstrap`.
     """
     version = "python%d.%d" % sys.version_info[:2]
-    front = [task_root, "/opt/python/lib/%s/site-packages" % version, "/opt/python"]
+    # Layers are at /opt, except on a host that runs functions without isolation.
+    opt = os.environ.get("LAMBDABOX_OPT_DIR", "/opt")
+    front = [task_root, "%s/python/lib/%s/site-packages" % (opt, version), "%s/python" % opt]
     here = os.path.dirname(_THIS_FILE)
     rest = [entry for entry in sys.path if entry not in front and os.path.abspath(entry or ".") != here]
     sys.path[:] = front + rest
