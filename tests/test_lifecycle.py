@@ -91,6 +91,42 @@ def test_stopping_the_server_leaves_nothing_behind(tmp_path, role_in, invoke_on)
     assert [path for path in lambdabox_cgroups() if f"/{pid}-" in path] == []
 
 
+def test_environments_are_frozen_between_invocations(private, role_in, invoke_on):
+    lam = private.client("lambda")
+    invoke_on(lam, role_in(private, COUNTER))
+    states = [
+        (path / "freezer.state").read_text().strip()
+        for path in Path("/sys/fs/cgroup/freezer/lambdabox").glob(f"{private.pid}-*/*")
+        if path.is_dir()
+    ]
+    if not Path("/sys/fs/cgroup/freezer").is_dir():
+        states = [
+            "FROZEN" if "frozen 1" in (path / "cgroup.events").read_text() else "THAWED"
+            for path in Path("/sys/fs/cgroup/lambdabox").glob(f"{private.pid}-*/*")
+            if path.is_dir()
+        ]
+    assert states == ["FROZEN"]
+
+
+def test_update_lets_the_running_invocation_finish_on_the_old_code(private, role_in, invoke_on):
+    import concurrent.futures
+    import json
+
+    lam = private.client("lambda")
+    slow = {"app.py": "import time\ndef handler(e, c):\n    time.sleep(e.get('sleep', 0))\n    return 'old'\n"}
+    name = role_in(private, slow)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        running = pool.submit(lambda: json.loads(lam.invoke(FunctionName=name, Payload=b'{"sleep": 2}')["Payload"].read()))
+        time.sleep(0.5)
+        lam.update_function_code(FunctionName=name, ZipFile=make_zip({"app.py": "def handler(e, c):\n    return 'new'\n"}))
+        lam.get_waiter("function_updated_v2").wait(FunctionName=name, WaiterConfig={"Delay": 0.1})
+        assert invoke_on(lam, name) == "new"
+        assert running.result() == "old"
+    time.sleep(0.3)
+    # The old environment was shut down once its invocation ended: only the new one is left.
+    assert len(sandbox_processes(private.pid)) == 1
+
+
 @pytest.fixture
 def role_in(unique):
     def create(server: Server, files) -> str:

@@ -96,3 +96,22 @@ def handler(event, context):
     result = invoke(name, {}).body
     assert result["error"] == "ENOSPC"
     assert 400 <= result["written_mb"] <= 512
+
+
+def test_cpu_is_shared_in_proportion_to_memory(deploy, invoke):
+    code = {
+        "app.py": """
+import resource, time
+def handler(event, context):
+    began_wall, began_cpu = time.monotonic(), time.process_time()
+    while time.monotonic() - began_wall < 1.0:
+        pass
+    return {"cpu": time.process_time() - began_cpu, "nofile": list(resource.getrlimit(resource.RLIMIT_NOFILE))}
+"""
+    }
+    small = invoke(deploy(code, MemorySize=128, Timeout=10), {}).body
+    large = invoke(deploy(code, MemorySize=1769, Timeout=10), {}).body
+    # 128 MB is 0.072 of a vCPU: a second of spinning gets well under a fifth of a CPU second.
+    assert small["cpu"] < 0.2, small
+    assert large["cpu"] > 0.5, large
+    assert small["nofile"] == [1024, 1024]
