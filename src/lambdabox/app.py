@@ -25,15 +25,20 @@ from lambdabox.control.activation import Activator
 from lambdabox.control.aliases import Aliases
 from lambdabox.control.code_links import CodeLinks, load_secret
 from lambdabox.control.concurrency import Concurrency
+from lambdabox.control.event_configs import EventInvokeConfigs
 from lambdabox.control.functions import Functions
 from lambdabox.control.iam import Iam
 from lambdabox.control.layers import Layers
 from lambdabox.control.tags import Tags
 from lambdabox.control.versions import Versions
+from lambdabox.invoke.async_worker import AsyncSettings, AsyncWorker
+from lambdabox.invoke.destinations import Deliverer
 from lambdabox.invoke.invoker import Invoker
+from lambdabox.invoke.limits import ConcurrencyLimits
 from lambdabox.invoke.pool import EnvironmentPool
 from lambdabox.model.arns import Scope
-from lambdabox.observe.logs import LogStore
+from lambdabox.observe.logs import LogStore, group_name
+from lambdabox.queue.sqlite import SqliteEventQueue
 from lambdabox.runtime.catalog import RuntimeCatalog
 from lambdabox.sandbox.factory import make_factory
 from lambdabox.settings import Settings, host_architecture
@@ -61,7 +66,22 @@ def build_app(settings: Settings) -> Starlette:
             sandboxes.isolation_problem,
         )
     pool = EnvironmentPool(sandboxes, logs, settings.idle_timeout_s)
-    invoker = Invoker(store, unpacked, runtimes, pool, settings.endpoint_url, isolated)
+    events = SqliteEventQueue(settings.data_dir / "events.db")
+    limits = ConcurrencyLimits(settings.account_concurrency)
+    invoker = Invoker(store, unpacked, runtimes, pool, limits, events, settings.endpoint_url, isolated)
+    deliverer = Deliverer(invoker.enqueue, settings.sqs_endpoint_url, settings.sns_endpoint_url)
+
+    def function_log(scope: Scope, name: str, message: str) -> None:
+        """A line of Lambdabox's own about an asynchronous invocation, in the function's log group."""
+        stream = logs.open_stream(f"{scope.account}:{scope.region}", group_name(name), "lambdabox/async")
+        stream.write(message)
+        stream.close()
+
+    worker = AsyncWorker(
+        events, invoker, store, deliverer,
+        AsyncSettings(retry_delays_s=settings.async_retry_delays_s, concurrency=settings.async_concurrency),
+        function_log,
+    )
     loop: list[asyncio.AbstractEventLoop] = []
 
     def settled(scope: Scope, name: str) -> None:
@@ -77,9 +97,12 @@ def build_app(settings: Settings) -> Starlette:
         layers=Layers(store, blobs, links),
         tags=Tags(store),
         concurrency=Concurrency(store, settings.account_concurrency),
+        event_configs=EventInvokeConfigs(store),
     )
     model = botocore.session.get_session().get_service_model("lambda")
-    fronts = Fronts(RestJsonApi(model, lambda_operations(control, invoker)), QueryApi(Iam(store)), links, blobs, logs)
+    fronts = Fronts(
+        RestJsonApi(model, lambda_operations(control, invoker)), QueryApi(Iam(store)), links, blobs, logs, events
+    )
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -90,15 +113,22 @@ def build_app(settings: Settings) -> Starlette:
         if removed:
             log.info("removed %d unreferenced archives", len(removed))
         unpacked.sweep(referenced)
+        requeued = events.recover()
+        if requeued:
+            log.info("requeued %d asynchronous invocations that were running when the server stopped", requeued)
         activator.start()
         pool.start()
+        worker.start()
         try:
             yield
         finally:
-            # Shutdown: 1. stop settling changes; 2. shut every environment down; 3. release sandboxes; 4. close the database.
+            # Shutdown: 1. stop taking async work; 2. stop settling changes; 3. shut every environment down;
+            # 4. release sandboxes; 5. close the queue and the database.
+            await worker.stop()
             activator.stop()
             await pool.close()
             sandboxes.close()
+            events.close()
             store.close()
 
     return build_asgi(settings, fronts, lifespan)

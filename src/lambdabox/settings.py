@@ -41,6 +41,13 @@ class Settings:
     isolation: str = "auto"
     #: Seconds an execution environment may stay idle before it is shut down.
     idle_timeout_s: float = 600.0
+    #: Delays before the retries of an asynchronous invocation that failed, in seconds (Lambda: ~1 and ~2 minutes).
+    async_retry_delays_s: tuple[float, ...] = (60.0, 120.0)
+    #: Asynchronous invocations this server runs at once.
+    async_concurrency: int = 32
+    #: Endpoints of the SQS and SNS that destinations and dead-letter queues reach (None: AWS's own).
+    sqs_endpoint_url: str | None = None
+    sns_endpoint_url: str | None = None
 
     @property
     def endpoint_url(self) -> str:

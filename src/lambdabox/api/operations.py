@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from lambdabox.api.rest import Call, Handler, Reply
 from lambdabox.control.aliases import Aliases
 from lambdabox.control.concurrency import Concurrency
+from lambdabox.control.event_configs import EventInvokeConfigs
 from lambdabox.control.functions import Functions
 from lambdabox.control.layers import Layers
 from lambdabox.control.tags import Tags
@@ -29,6 +30,7 @@ class ControlPlane:
     layers: Layers
     tags: Tags
     concurrency: Concurrency
+    event_configs: EventInvokeConfigs
 
 
 def lambda_operations(control: ControlPlane, invoker: "Invoker | None" = None) -> dict[str, Handler]:
@@ -58,9 +60,22 @@ def lambda_operations(control: ControlPlane, invoker: "Invoker | None" = None) -
         c.delete(call.scope, call.input["FunctionName"])
         return _NO_CONTENT
 
+    e = control.event_configs
+
+    def delete_event_invoke_config(call: Call) -> Reply:
+        e.delete(call.scope, call.input)
+        return _NO_CONTENT
+
     async def invoke(call: Call) -> Reply:
-        reply = await invoker.invoke(call.scope, call.input)
+        reply = await invoker.invoke(call.scope, call.input, call.headers.get("x-amzn-trace-id"))
         return Reply(reply.payload, reply.status, reply.headers)
+
+    async def invoke_async(call: Call) -> Reply:
+        """The legacy InvokeAsync: an Event invocation answered {"Status": 202}."""
+        request = {"FunctionName": call.input["FunctionName"], "InvocationType": "Event",
+                   "Payload": call.input.get("InvokeArgs") or b"{}"}
+        reply = await invoker.invoke(call.scope, request, call.headers.get("x-amzn-trace-id"))
+        return Reply({"Status": 202}, 202, reply.headers)
 
     operations: dict[str, Handler] = {
         "CreateFunction": lambda call: f.create(call.scope, call.input),
@@ -92,7 +107,17 @@ def lambda_operations(control: ControlPlane, invoker: "Invoker | None" = None) -
         "GetFunctionConcurrency": lambda call: c.get(call.scope, call.input["FunctionName"]),
         "DeleteFunctionConcurrency": delete_concurrency,
         "GetAccountSettings": lambda call: c.account_settings(call.scope),
+        "PutFunctionEventInvokeConfig": lambda call: e.put(call.scope, call.input),
+        "UpdateFunctionEventInvokeConfig": lambda call: e.update(call.scope, call.input),
+        "GetFunctionEventInvokeConfig": lambda call: e.get(call.scope, call.input),
+        "ListFunctionEventInvokeConfigs": lambda call: e.list(call.scope, call.input),
+        "DeleteFunctionEventInvokeConfig": delete_event_invoke_config,
+        "GetFunctionRecursionConfig": lambda call: e.get_recursion(call.scope, call.input["FunctionName"]),
+        "PutFunctionRecursionConfig": lambda call: e.put_recursion(
+            call.scope, call.input["FunctionName"], call.input["RecursiveLoop"]
+        ),
     }
     if invoker is not None:
         operations["Invoke"] = invoke
+        operations["InvokeAsync"] = invoke_async
     return operations

@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 _CODE_OPERATIONS = frozenset({"CreateFunction", "UpdateFunctionCode", "PublishLayerVersion"})
 
 #: Members whose failures Lambda reports itself, not through the model's ValidationException.
-_EXEMPT = frozenset({"runtime"})
+_EXEMPT = frozenset({"runtime", "recursiveLoop"})
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,8 @@ class Call:
     #: Scheme, host and port the client reached us at, for links back to this server.
     base_url: str
     request_id: str
+    #: The request's headers, for the few operations that read unmodelled ones (X-Amzn-Trace-Id).
+    headers: Any = None
 
 
 @dataclass
@@ -107,7 +109,7 @@ class RestJsonApi:
             raise _not_implemented(operation.name)
         body = await _read_body(request, operation.name)
         params = _gather(operation, labels, query, request.headers, body)
-        call = Call(scope, params, str(request.base_url).rstrip("/"), request_id)
+        call = Call(scope, params, str(request.base_url).rstrip("/"), request_id, request.headers)
         if inspect.iscoroutinefunction(handler):
             result = await handler(call)
         else:

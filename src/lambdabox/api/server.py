@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
@@ -39,6 +40,8 @@ class Fronts:
     links: CodeLinks
     blobs: BlobStore
     logs: LogStore | None = None
+    #: The queue of asynchronous invocations, for looking them up.
+    events: Any = None
 
 
 def build_asgi(settings: Settings, fronts: Fronts, lifespan: Callable[[Starlette], AbstractAsyncContextManager]) -> Starlette:
@@ -69,6 +72,27 @@ def build_asgi(settings: Settings, fronts: Fronts, lifespan: Callable[[Starlette
             {"events": [{"timestamp": e.timestamp, "message": e.message, "logStreamName": e.stream} for e in events]}
         )
 
+    async def invocation(request: Request) -> Response:
+        """What became of one asynchronous invocation: GET /_lambdabox/invocations/{request id}."""
+        record = await run_in_threadpool(fronts.events.get, request.path_params["id"])
+        if record is None:
+            return JSONResponse({"message": "No asynchronous invocation has this request id."}, status_code=404)
+        return JSONResponse(record)
+
+    async def invocations(request: Request) -> Response:
+        """The newest asynchronous invocations of a function: GET /_lambdabox/invocations?function=NAME[&limit=N]."""
+        caller = sigv4.caller(request.headers, request.query_params)
+        account = request.query_params.get("account") or sigv4.account_for(
+            caller.access_key, settings.accounts, settings.default_account
+        )
+        region = request.query_params.get("region") or caller.region or settings.default_region
+        function = request.query_params.get("function", "")
+        limit = request.query_params.get("limit", "20")
+        found = await run_in_threadpool(
+            fronts.events.recent, account, region, function, min(int(limit) if limit.isdigit() else 20, 1000)
+        )
+        return JSONResponse({"invocations": found})
+
     async def dispatch(request: Request) -> Response:
         caller = sigv4.caller(request.headers, request.query_params)
         account = sigv4.account_for(caller.access_key, settings.accounts, settings.default_account)
@@ -92,6 +116,8 @@ def build_asgi(settings: Settings, fronts: Fronts, lifespan: Callable[[Starlette
             Route("/_lambdabox/health", health),
             Route(DOWNLOAD_PATH + "{key}", archive),
             Route("/_lambdabox/logs/{name}", logs),
+            Route("/_lambdabox/invocations/{id}", invocation),
+            Route("/_lambdabox/invocations", invocations),
             Route("/{path:path}", dispatch, methods=methods),
         ],
         lifespan=lifespan,

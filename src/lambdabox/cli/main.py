@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from lambdabox.cli import deploy, functions, logs, server
+from lambdabox.cli import deploy, functions, invocations, logs, server
 
 
 def parser() -> argparse.ArgumentParser:
@@ -15,6 +15,7 @@ def parser() -> argparse.ArgumentParser:
     deploy.register(commands)
     functions.register(commands)
     logs.register(commands)
+    invocations.register(commands)
     return top
 
 

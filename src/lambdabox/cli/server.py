@@ -20,6 +20,16 @@ def _account_map(pairs: list[str]) -> dict[str, str]:
     return mapping
 
 
+def _delays(text: str) -> tuple[float, ...]:
+    try:
+        delays = tuple(float(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise SystemExit(f"lambdabox server: --async-retry-delays takes seconds separated by commas, not {text!r}")
+    if any(delay < 0 for delay in delays):
+        raise SystemExit("lambdabox server: --async-retry-delays must not be negative")
+    return delays
+
+
 def register(commands: argparse._SubParsersAction) -> None:
     command = commands.add_parser(
         "server",
@@ -67,6 +77,28 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="shut down an execution environment idle this long (default: %(default)s)",
     )
     command.add_argument(
+        "--async-retry-delays",
+        default="60,120",
+        metavar="SECONDS,SECONDS",
+        help="delays before the two retries of a failed asynchronous invocation (default: %(default)s)",
+    )
+    command.add_argument(
+        "--async-concurrency",
+        type=int,
+        default=32,
+        help="asynchronous invocations run at once, leaving the rest for synchronous ones (default: %(default)s)",
+    )
+    command.add_argument(
+        "--sqs-endpoint-url",
+        default=os.environ.get("LAMBDABOX_SQS_ENDPOINT_URL") or None,
+        help="SQS endpoint for destinations and dead-letter queues (default: $LAMBDABOX_SQS_ENDPOINT_URL, else AWS's)",
+    )
+    command.add_argument(
+        "--sns-endpoint-url",
+        default=os.environ.get("LAMBDABOX_SNS_ENDPOINT_URL") or None,
+        help="SNS endpoint for destinations and dead-letter queues (default: $LAMBDABOX_SNS_ENDPOINT_URL, else AWS's)",
+    )
+    command.add_argument(
         "--isolation",
         choices=["auto", "none"],
         default="auto",
@@ -93,6 +125,10 @@ def run(arguments: argparse.Namespace) -> int:
         account_concurrency=arguments.account_concurrency,
         idle_timeout_s=arguments.idle_timeout,
         isolation=arguments.isolation,
+        async_retry_delays_s=_delays(arguments.async_retry_delays),
+        async_concurrency=arguments.async_concurrency,
+        sqs_endpoint_url=arguments.sqs_endpoint_url,
+        sns_endpoint_url=arguments.sns_endpoint_url,
     )
     logging.basicConfig(level=arguments.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     print(f"Lambdabox listening on http://{settings.host}:{settings.port} (data dir {settings.data_dir})", flush=True)

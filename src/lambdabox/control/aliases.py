@@ -7,6 +7,7 @@ from typing import Any
 
 from lambdabox.control import catalog
 from lambdabox.control.catalog import ALIAS, namespace
+from lambdabox.control.event_configs import EVENT_INVOKE_CONFIG
 from lambdabox.control.paging import page, with_marker
 from lambdabox.control.versions import REVISION_MISMATCH
 from lambdabox.model.arns import LATEST, FunctionRef, Scope, function_arn, parse_function_ref
@@ -79,6 +80,8 @@ class Aliases:
         with self._store.transaction() as records:
             catalog.function(records, ref)
             records.delete(ALIAS, namespace(ref.scope), f"{ref.name}/{name}")
+            # The alias's asynchronous settings go with it, or a new alias of that name would inherit them.
+            records.delete(EVENT_INVOKE_CONFIG, namespace(ref.scope), f"{ref.name}/{name}")
 
     def list(self, scope: Scope, request: dict[str, Any]) -> dict[str, Any]:
         ref = parse_function_ref(request["FunctionName"], scope)

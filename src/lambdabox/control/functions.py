@@ -14,6 +14,7 @@ from typing import Any
 from lambdabox.control import catalog, layers, states, versions
 from lambdabox.control.catalog import ALIAS, FUNCTION, VERSION, namespace, version_key
 from lambdabox.control.code_links import CodeLinks
+from lambdabox.control.event_configs import EVENT_INVOKE_CONFIG
 from lambdabox.control.paging import decode_marker, encode_marker, with_marker
 from lambdabox.control.roles import require_assumable
 from lambdabox.control.tags import check_tag_count
@@ -225,7 +226,7 @@ class Functions:
         with self._store.transaction() as records:
             catalog.function(records, FunctionRef(ref.scope, ref.name))
             if ref.qualifier is None:
-                for kind in (VERSION, ALIAS):
+                for kind in (VERSION, ALIAS, EVENT_INVOKE_CONFIG):
                     records.delete_prefix(kind, namespace(ref.scope), f"{ref.name}/")
                 records.delete(FUNCTION, namespace(ref.scope), ref.name)
             else:
@@ -242,6 +243,7 @@ class Functions:
             )
         # Deleting a version that does not exist succeeds, as on AWS.
         records.delete(VERSION, namespace(ref.scope), version_key(ref.name, ref.qualifier))
+        records.delete(EVENT_INVOKE_CONFIG, namespace(ref.scope), f"{ref.name}/{ref.qualifier}")
 
 
 def _routes_to(alias: dict[str, Any], version: str) -> bool:

@@ -1,9 +1,12 @@
-"""Synchronous invocation: from (function, qualifier, payload) to Lambda's response.
+"""Invocation: from (function, qualifier, payload) to an outcome, synchronously or queued.
 
 1. Resolve $LATEST, a version or an alias (by its weights) to one version record.
 2. Refuse a function that is not Active, as Lambda does.
-3. Build (or reuse) the version's blueprint; check out an environment from the pool.
-4. Run the invocation; shape the outcome into Lambda's status, headers and body.
+3. Take a concurrency lease (429 when the function or the account is at its limit).
+4. Build (or reuse) the version's blueprint; check out an environment from the pool.
+5. Run the invocation. `invoke` shapes the outcome into Lambda's response; `run` is the
+   same path for the async worker. An Event invocation is stored in the queue first and
+   answered 202 once it is durable.
 """
 
 from __future__ import annotations
@@ -18,14 +21,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from lambdabox.control import catalog
-from lambdabox.control.catalog import namespace
+from lambdabox.control.catalog import FUNCTION, namespace
 from lambdabox.invoke import blueprint as blueprints
+from lambdabox.invoke import lineage as lineages
 from lambdabox.invoke.blueprint import Blueprint
 from lambdabox.invoke.environment import Environment
+from lambdabox.invoke.limits import ConcurrencyLimits
 from lambdabox.invoke.pool import EnvironmentPool
 from lambdabox.model.arns import FunctionRef, Scope, function_arn, parse_function_ref
-from lambdabox.model.errors import InvalidParameterValue, InvalidRequestContent, ResourceConflict
-from lambdabox.runtime.api import InitFailed, Invocation
+from lambdabox.model.errors import InvalidRequestContent, RequestTooLarge, ResourceConflict
+from lambdabox.queue.api import EVENT, EventQueue, QueueItem
+from lambdabox.runtime.api import InitFailed, Invocation, Outcome
 from lambdabox.runtime.catalog import RuntimeCatalog
 from lambdabox.store.records import RecordStore
 from lambdabox.store.unpacked import UnpackedStore
@@ -34,6 +40,10 @@ from lambdabox.store.unpacked import UnpackedStore
 TAIL_BYTES = 4096
 #: Largest decoded ClientContext, in bytes.
 MAX_CLIENT_CONTEXT_BYTES = 3583
+#: Largest payload of an asynchronous invocation, in bytes (1 MB).
+MAX_ASYNC_PAYLOAD_BYTES = 1_048_576
+#: How long the sum of an account's reservations may be reused before it is read again, in seconds.
+RESERVATIONS_TTL_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -43,6 +53,15 @@ class InvokeReply:
     headers: dict[str, str]
 
 
+@dataclass(frozen=True)
+class Run:
+    """What one attempt of an invocation came to."""
+
+    version: str
+    outcome: Outcome
+    log_lines: list[str]
+
+
 class Invoker:
     def __init__(
         self,
@@ -50,70 +69,110 @@ class Invoker:
         unpacked: UnpackedStore,
         runtimes: RuntimeCatalog,
         pool: EnvironmentPool,
+        limits: ConcurrencyLimits,
+        queue: EventQueue | None,
         endpoint_url: str,
         isolated: bool = True,
     ) -> None:
-        self._isolated = isolated
         self._store = store
         self._unpacked = unpacked
         self._runtimes = runtimes
         self._pool = pool
+        self._limits = limits
+        self._queue = queue
         self._endpoint_url = endpoint_url
+        self._isolated = isolated
         self._blueprints: dict[tuple, Blueprint] = {}
+        self._reservations: dict[str, tuple[float, int]] = {}
 
-    async def invoke(self, scope: Scope, request: dict[str, Any]) -> InvokeReply:
+    async def invoke(self, scope: Scope, request: dict[str, Any], trace_header: str | None = None) -> InvokeReply:
+        """The Invoke API: RequestResponse, Event or DryRun."""
         ref = parse_function_ref(request["FunctionName"], scope, request.get("Qualifier"))
         invocation_type = request.get("InvocationType", "RequestResponse")
         payload = request.get("Payload") or b"{}"
+        if invocation_type == "Event" and len(payload) > MAX_ASYNC_PAYLOAD_BYTES:
+            raise RequestTooLarge(
+                f"Request must be smaller than {MAX_ASYNC_PAYLOAD_BYTES} bytes for the InvokeFunction operation"
+            )
         _check_json(payload)
         client_context = _client_context(request.get("ClientContext"))
-        record = self._resolve(ref)
-        config = record["config"]
-        if config.get("State") != "Active":
-            raise ResourceConflict(
-                "The operation cannot be performed at this time. "
-                f"The function is currently in the following state: {config.get('State')}"
-            )
-        version = config["Version"]
+        record, _ = self._resolve(ref)
+        if invocation_type == "Event":
+            request_id = await self.enqueue(ref, payload, lineages.from_trace_header(trace_header))
+            return InvokeReply(202, b"", {"x-amzn-RequestId": request_id})
+        version = _require_active(record["config"])
         if invocation_type == "DryRun":
             return InvokeReply(204, b"", {"X-Amz-Executed-Version": version})
-        if invocation_type == "Event":
-            raise InvalidParameterValue("Lambdabox does not run asynchronous (Event) invocations yet; use RequestResponse.")
-        blueprint = await self._blueprint(ref.scope, record)
+        run = await self.run(ref, payload, str(uuid.uuid4()), client_context)
+        headers = {"X-Amz-Executed-Version": run.version}
+        if run.outcome.error_type is not None:
+            headers["X-Amz-Function-Error"] = "Unhandled"
+        if request.get("LogType") == "Tail":
+            tail = ("\n".join(run.log_lines) + "\n").encode()[-TAIL_BYTES:]
+            headers["X-Amz-Log-Result"] = base64.b64encode(tail).decode()
+        return InvokeReply(200, run.outcome.payload, headers)
+
+    async def enqueue(self, ref: FunctionRef, payload: bytes, lineage: str | None = None) -> str:
+        """Store an asynchronous invocation durably; return its request id."""
+        if self._queue is None:
+            raise ResourceConflict("Asynchronous invocation is not available on this server.")
         request_id = str(uuid.uuid4())
+        item = QueueItem(
+            id=request_id, kind=EVENT, account=ref.scope.account, region=ref.scope.region, function=ref.name,
+            qualifier=ref.qualifier, payload=payload, received_ms=int(time.time() * 1000), lineage=lineage,
+        )
+        await self._queue.put(item)
+        return request_id
+
+    async def run(
+        self,
+        ref: FunctionRef,
+        payload: bytes,
+        request_id: str,
+        client_context: str | None = None,
+        lineage: str | None = None,
+    ) -> Run:
+        """One attempt: raises TooManyRequests when throttled and ResourceNotFound/Conflict when it cannot run."""
+        record, function = self._resolve(ref)
+        version = _require_active(record["config"])
+        blueprint = await self._blueprint(ref.scope, record)
         invocation = Invocation(
             request_id=request_id,
             payload=payload,
             deadline_ms=0,  # set when the environment starts the invocation
             invoked_function_arn=function_arn(ref.scope, ref.name, ref.qualifier),
-            trace_id=_trace_id(),
+            trace_id=lineages.trace_id(lineage),
             client_context=client_context,
         )
-        headers = {"X-Amz-Executed-Version": version}
-        try:
-            async with self._pool.checkout(blueprint) as (environment, cold):
-                result = await environment.invoke(invocation, cold)
-        except InitFailed as failure:
-            headers["X-Amz-Function-Error"] = "Unhandled"
-            return InvokeReply(200, failure.payload, headers)
-        if result.outcome.error_type is not None:
-            headers["X-Amz-Function-Error"] = "Unhandled"
-        if request.get("LogType") == "Tail":
-            tail = ("\n".join(result.log_lines) + "\n").encode()[-TAIL_BYTES:]
-            headers["X-Amz-Log-Result"] = base64.b64encode(tail).decode()
-        return InvokeReply(200, result.outcome.payload, headers)
+        reserved = function.get("ReservedConcurrentExecutions")
+        with self._limits.lease(ref.scope.account, ref.scope.region, ref.name, reserved, self._reserved_total(ref.scope)):
+            try:
+                async with self._pool.checkout(blueprint) as (environment, cold):
+                    result = await environment.invoke(invocation, cold)
+            except InitFailed as failure:
+                return Run(version, Outcome(failure.payload, failure.error_type), [])
+        return Run(version, result.outcome, result.log_lines)
 
-    def _resolve(self, ref: FunctionRef) -> dict[str, Any]:
-        """The version record to run; an alias with weights picks one of its two versions."""
+    def _resolve(self, ref: FunctionRef) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The version record to run (an alias with weights picks one of its two) and the function record."""
         with self._store.reading() as records:
+            function = catalog.function(records, ref)
             record, alias_name = catalog.resolve(records, ref)
-            if alias_name is None:
-                return record
-            alias = catalog.alias(records, ref, alias_name)
-            for version, weight in alias.get("RoutingConfig", {}).get("AdditionalVersionWeights", {}).items():
-                if random.random() < weight:
-                    return catalog.version(records, ref, version)
-            return record
+            if alias_name is not None:
+                alias = catalog.alias(records, ref, alias_name)
+                for version, weight in alias.get("RoutingConfig", {}).get("AdditionalVersionWeights", {}).items():
+                    if random.random() < weight:
+                        record = catalog.version(records, ref, version)
+            return record, function
+
+    def _reserved_total(self, scope: Scope) -> int:
+        cached = self._reservations.get(namespace(scope))
+        if cached and time.monotonic() - cached[0] < RESERVATIONS_TTL_S:
+            return cached[1]
+        with self._store.reading() as records:
+            total = sum(body.get("ReservedConcurrentExecutions") or 0 for _, body in records.scan(FUNCTION, namespace(scope)))
+        self._reservations[namespace(scope)] = (time.monotonic(), total)
+        return total
 
     async def _blueprint(self, scope: Scope, record: dict[str, Any]) -> Blueprint:
         config = record["config"]
@@ -131,6 +190,7 @@ class Invoker:
 
     async def function_changed(self, scope: Scope, name: str) -> None:
         """Retire environments of versions that changed or went away, after an update or delete."""
+        self._reservations.pop(namespace(scope), None)
         with self._store.reading() as records:
             current = {
                 (body["config"]["Version"], body["config"]["RevisionId"])
@@ -145,6 +205,15 @@ class Invoker:
             if (key[3], key[4]) not in current:
                 del self._blueprints[key]
         await self._pool.retire(stale)
+
+
+def _require_active(config: dict[str, Any]) -> str:
+    if config.get("State") != "Active":
+        raise ResourceConflict(
+            "The operation cannot be performed at this time. "
+            f"The function is currently in the following state: {config.get('State')}"
+        )
+    return config["Version"]
 
 
 def _check_json(payload: bytes) -> None:
@@ -165,7 +234,3 @@ def _client_context(encoded: str | None) -> str | None:
     if len(decoded) > MAX_CLIENT_CONTEXT_BYTES:
         raise InvalidRequestContent(f"Client context must be smaller than {MAX_CLIENT_CONTEXT_BYTES} bytes.")
     return decoded.decode()
-
-
-def _trace_id() -> str:
-    return f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]};Parent={uuid.uuid4().hex[:16]};Sampled=0"

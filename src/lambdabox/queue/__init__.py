@@ -1,0 +1,1 @@
+"""The durable queue behind asynchronous invocation, and what became of each event."""

@@ -1,0 +1,343 @@
+"""Asynchronous invocation: a durable queue, retries, destinations, dead-letter queues, lookups, recursion."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from botocore.exceptions import ClientError
+
+from support import Server, free_port, make_zip
+
+TRUST = (
+    '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},'
+    '"Action":"sts:AssumeRole"}]}'
+)
+
+#: A function that reports each event it runs to the test's listener, then fails if asked.
+REPORTER = """
+import json, os, urllib.request
+def handler(event, context):
+    body = json.dumps({"event": event, "request": context.aws_request_id}).encode()
+    urllib.request.urlopen(urllib.request.Request(event["report"], data=body, method="POST"), timeout=10).read()
+    if event.get("fail"):
+        raise ValueError("asked to fail")
+    return {"handled": event.get("n")}
+"""
+
+
+class Listener:
+    """An HTTP endpoint on loopback that records what functions post to it."""
+
+    def __init__(self) -> None:
+        self.posts: list[dict] = []
+        self._lock = threading.Lock()
+        listener = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 (http.server's name)
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                with listener._lock:
+                    listener.posts.append(json.loads(body))
+                self.send_response(200)
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def wait_for(self, count: int, timeout: float = 30) -> list[dict]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if len(self.posts) >= count:
+                    return list(self.posts)
+            time.sleep(0.05)
+        raise AssertionError(f"expected {count} posts, got {len(self.posts)}")
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+@pytest.fixture
+def listener():
+    running = Listener()
+    yield running
+    running.close()
+
+
+@pytest.fixture(scope="module")
+def moto(tmp_path_factory):
+    port = free_port()
+    executable = Path(sys.executable).parent / "moto_server"
+    process = subprocess.Popen([str(executable), "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    import urllib.request
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url + "/moto-api/", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.1)
+    yield url
+    process.terminate()
+    process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def async_server(tmp_path_factory, moto):
+    data = tmp_path_factory.mktemp("async") / "data"
+    running = Server(data, extra_args=["--async-retry-delays", "0.3,0.3", "--sqs-endpoint-url", moto,
+                                        "--sns-endpoint-url", moto]).start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def sqs(moto):
+    import boto3
+
+    return boto3.client("sqs", endpoint_url=moto, region_name="us-east-1", aws_access_key_id="test",
+                        aws_secret_access_key="test")
+
+
+def queue_arn(sqs, name: str) -> tuple[str, str]:
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    return url, sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+
+def receive(sqs, url: str, count: int = 1, timeout: float = 30) -> list[dict]:
+    found: list[dict] = []
+    deadline = time.monotonic() + timeout
+    while len(found) < count and time.monotonic() < deadline:
+        answer = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1, MessageAttributeNames=["All"])
+        found += answer.get("Messages", [])
+    assert len(found) >= count, f"expected {count} messages, got {len(found)}"
+    return found
+
+
+@pytest.fixture
+def make(async_server, unique):
+    lam, iam = async_server.client("lambda"), async_server.client("iam")
+    role = iam.create_role(RoleName=unique("role"), AssumeRolePolicyDocument=TRUST)["Role"]["Arn"]
+
+    def create(source: str = REPORTER, **config) -> str:
+        name = config.pop("FunctionName", None) or unique("async")
+        lam.create_function(FunctionName=name, Runtime="python3.12", Role=role, Handler="app.handler",
+                            Code={"ZipFile": make_zip({"app.py": source})}, Timeout=10, **config)
+        lam.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig={"Delay": 0.1})
+        return name
+
+    return create
+
+
+def lookup(server: Server, request_id: str, until: str | None = None, timeout: float = 30) -> dict:
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while True:
+        with urllib.request.urlopen(f"{server.url}/_lambdabox/invocations/{request_id}") as response:
+            record = json.load(response)
+        if until is None or record["status"] == until or time.monotonic() > deadline:
+            return record
+        time.sleep(0.1)
+
+
+def test_event_invocations_run_and_can_be_looked_up(async_server, make, listener):
+    lam = async_server.client("lambda")
+    name = make()
+    response = lam.invoke(FunctionName=name, InvocationType="Event", Payload=json.dumps({"report": listener.url, "n": 1}))
+    assert response["StatusCode"] == 202
+    request_id = response["ResponseMetadata"]["HTTPHeaders"]["x-amzn-requestid"]
+    posts = listener.wait_for(1)
+    assert posts[0]["event"]["n"] == 1
+    assert posts[0]["request"] == request_id
+    record = lookup(async_server, request_id, until="succeeded")
+    assert record["status"] == "succeeded"
+    assert record["attempts"] == 1
+    assert record["history"][0]["result"] == "Success"
+    legacy = lam.invoke_async(FunctionName=name, InvokeArgs=json.dumps({"report": listener.url, "n": 2}))
+    assert legacy["Status"] == 202
+    assert sorted(post["event"]["n"] for post in listener.wait_for(2)) == [1, 2]
+
+    done = subprocess.run([sys.executable, "-m", "lambdabox", "invocations", "get", request_id, "--endpoint-url",
+                           async_server.url], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert "succeeded" in done.stdout and "attempt 1: Success" in done.stdout
+    listed = subprocess.run([sys.executable, "-m", "lambdabox", "invocations", "list", name, "--endpoint-url",
+                             async_server.url], capture_output=True, text=True, timeout=30)
+    assert request_id in listed.stdout
+
+
+def test_async_payload_limit(async_server, make, listener):
+    lam = async_server.client("lambda")
+    name = make()
+    with pytest.raises(ClientError) as caught:
+        lam.invoke(FunctionName=name, InvocationType="Event", Payload=json.dumps({"x": "y" * 1_100_000}))
+    assert caught.value.response["Error"]["Code"] == "RequestTooLargeException"
+    with pytest.raises(ClientError) as caught:
+        lam.invoke(FunctionName=name + "-missing", InvocationType="Event", Payload=b"{}")
+    assert caught.value.response["Error"]["Code"] == "ResourceNotFoundException"
+
+
+def test_failures_are_retried_then_sent_to_on_failure_and_the_dlq(async_server, make, listener, sqs, unique):
+    lam = async_server.client("lambda")
+    failure_url, failure_arn = queue_arn(sqs, unique("on-failure"))
+    dlq_url, dlq_arn = queue_arn(sqs, unique("dlq"))
+    name = make(DeadLetterConfig={"TargetArn": dlq_arn})
+    lam.put_function_event_invoke_config(
+        FunctionName=name, MaximumRetryAttempts=2, DestinationConfig={"OnFailure": {"Destination": failure_arn}}
+    )
+    payload = {"report": listener.url, "fail": True, "n": 7}
+    response = lam.invoke(FunctionName=name, InvocationType="Event", Payload=json.dumps(payload))
+    request_id = response["ResponseMetadata"]["HTTPHeaders"]["x-amzn-requestid"]
+    assert len(listener.wait_for(3)) == 3
+    record = json.loads(receive(sqs, failure_url)[0]["Body"])
+    assert set(record) == {"version", "timestamp", "requestContext", "requestPayload", "responseContext", "responsePayload"}
+    assert record["version"] == "1.0"
+    assert record["requestContext"] == {
+        "requestId": request_id,
+        "functionArn": f"arn:aws:lambda:us-east-1:000000000000:function:{name}:$LATEST",
+        "condition": "RetriesExhausted",
+        "approximateInvokeCount": 3,
+    }
+    assert record["requestPayload"] == payload
+    assert record["responseContext"] == {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"}
+    assert record["responsePayload"]["errorType"] == "ValueError"
+    assert record["responsePayload"]["errorMessage"] == "asked to fail"
+    dead = receive(sqs, dlq_url)[0]
+    assert json.loads(dead["Body"]) == payload
+    assert dead["MessageAttributes"]["RequestID"]["StringValue"] == request_id
+    assert dead["MessageAttributes"]["ErrorMessage"]["StringValue"] == "asked to fail"
+    looked = lookup(async_server, request_id, until="failed")
+    assert looked["status"] == "failed"
+    assert [entry["result"] for entry in looked["history"]] == ["FunctionError"] * 3
+    assert looked["history"][-1]["condition"] == "RetriesExhausted"
+    deliveries = {delivery["target"]: delivery for delivery in lookup(async_server, request_id)["deliveries"]}
+    assert set(deliveries) == {failure_arn, dlq_arn}
+    time.sleep(1.5)
+    assert len(listener.posts) == 3, "no more attempts after MaximumRetryAttempts"
+
+
+def test_success_records_reach_a_function_and_a_queue(async_server, make, listener, sqs, unique):
+    lam = async_server.client("lambda")
+    success_url, success_arn = queue_arn(sqs, unique("on-success"))
+    receiver = make("import json, urllib.request\ndef handler(event, context):\n"
+                    "    urllib.request.urlopen(urllib.request.Request(event['requestPayload']['report'], "
+                    "data=json.dumps({'record': event}).encode(), method='POST'), timeout=10).read()\n")
+    receiver_arn = lam.get_function_configuration(FunctionName=receiver)["FunctionArn"]
+    to_function, to_queue = make(), make()
+    lam.put_function_event_invoke_config(FunctionName=to_function,
+                                         DestinationConfig={"OnSuccess": {"Destination": receiver_arn}})
+    lam.put_function_event_invoke_config(FunctionName=to_queue,
+                                         DestinationConfig={"OnSuccess": {"Destination": success_arn}})
+    lam.invoke(FunctionName=to_function, InvocationType="Event", Payload=json.dumps({"report": listener.url, "n": 1}))
+    lam.invoke(FunctionName=to_queue, InvocationType="Event", Payload=json.dumps({"report": listener.url, "n": 2}))
+    records = [post["record"] for post in listener.wait_for(3) if "record" in post]
+    assert len(records) == 1
+    assert records[0]["requestContext"]["condition"] == "Success"
+    assert records[0]["responsePayload"] == {"handled": 1}
+    assert records[0]["responseContext"] == {"statusCode": 200, "executedVersion": "$LATEST"}
+    queued = json.loads(receive(sqs, success_url)[0]["Body"])
+    assert queued["requestContext"]["condition"] == "Success"
+    assert queued["requestContext"]["approximateInvokeCount"] == 1
+    assert queued["responsePayload"] == {"handled": 2}
+
+
+def test_unreachable_destinations_are_retried_and_logged(async_server, make, listener):
+    lam = async_server.client("lambda")
+    name = make()
+    missing = "arn:aws:sqs:us-east-1:000000000000:no-such-queue"
+    lam.put_function_event_invoke_config(FunctionName=name, DestinationConfig={"OnSuccess": {"Destination": missing}})
+    response = lam.invoke(FunctionName=name, InvocationType="Event", Payload=json.dumps({"report": listener.url}))
+    request_id = response["ResponseMetadata"]["HTTPHeaders"]["x-amzn-requestid"]
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        deliveries = lookup(async_server, request_id)["deliveries"]
+        if deliveries and deliveries[0]["attempts"] >= 2:
+            break
+        time.sleep(0.2)
+    assert deliveries[0]["status"] == "retrying"
+    assert deliveries[0]["history"][0]["result"] == "DeliveryFailed"
+    done = subprocess.run([sys.executable, "-m", "lambdabox", "logs", name, "--endpoint-url", async_server.url],
+                          capture_output=True, text=True, timeout=30)
+    assert f"could not deliver the record of {request_id} to {missing}" in done.stdout
+
+
+def test_recursion_is_stopped_at_16(async_server, make, listener, sqs, unique):
+    failure_url, failure_arn = queue_arn(sqs, unique("loop-failure"))
+    source = """
+import json, os, urllib.request
+def handler(event, context):
+    urllib.request.urlopen(urllib.request.Request(event["report"], data=json.dumps({"depth": event["depth"]}).encode(),
+                                                  method="POST"), timeout=10).read()
+    request = urllib.request.Request(
+        os.environ["AWS_ENDPOINT_URL"] + "/2015-03-31/functions/" + context.function_name + "/invocations",
+        data=json.dumps({"report": event["report"], "depth": event["depth"] + 1}).encode(), method="POST",
+        headers={"X-Amz-Invocation-Type": "Event", "X-Amzn-Trace-Id": os.environ["_X_AMZN_TRACE_ID"]})
+    urllib.request.urlopen(request, timeout=10).read()
+"""
+    lam = async_server.client("lambda")
+    name = make(source)
+    lam.put_function_event_invoke_config(FunctionName=name, DestinationConfig={"OnFailure": {"Destination": failure_arn}})
+    assert lam.get_function_recursion_config(FunctionName=name)["RecursiveLoop"] == "Terminate"
+    lam.invoke(FunctionName=name, InvocationType="Event", Payload=json.dumps({"report": listener.url, "depth": 0}))
+    stopped = json.loads(receive(sqs, failure_url, timeout=60)[0]["Body"])
+    assert stopped["requestContext"]["condition"] == "RecursiveInvocationException"
+    assert sorted(post["depth"] for post in listener.posts) == list(range(16))
+    done = subprocess.run([sys.executable, "-m", "lambdabox", "logs", name, "--endpoint-url", async_server.url],
+                          capture_output=True, text=True, timeout=30)
+    assert "recursive loop" in done.stdout
+
+
+def test_recursion_allowed_when_configured(async_server, make, listener):
+    source = """
+import json, os, urllib.request
+def handler(event, context):
+    urllib.request.urlopen(urllib.request.Request(event["report"], data=json.dumps({"depth": event["depth"]}).encode(),
+                                                  method="POST"), timeout=10).read()
+    if event["depth"] < 20:
+        request = urllib.request.Request(
+            os.environ["AWS_ENDPOINT_URL"] + "/2015-03-31/functions/" + context.function_name + "/invocations",
+            data=json.dumps({"report": event["report"], "depth": event["depth"] + 1}).encode(), method="POST",
+            headers={"X-Amz-Invocation-Type": "Event", "X-Amzn-Trace-Id": os.environ["_X_AMZN_TRACE_ID"]})
+        urllib.request.urlopen(request, timeout=10).read()
+"""
+    lam = async_server.client("lambda")
+    name = make(source)
+    lam.put_function_recursion_config(FunctionName=name, RecursiveLoop="Allow")
+    lam.invoke(FunctionName=name, InvocationType="Event", Payload=json.dumps({"report": listener.url, "depth": 0}))
+    assert sorted(post["depth"] for post in listener.wait_for(21, timeout=60)) == list(range(21))
+
+
+def test_throttled_events_expire_after_their_maximum_age(async_server, make, listener, sqs, unique):
+    failure_url, failure_arn = queue_arn(sqs, unique("expired"))
+    lam = async_server.client("lambda")
+    name = make()
+    lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=0)
+    lam.put_function_event_invoke_config(
+        FunctionName=name, MaximumEventAgeInSeconds=60, DestinationConfig={"OnFailure": {"Destination": failure_arn}}
+    )
+    response = lam.invoke(FunctionName=name, InvocationType="Event", Payload=json.dumps({"report": listener.url}))
+    request_id = response["ResponseMetadata"]["HTTPHeaders"]["x-amzn-requestid"]
+    time.sleep(3)
+    throttled = lookup(async_server, request_id)
+    assert throttled["status"] == "retrying"
+    assert {entry["result"] for entry in throttled["history"]} == {"Throttled"}
+    record = json.loads(receive(sqs, failure_url, timeout=120)[0]["Body"])
+    assert record["requestContext"]["condition"] == "EventAgeExceeded"
+    assert record["requestContext"]["approximateInvokeCount"] == 0
+    assert listener.posts == []
+    assert lookup(async_server, request_id)["status"] == "failed"
