@@ -67,6 +67,36 @@ def warm_invokes(lam, name: str, runs: int) -> list[float]:
     return samples
 
 
+def async_throughput(server: Server, name: str, events: int, threads: int = 16) -> dict[str, float]:
+    """Events acknowledged per second (each durable before its 202), and processed per second end to end."""
+    import concurrent.futures
+    import urllib.request
+
+    def send(count: int) -> None:
+        client = server.client("lambda")
+        for _ in range(count):
+            client.invoke(FunctionName=name, InvocationType="Event", Payload=b"{}")
+
+    began = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(threads) as pool:
+        list(pool.map(send, [events // threads] * threads))
+    acknowledged = time.perf_counter()
+    total = (events // threads) * threads
+    url = f"{server.url}/_lambdabox/invocations?function={name}&limit={total}"
+    while True:
+        with urllib.request.urlopen(url) as response:
+            statuses = [item["status"] for item in json.load(response)["invocations"]]
+        if statuses.count("succeeded") >= total:
+            break
+        time.sleep(0.02)
+    finished = time.perf_counter()
+    return {
+        "events": total,
+        "ingest_per_s": round(total / (acknowledged - began), 1),
+        "end_to_end_per_s": round(total / (finished - began), 1),
+    }
+
+
 def fresh_interpreter(runs: int) -> list[float]:
     """The same handler run by `python3 -c` in a new interpreter: what a process per cold start costs."""
     code = HELLO + "import json; print(json.dumps(handler({}, None)))"
@@ -85,7 +115,7 @@ def main() -> int:
     parser.add_argument("--smoke", action="store_true", help="a few iterations only")
     parser.add_argument("--output", type=Path, default=Path(__file__).parent / "results")
     arguments = parser.parse_args()
-    cold_runs, warm_runs = (3, 20) if arguments.smoke else (30, 500)
+    cold_runs, warm_runs, events = (3, 20, 64) if arguments.smoke else (20, 300, 1000)
 
     with tempfile.TemporaryDirectory() as directory:
         server = Server(Path(directory) / "data").start()
@@ -98,6 +128,7 @@ def main() -> int:
                 "python": ("python3.12", "app.handler", package(HELLO), 128),
                 "python_1vcpu": ("python3.12", "app.handler", package(HELLO), 1769),
                 "nodejs": ("nodejs20.x", "index.handler", node, 128),
+                "noop": ("python3.12", "app.handler", package("def handler(event, context):\n    pass\n"), 128),
             }
             for name, (runtime, handler, code, memory) in functions.items():
                 lam.create_function(
@@ -111,6 +142,7 @@ def main() -> int:
                 "python3_c_same_handler": summary(fresh_interpreter(cold_runs)),
                 "warm_invoke_python_128mb": summary(warm_invokes(lam, "python", warm_runs)),
                 "warm_invoke_python_1769mb": summary(warm_invokes(lam, "python_1vcpu", warm_runs)),
+                "async_noop": async_throughput(server, "noop", events),
             }
         finally:
             server.stop()
@@ -120,9 +152,12 @@ def main() -> int:
     )
     print(f"{'benchmark':<30}{'median ms':>12}{'p99 ms':>10}{'n':>6}")
     for key, value in results.items():
-        if isinstance(value, dict):
+        if isinstance(value, dict) and "median_ms" in value:
             print(f"{key:<30}{value['median_ms']:>12.2f}{value['p99_ms']:>10.2f}{value['n']:>6}")
     print(f"cold start / python3 -c: {results['cold_start_vs_python3_c']}x")
+    flow = results["async_noop"]
+    print(f"async, {flow['events']} no-op events: {flow['ingest_per_s']} acknowledged/s (fsync'd), "
+          f"{flow['end_to_end_per_s']} processed/s end to end")
     arguments.output.mkdir(parents=True, exist_ok=True)
     target = arguments.output / f"bench-{time.strftime('%Y%m%dT%H%M%S')}{'-smoke' if arguments.smoke else ''}.json"
     target.write_text(json.dumps(results, indent=2) + "\n")

@@ -27,7 +27,7 @@ from typing import Any
 from lambdabox.control import catalog
 from lambdabox.control.event_configs import effective_config, recursion_allowed
 from lambdabox.invoke import lineage as lineages
-from lambdabox.invoke.destinations import DEAD_LETTER, RECORD, Deliverer, invocation_record
+from lambdabox.invoke.destinations import DEAD_LETTER, RECORD, Deliverer, UnsupportedDestination, invocation_record
 from lambdabox.invoke.invoker import Invoker
 from lambdabox.model.arns import FunctionRef, Scope, function_arn
 from lambdabox.model.errors import AwsError, ResourceNotFound, TooManyRequests
@@ -231,7 +231,7 @@ class AsyncWorker:
             entry = {"attempt": item.attempts, "startedAt": began, "endedAt": _now_ms(), "result": "DeliveryFailed",
                      "errorMessage": f"{type(error).__name__}: {error}"}
             scope = Scope(item.account, item.region)
-            if (_now_ms() - item.received_ms) / 1000 > DELIVERY_MAX_AGE_S:
+            if isinstance(error, UnsupportedDestination) or (_now_ms() - item.received_ms) / 1000 > DELIVERY_MAX_AGE_S:
                 self._function_log(scope, item.function, f"Lambdabox gave up delivering the record of {item.parent} "
                                    f"to {item.target} after {item.attempts} attempts: {error}")
                 await self._queue.settle(item, FAILED, entry)

@@ -20,6 +20,10 @@ from lambdabox.queue.api import QueueItem
 RECORD, DEAD_LETTER = "record", "dead-letter"
 
 
+class UnsupportedDestination(Exception):
+    """A destination service Lambdabox cannot send to; retrying will not help."""
+
+
 def invocation_record(
     item: QueueItem, function_arn: str, condition: str, version: str | None, response: bytes | None, error: str | None
 ) -> dict[str, Any]:
@@ -75,7 +79,7 @@ class Deliverer:
             return await asyncio.to_thread(self._send_sqs, target, envelope)
         if service == "sns":
             return await asyncio.to_thread(self._publish_sns, target, envelope)
-        raise ValueError(f"unsupported destination {target}")
+        raise UnsupportedDestination(f"Lambdabox does not deliver to {service or 'this kind of'} destinations ({target})")
 
     def _client(self, service: str, region: str):
         key = (service, region)
