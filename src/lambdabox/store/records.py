@@ -27,6 +27,7 @@ from typing import Any
 
 from sqlalchemy import (
     Column,
+    bindparam,
     Connection,
     MetaData,
     String,
@@ -56,6 +57,14 @@ records_table = Table(
 )
 
 
+#: Statements built once: building SQLAlchemy expressions costs more than running them.
+_GET = select(records_table.c.body).where(
+    records_table.c.kind == bindparam("kind"),
+    records_table.c.namespace == bindparam("namespace"),
+    records_table.c.key == bindparam("key"),
+)
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     # WAL lets readers proceed during a write; FULL makes every commit durable.
@@ -80,11 +89,7 @@ class Records:
         self._db = connection
 
     def get(self, kind: str, namespace: str, key: str) -> dict[str, Any] | None:
-        row = self._db.execute(
-            select(records_table.c.body).where(
-                records_table.c.kind == kind, records_table.c.namespace == namespace, records_table.c.key == key
-            )
-        ).first()
+        row = self._db.execute(_GET, {"kind": kind, "namespace": namespace, "key": key}).first()
         return json.loads(row.body) if row else None
 
     def put(self, kind: str, namespace: str, key: str, body: dict[str, Any], blobs: list[str] = ()) -> None:
