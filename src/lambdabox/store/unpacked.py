@@ -18,6 +18,7 @@ import shutil
 import stat
 import tempfile
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 from lambdabox.store.blobs import BlobStore
@@ -33,42 +34,33 @@ class UnpackedStore:
         return self._root / key
 
     def tree(self, key: str) -> Path:
-        target = self.path(key)
-        if target.is_dir():
-            return target
-        staging = Path(tempfile.mkdtemp(dir=self._root, prefix=".unpacking-"))
-        try:
-            _unpack(self._blobs.read(key), staging)
-            os.chmod(staging, 0o755)
-            try:
-                os.rename(staging, target)
-            except OSError:
-                # Another thread unpacked the same archive first; its tree is identical.
-                if not target.is_dir():
-                    raise
-                shutil.rmtree(staging, ignore_errors=True)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
-        return target
+        return self._build(key, lambda staging: _unpack(self._blobs.read(key), staging))
 
     def layered(self, keys: list[str]) -> Path:
         """One tree holding the archives `keys` unpacked in order, later ones over earlier ones: /opt.
 
         Files are hard links into the single-archive trees, so a merged tree costs no copy.
         """
-        name = "layers-" + hashlib.sha256("\n".join(keys).encode()).hexdigest()
+
+        def merge(staging: Path) -> None:
+            for key in keys:
+                _overlay(self.tree(key), staging)
+
+        return self._build("layers-" + hashlib.sha256("\n".join(keys).encode()).hexdigest(), merge)
+
+    def _build(self, name: str, fill: Callable[[Path], None]) -> Path:
+        """The tree `name`, filled by `fill` in a staging directory and renamed into place whole."""
         target = self.path(name)
         if target.is_dir():
             return target
         staging = Path(tempfile.mkdtemp(dir=self._root, prefix=".unpacking-"))
         try:
-            for key in keys:
-                _overlay(self.tree(key), staging)
+            fill(staging)
             os.chmod(staging, 0o755)
             try:
                 os.rename(staging, target)
             except OSError:
+                # Another thread built the same tree first; it is identical.
                 if not target.is_dir():
                     raise
                 shutil.rmtree(staging, ignore_errors=True)
