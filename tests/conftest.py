@@ -102,3 +102,19 @@ def invoke(lam):
         return Invoked(response["StatusCode"], response["ResponseMetadata"]["HTTPHeaders"], response["Payload"].read())
 
     return call
+
+
+@pytest.fixture
+def raw_lam(server):
+    """A Lambda client that skips boto3's own parameter checks, so the server's are what is tested."""
+    from botocore.config import Config
+    import boto3
+
+    return boto3.client(
+        "lambda",
+        endpoint_url=server.url,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        config=Config(parameter_validation=False, retries={"max_attempts": 1}),
+    )

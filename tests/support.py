@@ -115,3 +115,31 @@ class Invoked:
         import base64
 
         return base64.b64decode(self.headers.get("x-amz-log-result", "")).decode()
+
+
+REVISION_MISMATCH = (
+    "The Revision Id provided does not match the latest Revision Id. "
+    "Call the GetFunction/GetAlias API to retrieve the latest Revision Id"
+)
+
+
+def arn(name: str, qualifier: str | None = None) -> str:
+    """A function's ARN in the tests' account and region."""
+    base = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
+    return f"{base}:{qualifier}" if qualifier else base
+
+
+def aws_error(call, **arguments) -> tuple[int, str, str]:
+    """Make a call that must fail; return its HTTP status, error type and message."""
+    import pytest
+    from botocore.exceptions import ClientError
+
+    with pytest.raises(ClientError) as caught:
+        call(**arguments)
+    return error_of(caught)
+
+
+def error_of(raised) -> tuple[int, str, str]:
+    """HTTP status, error type and message of a caught ClientError (a pytest.ExceptionInfo)."""
+    response = raised.value.response
+    return response["ResponseMetadata"]["HTTPStatusCode"], response["Error"]["Code"], response["Error"]["Message"]

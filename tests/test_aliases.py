@@ -7,42 +7,9 @@ import time
 import pytest
 from botocore.exceptions import ClientError
 
-from support import ACCOUNT, REGION
+from support import REVISION_MISMATCH, arn, aws_error
 
-REVISION_MISMATCH = (
-    "The Revision Id provided does not match the latest Revision Id. "
-    "Call the GetFunction/GetAlias API to retrieve the latest Revision Id"
-)
 WEIGHTS = "routingConfig.additionalVersionWeights"
-
-
-def arn(name: str, qualifier: str | None = None) -> str:
-    base = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
-    return f"{base}:{qualifier}" if qualifier else base
-
-
-def aws_error(call, **arguments) -> tuple[int, str, str]:
-    """Make a call that must fail; return its HTTP status, error type and message."""
-    with pytest.raises(ClientError) as caught:
-        call(**arguments)
-    response = caught.value.response
-    return response["ResponseMetadata"]["HTTPStatusCode"], response["Error"]["Code"], response["Error"]["Message"]
-
-
-@pytest.fixture
-def raw_lam(server):
-    """A Lambda client that skips boto3's own parameter checks, so the server's are what is tested."""
-    import boto3
-    from botocore.config import Config
-
-    return boto3.client(
-        "lambda",
-        endpoint_url=server.url,
-        region_name=REGION,
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-        config=Config(parameter_validation=False, retries={"max_attempts": 1}),
-    )
 
 
 def without_metadata(response: dict) -> dict:

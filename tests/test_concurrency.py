@@ -7,7 +7,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from support import ACCOUNT, REGION, make_zip
+from support import ACCOUNT, REGION, error_of, make_zip
 
 UNQUALIFIED_ONLY = (
     "This operation is permitted on Lambda functions only. Aliases and versions do not support this operation. "
@@ -21,11 +21,6 @@ TRUST = (
     '{"Version":"2012-10-17","Statement":[{"Effect":"Allow",'
     '"Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}'
 )
-
-
-def error_of(raised: pytest.ExceptionInfo[ClientError]) -> tuple[int, str, str]:
-    response = raised.value.response
-    return response["ResponseMetadata"]["HTTPStatusCode"], response["Error"]["Code"], response["Error"]["Message"]
 
 
 def arn_of(name: str, qualifier: str | None = None) -> str:

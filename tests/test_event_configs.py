@@ -14,7 +14,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from support import ACCOUNT, REGION
+from support import ACCOUNT, REGION, error_of
 
 from lambdabox.control.event_configs import effective_config, recursion_allowed
 from lambdabox.model.arns import Scope
@@ -36,11 +36,6 @@ def arn_of(name: str, qualifier: str | None = None) -> str:
 
 def no_config(name: str, qualifier: str) -> str:
     return f"The function {arn_of(name, qualifier)} doesn't have an EventInvokeConfig"
-
-
-def error_of(raised: pytest.ExceptionInfo[ClientError]) -> tuple[int, str, str]:
-    response = raised.value.response
-    return response["ResponseMetadata"]["HTTPStatusCode"], response["Error"]["Code"], response["Error"]["Message"]
 
 
 def body_of(response: dict) -> dict:

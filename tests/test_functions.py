@@ -13,10 +13,9 @@ import urllib.request
 import uuid
 
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from support import ACCOUNT, REGION, Server, make_zip
+from support import ACCOUNT, REGION, REVISION_MISMATCH, Server, arn, aws_error, make_zip
 
 LAST_MODIFIED = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}\+0000")
 
@@ -34,27 +33,9 @@ UNLISTED = {
     "LastUpdateStatusReasonCode", "RuntimeVersionConfig",
 }  # fmt: skip
 
-REVISION_MISMATCH = (
-    "The Revision Id provided does not match the latest Revision Id. "
-    "Call the GetFunction/GetAlias API to retrieve the latest Revision Id"
-)
-
-
-def arn(name: str, qualifier: str | None = None) -> str:
-    base = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
-    return f"{base}:{qualifier}" if qualifier else base
-
 
 def sha256_b64(data: bytes) -> str:
     return base64.b64encode(hashlib.sha256(data).digest()).decode()
-
-
-def aws_error(call, **arguments) -> tuple[int, str, str]:
-    """Make a call that must fail; return its HTTP status, error type and message."""
-    with pytest.raises(ClientError) as caught:
-        call(**arguments)
-    response = caught.value.response
-    return response["ResponseMetadata"]["HTTPStatusCode"], response["Error"]["Code"], response["Error"]["Message"]
 
 
 def download(url: str) -> bytes:
@@ -64,24 +45,6 @@ def download(url: str) -> bytes:
 
 def not_found(name: str, qualifier: str | None = None) -> tuple[int, str, str]:
     return 404, "ResourceNotFoundException", f"Function not found: {arn(name, qualifier)}"
-
-
-@pytest.fixture
-def raw_lam(server: Server):
-    """A Lambda client that skips boto3's own parameter checks, so the server's are what is tested."""
-    import boto3
-
-    return boto3.client(
-        "lambda",
-        endpoint_url=server.url,
-        region_name=REGION,
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-        config=Config(parameter_validation=False, retries={"max_attempts": 1}),
-    )
-
-
-# -- CreateFunction ---------------------------------------------------------------------
 
 
 def test_create_function_answers_201_pending_then_goes_active(lam, role, unique):

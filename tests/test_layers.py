@@ -10,7 +10,7 @@ import urllib.request
 import pytest
 from botocore.exceptions import ClientError
 
-from support import ACCOUNT, REGION, make_zip
+from support import ACCOUNT, REGION, error_of, make_zip
 
 MISSING = "The resource you requested does not exist."
 
@@ -29,11 +29,6 @@ def sha256_b64(data: bytes) -> str:
 def download(url: str) -> bytes:
     with urllib.request.urlopen(url, timeout=10) as response:
         return response.read()
-
-
-def error_of(raised: pytest.ExceptionInfo[ClientError]) -> tuple[int, str, str]:
-    response = raised.value.response
-    return response["ResponseMetadata"]["HTTPStatusCode"], response["Error"]["Code"], response["Error"]["Message"]
 
 
 def all_layers(lam, **filters) -> dict[str, dict]:

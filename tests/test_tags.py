@@ -5,15 +5,10 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError
 
-from support import ACCOUNT, REGION
+from support import ACCOUNT, REGION, error_of
 
 QUALIFIED = "Tags on function aliases and versions are not supported. Please specify a function ARN."
 TOO_MANY = "Number of tags exceeds resource tag limit."
-
-
-def error_of(raised: pytest.ExceptionInfo[ClientError]) -> tuple[int, str, str]:
-    response = raised.value.response
-    return response["ResponseMetadata"]["HTTPStatusCode"], response["Error"]["Code"], response["Error"]["Message"]
 
 
 def arn_of(name: str) -> str:

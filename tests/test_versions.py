@@ -5,28 +5,7 @@ from __future__ import annotations
 import time
 import urllib.request
 
-import pytest
-from botocore.exceptions import ClientError
-
-from support import ACCOUNT, REGION, make_zip
-
-REVISION_MISMATCH = (
-    "The Revision Id provided does not match the latest Revision Id. "
-    "Call the GetFunction/GetAlias API to retrieve the latest Revision Id"
-)
-
-
-def arn(name: str, qualifier: str | None = None) -> str:
-    base = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
-    return f"{base}:{qualifier}" if qualifier else base
-
-
-def aws_error(call, **arguments) -> tuple[int, str, str]:
-    """Make a call that must fail; return its HTTP status, error type and message."""
-    with pytest.raises(ClientError) as caught:
-        call(**arguments)
-    response = caught.value.response
-    return response["ResponseMetadata"]["HTTPStatusCode"], response["Error"]["Code"], response["Error"]["Message"]
+from support import REVISION_MISMATCH, arn, aws_error, make_zip
 
 
 def settle(lam, name: str) -> None:
