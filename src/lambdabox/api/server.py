@@ -57,16 +57,23 @@ def build_asgi(settings: Settings, fronts: Fronts, lifespan: Callable[[Starlette
         data = await run_in_threadpool(fronts.blobs.read, key)
         return Response(data, media_type="application/zip")
 
-    async def logs(request: Request) -> Response:
-        """A function's log events since a time: {"events": [{"timestamp", "message", "logStreamName"}]}."""
+    def own_scope(request: Request) -> Scope:
+        """Where one of our own routes acts: ?account= and ?region=, else as for a signed Lambda request."""
         caller = sigv4.caller(request.headers, request.query_params)
         account = request.query_params.get("account") or sigv4.account_for(
             caller.access_key, settings.accounts, settings.default_account
         )
-        region = request.query_params.get("region") or caller.region or settings.default_region
+        return Scope(account, request.query_params.get("region") or caller.region or settings.default_region)
+
+    async def logs(request: Request) -> Response:
+        """A function's log events since a time: {"events": [{"timestamp", "message", "logStreamName"}]}."""
+        scope = own_scope(request)
         since = request.query_params.get("since", "0")
         events = await run_in_threadpool(
-            fronts.logs.events, f"{account}:{region}", group_name(request.path_params["name"]), int(since) if since.isdigit() else 0
+            fronts.logs.events,
+            f"{scope.account}:{scope.region}",
+            group_name(request.path_params["name"]),
+            int(since) if since.isdigit() else 0,
         )
         return JSONResponse(
             {"events": [{"timestamp": e.timestamp, "message": e.message, "logStreamName": e.stream} for e in events]}
@@ -81,15 +88,11 @@ def build_asgi(settings: Settings, fronts: Fronts, lifespan: Callable[[Starlette
 
     async def invocations(request: Request) -> Response:
         """The newest asynchronous invocations of a function: GET /_lambdabox/invocations?function=NAME[&limit=N]."""
-        caller = sigv4.caller(request.headers, request.query_params)
-        account = request.query_params.get("account") or sigv4.account_for(
-            caller.access_key, settings.accounts, settings.default_account
-        )
-        region = request.query_params.get("region") or caller.region or settings.default_region
+        scope = own_scope(request)
         function = request.query_params.get("function", "")
         limit = request.query_params.get("limit", "20")
         found = await run_in_threadpool(
-            fronts.events.recent, account, region, function, min(int(limit) if limit.isdigit() else 20, 1000)
+            fronts.events.recent, scope.account, scope.region, function, min(int(limit) if limit.isdigit() else 20, 1000)
         )
         return JSONResponse({"invocations": found})
 
