@@ -116,5 +116,5 @@ def raw_lam(server):
         region_name="us-east-1",
         aws_access_key_id="test",
         aws_secret_access_key="test",
-        config=Config(parameter_validation=False, retries={"max_attempts": 1}),
+        config=Config(parameter_validation=False, retries={"mode": "standard", "total_max_attempts": 1}),
     )

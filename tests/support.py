@@ -77,7 +77,7 @@ class Server:
             region_name=region,
             aws_access_key_id=access_key,
             aws_secret_access_key="test",
-            config=Config(retries={"max_attempts": 1}, connect_timeout=5, read_timeout=60),
+            config=Config(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=5, read_timeout=60),
         )
 
 

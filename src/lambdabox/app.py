@@ -4,7 +4,8 @@ Nothing else constructs services or wires them together. Start-up order:
 1. open the data dir, the database and the archive stores;
 2. remove archives no record needs (left by a crash between write and commit);
 3. resume settling functions a crash left Pending or InProgress;
-4. serve. Shutdown runs the other way: stop settling, shut environments down, close the database.
+4. provision the environments stored provisioned concurrency configs ask for (in the background);
+5. serve. Shutdown runs the other way: stop settling, shut environments down, close the database.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from lambdabox.control.event_configs import EventInvokeConfigs
 from lambdabox.control.functions import Functions
 from lambdabox.control.iam import Iam
 from lambdabox.control.layers import Layers
+from lambdabox.control.provisioned import ProvisionedConcurrency
 from lambdabox.control.tags import Tags
 from lambdabox.control.versions import Versions
 from lambdabox.invoke.async_worker import AsyncSettings, AsyncWorker
@@ -36,6 +38,8 @@ from lambdabox.invoke.destinations import Deliverer
 from lambdabox.invoke.invoker import Invoker
 from lambdabox.invoke.limits import ConcurrencyLimits
 from lambdabox.invoke.pool import EnvironmentPool
+from lambdabox.invoke.provisioner import Provisioner
+from lambdabox.invoke.scaling import ScaleOutLimiter, ScaleRate
 from lambdabox.model.arns import Scope
 from lambdabox.observe.logs import LogStore, group_name
 from lambdabox.queue.sqlite import SqliteEventQueue
@@ -65,10 +69,14 @@ def build_app(settings: Settings) -> Starlette:
             "limits with the server. Run as root on Linux for namespaces and cgroups. !!!",
             sandboxes.isolation_problem,
         )
-    pool = EnvironmentPool(sandboxes, logs, settings.idle_timeout_s)
+    scale_out = ScaleOutLimiter(ScaleRate(settings.scale_environments, settings.scale_period_s))
+    pool = EnvironmentPool(sandboxes, logs, settings.idle_timeout_s, scale_out, settings.memory_cap_mb)
     events = SqliteEventQueue(settings.data_dir / "events.db")
     limits = ConcurrencyLimits(settings.account_concurrency)
-    invoker = Invoker(store, unpacked, runtimes, pool, limits, events, settings.endpoint_url, isolated)
+    # The provisioner builds blueprints as the invoker does (and shares its cache); the lambda
+    # is only called once both exist.
+    provisioner = Provisioner(store, sandboxes, logs, lambda scope, record: invoker.blueprint(scope, record))
+    invoker = Invoker(store, unpacked, runtimes, pool, limits, events, settings.endpoint_url, isolated, provisioner)
     deliverer = Deliverer(invoker.enqueue, settings.sqs_endpoint_url, settings.sns_endpoint_url)
 
     def function_log(scope: Scope, name: str, message: str) -> None:
@@ -88,6 +96,7 @@ def build_app(settings: Settings) -> Starlette:
         """From the activator's thread: retire environments the change made stale, on the loop."""
         if loop:
             asyncio.run_coroutine_threadsafe(invoker.function_changed(scope, name), loop[0])
+        provisioner.nudge()
 
     activator = Activator(store, unpacked, settled)
     control = ControlPlane(
@@ -98,6 +107,7 @@ def build_app(settings: Settings) -> Starlette:
         tags=Tags(store),
         concurrency=Concurrency(store, settings.account_concurrency),
         event_configs=EventInvokeConfigs(store),
+        provisioned=ProvisionedConcurrency(store, settings.account_concurrency, lambda scope, name: provisioner.nudge()),
     )
     model = botocore.session.get_session().get_service_model("lambda")
     fronts = Fronts(
@@ -118,6 +128,7 @@ def build_app(settings: Settings) -> Starlette:
             log.info("requeued %d asynchronous invocations that were running when the server stopped", requeued)
         activator.start()
         pool.start()
+        provisioner.start()
         worker.start()
         try:
             yield
@@ -126,6 +137,7 @@ def build_app(settings: Settings) -> Starlette:
             # 4. release sandboxes; 5. close the queue and the database.
             await worker.stop()
             activator.stop()
+            await provisioner.close()
             await pool.close()
             sandboxes.close()
             events.close()

@@ -41,6 +41,12 @@ class Settings:
     isolation: str = "auto"
     #: Seconds an execution environment may stay idle before it is shut down.
     idle_timeout_s: float = 600.0
+    #: New execution environments per function per `scale_period_s` seconds (Lambda: 1,000 per 10 s).
+    scale_environments: int = 1000
+    scale_period_s: float = 10.0
+    #: Total MemorySize of all execution environments, in MB; None: no cap. MemorySize is a ceiling,
+    #: not what an environment uses, so a cap at the host's RAM is conservative; dense hosts leave it off.
+    memory_cap_mb: int | None = None
     #: Delays before the retries of an asynchronous invocation that failed, in seconds (Lambda: ~1 and ~2 minutes).
     async_retry_delays_s: tuple[float, ...] = (60.0, 120.0)
     #: Asynchronous invocations this server runs at once.

@@ -10,6 +10,7 @@ from lambdabox.control.concurrency import Concurrency
 from lambdabox.control.event_configs import EventInvokeConfigs
 from lambdabox.control.functions import Functions
 from lambdabox.control.layers import Layers
+from lambdabox.control.provisioned import ProvisionedConcurrency
 from lambdabox.control.tags import Tags
 from lambdabox.control.versions import Versions
 from typing import TYPE_CHECKING
@@ -31,6 +32,7 @@ class ControlPlane:
     tags: Tags
     concurrency: Concurrency
     event_configs: EventInvokeConfigs
+    provisioned: ProvisionedConcurrency
 
 
 def lambda_operations(control: ControlPlane, invoker: "Invoker | None" = None) -> dict[str, Handler]:
@@ -64,6 +66,12 @@ def lambda_operations(control: ControlPlane, invoker: "Invoker | None" = None) -
 
     def delete_event_invoke_config(call: Call) -> Reply:
         e.delete(call.scope, call.input)
+        return _NO_CONTENT
+
+    p = control.provisioned
+
+    def delete_provisioned_config(call: Call) -> Reply:
+        p.delete(call.scope, call.input)
         return _NO_CONTENT
 
     async def invoke(call: Call) -> Reply:
@@ -116,6 +124,10 @@ def lambda_operations(control: ControlPlane, invoker: "Invoker | None" = None) -
         "PutFunctionRecursionConfig": lambda call: e.put_recursion(
             call.scope, call.input["FunctionName"], call.input["RecursiveLoop"]
         ),
+        "PutProvisionedConcurrencyConfig": lambda call: p.put(call.scope, call.input),
+        "GetProvisionedConcurrencyConfig": lambda call: p.get(call.scope, call.input),
+        "ListProvisionedConcurrencyConfigs": lambda call: p.list(call.scope, call.input),
+        "DeleteProvisionedConcurrencyConfig": delete_provisioned_config,
     }
     if invoker is not None:
         operations["Invoke"] = invoke

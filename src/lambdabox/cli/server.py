@@ -30,6 +30,26 @@ def _delays(text: str) -> tuple[float, ...]:
     return delays
 
 
+def _scale_rate(text: str) -> tuple[int, float]:
+    """ENVIRONMENTS/SECONDS, e.g. "1000/10" -> (1000, 10.0)."""
+    environments, _, seconds = text.partition("/")
+    try:
+        rate = int(environments), float(seconds or "1")
+    except ValueError:
+        raise SystemExit(f"lambdabox server: --scale-rate takes ENVIRONMENTS/SECONDS, e.g. 1000/10, not {text!r}")
+    if rate[0] < 1 or rate[1] <= 0:
+        raise SystemExit("lambdabox server: --scale-rate needs at least 1 environment per a positive number of seconds")
+    return rate
+
+
+def _memory_cap(text: str) -> int | None:
+    if text.lower() == "none":
+        return None
+    if not text.isdigit() or int(text) < 128:
+        raise SystemExit(f"lambdabox server: --memory-cap takes megabytes (at least 128) or 'none', not {text!r}")
+    return int(text)
+
+
 def register(commands: argparse._SubParsersAction) -> None:
     command = commands.add_parser(
         "server",
@@ -77,6 +97,20 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="shut down an execution environment idle this long (default: %(default)s)",
     )
     command.add_argument(
+        "--scale-rate",
+        default="1000/10",
+        metavar="ENVIRONMENTS/SECONDS",
+        help="new execution environments each function may add per so many seconds, refilled continuously; "
+        "an invoke that needs one more is throttled (default: %(default)s, Lambda's)",
+    )
+    command.add_argument(
+        "--memory-cap",
+        default="none",
+        metavar="MB",
+        help="most total MemorySize of all execution environments; idle ones are shut down, least recently "
+        "used first, to make room, else the invoke is throttled (default: %(default)s)",
+    )
+    command.add_argument(
         "--async-retry-delays",
         default="60,120",
         metavar="SECONDS,SECONDS",
@@ -114,6 +148,7 @@ def run(arguments: argparse.Namespace) -> int:
 
     from lambdabox.app import build_app
 
+    scale_environments, scale_period_s = _scale_rate(arguments.scale_rate)
     settings = Settings(
         host=arguments.host,
         port=arguments.port,
@@ -124,6 +159,9 @@ def run(arguments: argparse.Namespace) -> int:
         accounts=_account_map(arguments.account),
         account_concurrency=arguments.account_concurrency,
         idle_timeout_s=arguments.idle_timeout,
+        scale_environments=scale_environments,
+        scale_period_s=scale_period_s,
+        memory_cap_mb=_memory_cap(arguments.memory_cap),
         isolation=arguments.isolation,
         async_retry_delays_s=_delays(arguments.async_retry_delays),
         async_concurrency=arguments.async_concurrency,

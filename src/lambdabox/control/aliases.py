@@ -9,6 +9,7 @@ from lambdabox.control import catalog
 from lambdabox.control.catalog import ALIAS, namespace
 from lambdabox.control.event_configs import EVENT_INVOKE_CONFIG
 from lambdabox.control.paging import page, with_marker
+from lambdabox.control.provisioned import PROVISIONED_CONFIG
 from lambdabox.control.versions import REVISION_MISMATCH
 from lambdabox.model.arns import LATEST, FunctionRef, Scope, function_arn, parse_function_ref
 from lambdabox.model.errors import (
@@ -82,6 +83,7 @@ class Aliases:
             records.delete(ALIAS, namespace(ref.scope), f"{ref.name}/{name}")
             # The alias's asynchronous settings go with it, or a new alias of that name would inherit them.
             records.delete(EVENT_INVOKE_CONFIG, namespace(ref.scope), f"{ref.name}/{name}")
+            records.delete(PROVISIONED_CONFIG, namespace(ref.scope), f"{ref.name}/{name}")
 
     def list(self, scope: Scope, request: dict[str, Any]) -> dict[str, Any]:
         ref = parse_function_ref(request["FunctionName"], scope)

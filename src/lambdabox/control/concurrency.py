@@ -11,6 +11,7 @@ from typing import Any
 from lambdabox.control import catalog
 from lambdabox.control.catalog import FUNCTION, VERSION, namespace
 from lambdabox.control.layers import LAYER_VERSION
+from lambdabox.control.provisioned import provisioned_total
 from lambdabox.model import limits
 from lambdabox.model.arns import LATEST, FunctionRef, Scope, parse_function_ref
 from lambdabox.model.errors import InvalidParameterValue, UntypedInvalidParameterValue
@@ -47,6 +48,13 @@ class Concurrency:
             if function is None:
                 # AWS names $LATEST here, unlike the other concurrency operations.
                 raise catalog.not_found(ref, LATEST)
+            provisioned = provisioned_total(records, ref.scope, ref.name)
+            if reserved < provisioned:
+                # Sic: AWS's words, with the leading space and the double spaces.
+                raise UntypedInvalidParameterValue(
+                    f" ReservedConcurrentExecutions  {reserved} should not be lower than function's "
+                    f"total provisioned concurrency [{provisioned}]."
+                )
             unreserved = self._account_limit - self._reserved_elsewhere(records, ref.scope, ref.name) - reserved
             if unreserved < limits.MIN_UNRESERVED_CONCURRENCY:
                 raise UntypedInvalidParameterValue(

@@ -16,6 +16,7 @@ from lambdabox.control.catalog import ALIAS, FUNCTION, VERSION, namespace, versi
 from lambdabox.control.code_links import CodeLinks
 from lambdabox.control.event_configs import EVENT_INVOKE_CONFIG
 from lambdabox.control.paging import decode_marker, encode_marker, with_marker
+from lambdabox.control.provisioned import PROVISIONED_CONFIG
 from lambdabox.control.roles import require_assumable
 from lambdabox.control.tags import check_tag_count
 from lambdabox.model import configuration, package
@@ -226,7 +227,7 @@ class Functions:
         with self._store.transaction() as records:
             catalog.function(records, FunctionRef(ref.scope, ref.name))
             if ref.qualifier is None:
-                for kind in (VERSION, ALIAS, EVENT_INVOKE_CONFIG):
+                for kind in (VERSION, ALIAS, EVENT_INVOKE_CONFIG, PROVISIONED_CONFIG):
                     records.delete_prefix(kind, namespace(ref.scope), f"{ref.name}/")
                 records.delete(FUNCTION, namespace(ref.scope), ref.name)
             else:
@@ -244,6 +245,7 @@ class Functions:
         # Deleting a version that does not exist succeeds, as on AWS.
         records.delete(VERSION, namespace(ref.scope), version_key(ref.name, ref.qualifier))
         records.delete(EVENT_INVOKE_CONFIG, namespace(ref.scope), f"{ref.name}/{ref.qualifier}")
+        records.delete(PROVISIONED_CONFIG, namespace(ref.scope), f"{ref.name}/{ref.qualifier}")
 
 
 def _routes_to(alias: dict[str, Any], version: str) -> bool:

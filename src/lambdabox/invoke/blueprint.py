@@ -19,6 +19,9 @@ from lambdabox.sandbox.api import Mount
 
 #: Lambda gives a function one vCPU per this many MB of memory.
 MB_PER_VCPU = 1769
+#: AWS_LAMBDA_INITIALIZATION_TYPE of environments started for an invocation, and of those
+#: a provisioned concurrency config keeps initialized ahead of time.
+ON_DEMAND, PROVISIONED = "on-demand", "provisioned-concurrency"
 
 _BASE_PATH = ["/usr/local/bin", "/usr/bin", "/bin", "/opt/bin"]
 _LIBRARY_PATH = "/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib:/opt/lib"
@@ -36,10 +39,12 @@ class Blueprint:
     argv: list[str]
     mounts: list[Mount]
     env: dict[str, str]
+    #: ON_DEMAND or PROVISIONED; environments of the two are never mixed.
+    initialization_type: str = ON_DEMAND
 
     @property
-    def key(self) -> tuple[str, str, str, str, str]:
-        return (self.scope.account, self.scope.region, self.name, self.version, self.revision)
+    def key(self) -> tuple[str, str, str, str, str, str]:
+        return (self.scope.account, self.scope.region, self.name, self.version, self.revision, self.initialization_type)
 
     @property
     def memory_mb(self) -> int:
@@ -81,7 +86,7 @@ def build(
         "AWS_LAMBDA_LOG_GROUP_NAME": config.get("LoggingConfig", {}).get("LogGroup", f"/aws/lambda/{name}"),
         "AWS_REGION": scope.region,
         "AWS_DEFAULT_REGION": scope.region,
-        "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+        "AWS_LAMBDA_INITIALIZATION_TYPE": ON_DEMAND,
         "LAMBDA_TASK_ROOT": "/var/task",
         "LAMBDA_RUNTIME_DIR": RUNTIME_DIR,
         "_HANDLER": config["Handler"],

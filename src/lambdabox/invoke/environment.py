@@ -109,6 +109,11 @@ class Environment:
         sandbox.limit_cpu(blueprint.memory_mb / MB_PER_VCPU)
         return environment
 
+    @property
+    def exited(self) -> bool:
+        """Whether the runtime process has ended, also between invocations (killed, crashed)."""
+        return self._exit.done()
+
     def _exit_message(self) -> str:
         if self.sandbox.oom_killed():
             return "Runtime exited with error: signal: killed"

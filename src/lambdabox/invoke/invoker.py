@@ -3,7 +3,8 @@
 1. Resolve $LATEST, a version or an alias (by its weights) to one version record.
 2. Refuse a function that is not Active, as Lambda does.
 3. Take a concurrency lease (429 when the function or the account is at its limit).
-4. Build (or reuse) the version's blueprint; check out an environment from the pool.
+4. Build (or reuse) the version's blueprint; check out an environment from the pool (429
+   when a new one would outrun the function's scale-out rate or not fit the memory cap).
 5. Run the invocation. `invoke` shapes the outcome into Lambda's response; `run` is the
    same path for the async worker. An Event invocation is stored in the queue first and
    answered 202 once it is durable.
@@ -17,6 +18,8 @@ import json
 import random
 import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +31,7 @@ from lambdabox.invoke.blueprint import Blueprint
 from lambdabox.invoke.environment import Environment
 from lambdabox.invoke.limits import ConcurrencyLimits
 from lambdabox.invoke.pool import EnvironmentPool
+from lambdabox.invoke.provisioner import Provisioner
 from lambdabox.model.arns import FunctionRef, Scope, function_arn, parse_function_ref
 from lambdabox.model.errors import InvalidRequestContent, RequestTooLarge, ResourceConflict
 from lambdabox.queue.api import EVENT, EventQueue, QueueItem
@@ -73,6 +77,7 @@ class Invoker:
         queue: EventQueue | None,
         endpoint_url: str,
         isolated: bool = True,
+        provisioner: Provisioner | None = None,
     ) -> None:
         self._store = store
         self._unpacked = unpacked
@@ -82,6 +87,7 @@ class Invoker:
         self._queue = queue
         self._endpoint_url = endpoint_url
         self._isolated = isolated
+        self._provisioner = provisioner
         self._blueprints: dict[tuple, Blueprint] = {}
         self._reservations: dict[str, tuple[float, int]] = {}
 
@@ -135,7 +141,7 @@ class Invoker:
         """One attempt: raises TooManyRequests when throttled and ResourceNotFound/Conflict when it cannot run."""
         record, function = self._resolve(ref)
         version = _require_active(record["config"])
-        blueprint = await self._blueprint(ref.scope, record)
+        blueprint = await self.blueprint(ref.scope, record)
         invocation = Invocation(
             request_id=request_id,
             payload=payload,
@@ -147,11 +153,22 @@ class Invoker:
         reserved = function.get("ReservedConcurrentExecutions")
         with self._limits.lease(ref.scope.account, ref.scope.region, ref.name, reserved, self._reserved_total(ref.scope)):
             try:
-                async with self._pool.checkout(blueprint) as (environment, cold):
+                async with self._checkout(blueprint) as (environment, cold):
                     result = await environment.invoke(invocation, cold)
             except InitFailed as failure:
                 return Run(version, Outcome(failure.payload, failure.error_type), [])
         return Run(version, result.outcome, result.log_lines)
+
+    @asynccontextmanager
+    async def _checkout(self, blueprint: Blueprint) -> AsyncIterator[tuple[Environment, bool]]:
+        """A free provisioned environment of the version if there is one (never cold), else the pool's."""
+        if self._provisioner is not None:
+            async with self._provisioner.checkout(blueprint) as provisioned:
+                if provisioned is not None:
+                    yield provisioned, False
+                    return
+        async with self._pool.checkout(blueprint) as found:
+            yield found
 
     def _resolve(self, ref: FunctionRef) -> tuple[dict[str, Any], dict[str, Any]]:
         """The version record to run (an alias with weights picks one of its two) and the function record."""
@@ -174,7 +191,8 @@ class Invoker:
         self._reservations[namespace(scope)] = (time.monotonic(), total)
         return total
 
-    async def _blueprint(self, scope: Scope, record: dict[str, Any]) -> Blueprint:
+    async def blueprint(self, scope: Scope, record: dict[str, Any]) -> Blueprint:
+        """The (on-demand) blueprint of a version record, built once per version and revision."""
         config = record["config"]
         key = (scope.account, scope.region, config["FunctionName"], config["Version"], config["RevisionId"])
         found = self._blueprints.get(key)

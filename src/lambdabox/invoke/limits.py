@@ -3,7 +3,9 @@
 A function with reserved concurrency may run at most that many at once, and 0 throttles
 it entirely. Functions without a reservation share the account's unreserved pool: the
 account limit less every reservation. Over either, Lambda answers 429
-TooManyRequestsException with the Reason saying which limit bit.
+TooManyRequestsException with the Reason saying which limit bit, and no Retry-After
+header: the model allows one (`retryAfterSeconds`), but AWS's recorded concurrency
+throttles carry none.
 """
 
 from __future__ import annotations

@@ -4,13 +4,22 @@ Guarantees:
 1. `checkout(blueprint)` yields an environment of exactly that blueprint (same version and
    revision) that no one else is using: the most recently used idle one, or a new one
    (then `cold` is True and INIT has run). An INIT failure propagates; nothing is kept.
-2. When the `async with` block ends, a dead environment is destroyed; a live one goes
+2. A new environment is created only when the function has a scale-out token (see
+   `scaling`) and its MemorySize fits under the memory cap. To fit, the least recently used
+   idle environments of any function are shut down first, and the new sandbox is created
+   only after they are gone. When neither a token nor room can be had, `checkout` raises
+   TooManyRequests before anything changed (no token spent, nothing shut down); the memory
+   check comes first.
+3. The total MemorySize of environments whose sandbox exists or is being created never
+   exceeds the memory cap (None: no cap). An environment counts from the moment its
+   creation is decided until its shutdown has finished.
+4. When the `async with` block ends, a dead environment is destroyed; a live one goes
    back to the idle set (its sandbox frozen), unless it was retired meanwhile.
-3. `retire(stale)` destroys the idle environments `stale` picks and marks busy ones so
+5. `retire(stale)` destroys the idle environments `stale` picks and marks busy ones so
    they are destroyed when their invocation ends: updated or deleted functions never
    serve again from an old environment.
-4. Idle environments are destroyed after `idle_timeout_s` without use.
-5. `close()` destroys every environment, idle or busy, and stops the reaper.
+6. Idle environments are destroyed after `idle_timeout_s` without use.
+7. `close()` destroys every environment, idle or busy, and stops the reaper.
 """
 
 from __future__ import annotations
@@ -18,11 +27,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 
 from lambdabox.invoke.blueprint import Blueprint
 from lambdabox.invoke.environment import Environment
+from lambdabox.invoke.limits import ACCOUNT_EXCEEDED, throttled
+from lambdabox.invoke.scaling import ScaleOutLimiter, ScaleRate
 from lambdabox.observe.logs import LogStore
 from lambdabox.sandbox.api import SandboxFactory
 
@@ -30,16 +41,33 @@ log = logging.getLogger(__name__)
 
 #: How often the reaper looks for environments idle too long, in seconds.
 REAP_INTERVAL_S = 1.0
+#: The Reason of a throttle for the memory cap. AWS has no such limit (its hosts are not the
+#: caller's); the cap is this server's concurrency, shared by every function and account, so
+#: it answers as the account-level concurrency limit does.
+MEMORY_CAP_EXCEEDED = ACCOUNT_EXCEEDED
 
 
 class EnvironmentPool:
-    def __init__(self, factory: SandboxFactory, logs: LogStore, idle_timeout_s: float) -> None:
+    def __init__(
+        self,
+        factory: SandboxFactory,
+        logs: LogStore,
+        idle_timeout_s: float,
+        scale_out: ScaleOutLimiter | None = None,
+        memory_cap_mb: int | None = None,
+    ) -> None:
         self._factory = factory
         self._logs = logs
         self._idle_timeout_s = idle_timeout_s
+        self._scale_out = scale_out or ScaleOutLimiter(ScaleRate())
+        self._memory_cap_mb = memory_cap_mb
         self._idle: dict[tuple, list[Environment]] = {}
         self._busy: set[Environment] = set()
         self._retired: set[Environment] = set()
+        #: Every environment counted against the memory cap: idle, busy, or shutting down.
+        self._live: set[Environment] = set()
+        #: MemorySize of environments being created (INIT, or waiting for room).
+        self._starting_mb = 0
         self._reaper: asyncio.Task | None = None
 
     def start(self) -> None:
@@ -51,7 +79,7 @@ class EnvironmentPool:
         if idle:
             environment, cold = idle.pop(), False
         else:
-            environment, cold = await Environment.start(blueprint, self._factory, self._logs), True
+            environment, cold = await self._create(blueprint), True
         self._busy.add(environment)
         try:
             yield environment, cold
@@ -59,12 +87,80 @@ class EnvironmentPool:
             self._busy.discard(environment)
             if environment.dead or environment in self._retired:
                 self._retired.discard(environment)
-                await environment.destroy()
+                await self._destroy(environment)
             else:
                 self._idle.setdefault(blueprint.key, []).append(environment)
 
     def environments(self) -> list[Environment]:
         return [*self._busy, *(env for envs in self._idle.values() for env in envs)]
+
+    def memory_mb(self) -> int:
+        """The MemorySize counted against the cap now (guarantee 3)."""
+        return sum(env.blueprint.memory_mb for env in self._live) + self._starting_mb
+
+    async def _create(self, blueprint: Blueprint) -> Environment:
+        """A new environment, once a scale-out token and room in memory are had (guarantee 2)."""
+        evicted = self._room_for(blueprint.memory_mb)
+        self._scale_out.take((blueprint.scope.account, blueprint.scope.region, blueprint.name))
+        # Nothing can fail from here to the reservation, and nothing awaits: no other
+        # checkout sees the evicted environments, or the room they leave, in between.
+        for environment in evicted:
+            self._idle[environment.blueprint.key].remove(environment)
+            self._live.discard(environment)
+        with self._reserving(blueprint.memory_mb):
+            for environment in evicted:
+                await self._shut_down(environment)
+            environment = await Environment.start(blueprint, self._factory, self._logs)
+            self._live.add(environment)
+        return environment
+
+    def _room_for(self, memory_mb: int) -> list[Environment]:
+        """The idle environments to shut down so `memory_mb` more fits, least recently used first.
+
+        Raises TooManyRequests when even all idle environments would not make room.
+        """
+        if self._memory_cap_mb is None:
+            return []
+        excess = self.memory_mb() + memory_mb - self._memory_cap_mb
+        if excess <= 0:
+            return []
+        evicted: list[Environment] = []
+        for environment in sorted((env for envs in self._idle.values() for env in envs), key=lambda env: env.last_used):
+            if excess <= 0:
+                break
+            evicted.append(environment)
+            excess -= environment.blueprint.memory_mb
+        if excess > 0:
+            log.warning(
+                "throttled an invoke: %d MB more would exceed the memory cap of %d MB (%d MB in use, %d MB idle)",
+                memory_mb, self._memory_cap_mb, self.memory_mb(),
+                sum(env.blueprint.memory_mb for envs in self._idle.values() for env in envs),
+            )
+            raise throttled(MEMORY_CAP_EXCEEDED)
+        return evicted
+
+    @contextmanager
+    def _reserving(self, memory_mb: int) -> Iterator[None]:
+        """Count `memory_mb` of an environment being created for the body of the `with`."""
+        self._starting_mb += memory_mb
+        try:
+            yield
+        finally:
+            self._starting_mb -= memory_mb
+
+    async def _destroy(self, environment: Environment) -> None:
+        """Shut an environment down; its memory stays counted until it is gone."""
+        try:
+            await environment.destroy()
+        finally:
+            self._live.discard(environment)
+
+    async def _shut_down(self, environment: Environment) -> None:
+        """Shut down an environment evicted for room; a failure is logged, not the invoke's."""
+        try:
+            await environment.destroy()
+        except Exception:
+            log.exception("could not shut down evicted environment %s", environment.id)
 
     async def retire(self, stale: Callable[[Environment], bool]) -> int:
         doomed = []
@@ -77,7 +173,7 @@ class EnvironmentPool:
                 del self._idle[key]
         self._retired.update(env for env in self._busy if stale(env))
         for environment in doomed:
-            await environment.destroy()
+            await self._destroy(environment)
         return len(doomed)
 
     async def _reap(self) -> None:
@@ -98,6 +194,6 @@ class EnvironmentPool:
         self._busy.clear()
         for environment in everything:
             try:
-                await environment.destroy()
+                await self._destroy(environment)
             except Exception:
                 log.exception("could not destroy environment %s", environment.id)

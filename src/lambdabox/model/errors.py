@@ -66,6 +66,11 @@ class ResourceConflict(AwsError):
     code = "ResourceConflictException"
 
 
+class ProvisionedConcurrencyConfigNotFound(AwsError):
+    status = 404
+    code = "ProvisionedConcurrencyConfigNotFoundException"
+
+
 class ResourceInUse(AwsError):
     code = "ResourceInUseException"
 
