@@ -102,14 +102,14 @@ class Invoker:
             )
         _check_json(payload)
         client_context = _client_context(request.get("ClientContext"))
-        record, _ = self._resolve(ref)
+        resolved = self._resolve(ref)
         if invocation_type == "Event":
             request_id = await self.enqueue(ref, payload, lineages.from_trace_header(trace_header))
             return InvokeReply(202, b"", {"x-amzn-RequestId": request_id})
-        version = _require_active(record["config"])
+        version = _require_active(resolved[0]["config"])
         if invocation_type == "DryRun":
             return InvokeReply(204, b"", {"X-Amz-Executed-Version": version})
-        run = await self.run(ref, payload, str(uuid.uuid4()), client_context)
+        run = await self.run(ref, payload, str(uuid.uuid4()), client_context, resolved=resolved)
         headers = {"X-Amz-Executed-Version": run.version}
         if run.outcome.error_type is not None:
             headers["X-Amz-Function-Error"] = "Unhandled"
@@ -137,9 +137,13 @@ class Invoker:
         request_id: str,
         client_context: str | None = None,
         lineage: str | None = None,
+        resolved: tuple[dict[str, Any], dict[str, Any]] | None = None,
     ) -> Run:
-        """One attempt: raises TooManyRequests when throttled and ResourceNotFound/Conflict when it cannot run."""
-        record, function = self._resolve(ref)
+        """One attempt: raises TooManyRequests when throttled and ResourceNotFound/Conflict when it cannot run.
+
+        `resolved` is the (version record, function record) pair when the caller has just read it.
+        """
+        record, function = resolved or self._resolve(ref)
         version = _require_active(record["config"])
         blueprint = await self.blueprint(ref.scope, record)
         invocation = Invocation(
