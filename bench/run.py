@@ -1,168 +1,113 @@
 """Lambdabox benchmarks: start a real server, measure, print a table, write JSON.
 
-    scripts/bench.sh            # full run
-    scripts/bench.sh --smoke    # a few iterations of each, seconds long (CI runs this)
+    scripts/bench.sh            # full run (about two minutes on a 2-core host)
+    scripts/bench.sh --smoke    # a little of each, well under a minute (CI runs this)
+    .venv/bin/python bench/run.py [--smoke] [--output DIR]
 
-Every figure is measured at the client, through the HTTP API, in this one run.
+Every figure is measured in this one run against one server, at the client, through the
+HTTP API; comparisons (python3 -c, the bare ASGI app) run beside it in the same run. The
+cases, in order (each in bench/cases/):
+  latency     cold start (Python, Node.js) vs `python3 -c`; sequential warm invokes
+  async_flow  asynchronous events acknowledged and processed per second
+  throughput  warm invokes/s at concurrency 32 vs a bare ASGI app on the same uvicorn stack
+  density     memory per idle warm environment (PSS, RSS, host), environments per host (extrapolated)
+  scale_out   new environments per second under a burst of concurrent invokes on a cold function
 """
 
 from __future__ import annotations
 
 import argparse
-import io
 import json
-import statistics
-import subprocess
+import os
+import platform
+import resource
 import sys
 import tempfile
 import time
-import zipfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from lambdabox.runtime.catalog import RuntimeCatalog  # noqa: E402
+from bench.cases import async_flow, density, latency, scale_out, throughput  # noqa: E402
+from bench.suite import FULL, SMOKE, Context, Outcome, Row  # noqa: E402
 from support import Server  # noqa: E402  (the tests' server process, reused)
 
-HELLO = "def handler(event, context):\n    return {'hello': 'world'}\n"
-TRUST = (
-    '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},'
-    '"Action":"sts:AssumeRole"}]}'
-)
-
-
-def package(source: str, name: str = "app.py") -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr(name, source)
-    return buffer.getvalue()
-
-
-def summary(samples_ms: list[float]) -> dict[str, float]:
-    ordered = sorted(samples_ms)
-    p99 = ordered[min(len(ordered) - 1, int(round(0.99 * (len(ordered) - 1))))]
-    return {"median_ms": round(statistics.median(ordered), 3), "p99_ms": round(p99, 3), "n": len(ordered)}
-
-
-def cold_starts(lam, name: str, runs: int) -> list[float]:
-    """First invoke of a new environment: each run changes the configuration, which retires the warm one."""
-    samples = []
-    for run in range(runs):
-        lam.update_function_configuration(FunctionName=name, Environment={"Variables": {"RUN": str(run)}})
-        lam.get_waiter("function_updated_v2").wait(FunctionName=name, WaiterConfig={"Delay": 0.05, "MaxAttempts": 400})
-        began = time.perf_counter()
-        response = lam.invoke(FunctionName=name, Payload=b"{}")
-        response["Payload"].read()
-        samples.append((time.perf_counter() - began) * 1000)
-    return samples
-
-
-def warm_invokes(lam, name: str, runs: int) -> list[float]:
-    lam.invoke(FunctionName=name, Payload=b"{}")["Payload"].read()
-    samples = []
-    for _ in range(runs):
-        began = time.perf_counter()
-        lam.invoke(FunctionName=name, Payload=b"{}")["Payload"].read()
-        samples.append((time.perf_counter() - began) * 1000)
-    return samples
-
-
-def async_throughput(server: Server, name: str, events: int, threads: int = 16) -> dict[str, float]:
-    """Events acknowledged per second (each durable before its 202), and processed per second end to end."""
-    import concurrent.futures
-    import urllib.request
-
-    def send(count: int) -> None:
-        client = server.client("lambda")
-        for _ in range(count):
-            client.invoke(FunctionName=name, InvocationType="Event", Payload=b"{}")
-
-    began = time.perf_counter()
-    with concurrent.futures.ThreadPoolExecutor(threads) as pool:
-        list(pool.map(send, [events // threads] * threads))
-    acknowledged = time.perf_counter()
-    total = (events // threads) * threads
-    url = f"{server.url}/_lambdabox/invocations?function={name}&limit={total}"
-    while True:
-        with urllib.request.urlopen(url) as response:
-            statuses = [item["status"] for item in json.load(response)["invocations"]]
-        if statuses.count("succeeded") >= total:
-            break
-        time.sleep(0.02)
-    finished = time.perf_counter()
-    return {
-        "events": total,
-        "ingest_per_s": round(total / (acknowledged - began), 1),
-        "end_to_end_per_s": round(total / (finished - began), 1),
-    }
-
-
-def fresh_interpreter(runs: int) -> list[float]:
-    """The same handler run by `python3 -c` in a new interpreter: what a process per cold start costs."""
-    code = HELLO + "import json; print(json.dumps(handler({}, None)))"
-    # The very interpreter Lambdabox runs python3.12 functions with.
-    interpreter = RuntimeCatalog().launch("python3.12", Path("/")).argv[0]
-    samples = []
-    for _ in range(runs):
-        began = time.perf_counter()
-        subprocess.run([interpreter, "-c", code], check=True, capture_output=True)
-        samples.append((time.perf_counter() - began) * 1000)
-    return samples
+#: The cases in the order they run; each deletes its functions before the next begins.
+CASES = [latency, async_flow, throughput, density, scale_out]
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--smoke", action="store_true", help="a few iterations only")
+    parser.add_argument("--smoke", action="store_true", help="a little of each, for CI")
     parser.add_argument("--output", type=Path, default=Path(__file__).parent / "results")
     arguments = parser.parse_args()
-    cold_runs, warm_runs, events = (3, 20, 64) if arguments.smoke else (20, 300, 1000)
+    profile = SMOKE if arguments.smoke else FULL
+    # Bursts hold hundreds of connections and environments; the server inherits this limit.
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
+    host = _host()
+    outcomes: list[tuple[str, Outcome]] = []
+    began = time.monotonic()
     with tempfile.TemporaryDirectory() as directory:
         server = Server(Path(directory) / "data").start()
         try:
-            iam, lam = server.client("iam"), server.client("lambda")
-            role = iam.create_role(RoleName="bench", AssumeRolePolicyDocument=TRUST)["Role"]["Arn"]
-            node = package("exports.handler = async () => ({hello: 'world'});\n", "index.js")
-            functions = {
-                # 128 MB gets 0.072 vCPU once INIT is over, as on Lambda; 1769 MB gets one full vCPU.
-                "python": ("python3.12", "app.handler", package(HELLO), 128),
-                "python_1vcpu": ("python3.12", "app.handler", package(HELLO), 1769),
-                "nodejs": ("nodejs20.x", "index.handler", node, 128),
-                "noop": ("python3.12", "app.handler", package("def handler(event, context):\n    pass\n"), 128),
-            }
-            for name, (runtime, handler, code, memory) in functions.items():
-                lam.create_function(
-                    FunctionName=name, Runtime=runtime, Role=role, Handler=handler, Code={"ZipFile": code}, MemorySize=memory
-                )
-                lam.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig={"Delay": 0.05})
-            results = {
-                "cold_start_python_128mb": summary(cold_starts(lam, "python", cold_runs)),
-                "cold_start_python_1769mb": summary(cold_starts(lam, "python_1vcpu", cold_runs)),
-                "cold_start_nodejs_128mb": summary(cold_starts(lam, "nodejs", cold_runs)),
-                "python3_c_same_handler": summary(fresh_interpreter(cold_runs)),
-                "warm_invoke_python_128mb": summary(warm_invokes(lam, "python", warm_runs)),
-                "warm_invoke_python_1769mb": summary(warm_invokes(lam, "python_1vcpu", warm_runs)),
-                "async_noop": async_throughput(server, "noop", events),
-            }
+            lam = server.client("lambda")
+            context = Context(server, lam, _role(server), profile)
+            for case in CASES:
+                name = case.__name__.rpartition(".")[2]
+                print(f"[{time.monotonic() - began:6.1f} s] {name} ...", file=sys.stderr, flush=True)
+                outcomes.append((name, case.run(context)))
         finally:
             server.stop()
+    elapsed = time.monotonic() - began
 
-    results["cold_start_vs_python3_c"] = round(
-        results["cold_start_python_128mb"]["median_ms"] / results["python3_c_same_handler"]["median_ms"], 2
-    )
-    print(f"{'benchmark':<30}{'median ms':>12}{'p99 ms':>10}{'n':>6}")
-    for key, value in results.items():
-        if isinstance(value, dict) and "median_ms" in value:
-            print(f"{key:<30}{value['median_ms']:>12.2f}{value['p99_ms']:>10.2f}{value['n']:>6}")
-    print(f"cold start / python3 -c: {results['cold_start_vs_python3_c']}x")
-    flow = results["async_noop"]
-    print(f"async, {flow['events']} no-op events: {flow['ingest_per_s']} acknowledged/s (fsync'd), "
-          f"{flow['end_to_end_per_s']} processed/s end to end")
+    print(f"{'benchmark':<46}{'unit':<11}{'median':>12}{'p99':>10}{'n':>7}")
+    for _, outcome in outcomes:
+        for row in outcome.rows:
+            print(_line(row))
+    print()
+    for _, outcome in outcomes:
+        for note in outcome.notes:
+            print(note)
+
+    results = {"profile": profile.name, "host": host, "elapsed_s": round(elapsed, 1)}
+    for _, outcome in outcomes:
+        results.update(outcome.results)
     arguments.output.mkdir(parents=True, exist_ok=True)
     target = arguments.output / f"bench-{time.strftime('%Y%m%dT%H%M%S')}{'-smoke' if arguments.smoke else ''}.json"
     target.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"wrote {target}")
+    print(f"\nhost: {host['cpus']} CPUs, {host['memory_mib']} MiB, load average {host['load_average_at_start'][0]:.2f} "
+          f"at the start (other work on the host skews every figure)")
+    print(f"{profile.name} run took {elapsed:.0f} s; wrote {target}")
     return 0
+
+
+def _role(server: Server) -> str:
+    from bench import deploy
+
+    return deploy.role(server.client("iam"))
+
+
+def _line(row: Row) -> str:
+    p99 = f"{row.p99:>10.2f}" if row.p99 is not None else f"{'':>10}"
+    n = f"{row.n:>7}" if row.n is not None else f"{'':>7}"
+    return f"{row.name:<46}{row.unit:<11}{row.median:>12.2f}{p99}{n}"
+
+
+def _host() -> dict:
+    with open("/proc/meminfo") as meminfo:
+        total_kib = int(meminfo.readline().split()[1])
+    return {
+        "cpus": os.cpu_count(),
+        "memory_mib": total_kib // 1024,
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        # Other work on the host skews every figure; the load average before we start says how much there was.
+        # (Later readings would count our own frozen environments, which sit in uninterruptible sleep.)
+        "load_average_at_start": os.getloadavg(),
+    }
 
 
 if __name__ == "__main__":

@@ -1,0 +1,1 @@
+"""Lambdabox's benchmark suite; `bench/run.py` is the entry point."""
