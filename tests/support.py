@@ -143,3 +143,17 @@ def error_of(raised) -> tuple[int, str, str]:
     """HTTP status, error type and message of a caught ClientError (a pytest.ExceptionInfo)."""
     response = raised.value.response
     return response["ResponseMetadata"]["HTTPStatusCode"], response["Error"]["Code"], response["Error"]["Message"]
+
+
+def sandbox_processes(server_pid: int) -> list[str]:
+    """Host processes in the sandbox cgroups of one server (one runtime process per idle environment)."""
+    found = []
+    marker = f"/lambdabox/{server_pid}-"
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if marker in (entry / "cgroup").read_text():
+                    found.append(entry.name)
+            except OSError:
+                continue
+    return found

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from support import Server, make_zip
+from support import Server, make_zip, sandbox_processes
 
 TRUST = (
     '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},'
@@ -23,20 +23,6 @@ def handler(event, context):
     return {"count": COUNT, "stream": context.log_stream_name}
 """
 }
-
-
-def sandbox_processes(server_pid: int) -> list[str]:
-    """Host processes in the sandbox cgroups of one server."""
-    found = []
-    marker = f"/lambdabox/{server_pid}-"
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if marker in (entry / "cgroup").read_text():
-                    found.append(entry.name)
-            except OSError:
-                continue
-    return found
 
 
 def lambdabox_cgroups() -> list[str]:

@@ -6,13 +6,12 @@ import base64
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from lambdabox.invoke.scaling import SCALE_RATE_EXCEEDED, ScaleOutLimiter, ScaleRate
 from lambdabox.model.errors import TooManyRequests
-from support import Server
+from support import Server, sandbox_processes
 from test_throttling import assert_throttled, burst, deploy_on
 
 @pytest.fixture
@@ -129,16 +128,8 @@ def test_other_functions_scale_on_their_own(slow_scaling, function_on):
 # -- the memory cap -------------------------------------------------------------------------
 
 
-def sandboxes_of(server: Server) -> int:
-    """How many sandbox processes the server runs (one runtime process per environment)."""
-    marker, count = f"/lambdabox/{server.pid}-", 0
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                count += marker in (entry / "cgroup").read_text()
-            except OSError:
-                continue
-    return count
+def _count(server: Server) -> int:
+    return len(sandbox_processes(server.pid))
 
 
 @pytest.fixture
@@ -157,12 +148,12 @@ def test_memory_cap_evicts_the_least_recently_used_then_throttles(capped, functi
     [reused] = burst(capped, [(a, {}, 0.0)])
     recent = reused.response["Payload"]["stream"]
     [least_recent] = streams([first, second]) - {recent}
-    assert sandboxes_of(capped) == 2
+    assert _count(capped) == 2
 
     # B needs 256 MB more than the cap allows: A's least recently used environment goes.
     [of_b] = burst(capped, [(b, {}, 0.0)])
     assert of_b.status == 200 and init_duration(of_b)
-    assert sandboxes_of(capped) == 2
+    assert _count(capped) == 2
     [warm] = burst(capped, [(a, {}, 0.0)])
     assert warm.response["Payload"]["stream"] == recent and not init_duration(warm)
 
@@ -173,12 +164,12 @@ def test_memory_cap_evicts_the_least_recently_used_then_throttles(capped, functi
     assert_throttled(outcomes[2], "ConcurrentInvocationLimitExceeded")
     assert sorted(init_duration(outcome) for outcome in outcomes[:2]) == [False, True]
     assert recent in streams(outcomes[:2]) and least_recent not in streams(outcomes[:2])
-    assert sandboxes_of(capped) == 2
+    assert _count(capped) == 2
 
     # Once they are idle again, B runs (cold: its environment was shut down for A).
     [of_b] = burst(capped, [(b, {}, 0.0)])
     assert of_b.status == 200 and init_duration(of_b)
-    assert sandboxes_of(capped) == 2
+    assert _count(capped) == 2
 
 
 def test_a_function_larger_than_the_cap_is_throttled(capped, function_on):
