@@ -38,6 +38,11 @@ def handler(event, context):
         status = {line.split(":")[0]: line.split(":")[1].strip() for line in open("/proc/self/status")}
         return {"uid": os.getuid(), "euid": os.geteuid(), "setuid": attempt(become_root),
                 "CapEff": status["CapEff"], "CapBnd": status["CapBnd"], "NoNewPrivs": status["NoNewPrivs"]}
+    if kind == "unique":
+        import random, time, uuid
+        time.sleep(event.get("hold", 0))
+        return {"random": random.random(), "uuid": str(uuid.uuid4()), "pid_ns_init": os.getpid(),
+                "stream": context.log_stream_name}
     if kind == "tmp":
         import time
         mine = "/tmp/mark-" + event["mark"]
@@ -104,3 +109,14 @@ def test_environments_do_not_share_tmp(probe, invoke):
         second = pool.submit(invoke, probe, {"probe": "tmp", "mark": "b", "hold": 1.5})
         seen = [first.result().body, second.result().body]
     assert sorted(seen) == [["mark-a"], ["mark-b"]]
+
+
+def test_environments_forked_from_a_zygote_differ_in_their_randomness(probe, invoke):
+    """Python environments are forked from a pre-imported interpreter: each must still get its own state."""
+    with concurrent.futures.ThreadPoolExecutor(3) as pool:
+        results = [pool.submit(invoke, probe, {"probe": "unique", "hold": 1.0}) for _ in range(3)]
+        seen = [result.result().body for result in results]
+    assert len({body["stream"] for body in seen}) == 3, "three environments"
+    assert len({body["random"] for body in seen}) == 3
+    assert len({body["uuid"] for body in seen}) == 3
+    assert {body["pid_ns_init"] for body in seen} == {1}

@@ -41,6 +41,8 @@ class Blueprint:
     env: dict[str, str]
     #: ON_DEMAND or PROVISIONED; environments of the two are never mixed.
     initialization_type: str = ON_DEMAND
+    #: The bootstrap a zygote of the interpreter preloads (Python runtimes, when isolated): see SandboxSpec.preload.
+    preload: Path | None = None
 
     @property
     def key(self) -> tuple[str, str, str, str, str, str]:
@@ -107,7 +109,10 @@ def build(
     argv = launch.argv
     if not isolated:
         argv, env = _on_host(argv, env, mounts)
-    return Blueprint(scope, name, version, config["RevisionId"], config, argv, mounts, env)
+    preload = None
+    if isolated and runtime.startswith("python") and launch.runtime_dir is not None:
+        preload = launch.runtime_dir / "bootstrap.py"
+    return Blueprint(scope, name, version, config["RevisionId"], config, argv, mounts, env, preload=preload)
 
 
 def _on_host(argv: list[str], env: dict[str, str], mounts: list[Mount]) -> tuple[list[str], dict[str, str]]:

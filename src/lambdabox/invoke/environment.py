@@ -86,6 +86,7 @@ class Environment:
             init_vcpus=max(1.0, blueprint.memory_mb / MB_PER_VCPU),
             hostname=f"lambdabox-{environment_id[:8]}",
             output_fd=output.write_fd,
+            preload=blueprint.preload,
         )
         try:
             sandbox = await asyncio.to_thread(factory.create, spec)

@@ -5,8 +5,8 @@ from every other sandbox as far as the host allows.
 
 Guarantees, in order of the lifecycle:
 1. `SandboxFactory.create(spec)` returns only once the program named by `spec.argv` has
-   been exec'd inside the sandbox, or raises `SandboxError`; a failed create leaves no
-   process, mount or cgroup behind.
+   been exec'd inside the sandbox (or, with `spec.preload`, its preloaded script started),
+   or raises `SandboxError`; a failed create leaves no process, mount or cgroup behind.
 2. Inside, the program sees: its own mount, PID, IPC and UTS namespaces (it is PID 1);
    the host's runtime directories read-only; `spec.mounts` at their targets (read-only
    unless `writable`); a private tmpfs /tmp of `spec.tmp_mb` MiB; a fresh /proc; a
@@ -79,6 +79,10 @@ class SandboxSpec:
     hostname: str = "localhost"
     #: A host file descriptor that receives the program's stdout and stderr; None for /dev/null.
     output_fd: int | None = None
+    #: Host path of a Python script that argv[0] (a Python interpreter) would run. When set, the
+    #: sandbox is forked from a zygote: a process of that interpreter that has already imported
+    #: the script, which then runs its main() in the sandbox instead of exec'ing (a fast cold start).
+    preload: Path | None = None
 
 
 class Sandbox(Protocol):

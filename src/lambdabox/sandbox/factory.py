@@ -121,6 +121,8 @@ class LinuxSandboxFactory:
         # PID 1 of each sandbox is reparented to us when its launcher exits, so we can reap it.
         linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)
         self._spawner = Spawner.start()
+        #: Zygotes, started on first use: (interpreter, preloaded script) -> spawner.
+        self._zygotes: dict[tuple[str, Path], Spawner] = {}
         self._lock = threading.Lock()
         self._live: dict[str, LinuxSandbox] = {}
         self._closed = False
@@ -141,7 +143,7 @@ class LinuxSandboxFactory:
             raise SandboxError(f"create the cgroup: {error}") from None
         try:
             cgroup.set_limits(spec.memory_mb, spec.init_vcpus or spec.vcpus, spec.pids_max)
-            pid = self._spawner.spawn(self._request(spec, cgroup), spec.output_fd)
+            pid = self._spawner_for(spec).spawn(self._request(spec, cgroup), spec.output_fd)
         except Launched as failed:
             self._discard(spec, cgroup, failed.pid)
             raise SandboxError(str(failed)) from None
@@ -161,9 +163,22 @@ class LinuxSandboxFactory:
         # 2. End every sandbox still alive.
         for sandbox in live:
             sandbox.destroy()
-        # 3. Stop the spawner, then release this server's cgroup directory.
+        # 3. Stop the spawner and the zygotes, then release this server's cgroup directory.
         self._spawner.close()
+        for zygote in self._zygotes.values():
+            zygote.close()
         self._hierarchy.close()
+
+    def _spawner_for(self, spec: SandboxSpec) -> Spawner:
+        """The plain spawner, or the zygote of the spec's interpreter and preloaded script."""
+        if spec.preload is None:
+            return self._spawner
+        key = (spec.argv[0], spec.preload)
+        with self._lock:
+            zygote = self._zygotes.get(key)
+            if zygote is None:
+                zygote = self._zygotes[key] = Spawner.start(spec.argv[0], spec.preload)
+            return zygote
 
     def _request(self, spec: SandboxSpec, cgroup: Cgroup) -> dict[str, Any]:
         return {
@@ -178,6 +193,7 @@ class LinuxSandboxFactory:
             "uid": spec.uid,
             "gid": spec.gid,
             "hostname": spec.hostname,
+            "in_process": spec.preload is not None,
         }
 
     def _discard(self, spec: SandboxSpec, cgroup: Cgroup, pid: int | None) -> None:

@@ -68,8 +68,32 @@ def step(name: str) -> Iterator[None]:
         raise StepFailed(name, repr(error)) from None
 
 
-def serve(sock_fd: int) -> None:
+#: The script a zygote preloaded, whose main() its sandboxes run instead of exec'ing.
+_preloaded: list[Any] = []
+
+
+#: Modules a Python runtime imports anyway, some lazily: a zygote imports them once for all its sandboxes.
+_WARM_MODULES = ("http.client", "importlib", "logging", "traceback", "decimal", "json", "email.parser")
+
+
+def _preload(path: str) -> None:
+    """Import the script (its imports run now, once); its main() runs later, in each sandbox."""
+    import importlib
+    import importlib.util
+
+    for name in _WARM_MODULES:
+        importlib.import_module(name)
+
+    spec = importlib.util.spec_from_file_location("lambdabox_preloaded", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    _preloaded.append(module)
+
+
+def serve(sock_fd: int, preload: str | None = None) -> None:
     """The spawner's loop: one fork per request, until the server hangs up."""
+    if preload:
+        _preload(preload)
     sock = socket.socket(fileno=sock_fd)
     # The launchers we fork exit at once; let the kernel reap them.
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
@@ -262,6 +286,8 @@ def execute(request: dict[str, Any], limits: dict[str, int], err_fd: int, out_fd
         # Everything else goes, but the error pipe, which closes itself on exec.
         os.closerange(3, err_fd)
         os.closerange(err_fd + 1, limits["max_fd"])
+    if request.get("in_process") and _preloaded:
+        run_preloaded(request, err_fd)
     with step("reset signals"):
         # Python ignores SIGPIPE and SIGXFSZ, and ignored signals stay ignored across exec.
         for number in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGCHLD):
@@ -270,6 +296,36 @@ def execute(request: dict[str, Any], limits: dict[str, int], err_fd: int, out_fd
     argv = request["argv"]
     with step(f"exec {argv[0]}"):
         os.execve(argv[0], argv, request["env"])
+
+
+def run_preloaded(request: dict[str, Any], err_fd: int) -> None:
+    """In a zygote's sandbox: become the program `argv` names, without exec. Never returns."""
+    with step("take on the program's environment"):
+        # Python's own state as `python script` would start with it; the rest was set up above.
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_SETMASK, [])
+        os.environ.clear()
+        os.environ.update(request["env"])
+        # `python [options] script`: the script sees itself as argv[0].
+        sys.argv = [request["argv"][-1]]
+        sys.stdout.reconfigure(write_through=True)
+        sys.stderr.reconfigure(write_through=True)
+    # The error pipe's end-of-file tells the server the program started, as an exec would.
+    os.close(err_fd)
+    status = 0
+    try:
+        _preloaded[0].main()
+    except SystemExit as leaving:
+        status = leaving.code if isinstance(leaving.code, int) else 1
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+        status = 1
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
 
 
 def _report(err_fd: int, failed: StepFailed) -> None:

@@ -31,8 +31,11 @@ STOP_TIMEOUT_S = 5.0
 #: Socket buffer for requests, in bytes; a request is one datagram and must fit.
 SEND_BUFFER = 1 << 20
 
-#: Runs the launcher module from this source tree, without site-packages or the environment.
-_BOOT = "import sys; sys.path.insert(0, sys.argv[1]); from lambdabox.sandbox.launcher import serve; serve(int(sys.argv[2]))"
+#: Runs the launcher module from this source tree, without the environment; a zygote also preloads a script.
+_BOOT = (
+    "import sys; sys.path.insert(0, sys.argv[1]); from lambdabox.sandbox.launcher import serve; "
+    "sys.path.remove(sys.argv[1]); serve(int(sys.argv[2]), sys.argv[3] if len(sys.argv) > 3 else None)"
+)
 
 
 class Launched(SandboxError):
@@ -49,13 +52,20 @@ class Spawner:
         self._sock = sock
 
     @classmethod
-    def start(cls) -> Spawner:
+    def start(cls, interpreter: str = sys.executable, preload: Path | None = None) -> Spawner:
+        """A spawner running on `interpreter`; with `preload`, a zygote that has imported that script.
+
+        A plain spawner runs without site-packages; a zygote keeps them, as its sandboxes run
+        the script as `interpreter script` would.
+        """
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
         source = str(Path(__file__).resolve().parents[2])
+        flags = ["-I"] if preload else ["-I", "-S"]
+        extra = [str(preload)] if preload else []
         try:
             process = subprocess.Popen(
-                [sys.executable, "-I", "-S", "-c", _BOOT, source, str(theirs.fileno())],
+                [interpreter, *flags, "-c", _BOOT, source, str(theirs.fileno()), *extra],
                 pass_fds=[theirs.fileno()],
                 stdin=subprocess.DEVNULL,
                 # Out of the terminal's process group: Ctrl-C is the server's to handle.
