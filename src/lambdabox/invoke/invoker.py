@@ -46,8 +46,6 @@ TAIL_BYTES = 4096
 MAX_CLIENT_CONTEXT_BYTES = 3583
 #: Largest payload of an asynchronous invocation, in bytes (1 MB).
 MAX_ASYNC_PAYLOAD_BYTES = 1_048_576
-#: How long the sum of an account's reservations may be reused before it is read again, in seconds.
-RESERVATIONS_TTL_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -89,7 +87,8 @@ class Invoker:
         self._isolated = isolated
         self._provisioner = provisioner
         self._blueprints: dict[tuple, Blueprint] = {}
-        self._reservations: dict[str, tuple[float, int]] = {}
+        self._reservations: dict[str, tuple[int, int]] = {}
+        self._resolved: dict[tuple, tuple] = {}
 
     async def invoke(self, scope: Scope, request: dict[str, Any], trace_header: str | None = None) -> InvokeReply:
         """The Invoke API: RequestResponse, Event or DryRun."""
@@ -175,24 +174,41 @@ class Invoker:
             yield found
 
     def _resolve(self, ref: FunctionRef) -> tuple[dict[str, Any], dict[str, Any]]:
-        """The version record to run (an alias with weights picks one of its two) and the function record."""
+        """The version record to run (an alias with weights picks one of its two) and the function record.
+
+        What a reference resolves to is cached until the next control-plane write; only the
+        weighted pick between an alias's versions is made afresh each time.
+        """
+        key = (ref.scope, ref.name, ref.qualifier)
+        cached = self._resolved.get(key)
+        if cached is None or cached[0] != self._store.generation:
+            cached = (self._store.generation, *self._read(ref))
+            self._resolved[key] = cached
+        _, function, record, weighted = cached
+        for other, weight in weighted:
+            if random.random() < weight:
+                return other, function
+        return record, function
+
+    def _read(self, ref: FunctionRef) -> tuple[dict[str, Any], dict[str, Any], list[tuple[dict[str, Any], float]]]:
+        """The function record, the version record a reference names, and an alias's weighted other versions."""
         with self._store.reading() as records:
             function = catalog.function(records, ref)
             record, alias_name = catalog.resolve(records, ref)
+            weighted = []
             if alias_name is not None:
                 alias = catalog.alias(records, ref, alias_name)
                 for version, weight in alias.get("RoutingConfig", {}).get("AdditionalVersionWeights", {}).items():
-                    if random.random() < weight:
-                        record = catalog.version(records, ref, version)
-            return record, function
+                    weighted.append((catalog.version(records, ref, version), weight))
+            return function, record, weighted
 
     def _reserved_total(self, scope: Scope) -> int:
         cached = self._reservations.get(namespace(scope))
-        if cached and time.monotonic() - cached[0] < RESERVATIONS_TTL_S:
+        if cached and cached[0] == self._store.generation:
             return cached[1]
         with self._store.reading() as records:
             total = sum(body.get("ReservedConcurrentExecutions") or 0 for _, body in records.scan(FUNCTION, namespace(scope)))
-        self._reservations[namespace(scope)] = (time.monotonic(), total)
+        self._reservations[namespace(scope)] = (self._store.generation, total)
         return total
 
     async def blueprint(self, scope: Scope, record: dict[str, Any]) -> Blueprint:

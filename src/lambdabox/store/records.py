@@ -155,12 +155,18 @@ class RecordStore:
     def __init__(self, url: str) -> None:
         self._engine = connect(url)
         self._write_lock = threading.Lock()
+        #: Goes up after every committed write transaction of this process: a cache of records is
+        #: current while the generation it was read at is. (In a cluster, other nodes' writes would
+        #: have to reach it too, through the database's notifications.)
+        self.generation = 0
 
     @contextmanager
     def transaction(self) -> Iterator[Records]:
         """A serialised read-write transaction: commits on success, rolls back on any exception."""
-        with self._write_lock, self._engine.begin() as connection:
-            yield Records(connection)
+        with self._write_lock:
+            with self._engine.begin() as connection:
+                yield Records(connection)
+            self.generation += 1
 
     @contextmanager
     def reading(self) -> Iterator[Records]:
