@@ -32,6 +32,22 @@ def handler(event, context):
 """
 
 
+#: A function that reports its depth, then invokes itself asynchronously as boto3 would (carrying the
+#: trace header), while its depth is under DEPTH_LIMIT.
+SELF_INVOKER = """
+import json, os, urllib.request
+def handler(event, context):
+    urllib.request.urlopen(urllib.request.Request(event["report"], data=json.dumps({"depth": event["depth"]}).encode(),
+                                                  method="POST"), timeout=10).read()
+    if event["depth"] < DEPTH_LIMIT:
+        request = urllib.request.Request(
+            os.environ["AWS_ENDPOINT_URL"] + "/2015-03-31/functions/" + context.function_name + "/invocations",
+            data=json.dumps({"report": event["report"], "depth": event["depth"] + 1}).encode(), method="POST",
+            headers={"X-Amz-Invocation-Type": "Event", "X-Amzn-Trace-Id": os.environ["_X_AMZN_TRACE_ID"]})
+        urllib.request.urlopen(request, timeout=10).read()
+"""
+
+
 class Listener:
     """An HTTP endpoint on loopback that records what functions post to it."""
 
@@ -278,19 +294,8 @@ def test_unreachable_destinations_are_retried_and_logged(async_server, make, lis
 
 def test_recursion_is_stopped_at_16(async_server, make, listener, sqs, unique):
     failure_url, failure_arn = queue_arn(sqs, unique("loop-failure"))
-    source = """
-import json, os, urllib.request
-def handler(event, context):
-    urllib.request.urlopen(urllib.request.Request(event["report"], data=json.dumps({"depth": event["depth"]}).encode(),
-                                                  method="POST"), timeout=10).read()
-    request = urllib.request.Request(
-        os.environ["AWS_ENDPOINT_URL"] + "/2015-03-31/functions/" + context.function_name + "/invocations",
-        data=json.dumps({"report": event["report"], "depth": event["depth"] + 1}).encode(), method="POST",
-        headers={"X-Amz-Invocation-Type": "Event", "X-Amzn-Trace-Id": os.environ["_X_AMZN_TRACE_ID"]})
-    urllib.request.urlopen(request, timeout=10).read()
-"""
     lam = async_server.client("lambda")
-    name = make(source)
+    name = make(SELF_INVOKER.replace("DEPTH_LIMIT", "1000"))
     lam.put_function_event_invoke_config(FunctionName=name, DestinationConfig={"OnFailure": {"Destination": failure_arn}})
     assert lam.get_function_recursion_config(FunctionName=name)["RecursiveLoop"] == "Terminate"
     lam.invoke(FunctionName=name, InvocationType="Event", Payload=json.dumps({"report": listener.url, "depth": 0}))
@@ -303,20 +308,8 @@ def handler(event, context):
 
 
 def test_recursion_allowed_when_configured(async_server, make, listener):
-    source = """
-import json, os, urllib.request
-def handler(event, context):
-    urllib.request.urlopen(urllib.request.Request(event["report"], data=json.dumps({"depth": event["depth"]}).encode(),
-                                                  method="POST"), timeout=10).read()
-    if event["depth"] < 20:
-        request = urllib.request.Request(
-            os.environ["AWS_ENDPOINT_URL"] + "/2015-03-31/functions/" + context.function_name + "/invocations",
-            data=json.dumps({"report": event["report"], "depth": event["depth"] + 1}).encode(), method="POST",
-            headers={"X-Amz-Invocation-Type": "Event", "X-Amzn-Trace-Id": os.environ["_X_AMZN_TRACE_ID"]})
-        urllib.request.urlopen(request, timeout=10).read()
-"""
     lam = async_server.client("lambda")
-    name = make(source)
+    name = make(SELF_INVOKER.replace("DEPTH_LIMIT", "20"))
     lam.put_function_recursion_config(FunctionName=name, RecursiveLoop="Allow")
     lam.invoke(FunctionName=name, InvocationType="Event", Payload=json.dumps({"report": listener.url, "depth": 0}))
     assert sorted(post["depth"] for post in listener.wait_for(21, timeout=60)) == list(range(21))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from datetime import datetime, timezone
 from typing import Any
 
@@ -39,15 +38,15 @@ def invocation_record(
             "approximateInvokeCount": item.attempts,
         },
         "requestPayload": _json_or_text(item.payload),
-        "responseContext": {"statusCode": 200, "executedVersion": version or "$LATEST"},
-        "responsePayload": _json_or_text(response) if response is not None else None,
+        "responseContext": {},
     }
-    if error:
-        record["responseContext"]["functionError"] = error
     if response is None:
         # Nothing ran (throttled past its age, or a recursive loop was stopped): no response to report.
-        record["responseContext"] = {"statusCode": 200, "executedVersion": version} if version else {}
-        del record["responsePayload"]
+        return record
+    record["responseContext"] = {"statusCode": 200, "executedVersion": version or "$LATEST"}
+    if error:
+        record["responseContext"]["functionError"] = error
+    record["responsePayload"] = _json_or_text(response)
     return record
 
 
@@ -131,6 +130,3 @@ def _sns_attributes(envelope: dict[str, Any]) -> dict[str, Any]:
     converted = _sqs_attributes(envelope)
     return converted and {"MessageAttributes": converted["MessageAttributes"]}
 
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
