@@ -223,6 +223,23 @@ def test_limits_against_reserved_and_unreserved_concurrency(lam, published):
     lam.delete_function(FunctionName=name)
 
 
+def test_account_settings_set_provisioned_concurrency_aside(lam, published):
+    """Provisioned concurrency of a function without a reservation comes out of the unreserved pool."""
+
+    def unreserved() -> int:
+        return lam.get_account_settings()["AccountLimit"]["UnreservedConcurrentExecutions"]
+
+    name = published()
+    before = unreserved()
+    lam.put_provisioned_concurrency_config(FunctionName=name, Qualifier="1", ProvisionedConcurrentExecutions=2)
+    assert unreserved() == before - 2
+    # A reservation holds the provisioned environments within it: only the reservation counts.
+    lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=5)
+    assert unreserved() == before - 5
+    lam.delete_function(FunctionName=name)
+    assert unreserved() == before
+
+
 def test_deleting_the_function_or_version_deletes_its_configs(lam, published):
     name = published()
     lam.put_provisioned_concurrency_config(FunctionName=name, Qualifier="1", ProvisionedConcurrentExecutions=1)

@@ -40,6 +40,7 @@ from lambdabox.invoke.limits import ConcurrencyLimits
 from lambdabox.invoke.pool import EnvironmentPool
 from lambdabox.invoke.provisioner import Provisioner
 from lambdabox.invoke.scaling import ScaleOutLimiter, ScaleRate
+from lambdabox.invoke.snapshots import Snapshots
 from lambdabox.model.arns import Scope
 from lambdabox.observe.logs import LogStore, group_name
 from lambdabox.queue.sqlite import SqliteEventQueue
@@ -70,13 +71,16 @@ def build_app(settings: Settings) -> Starlette:
             sandboxes.isolation_problem,
         )
     scale_out = ScaleOutLimiter(ScaleRate(settings.scale_environments, settings.scale_period_s))
-    pool = EnvironmentPool(sandboxes, logs, settings.idle_timeout_s, scale_out, settings.memory_cap_mb)
+    snapshots = Snapshots(sandboxes, logs)
+    pool = EnvironmentPool(sandboxes, logs, settings.idle_timeout_s, scale_out, settings.memory_cap_mb, snapshots)
     events = SqliteEventQueue(settings.data_dir / "events.db")
     limits = ConcurrencyLimits(settings.account_concurrency)
     # The provisioner builds blueprints as the invoker does (and shares its cache); the lambda
     # is only called once both exist.
     provisioner = Provisioner(store, sandboxes, logs, lambda scope, record: invoker.blueprint(scope, record))
-    invoker = Invoker(store, unpacked, runtimes, pool, limits, events, settings.endpoint_url, isolated, provisioner)
+    invoker = Invoker(
+        store, unpacked, runtimes, pool, limits, events, settings.endpoint_url, isolated, provisioner, snapshots
+    )
     deliverer = Deliverer(invoker.enqueue, settings.sqs_endpoint_url, settings.sns_endpoint_url)
 
     def function_log(scope: Scope, name: str, message: str) -> None:
@@ -98,10 +102,16 @@ def build_app(settings: Settings) -> Starlette:
             asyncio.run_coroutine_threadsafe(invoker.function_changed(scope, name), loop[0])
         provisioner.nudge()
 
-    activator = Activator(store, unpacked, settled)
+    def take_snapshot(scope: Scope, record: dict) -> tuple[str, str] | None:
+        """From the activator's thread: a SnapStart version's INIT, run on the loop."""
+        if not loop:
+            return None
+        return asyncio.run_coroutine_threadsafe(invoker.take_snapshot(scope, record), loop[0]).result()
+
+    activator = Activator(store, unpacked, settled, take_snapshot)
     control = ControlPlane(
         functions=Functions(store, blobs, links, activator.submit, host_architecture(), runtimes.problem),
-        versions=Versions(store),
+        versions=Versions(store, activator.submit),
         aliases=Aliases(store),
         layers=Layers(store, blobs, links),
         tags=Tags(store),
@@ -139,6 +149,7 @@ def build_app(settings: Settings) -> Starlette:
             activator.stop()
             await provisioner.close()
             await pool.close()
+            await snapshots.close()
             sandboxes.close()
             events.close()
             store.close()

@@ -4,9 +4,11 @@ Contract:
 1. `submit` only queues; the API answers at once with State Pending / LastUpdateStatus
    InProgress, as AWS does, and clients poll (boto3's function_active_v2 and
    function_updated_v2 waiters).
-2. The worker unpacks the function's code and layers into the unpacked store, then
-   marks every unsettled version of the function Active/Successful in one transaction,
-   or Failed with the reason if unpacking failed.
+2. The worker unpacks the function's code and layers into the unpacked store, has the
+   snapshot of every unsettled SnapStart version taken (`snapshot(scope, record)`, which
+   returns None, or the StateReasonCode and reason of a failed INIT), then marks every
+   unsettled version of the function Active/Successful in one transaction, or Failed with
+   the reason if unpacking or its snapshot failed.
 3. `start` first re-queues every function a crash left unsettled, so none stays Pending.
 4. After each job, `settled(scope, name)` is called, whether or not anything changed
    (a deleted function is submitted too, so its environments can be retired).
@@ -20,6 +22,7 @@ import logging
 import queue
 import threading
 from collections.abc import Callable
+from typing import Any
 
 from lambdabox.control.catalog import VERSION, namespace
 from lambdabox.control import states
@@ -35,10 +38,15 @@ _STOP = None
 
 class Activator:
     def __init__(
-        self, store: RecordStore, unpacked: UnpackedStore, settled: Callable[[Scope, str], None] = lambda scope, name: None
+        self,
+        store: RecordStore,
+        unpacked: UnpackedStore,
+        settled: Callable[[Scope, str], None] = lambda scope, name: None,
+        snapshot: Callable[[Scope, dict[str, Any]], tuple[str, str] | None] = lambda scope, record: None,
     ) -> None:
         self._store = store
         self._unpacked = unpacked
+        self._snapshot = snapshot
         #: Told after every job, so environments of versions that changed can be retired.
         self._settled = settled
         self._jobs: queue.Queue[tuple[Scope, str] | None] = queue.Queue()
@@ -83,6 +91,11 @@ class Activator:
                         self._unpacked.tree(key)
         except Exception as error:  # an archive that passed inspection but cannot be unpacked here
             failure = f"Lambdabox could not unpack the function's code: {error}"
+        snapshot_failures = {}
+        for record in pending:
+            config = record["config"]
+            if not failure and not states.settled(config) and config.get("SnapStart", {}).get("OptimizationStatus") == "On":
+                snapshot_failures[config["Version"]] = self._snapshot(scope, record)
         with self._store.transaction() as records:
             for key, record in records.scan(VERSION, namespace(scope), prefix=f"{name}/"):
                 config = record["config"]
@@ -90,6 +103,9 @@ class Activator:
                     continue
                 if failure:
                     states.fail(config, failure)
+                elif snapshot_failures.get(config["Version"]):
+                    code, reason = snapshot_failures[config["Version"]]
+                    states.fail(config, reason, code)
                 else:
                     states.succeed(config)
                 records.put(VERSION, namespace(scope), key, record, blobs=blobs_of(record))

@@ -11,7 +11,7 @@ from typing import Any
 from lambdabox.control import catalog
 from lambdabox.control.catalog import FUNCTION, VERSION, namespace
 from lambdabox.control.layers import LAYER_VERSION
-from lambdabox.control.provisioned import provisioned_total
+from lambdabox.control.provisioned import provisioned_total, set_aside
 from lambdabox.model import limits
 from lambdabox.model.arns import LATEST, FunctionRef, Scope, parse_function_ref
 from lambdabox.model.errors import InvalidParameterValue, UntypedInvalidParameterValue
@@ -81,7 +81,8 @@ class Concurrency:
 
     def account_settings(self, scope: Scope) -> dict[str, Any]:
         with self._store.reading() as records:
-            reserved = self._reserved_elsewhere(records, scope)
+            # As on AWS, provisioned concurrency of a function without a reservation comes out of the unreserved pool.
+            held = set_aside(records, scope)
             functions = records.scan(FUNCTION, namespace(scope))
             # As on AWS, every version ($LATEST included) and every layer version counts its
             # package, even when the bytes are identical to another's (stored once here).
@@ -95,7 +96,7 @@ class Concurrency:
                 "CodeSizeUnzipped": limits.MAX_UNZIPPED_BYTES,
                 "CodeSizeZipped": limits.MAX_ZIPPED_BYTES,
                 "ConcurrentExecutions": self._account_limit,
-                "UnreservedConcurrentExecutions": self._account_limit - reserved,
+                "UnreservedConcurrentExecutions": self._account_limit - held,
             },
             "AccountUsage": {"TotalCodeSize": sum(code_sizes), "FunctionCount": len(functions)},
         }

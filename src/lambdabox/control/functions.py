@@ -87,6 +87,7 @@ class Functions:
         config["FunctionArn"] = function_arn(ref.scope, ref.name)
         config = configuration.apply(config, request)
         configuration.check_handler(config)
+        configuration.check_snap_start(config)
         self._check_runtime(config["Runtime"])
         tags = request.get("Tags", {})
         check_tag_count(tags)
@@ -183,6 +184,7 @@ class Functions:
             record = self._latest_for_update(records, ref, request.get("RevisionId"))
             config = configuration.apply(record["config"], request)
             configuration.check_handler(config)
+            configuration.check_snap_start(config)
             if "Runtime" in request:
                 self._check_runtime(config["Runtime"])
             if "Role" in request:

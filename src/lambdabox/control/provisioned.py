@@ -150,7 +150,7 @@ class ProvisionedConcurrency:
             if total > reserved:
                 raise InvalidParameterValue(_OVER_RESERVED)
             return
-        unreserved = self._account_limit - _set_aside_elsewhere(records, ref.scope, ref.name)
+        unreserved = self._account_limit - set_aside(records, ref.scope, ref.name)
         if total > unreserved:
             raise UntypedInvalidParameterValue(
                 f"Specified ConcurrentExecutions for function is greater than account's unreserved concurrency [{unreserved}]."
@@ -202,8 +202,8 @@ def _check_overlap(records: Records, ref: FunctionRef, qualifier: str) -> None:
         raise ResourceConflict(_ALIAS_ON_PROVISIONED_VERSION)
 
 
-def _set_aside_elsewhere(records: Records, scope: Scope, name: str) -> int:
-    """Concurrency other functions hold: their reservation, or else their provisioned total."""
+def set_aside(records: Records, scope: Scope, excluding: str | None = None) -> int:
+    """Concurrency the functions (but `excluding`) hold: each one's reservation, or else its provisioned total."""
     space = namespace(scope)
     provisioned: dict[str, int] = {}
     for key, body in records.scan(PROVISIONED_CONFIG, space):
@@ -211,7 +211,7 @@ def _set_aside_elsewhere(records: Records, scope: Scope, name: str) -> int:
         provisioned[owner] = provisioned.get(owner, 0) + body[_REQUESTED]
     held = 0
     for key, function in records.scan(FUNCTION, space):
-        if key == name:
+        if key == excluding:
             continue
         reserved = function.get("ReservedConcurrentExecutions")
         held += reserved if reserved is not None else provisioned.get(key, 0)

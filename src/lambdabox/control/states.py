@@ -2,6 +2,7 @@
 
 Create:  State Pending ──(code unpacked)──> Active            (or Failed)
 Update:  LastUpdateStatus InProgress ──(code unpacked)──> Successful   (or Failed)
+Publish with SnapStart:  State Pending ──(INIT run, snapshot taken)──> Active   (or Failed)
 
 Every transition gives the configuration a new RevisionId, as AWS does.
 """
@@ -41,12 +42,10 @@ def succeed(configuration: dict[str, Any]) -> None:
     configuration.update(State="Active", LastUpdateStatus="Successful", RevisionId=str(uuid.uuid4()))
 
 
-def fail(configuration: dict[str, Any], reason: str) -> None:
+def fail(configuration: dict[str, Any], reason: str, code: str = "InternalError") -> None:
     if configuration.get("State") == "Pending":
-        configuration.update(State="Failed", StateReason=reason, StateReasonCode="InternalError")
-    configuration.update(
-        LastUpdateStatus="Failed", LastUpdateStatusReason=reason, LastUpdateStatusReasonCode="InternalError"
-    )
+        configuration.update(State="Failed", StateReason=reason, StateReasonCode=code)
+    configuration.update(LastUpdateStatus="Failed", LastUpdateStatusReason=reason, LastUpdateStatusReasonCode=code)
     configuration["RevisionId"] = str(uuid.uuid4())
 
 

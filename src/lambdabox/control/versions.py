@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from lambdabox.control import catalog, states
@@ -26,7 +27,11 @@ def blobs_of(record: dict[str, Any]) -> list[str]:
 
 
 def publish(records: Records, ref: FunctionRef, description: str | None = None) -> dict[str, Any]:
-    """Publish $LATEST as a new version, or return the newest version if nothing changed since it."""
+    """Publish $LATEST as a new version, or return the newest version if nothing changed since it.
+
+    A version of a function with SnapStart stays Pending until its snapshot is taken (the
+    activator takes it, after INIT), and shows OptimizationStatus On.
+    """
     function = catalog.function(records, ref)
     latest = catalog.version(records, ref, LATEST)
     current = fingerprint(latest["config"])
@@ -45,10 +50,13 @@ def publish(records: Records, ref: FunctionRef, description: str | None = None) 
     )
     if description is not None:
         config["Description"] = description
-    if states.settled(latest["config"]):
+    snap_start = config.get("SnapStart", {}).get("ApplyOn") == "PublishedVersions"
+    if snap_start:
+        config["SnapStart"] = {"ApplyOn": "PublishedVersions", "OptimizationStatus": "On"}
+    if states.settled(latest["config"]) and not snap_start:
         config.update(State="Active", LastUpdateStatus="Successful")
     else:
-        # The version goes Active together with $LATEST, once its code is unpacked.
+        # The version goes Active together with $LATEST, once its code is unpacked (and snapshot).
         states.creating(config)
     record = {**latest, "config": config, "fingerprint": current}
     records.put(FUNCTION, namespace(ref.scope), ref.name, function)
@@ -57,8 +65,10 @@ def publish(records: Records, ref: FunctionRef, description: str | None = None) 
 
 
 class Versions:
-    def __init__(self, store: RecordStore) -> None:
+    def __init__(self, store: RecordStore, settle: Callable[[Scope, str], None] = lambda scope, name: None) -> None:
         self._store = store
+        #: Asks the activator to settle a version published Pending (a SnapStart one).
+        self._settle = settle
 
     def publish(self, scope: Scope, request: dict[str, Any]) -> dict[str, Any]:
         ref = parse_function_ref(request["FunctionName"], scope)
@@ -73,7 +83,10 @@ class Versions:
                 )
             if request.get("RevisionId") and request["RevisionId"] != latest["RevisionId"]:
                 raise PreconditionFailed(REVISION_MISMATCH)
-            return publish(records, ref, request.get("Description"))
+            config = publish(records, ref, request.get("Description"))
+        if not states.settled(config):
+            self._settle(ref.scope, ref.name)
+        return config
 
     def list(self, scope: Scope, request: dict[str, Any]) -> dict[str, Any]:
         ref = parse_function_ref(request["FunctionName"], scope)

@@ -19,9 +19,9 @@ from lambdabox.sandbox.api import Mount
 
 #: Lambda gives a function one vCPU per this many MB of memory.
 MB_PER_VCPU = 1769
-#: AWS_LAMBDA_INITIALIZATION_TYPE of environments started for an invocation, and of those
-#: a provisioned concurrency config keeps initialized ahead of time.
-ON_DEMAND, PROVISIONED = "on-demand", "provisioned-concurrency"
+#: AWS_LAMBDA_INITIALIZATION_TYPE of environments started for an invocation, of those a
+#: provisioned concurrency config keeps initialized ahead of time, and of SnapStart versions.
+ON_DEMAND, PROVISIONED, SNAP_START = "on-demand", "provisioned-concurrency", "snap-start"
 
 _BASE_PATH = ["/usr/local/bin", "/usr/bin", "/bin", "/opt/bin"]
 _LIBRARY_PATH = "/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib:/opt/lib"
@@ -43,6 +43,14 @@ class Blueprint:
     initialization_type: str = ON_DEMAND
     #: The bootstrap a zygote of the interpreter preloads (Python runtimes, when isolated): see SandboxSpec.preload.
     preload: Path | None = None
+    #: A published version with SnapStart: INIT runs once, in a template its environments are cloned from
+    #: (when `preload` is set; else each environment runs INIT and the hooks itself).
+    snap_start: bool = False
+
+    @property
+    def restores(self) -> bool:
+        """Whether environments of this blueprint are clones of a template (SnapStart, isolated Python)."""
+        return self.snap_start and self.preload is not None
 
     @property
     def key(self) -> tuple[str, str, str, str, str, str]:
@@ -80,6 +88,7 @@ def build(
         mounts.append(Mount(launch.runtime_dir, RUNTIME_DIR))
     mounts += [Mount(prefix, str(prefix)) for prefix in launch.prefixes]
     name, version = config["FunctionName"], config["Version"]
+    snap_start = version != "$LATEST" and config.get("SnapStart", {}).get("OptimizationStatus") == "On"
     env = {
         **config.get("Environment", {}).get("Variables", {}),
         "AWS_LAMBDA_FUNCTION_NAME": name,
@@ -88,7 +97,7 @@ def build(
         "AWS_LAMBDA_LOG_GROUP_NAME": config.get("LoggingConfig", {}).get("LogGroup", f"/aws/lambda/{name}"),
         "AWS_REGION": scope.region,
         "AWS_DEFAULT_REGION": scope.region,
-        "AWS_LAMBDA_INITIALIZATION_TYPE": ON_DEMAND,
+        "AWS_LAMBDA_INITIALIZATION_TYPE": SNAP_START if snap_start else ON_DEMAND,
         "LAMBDA_TASK_ROOT": "/var/task",
         "LAMBDA_RUNTIME_DIR": RUNTIME_DIR,
         "_HANDLER": config["Handler"],
@@ -112,7 +121,9 @@ def build(
     preload = None
     if isolated and runtime.startswith("python") and launch.runtime_dir is not None:
         preload = launch.runtime_dir / "bootstrap.py"
-    return Blueprint(scope, name, version, config["RevisionId"], config, argv, mounts, env, preload=preload)
+    return Blueprint(
+        scope, name, version, config["RevisionId"], config, argv, mounts, env, preload=preload, snap_start=snap_start
+    )
 
 
 def _on_host(argv: list[str], env: dict[str, str], mounts: list[Mount]) -> tuple[list[str], dict[str, str]]:

@@ -3,6 +3,11 @@
 Lifecycle, as on Lambda: INIT once (`start`), then INVOKEs one at a time (`invoke`),
 frozen in between (from FREEZE_DELAY_S after an invocation), then SHUTDOWN (`destroy`). An environment whose invoke timed out,
 whose runtime died, or that ran out of memory is `dead` and never used again.
+
+SnapStart: `start(..., as_template=True)` runs INIT (and the before-snapshot hooks) in a
+template sandbox that is never invoked; `start(..., template=t)` then RESTOREs a new
+environment by cloning it, and runs only the after-restore hooks. A restore that fails
+raises SnapStartError, one that overruns RESTORE_TIMEOUT_S SnapStartTimeout.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from datetime import datetime, timezone
 
 from lambdabox.invoke.blueprint import MB_PER_VCPU, Blueprint
 from lambdabox.invoke.output import OutputCapture
+from lambdabox.model.errors import SnapStartError, SnapStartTimeout
 from lambdabox.observe.logs import LogStore, group_name, new_stream_name
 from lambdabox.runtime.api import InitFailed, Invocation, Outcome
 from lambdabox.runtime.api_server import RuntimeApi
@@ -26,6 +32,10 @@ from lambdabox.sandbox.api import Sandbox, SandboxFactory, SandboxSpec
 
 #: Longest INIT Lambda allows, in seconds.
 INIT_TIMEOUT_S = 10.0
+#: Longest INIT of a SnapStart version Lambda allows: this, or the function's timeout if longer.
+SNAPSHOT_INIT_TIMEOUT_S = 130.0
+#: Longest RESTORE (the clone's start and its after-restore hooks) Lambda allows, in seconds.
+RESTORE_TIMEOUT_S = 10.0
 #: How long an environment stays thawed after an invocation, in seconds: back-to-back invocations skip a
 #: freeze and a thaw (about 1 ms on cgroup v1), and an idle environment is frozen soon after.
 FREEZE_DELAY_S = 0.05
@@ -60,11 +70,19 @@ class Environment:
         self._exit = asyncio.ensure_future(sandbox.wait_exit())
 
     @classmethod
-    async def start(cls, blueprint: Blueprint, factory: SandboxFactory, logs: LogStore) -> Environment:
+    async def start(
+        cls,
+        blueprint: Blueprint,
+        factory: SandboxFactory,
+        logs: LogStore,
+        template: Environment | None = None,
+        as_template: bool = False,
+    ) -> Environment:
         """INIT: create the sandbox and wait until the runtime asks for its first event.
 
         Raises InitFailed (with Lambda's error document) when the runtime reports an init
-        error, exits, or overruns the init timeout; nothing is left running then.
+        error, exits, or overruns the init timeout; nothing is left running then. A
+        template is ready once its runtime asks for its snapshot (GET .../restore/next).
         """
         began = time.perf_counter()
         stream = logs.open_stream(
@@ -89,30 +107,43 @@ class Environment:
             preload=blueprint.preload,
         )
         try:
-            sandbox = await asyncio.to_thread(factory.create, spec)
+            if template is not None:
+                sandbox = await asyncio.to_thread(template.sandbox.clone, spec)
+            elif as_template:
+                sandbox = await asyncio.to_thread(factory.create_template, spec)
+            else:
+                sandbox = await asyncio.to_thread(factory.create, spec)
         except BaseException:
             output.close()
             await api.close()
             raise
         output.attach(asyncio.get_running_loop())
         environment = cls(blueprint, sandbox, api, output, 0.0)
+        if template is not None:
+            limit = RESTORE_TIMEOUT_S
+        else:
+            limit = max(SNAPSHOT_INIT_TIMEOUT_S, blueprint.timeout_s) if as_template else INIT_TIMEOUT_S
         ready = asyncio.ensure_future(api.wait_ready())
         try:
-            done, _ = await asyncio.wait({ready, environment._exit}, timeout=INIT_TIMEOUT_S, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait({ready, environment._exit}, timeout=limit, return_when=asyncio.FIRST_COMPLETED)
             if ready in done:
                 ready.result()
             elif environment._exit in done:
                 raise InitFailed("Runtime.ExitError", _error("Runtime.ExitError", environment._exit_message()))
+            elif template is not None:
+                raise SnapStartTimeout("Lambda couldn't restore the snapshot within the timeout limit.")
             else:
-                raise InitFailed(
-                    "Runtime.InitTimeout", _error("Runtime.InitTimeout", f"INIT phase timed out after {INIT_TIMEOUT_S:.2f} seconds")
-                )
-        except BaseException:
+                raise InitFailed("Runtime.InitTimeout", _error("Runtime.InitTimeout", f"INIT phase timed out after {limit:.2f} seconds"))
+        except BaseException as error:
             ready.cancel()
             await environment.destroy()
+            if template is not None and isinstance(error, InitFailed):
+                raise SnapStartError(_restore_failure(error)) from None
             raise
         environment.init_ms = (time.perf_counter() - began) * 1000
-        sandbox.limit_cpu(blueprint.memory_mb / MB_PER_VCPU)
+        if not as_template:
+            # A template keeps its full vCPU: it runs nothing but the forks of its clones.
+            sandbox.limit_cpu(blueprint.memory_mb / MB_PER_VCPU)
         return environment
 
     @property
@@ -161,7 +192,9 @@ class Environment:
             f"Billed Duration: {max(1, math.ceil(duration_ms))} ms\tMemory Size: {self.blueprint.memory_mb} MB\t"
             f"Max Memory Used: {memory_used} MB"
         )
-        if cold:
+        if cold and self.blueprint.restores:
+            report += f"\tRestore Duration: {self.init_ms:.2f} ms\tBilled Restore Duration: {math.ceil(self.init_ms)} ms"
+        elif cold:
             report += f"\tInit Duration: {self.init_ms:.2f} ms"
         if outcome.error_type in ("Runtime.OutOfMemory", "Sandbox.Timedout", "Runtime.ExitError"):
             report += f"\tStatus: {'timeout' if outcome.error_type == 'Sandbox.Timedout' else 'error'}"
@@ -198,6 +231,15 @@ class Environment:
         self._exit.cancel()
         await self.api.close()
         self.output.close()
+
+
+def _restore_failure(failure: InitFailed) -> str:
+    """SnapStartException's message: what the runtime reported of its failed restore."""
+    try:
+        document = json.loads(failure.payload)
+        return f"{document.get('errorType', failure.error_type)}: {document.get('errorMessage', '')}"
+    except (ValueError, AttributeError):
+        return failure.error_type
 
 
 def _utc_now() -> str:

@@ -32,6 +32,7 @@ from lambdabox.invoke.environment import Environment
 from lambdabox.invoke.limits import ConcurrencyLimits
 from lambdabox.invoke.pool import EnvironmentPool
 from lambdabox.invoke.provisioner import Provisioner
+from lambdabox.invoke.snapshots import Snapshots
 from lambdabox.model.arns import FunctionRef, Scope, function_arn, parse_function_ref
 from lambdabox.model.errors import InvalidRequestContent, RequestTooLarge, ResourceConflict
 from lambdabox.queue.api import EVENT, EventQueue, QueueItem
@@ -76,6 +77,7 @@ class Invoker:
         endpoint_url: str,
         isolated: bool = True,
         provisioner: Provisioner | None = None,
+        snapshots: Snapshots | None = None,
     ) -> None:
         self._store = store
         self._unpacked = unpacked
@@ -86,6 +88,7 @@ class Invoker:
         self._endpoint_url = endpoint_url
         self._isolated = isolated
         self._provisioner = provisioner
+        self._snapshots = snapshots
         self._blueprints: dict[tuple, Blueprint] = {}
         self._reservations: dict[str, tuple[int, int]] = {}
         self._resolved: dict[tuple, tuple] = {}
@@ -226,6 +229,27 @@ class Invoker:
             self._blueprints[key] = found
         return found
 
+    async def take_snapshot(self, scope: Scope, record: dict[str, Any]) -> tuple[str, str] | None:
+        """SnapStart at publish: run the version's INIT in its template. None, or why the version failed.
+
+        The answer is a StateReasonCode and StateReason, as the activator records them.
+        """
+        if self._snapshots is None:
+            return None
+        plan = await self.blueprint(scope, record)
+        if not plan.restores:
+            return None
+        try:
+            await self._snapshots.template(plan)
+        except InitFailed as failed:
+            code = "FunctionError.InitTimeout" if failed.error_type == "Runtime.InitTimeout" else "FunctionError.RuntimeInitError"
+            try:
+                message = json.loads(failed.payload).get("errorMessage", "")
+            except (ValueError, AttributeError):
+                message = ""
+            return code, f"{failed.error_type}: {message}" if message else failed.error_type
+        return None
+
     async def function_changed(self, scope: Scope, name: str) -> None:
         """Retire environments of versions that changed or went away, after an update or delete."""
         self._reservations.pop(namespace(scope), None)
@@ -243,6 +267,9 @@ class Invoker:
             if (key[3], key[4]) not in current:
                 del self._blueprints[key]
         await self._pool.retire(stale)
+        if self._snapshots is not None:
+            versions = {version for version, _ in current}
+            await self._snapshots.retire(lambda key: key[:3] == (scope.account, scope.region, name) and key[3] not in versions)
 
 
 def _require_active(config: dict[str, Any]) -> str:

@@ -20,6 +20,8 @@ Guarantees:
    serve again from an old environment.
 6. Idle environments are destroyed after `idle_timeout_s` without use.
 7. `close()` destroys every environment, idle or busy, and stops the reaper.
+8. An environment of a SnapStart blueprint is restored from its version's template
+   (see `snapshots`), started first if need be; templates count against the memory cap.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from lambdabox.invoke.blueprint import Blueprint
 from lambdabox.invoke.environment import Environment
 from lambdabox.invoke.limits import ACCOUNT_EXCEEDED, throttled
 from lambdabox.invoke.scaling import ScaleOutLimiter, ScaleRate
+from lambdabox.invoke.snapshots import Snapshots
 from lambdabox.observe.logs import LogStore
 from lambdabox.sandbox.api import SandboxFactory
 
@@ -55,12 +58,14 @@ class EnvironmentPool:
         idle_timeout_s: float,
         scale_out: ScaleOutLimiter | None = None,
         memory_cap_mb: int | None = None,
+        snapshots: Snapshots | None = None,
     ) -> None:
         self._factory = factory
         self._logs = logs
         self._idle_timeout_s = idle_timeout_s
         self._scale_out = scale_out or ScaleOutLimiter(ScaleRate())
         self._memory_cap_mb = memory_cap_mb
+        self._snapshots = snapshots
         self._idle: dict[tuple, list[Environment]] = {}
         self._busy: set[Environment] = set()
         self._retired: set[Environment] = set()
@@ -96,7 +101,8 @@ class EnvironmentPool:
 
     def memory_mb(self) -> int:
         """The MemorySize counted against the cap now (guarantee 3)."""
-        return sum(env.blueprint.memory_mb for env in self._live) + self._starting_mb
+        templates = self._snapshots.memory_mb() if self._snapshots is not None else 0
+        return sum(env.blueprint.memory_mb for env in self._live) + self._starting_mb + templates
 
     async def _create(self, blueprint: Blueprint) -> Environment:
         """A new environment, once a scale-out token and room in memory are had (guarantee 2)."""
@@ -110,7 +116,10 @@ class EnvironmentPool:
         with self._reserving(blueprint.memory_mb):
             for environment in evicted:
                 await self._shut_down(environment)
-            environment = await Environment.start(blueprint, self._factory, self._logs)
+            template = None
+            if blueprint.restores and self._snapshots is not None:
+                template = await self._snapshots.template(blueprint)
+            environment = await Environment.start(blueprint, self._factory, self._logs, template)
             self._live.add(environment)
         return environment
 

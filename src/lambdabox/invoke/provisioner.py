@@ -65,6 +65,7 @@ def provisioned_blueprint(blueprint: Blueprint) -> Blueprint:
         blueprint,
         env={**blueprint.env, "AWS_LAMBDA_INITIALIZATION_TYPE": PROVISIONED},
         initialization_type=PROVISIONED,
+        snap_start=False,
     )
 
 

@@ -135,6 +135,17 @@ def check_handler(configuration: dict[str, Any]) -> None:
         )
 
 
+def check_snap_start(configuration: dict[str, Any]) -> None:
+    """SnapStart takes a runtime that offers it, and no more /tmp than the snapshot holds."""
+    if configuration.get("SnapStart", {}).get("ApplyOn") != "PublishedVersions":
+        return
+    runtime = configuration.get("Runtime")
+    if runtime not in runtimes.SNAP_START:
+        raise InvalidParameterValue(f"{runtime} is not supported for SnapStart enabled functions.")
+    if configuration.get("EphemeralStorage", {}).get("Size", 512) > 512:
+        raise InvalidParameterValue("SnapStart is not supported for functions with more than 512 MB of ephemeral storage.")
+
+
 def defaults(name: str, architecture: str) -> dict[str, Any]:
     """The configuration a new function has before its request's settings are applied."""
     return {

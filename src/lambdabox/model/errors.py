@@ -66,6 +66,17 @@ class ResourceConflict(AwsError):
     code = "ResourceConflictException"
 
 
+class SnapStartError(AwsError):
+    """An after-restore hook failed (or the clone died restoring)."""
+
+    code = "SnapStartException"
+
+
+class SnapStartTimeout(AwsError):
+    status = 408
+    code = "SnapStartTimeoutException"
+
+
 class ProvisionedConcurrencyConfigNotFound(AwsError):
     status = 404
     code = "ProvisionedConcurrencyConfigNotFoundException"

@@ -8,6 +8,8 @@ PYTHON = ("python3.9", "python3.10", "python3.11", "python3.12", "python3.13", "
 NODEJS = ("nodejs18.x", "nodejs20.x", "nodejs22.x", "nodejs24.x")
 PROVIDED = ("provided.al2023", "provided.al2")
 SUPPORTED = PYTHON + NODEJS + PROVIDED
+#: The runtimes of ours AWS offers SnapStart on (it also does on Java 11+ and .NET 8+).
+SNAP_START = ("python3.12", "python3.13", "python3.14")
 
 #: Runtimes AWS has retired for creating and updating functions.
 DEPRECATED = frozenset(

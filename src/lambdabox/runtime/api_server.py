@@ -14,6 +14,9 @@ Beyond the contract:
 3. /response or /error for any id but the one in flight gets 400 InvalidRequestID, as
    does a second result for the same id.
 4. POST .../init/error after INIT is over gets 403 InvalidStateTransition.
+4a. SnapStart: GET .../restore/next ends INIT as the first /next does (the runtime is ready
+   for its snapshot) and is answered at once; POST .../restore/error (an after-restore hook
+   failed) fails `wait_ready` as init/error does. Both get 403 once INIT is over.
 5. Malformed HTTP gets 400 and the connection is closed; an unknown path 404; a known path
    with the wrong method 405.
 """
@@ -38,6 +41,8 @@ MAX_HEAD_BYTES = 64 * 1024
 _PREFIX = b"/2018-06-01/runtime/"
 _NEXT = b"invocation/next"
 _INIT_ERROR = b"init/error"
+_RESTORE_NEXT = b"restore/next"
+_RESTORE_ERROR = b"restore/error"
 _INVOCATION = b"invocation/"
 
 _ERROR_TYPE_HEADER = b"lambda-runtime-function-error-type"
@@ -281,6 +286,14 @@ class RuntimeApi:
         ready.exception()  # Retrieved here: nobody may be awaiting wait_ready yet.
         return _ACCEPTED
 
+    def _restore_next(self) -> Reply:
+        """GET .../restore/next: INIT (and the before-snapshot hooks) are over."""
+        ready = self._ready
+        if ready is None or ready.done():
+            return _invalid_transition("Ready", "Restore", "INIT is already over")
+        ready.set_result(None)
+        return _reply(200, b"")
+
     # -- HTTP ---------------------------------------------------------------------------
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -337,10 +350,14 @@ class RuntimeApi:
             if method != b"GET":
                 return _error_reply(405, "MethodNotAllowed", "Use GET")
             return await self._next(reader)
-        if path == _INIT_ERROR:
+        if path in (_INIT_ERROR, _RESTORE_ERROR):
             if method != b"POST":
                 return _error_reply(405, "MethodNotAllowed", "Use POST")
             return self._post_init_error(dict(request.headers), body)
+        if path == _RESTORE_NEXT:
+            if method != b"GET":
+                return _error_reply(405, "MethodNotAllowed", "Use GET")
+            return self._restore_next()
         if path.startswith(_INVOCATION):
             request_id, _, action = path[len(_INVOCATION):].rpartition(b"/")
             if request_id and action in (b"response", b"error"):

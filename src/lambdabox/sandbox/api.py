@@ -27,6 +27,13 @@ Guarantees, in order of the lifecycle:
    sandboxes are plain child processes with the same environment, argv and working
    directory, but none of 2-4; `freeze`/`thaw` are then no-ops and `memory_peak_mb`
    reports the process's own peak RSS where known.
+8. `create_template(spec)` (isolated factories, preloaded Python runtimes only) starts a
+   sandbox whose runtime's main() is given a `snapshot` function. Once its INIT is over,
+   the runtime calls it; from then on `Template.clone(spec)` forks a new sandbox from that
+   initialized process, and `snapshot()` returns in it. A clone has its own user, mount,
+   PID, IPC and UTS namespaces, cgroup (limits from `spec`), /tmp, /proc, hostname,
+   environment and output, no capabilities, and 2-6 hold for it; its argv, mounts and
+   memory up to the snapshot are the template's. Clones die with their template.
 """
 
 from __future__ import annotations
@@ -115,6 +122,11 @@ class Sandbox(Protocol):
         """Kill everything, reap it, remove the cgroup. Idempotent."""
 
 
+class Template(Sandbox, Protocol):
+    def clone(self, spec: SandboxSpec) -> Sandbox:
+        """A new sandbox forked from the template's initialized runtime (guarantee 8)."""
+
+
 class SandboxFactory(Protocol):
     #: "full" when sandboxes get namespaces and cgroups, "none" when the host allows neither.
     isolation: str
@@ -123,6 +135,9 @@ class SandboxFactory(Protocol):
 
     def create(self, spec: SandboxSpec) -> Sandbox:
         """Start a sandbox; see the module docstring for what holds afterwards."""
+
+    def create_template(self, spec: SandboxSpec) -> Template:
+        """Start a template sandbox (guarantee 8); SandboxError where the factory cannot."""
 
     def close(self) -> None:
         """Destroy every sandbox still alive and release what the factory holds."""

@@ -16,7 +16,9 @@ from __future__ import annotations
 import asyncio
 import os
 import resource
+import select
 import signal
+import socket
 import threading
 
 #: Pause before asking again when the pidfd says "exited" but the process is not ours yet, in seconds.
@@ -84,3 +86,72 @@ class ExitWatch:
             if self._pidfd >= 0:
                 os.close(self._pidfd)
                 self._pidfd = -1
+
+
+class ReportedExit:
+    """The exit of a process that is not our child (a SnapStart clone's keeper), as it reported it.
+
+    The keeper sends "exit <code>" on `channel` just before it exits; its pidfd tells when it
+    is gone. A keeper that was killed reports nothing: its code is then -SIGKILL. Same
+    interface as `ExitWatch`.
+    """
+
+    def __init__(self, pid: int, channel: socket.socket) -> None:
+        self.pid = pid
+        self._pidfd = os.pidfd_open(pid)
+        self._channel = channel
+        self._lock = threading.Lock()
+        self._code: int | None = None
+
+    def poll(self) -> int | None:
+        with self._lock:
+            if self._code is None and self._pidfd >= 0 and select.select([self._pidfd], [], [], 0)[0]:
+                self._code = self._reported()
+            return self._code
+
+    def _reported(self) -> int:
+        try:
+            while message := self._channel.recv(256, socket.MSG_DONTWAIT):
+                kind, _, code = message.decode(errors="replace").partition(" ")
+                if kind == "exit":
+                    return int(code)
+        except (BlockingIOError, OSError, ValueError):
+            pass
+        return -signal.SIGKILL
+
+    async def wait(self) -> int:
+        code = self.poll()
+        if code is not None:
+            return code
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[int] = loop.create_future()
+        with self._lock:
+            if self._pidfd < 0:
+                raise ProcessLookupError(f"process {self.pid} is no longer watched")
+            fd = os.dup(self._pidfd)
+
+        def readable() -> None:
+            if not done.done():
+                done.set_result(self.poll())
+
+        loop.add_reader(fd, readable)
+        try:
+            return await done
+        finally:
+            loop.remove_reader(fd)
+            os.close(fd)
+
+    def kill(self) -> None:
+        with self._lock:
+            if self._code is None and self._pidfd >= 0:
+                try:
+                    signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass  # gone already: its parent, the template, reaps it
+
+    def close(self) -> None:
+        with self._lock:
+            if self._pidfd >= 0:
+                os.close(self._pidfd)
+                self._pidfd = -1
+            self._channel.close()

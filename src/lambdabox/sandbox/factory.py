@@ -17,8 +17,11 @@ it through a pidfd and reaps it.
 from __future__ import annotations
 
 import errno
+import json
 import os
 import re
+import socket
+import struct
 import threading
 from pathlib import Path
 from typing import Any
@@ -26,8 +29,8 @@ from typing import Any
 from lambdabox.sandbox import cgroups, linux
 from lambdabox.sandbox.api import SandboxError, SandboxFactory, SandboxSpec
 from lambdabox.sandbox.cgroups import Cgroup, CgroupUnavailable, Hierarchy
-from lambdabox.sandbox.exits import ExitWatch
-from lambdabox.sandbox.spawner import Launched, Spawner
+from lambdabox.sandbox.exits import ExitWatch, ReportedExit
+from lambdabox.sandbox.spawner import SETUP_TIMEOUT_S, Launched, Spawner
 from lambdabox.sandbox.unisolated import UnisolatedSandboxFactory
 
 #: What a sandbox id may look like: it names a cgroup directory.
@@ -38,14 +41,16 @@ REAP_TIMEOUT_S = 5.0
 PROBE_PROGRAMS = ("/usr/bin/true", "/bin/true")
 
 MIB = 1024 * 1024
+#: struct ucred of SCM_CREDENTIALS: pid, uid, gid.
+CREDENTIALS = struct.Struct("iii")
 
 
 class LinuxSandbox:
-    def __init__(self, spec: SandboxSpec, pid: int, cgroup: Cgroup, forget) -> None:
+    def __init__(self, spec: SandboxSpec, pid: int, cgroup: Cgroup, forget, exit_watch=None) -> None:
         self.id = spec.id
         self.pid = pid
         self._cgroup = cgroup
-        self._exit = ExitWatch(pid)
+        self._exit = exit_watch or ExitWatch(pid)
         self._forget = forget
         self._lock = threading.Lock()
         self._destroyed = False
@@ -108,6 +113,31 @@ class LinuxSandbox:
                 self._forget(self)
 
 
+class TemplateSandbox(LinuxSandbox):
+    """A sandbox whose runtime ran INIT once and now forks clones of itself (see `cloning`)."""
+
+    def __init__(self, spec: SandboxSpec, pid: int, cgroup: Cgroup, forget, channel: socket.socket, factory) -> None:
+        super().__init__(spec, pid, cgroup, forget)
+        self._channel = channel
+        self._factory = factory
+        self._asking = threading.Lock()
+
+    def clone(self, spec: SandboxSpec) -> LinuxSandbox:
+        """A new sandbox forked from this one, with its own namespaces, cgroup, /tmp and output.
+
+        `spec.argv`, `mounts` and `preload` are the template's; the rest is the clone's own.
+        """
+        return self._factory.clone(self, spec)
+
+    def ask(self, request: dict[str, Any], fds: list[int]) -> None:
+        with self._asking:
+            socket.send_fds(self._channel, [json.dumps(request).encode()], fds)
+
+    def destroy(self) -> None:
+        super().destroy()
+        self._channel.close()
+
+
 class LinuxSandboxFactory:
     isolation = "full"
     isolation_problem = ""
@@ -128,6 +158,9 @@ class LinuxSandboxFactory:
         self._closed = False
 
     def create(self, spec: SandboxSpec) -> LinuxSandbox:
+        return self._start(spec, None, lambda pid, cgroup: LinuxSandbox(spec, pid, cgroup, self._forget))
+
+    def _start(self, spec: SandboxSpec, template_fd: int | None, make) -> LinuxSandbox:
         if not ID_PATTERN.fullmatch(spec.id):
             raise SandboxError(f"sandbox id {spec.id!r} is not a valid name")
         if not spec.argv or not spec.argv[0].startswith("/"):
@@ -143,14 +176,79 @@ class LinuxSandboxFactory:
             raise SandboxError(f"create the cgroup: {error}") from None
         try:
             cgroup.set_limits(spec.memory_mb, spec.init_vcpus or spec.vcpus, spec.pids_max)
-            pid = self._spawner_for(spec).spawn(self._request(spec, cgroup), spec.output_fd)
+            request = self._request(spec, cgroup)
+            fds = [spec.output_fd] if spec.output_fd is not None else []
+            if template_fd is not None:
+                request["template"] = True
+                fds.append(template_fd)
+            pid = self._spawner_for(spec).spawn(request, fds)
         except Launched as failed:
             self._discard(spec, cgroup, failed.pid)
             raise SandboxError(str(failed)) from None
         except OSError as error:
             self._discard(spec, cgroup, None)
             raise SandboxError(f"set the cgroup's limits: {error}") from None
-        sandbox = LinuxSandbox(spec, pid, cgroup, self._forget)
+        sandbox = make(pid, cgroup)
+        with self._lock:
+            self._live[spec.id] = sandbox
+        return sandbox
+
+    def create_template(self, spec: SandboxSpec) -> TemplateSandbox:
+        """A sandbox like create()'s whose runtime, given a `snapshot` function, serves clones once INIT is over."""
+        if spec.preload is None:
+            raise SandboxError("a template needs a preloaded runtime (SandboxSpec.preload)")
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            return self._start(spec, theirs.fileno(), lambda pid, cgroup: TemplateSandbox(spec, pid, cgroup, self._forget, ours, self))
+        except BaseException:
+            ours.close()
+            raise
+        finally:
+            theirs.close()
+
+    def clone(self, template: TemplateSandbox, spec: SandboxSpec) -> LinuxSandbox:
+        """See TemplateSandbox.clone; the protocol is in `cloning`."""
+        if not ID_PATTERN.fullmatch(spec.id):
+            raise SandboxError(f"sandbox id {spec.id!r} is not a valid name")
+        try:
+            cgroup = self._hierarchy.create(spec.id)
+        except OSError as error:
+            raise SandboxError(f"create the cgroup: {error}") from None
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        ours.settimeout(SETUP_TIMEOUT_S)
+        pid = None
+        try:
+            # The kernel attaches the sender's PID, as we see it, to what the keeper sends.
+            ours.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+            cgroup.set_limits(spec.memory_mb, spec.init_vcpus or spec.vcpus, spec.pids_max)
+            request = {"env": spec.env, "hostname": spec.hostname, "tmp_mb": spec.tmp_mb}
+            template.ask(request, [theirs.fileno()] + ([spec.output_fd] if spec.output_fd is not None else []))
+            theirs.close()
+            message, ancillary, _flags, _address = ours.recvmsg(4096, socket.CMSG_SPACE(CREDENTIALS.size))
+            pid = _sender_pid(ancillary)
+            if message != b"forked" or pid is None:
+                raise SandboxError(f"the template did not fork a clone: {message.decode(errors='replace')}")
+            for procs in cgroup.procs_files:
+                with open(procs, "w") as file:
+                    file.write(str(pid))
+            ours.send(b"go")
+            answer = ours.recv(4096).decode(errors="replace")
+            if answer != "ready":
+                failed_step, _, reason = answer.removeprefix("error ").partition("\t")
+                raise SandboxError(f"{failed_step}: {reason}" if answer else "the clone exited during setup")
+            ours.settimeout(None)
+            sandbox = LinuxSandbox(spec, pid, cgroup, self._forget, ReportedExit(pid, ours))
+        except BaseException as error:
+            theirs.close()
+            if pid is not None:
+                LinuxSandbox(spec, pid, cgroup, lambda sandbox: None, ReportedExit(pid, ours)).destroy()
+            else:
+                ours.close()
+                cgroup.kill_all()
+                cgroup.remove()
+            if isinstance(error, OSError):
+                raise SandboxError(f"clone the template: {error}") from None
+            raise
         with self._lock:
             self._live[spec.id] = sandbox
         return sandbox
@@ -208,6 +306,13 @@ class LinuxSandboxFactory:
         with self._lock:
             if self._live.get(sandbox.id) is sandbox:
                 del self._live[sandbox.id]
+
+
+def _sender_pid(ancillary: list[tuple[int, int, bytes]]) -> int | None:
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS and len(data) >= CREDENTIALS.size:
+            return CREDENTIALS.unpack_from(data)[0]
+    return None
 
 
 def make_factory(root_dir: Path, isolation: str = "auto") -> SandboxFactory:

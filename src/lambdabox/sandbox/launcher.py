@@ -3,7 +3,8 @@
 The server is multi-threaded, and forking it would copy locks other threads hold. So
 `LinuxSandboxFactory` starts this module once, as `python -I -S` (standard library only),
 and sends it one request per sandbox over a SOCK_SEQPACKET socket: the request as JSON,
-with the write end of an error pipe and, optionally, the output descriptor attached.
+with the write end of an error pipe and, optionally, the output descriptor and a
+template's channel attached.
 
 For each request:
 1. The spawner forks the *launcher*, which unshares the mount, PID, IPC and UTS
@@ -17,6 +18,10 @@ For each request:
 3. When the server closes its end of the socket, the spawner exits.
 
 Nothing of the spawner survives in a sandbox: PID 1 is the exec'd program itself.
+
+A zygote (a spawner that preloaded a Python script) runs the script's main() in PID 1
+instead of exec'ing. A *template* request also keeps its channel open there and hands
+main() a `snapshot` function, which serves clones of the initialized process (`cloning`).
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ import sys
 from contextlib import contextmanager
 from typing import Any, Iterator
 
-from lambdabox.sandbox import linux
+from lambdabox.sandbox import cloning, linux
 
 #: Largest request the spawner accepts, in bytes (the environment is the bulk of it).
 MAX_REQUEST = 1 << 20
@@ -100,12 +105,14 @@ def serve(sock_fd: int, preload: str | None = None) -> None:
     limits = {"max_fd": os.sysconf("SC_OPEN_MAX"), "last_cap": linux.last_capability()}
     sock.send(b"ready")
     while True:
-        message, fds, _flags, _address = socket.recv_fds(sock, MAX_REQUEST, 2)
+        message, fds, _flags, _address = socket.recv_fds(sock, MAX_REQUEST, 3)
         if not message:
             return
         request = json.loads(message)
         err_fd = fds[0]
-        out_fd = fds[1] if len(fds) > 1 else None
+        # A template's channel comes last (see `cloning`); the output, if any, before it.
+        request["template_fd"] = fds[-1] if request.get("template") else None
+        out_fd = fds[1] if len(fds) > (2 if request["template_fd"] is not None else 1) else None
         # Received descriptors are inheritable; the error pipe must close itself on exec.
         os.set_inheritable(err_fd, False)
         try:
@@ -283,9 +290,13 @@ def execute(request: dict[str, Any], limits: dict[str, int], err_fd: int, out_fd
         os.dup2(null, 0)
         os.dup2(null if out_fd is None else out_fd, 1)
         os.dup2(null if out_fd is None else out_fd, 2)
-        # Everything else goes, but the error pipe, which closes itself on exec.
-        os.closerange(3, err_fd)
-        os.closerange(err_fd + 1, limits["max_fd"])
+        # Everything else goes, but the error pipe (which closes itself on exec) and a template's channel.
+        kept = sorted(fd for fd in (err_fd, request.get("template_fd")) if fd is not None)
+        low = 3
+        for fd in kept:
+            os.closerange(low, fd)
+            low = fd + 1
+        os.closerange(low, limits["max_fd"])
     if request.get("in_process") and _preloaded:
         run_preloaded(request, err_fd)
     with step("reset signals"):
@@ -310,11 +321,18 @@ def run_preloaded(request: dict[str, Any], err_fd: int) -> None:
         sys.argv = [request["argv"][-1]]
         sys.stdout.reconfigure(write_through=True)
         sys.stderr.reconfigure(write_through=True)
+        # Dumpable, as an exec'd program is (our setuid without exec cleared it): its /proc files are its own.
+        linux.prctl(linux.PR_SET_DUMPABLE, 1)
     # The error pipe's end-of-file tells the server the program started, as an exec would.
     os.close(err_fd)
     status = 0
+    template_fd = request.get("template_fd")
     try:
-        _preloaded[0].main()
+        if template_fd is None:
+            _preloaded[0].main()
+        else:
+            # A template: the runtime calls snapshot() once INIT is over, and it returns in each clone.
+            _preloaded[0].main(snapshot=lambda: cloning.serve(template_fd))
     except SystemExit as leaving:
         status = leaving.code if isinstance(leaving.code, int) else 1
     except BaseException:

@@ -2,7 +2,7 @@
 
 Guarantees:
 1. `Spawner.start()` returns once the spawner process is ready to fork, or raises `SandboxError`.
-2. `spawn(request, output_fd)` returns the host PID of the sandbox's PID 1 once its program
+2. `spawn(request, fds)` (the output and a template's channel, if any) returns the host PID of the sandbox's PID 1 once its program
    has been exec'd, or raises `Launched` carrying the PID (None if PID 1 was never forked)
    and the failed step. It is safe to call from several threads at once.
 3. `close()` makes the spawner exit and reaps it; sandboxes already started are unaffected.
@@ -86,13 +86,12 @@ class Spawner:
         ours.settimeout(None)
         return cls(process, ours)
 
-    def spawn(self, request: dict[str, Any], output_fd: int | None) -> int:
+    def spawn(self, request: dict[str, Any], fds: list[int]) -> int:
         payload = json.dumps(request).encode()
         read_end, write_end = os.pipe2(os.O_CLOEXEC)
         try:
-            fds = [write_end] if output_fd is None else [write_end, output_fd]
             try:
-                socket.send_fds(self._sock, [payload], fds)
+                socket.send_fds(self._sock, [payload], [write_end, *fds])
             except OSError as error:
                 raise Launched(f"send the request to the spawner: {error}", None) from None
             # Ours must go, or we would never see end-of-file.

@@ -148,6 +148,9 @@ class UnisolatedSandboxFactory:
         self._live: dict[str, UnisolatedSandbox] = {}
         self._closed = False
 
+    def create_template(self, spec: SandboxSpec) -> UnisolatedSandbox:
+        raise SandboxError("clones of a template need isolation: namespaces and cgroups")
+
     def create(self, spec: SandboxSpec) -> UnisolatedSandbox:
         with self._lock:
             if self._closed:

@@ -11,7 +11,12 @@ It reads from the environment the invoke layer prepared:
   AWS_EXECUTION_ENV        optional; only read to match Lambda's JSON encoding per version
 
 INIT imports the handler; a failure is posted to /runtime/init/error and the process
-exits with status 1. Then each invocation is fetched from /next, run, and its result
+exits with status 1. With AWS_LAMBDA_INITIALIZATION_TYPE=snap-start, INIT ends with
+SnapStart's steps: the hooks registered through `snapshot_restore_py` run before the
+snapshot (in reverse order), GET /runtime/restore/next says the runtime is ready for it,
+the snapshot is taken (the `snapshot` function the launcher hands main(); it returns in
+each environment restored from it), and the after-restore hooks run, in order; a failing
+one is posted to /runtime/restore/error. Then each invocation is fetched from /next, run, and its result
 posted to /response, or its error to /error. The process runs until it is killed or the
 Runtime API goes away (then it exits with status 2).
 
@@ -295,6 +300,46 @@ def make_encoder():
     return ResultEncoder(ensure_ascii=not modern, allow_nan=True)
 
 
+# -- SnapStart ----------------------------------------------------------------------------
+
+
+def install_hooks():
+    """Make `snapshot_restore_py` importable, as Lambda's Python runtimes include it; return its hooks."""
+    import types
+
+    hooks = {"before": [], "after": []}
+
+    def register(kind):
+        def register_hook(func, *args, **kwargs):
+            hooks[kind].append((func, args, kwargs))
+            return func
+
+        return register_hook
+
+    module = types.ModuleType("snapshot_restore_py")
+    module.register_before_snapshot = register("before")
+    module.register_after_restore = register("after")
+    sys.modules["snapshot_restore_py"] = module
+    return hooks
+
+
+def run_hooks(hooks, error_type):
+    for func, args, kwargs in hooks:
+        try:
+            func(*args, **kwargs)
+        except Exception as exc:
+            document = exception_document(exc)
+            document["errorType"] = error_type
+            document["errorMessage"] = "{}: {}".format(type(exc).__name__, exc)
+            raise HookFailed(document)
+
+
+class HookFailed(Exception):
+    def __init__(self, document):
+        Exception.__init__(self, document["errorMessage"])
+        self.document = document
+
+
 # -- the Runtime API ----------------------------------------------------------------------
 
 
@@ -331,6 +376,11 @@ class RuntimeApiClient(object):
     def next(self):
         return self.request("GET", "/2018-06-01/runtime/invocation/next")
 
+    def close(self):
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
     def post_result(self, request_id, body, content_type):
         path = "/2018-06-01/runtime/invocation/%s/response" % request_id
         return self.request("POST", path, body, {"Content-Type": content_type})
@@ -351,12 +401,14 @@ class RuntimeApiClient(object):
 class Runtime(object):
     """INIT, then the invoke loop."""
 
-    def __init__(self, environment):
+    def __init__(self, environment, snapshot=None):
         self.environment = environment
         self.request_id = None
         self.client = RuntimeApiClient(environment["AWS_LAMBDA_RUNTIME_API"])
         self.encoder = None
         self.handler = None
+        self.hooks = install_hooks()
+        self.snapshot = snapshot
 
     def init(self):
         """Load the handler; on failure report it and exit."""
@@ -368,6 +420,38 @@ class Runtime(object):
         except Exception as exc:
             self.fail_init(exception_document(exc))
         self.encoder = make_encoder()
+        if self.environment.get("AWS_LAMBDA_INITIALIZATION_TYPE") == "snap-start":
+            self.restore()
+
+    def restore(self):
+        """SnapStart's end of INIT: hooks, the snapshot, and (in each restored copy) the hooks after it."""
+        try:
+            run_hooks(reversed(self.hooks["before"]), "Runtime.BeforeSnapshotError")
+        except HookFailed as failed:
+            self.fail_init(failed.document)
+        try:
+            status, _, body = self.client.request("GET", "/2018-06-01/runtime/restore/next")
+        except self.client.errors as exc:
+            sys.stderr.write("lambdabox runtime: the Runtime API is gone ({})\n".format(exc))
+            sys.exit(2)
+        if status != 200:
+            sys.stderr.write("lambdabox runtime: /restore/next answered {}: {!r}\n".format(status, body[:200]))
+            sys.exit(2)
+        if self.snapshot is not None:
+            # Nothing of the snapshot's connection may be shared by its copies.
+            self.client.close()
+            self.snapshot()
+            # A restored copy, with its own environment (os.environ) and Runtime API.
+            self.client = RuntimeApiClient(self.environment["AWS_LAMBDA_RUNTIME_API"])
+        try:
+            run_hooks(self.hooks["after"], "Runtime.AfterRestoreError")
+        except HookFailed as failed:
+            log_error(failed.document)
+            try:
+                self.client.post_document("/2018-06-01/runtime/restore/error", failed.document)
+            except self.client.errors:
+                pass
+            sys.exit(1)
 
     def fail_init(self, document):
         log_error(document)
@@ -439,10 +523,10 @@ class Runtime(object):
             sys.stderr.write("lambdabox runtime: the result was refused ({}): {!r}\n".format(status, answer[:200]))
 
 
-def main():
+def main(snapshot=None):
     sys.stdout = FlushingStream(sys.stdout)
     sys.stderr = FlushingStream(sys.stderr)
-    runtime = Runtime(os.environ)
+    runtime = Runtime(os.environ, snapshot)
     setup_logging(runtime)
     runtime.init()
     runtime.serve()
