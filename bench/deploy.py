@@ -53,6 +53,7 @@ def function(
     memory_mb: int = 128,
     reserved: int | None = None,
     timeout_s: int = 30,
+    snap_start: bool = False,
 ) -> Iterator[str]:
     """An Active function for the body of the `with`; deleting it afterwards retires its environments."""
     lam.create_function(
@@ -63,6 +64,7 @@ def function(
         Code={"ZipFile": code},
         MemorySize=memory_mb,
         Timeout=timeout_s,
+        SnapStart={"ApplyOn": "PublishedVersions" if snap_start else "None"},
     )
     try:
         lam.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig={"Delay": POLL_S})

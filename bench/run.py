@@ -8,6 +8,7 @@ Every figure is measured in this one run against one server, at the client, thro
 HTTP API; comparisons (python3 -c, the bare ASGI app) run beside it in the same run. The
 cases, in order (each in bench/cases/):
   latency     cold start (Python, Node.js) vs `python3 -c`; sequential warm invokes
+  snapstart   cold start restored from a SnapStart snapshot vs the same function's INIT
   async_flow  asynchronous events acknowledged and processed per second
   throughput  warm invokes/s at concurrency 32 vs a bare ASGI app on the same uvicorn stack
   density     memory per idle warm environment (PSS, RSS, host), environments per host (extrapolated)
@@ -29,12 +30,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from bench.cases import async_flow, density, latency, scale_out, throughput  # noqa: E402
+from bench.cases import async_flow, density, latency, scale_out, snapstart, throughput  # noqa: E402
 from bench.suite import FULL, SMOKE, Context, Outcome, Row  # noqa: E402
 from support import Server  # noqa: E402  (the tests' server process, reused)
 
 #: The cases in the order they run; each deletes its functions before the next begins.
-CASES = [latency, async_flow, throughput, density, scale_out]
+CASES = [latency, snapstart, async_flow, throughput, density, scale_out]
 
 
 def main() -> int:
