@@ -2,7 +2,7 @@
 
     scripts/bench.sh            # full run (about two minutes on a 2-core host)
     scripts/bench.sh --smoke    # a little of each, well under a minute (CI runs this)
-    .venv/bin/python bench/run.py [--smoke] [--output DIR]
+    .venv/bin/python bench/run.py [--smoke] [--only CASE,...] [--output DIR]
 
 Every figure is measured in this one run against one server, at the client, through the
 HTTP API; comparisons (python3 -c, the bare ASGI app) run beside it in the same run. The
@@ -42,7 +42,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smoke", action="store_true", help="a little of each, for CI")
     parser.add_argument("--output", type=Path, default=Path(__file__).parent / "results")
+    parser.add_argument("--only", help="comma-separated cases to run (default: all), e.g. latency,snapstart")
     arguments = parser.parse_args()
+    cases = [case for case in CASES if not arguments.only or case.__name__.rpartition(".")[2] in arguments.only.split(",")]
     profile = SMOKE if arguments.smoke else FULL
     # Bursts hold hundreds of connections and environments; the server inherits this limit.
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -56,7 +58,7 @@ def main() -> int:
         try:
             lam = server.client("lambda")
             context = Context(server, lam, _role(server), profile)
-            for case in CASES:
+            for case in cases:
                 name = case.__name__.rpartition(".")[2]
                 print(f"[{time.monotonic() - began:6.1f} s] {name} ...", file=sys.stderr, flush=True)
                 outcomes.append((name, case.run(context)))

@@ -42,6 +42,10 @@ V2_REQUIRED = ("memory", "pids")
 CPU_PERIOD_US = 20_000
 #: Smallest CFS quota the kernel accepts, in microseconds.
 CPU_MIN_QUOTA_US = 1_000
+#: CFS burst, as a multiple of the quota (the kernel allows at most 1): quota a sandbox left
+#: unused in earlier periods, up to this much, it may spend on top of a period's quota. A short
+#: invocation after an idle spell then runs unthrottled, while the average stays at the limit.
+CPU_BURST_OF_QUOTA = 1
 #: How long freezing or emptying a cgroup may take before we give up, in seconds
 #: (a task in uninterruptible sleep, e.g. on a hung NFS server, can delay both).
 FREEZE_TIMEOUT_S = 5.0
@@ -216,7 +220,14 @@ class CgroupV1:
 
     def set_cpu(self, vcpus: float) -> None:
         if "cpu" in self.dirs:
+            burst = self.dirs["cpu"] / "cpu.cfs_burst_us"
+            has_burst = burst.exists()
+            if has_burst:
+                # The burst may not exceed the quota: lower it before the quota, raise it after.
+                _write(burst, "0")
             _write(self.dirs["cpu"] / "cpu.cfs_quota_us", str(_quota(vcpus)))
+            if has_burst:
+                _write(burst, str(_quota(vcpus) * CPU_BURST_OF_QUOTA))
 
     def freeze(self) -> None:
         state = self.dirs["freezer"] / "freezer.state"
@@ -343,7 +354,13 @@ class CgroupV2:
 
     def set_cpu(self, vcpus: float) -> None:
         if "cpu" in self.controllers:
+            burst = self.path / "cpu.max.burst"
+            has_burst = burst.exists()
+            if has_burst:
+                _write(burst, "0")
             _write(self.path / "cpu.max", f"{_quota(vcpus)} {CPU_PERIOD_US}")
+            if has_burst:
+                _write(burst, str(_quota(vcpus) * CPU_BURST_OF_QUOTA))
 
     def freeze(self) -> None:
         _write(self.path / "cgroup.freeze", "1")

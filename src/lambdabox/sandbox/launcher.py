@@ -78,7 +78,7 @@ _preloaded: list[Any] = []
 
 
 #: Modules a Python runtime imports anyway, some lazily: a zygote imports them once for all its sandboxes.
-_WARM_MODULES = ("http.client", "importlib", "logging", "traceback", "decimal", "json", "email.parser")
+_WARM_MODULES = ("socket", "importlib", "logging", "traceback", "decimal", "json")
 
 
 def _preload(path: str) -> None:
