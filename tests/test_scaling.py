@@ -176,3 +176,25 @@ def test_a_function_larger_than_the_cap_is_throttled(capped, function_on):
     name = function_on(capped, MemorySize=1024)
     [outcome] = burst(capped, [(name, {}, 0.0)])
     assert_throttled(outcome, "ConcurrentInvocationLimitExceeded")
+
+
+def test_provisioned_environments_count_against_the_memory_cap(capped, function_on):
+    lam = capped.client("lambda")
+    a, b = function_on(capped, MemorySize=256), function_on(capped, MemorySize=256)
+    # B fills the 512 MB cap with two environments, idle afterwards.
+    assert [outcome.status for outcome in burst(capped, [(b, {"sleep": 1}, 0.0)] * 2)] == [200, 200]
+    assert _count(capped) == 2
+
+    # A provisioned environment of A needs room: one of B's idle environments is shut down for it.
+    version = lam.publish_version(FunctionName=a)["Version"]
+    lam.put_provisioned_concurrency_config(FunctionName=a, Qualifier=version, ProvisionedConcurrentExecutions=1)
+    deadline = time.monotonic() + 30
+    while lam.get_provisioned_concurrency_config(FunctionName=a, Qualifier=version)["Status"] != "READY":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert _count(capped) == 2
+
+    # It stays counted: B has room for one environment now, and a second one at once is throttled.
+    outcomes = burst(capped, [(b, {"sleep": 1.5}, 0.0), (b, {"sleep": 1.5}, 0.5)])
+    assert [outcome.status for outcome in outcomes] == [200, 429]
+    assert_throttled(outcomes[1], "ConcurrentInvocationLimitExceeded")

@@ -77,7 +77,8 @@ def build_app(settings: Settings) -> Starlette:
     limits = ConcurrencyLimits(settings.account_concurrency)
     # The provisioner builds blueprints as the invoker does (and shares its cache); the lambda
     # is only called once both exist.
-    provisioner = Provisioner(store, sandboxes, logs, lambda scope, record: invoker.blueprint(scope, record))
+    provisioner = Provisioner(store, sandboxes, logs, lambda scope, record: invoker.blueprint(scope, record), pool.room)
+    pool.count_also(provisioner.memory_mb)
     invoker = Invoker(
         store, unpacked, runtimes, pool, limits, events, settings.endpoint_url, isolated, provisioner, snapshots
     )

@@ -22,6 +22,9 @@ Guarantees:
 7. `close()` destroys every environment, idle or busy, and stops the reaper.
 8. An environment of a SnapStart blueprint is restored from its version's template
    (see `snapshots`), started first if need be; templates count against the memory cap.
+9. Environments started elsewhere (provisioned ones) count too: `count_also` adds what they
+   hold, and `room(memory_mb)` makes room for one as for a new environment of ours (or
+   raises TooManyRequests), counting it for the body of the `async with`.
 """
 
 from __future__ import annotations
@@ -66,6 +69,7 @@ class EnvironmentPool:
         self._scale_out = scale_out or ScaleOutLimiter(ScaleRate())
         self._memory_cap_mb = memory_cap_mb
         self._snapshots = snapshots
+        self._elsewhere: Callable[[], int] = lambda: 0
         self._idle: dict[tuple, list[Environment]] = {}
         self._busy: set[Environment] = set()
         self._retired: set[Environment] = set()
@@ -102,7 +106,21 @@ class EnvironmentPool:
     def memory_mb(self) -> int:
         """The MemorySize counted against the cap now (guarantee 3)."""
         templates = self._snapshots.memory_mb() if self._snapshots is not None else 0
-        return sum(env.blueprint.memory_mb for env in self._live) + self._starting_mb + templates
+        return sum(env.blueprint.memory_mb for env in self._live) + self._starting_mb + templates + self._elsewhere()
+
+    def count_also(self, memory_mb: Callable[[], int]) -> None:
+        """Count what `memory_mb()` reports (environments held elsewhere) against the cap too."""
+        self._elsewhere = memory_mb
+
+    @asynccontextmanager
+    async def room(self, memory_mb: int) -> AsyncIterator[None]:
+        """Room for an environment started elsewhere, counted while the body of the `async with` starts it."""
+        evicted = self._room_for(memory_mb)
+        self._forget_evicted(evicted)
+        with self._reserving(memory_mb):
+            for environment in evicted:
+                await self._shut_down(environment)
+            yield
 
     async def _create(self, blueprint: Blueprint) -> Environment:
         """A new environment, once a scale-out token and room in memory are had (guarantee 2)."""
@@ -110,9 +128,7 @@ class EnvironmentPool:
         self._scale_out.take((blueprint.scope.account, blueprint.scope.region, blueprint.name))
         # Nothing can fail from here to the reservation, and nothing awaits: no other
         # checkout sees the evicted environments, or the room they leave, in between.
-        for environment in evicted:
-            self._idle[environment.blueprint.key].remove(environment)
-            self._live.discard(environment)
+        self._forget_evicted(evicted)
         with self._reserving(blueprint.memory_mb):
             for environment in evicted:
                 await self._shut_down(environment)
@@ -122,6 +138,11 @@ class EnvironmentPool:
             environment = await Environment.start(blueprint, self._factory, self._logs, template)
             self._live.add(environment)
         return environment
+
+    def _forget_evicted(self, evicted: list[Environment]) -> None:
+        for environment in evicted:
+            self._idle[environment.blueprint.key].remove(environment)
+            self._live.discard(environment)
 
     def _room_for(self, memory_mb: int) -> list[Environment]:
         """The idle environments to shut down so `memory_mb` more fits, least recently used first.

@@ -19,6 +19,10 @@ Guarantees:
    to match. A busy environment that must go finishes its invocation first.
 5. `start()` provisions every stored config (so a restart re-provisions); `close()` stops
    reconciling, cancels INITs under way and destroys every environment, busy or not.
+6. Provisioned environments count against the memory cap: each is started within the
+   on-demand pool's `room` (which shuts idle on-demand environments down to make room), and
+   `memory_mb()` reports those alive. When there is no room, the start waits
+   INIT_RETRY_DELAY_S and tries again; that is not an INIT failure.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +40,7 @@ from lambdabox.control import provisioned
 from lambdabox.invoke.blueprint import PROVISIONED, Blueprint
 from lambdabox.invoke.environment import Environment
 from lambdabox.model.arns import Scope
+from lambdabox.model.errors import TooManyRequests
 from lambdabox.observe.logs import LogStore
 from lambdabox.sandbox.api import SandboxFactory
 from lambdabox.store.records import RecordStore
@@ -102,8 +107,17 @@ class _Allocation:
 
 
 class Provisioner:
-    def __init__(self, store: RecordStore, factory: SandboxFactory, logs: LogStore, blueprint_of: BlueprintOf) -> None:
+    def __init__(
+        self,
+        store: RecordStore,
+        factory: SandboxFactory,
+        logs: LogStore,
+        blueprint_of: BlueprintOf,
+        room: Callable[[int], AbstractAsyncContextManager[None]] | None = None,
+    ) -> None:
         self._store = store
+        #: Room under the memory cap for one environment of that MemorySize, for its start (guarantee 6).
+        self._room = room
         self._factory = factory
         self._logs = logs
         self._blueprint_of = blueprint_of
@@ -149,6 +163,11 @@ class Provisioner:
         self._retired.clear()
         for environment in everything:
             await self._destroy(environment)
+
+    def memory_mb(self) -> int:
+        """The MemorySize of every provisioned environment alive, busy, idle or retired but still serving."""
+        alive = [*self._retired, *(env for allocation in self._allocations.values() for env in (*allocation.idle, *allocation.busy))]
+        return sum(environment.blueprint.memory_mb for environment in alive)
 
     # -- invocations ------------------------------------------------------------------------
 
@@ -253,8 +272,12 @@ class Provisioner:
     async def _start_one(self, allocation: _Allocation, plan: Blueprint) -> None:
         """INIT one environment for `allocation`; keep it only if the allocation still wants `plan`."""
         try:
-            async with self._inits:
+            async with self._inits, self._room_for(plan.memory_mb):
                 environment = await Environment.start(plan, self._factory, self._logs)
+        except TooManyRequests:
+            allocation.retry_at = time.monotonic() + INIT_RETRY_DELAY_S
+            log.warning("no room under the memory cap for a provisioned environment of %s:%s", plan.name, plan.version)
+            return
         except Exception as error:
             allocation.failures += 1
             allocation.retry_at = time.monotonic() + INIT_RETRY_DELAY_S
@@ -269,6 +292,9 @@ class Provisioner:
             allocation.idle.append(environment)
         else:
             await self._destroy(environment)
+
+    def _room_for(self, memory_mb: int) -> AbstractAsyncContextManager[None]:
+        return self._room(memory_mb) if self._room is not None else nullcontext()
 
     async def _retire_all(self, allocation: _Allocation) -> None:
         """Destroy the idle environments now and the busy ones when their invocation ends."""
