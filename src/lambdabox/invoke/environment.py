@@ -138,7 +138,7 @@ class Environment:
             ready.cancel()
             await environment.destroy()
             if template is not None and isinstance(error, InitFailed):
-                raise SnapStartError(_restore_failure(error)) from None
+                raise SnapStartError(error.describe()) from None
             raise
         environment.init_ms = (time.perf_counter() - began) * 1000
         if not as_template:
@@ -231,15 +231,6 @@ class Environment:
         self._exit.cancel()
         await self.api.close()
         self.output.close()
-
-
-def _restore_failure(failure: InitFailed) -> str:
-    """SnapStartException's message: what the runtime reported of its failed restore."""
-    try:
-        document = json.loads(failure.payload)
-        return f"{document.get('errorType', failure.error_type)}: {document.get('errorMessage', '')}"
-    except (ValueError, AttributeError):
-        return failure.error_type
 
 
 def _utc_now() -> str:

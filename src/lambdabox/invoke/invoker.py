@@ -243,11 +243,7 @@ class Invoker:
             await self._snapshots.template(plan)
         except InitFailed as failed:
             code = "FunctionError.InitTimeout" if failed.error_type == "Runtime.InitTimeout" else "FunctionError.RuntimeInitError"
-            try:
-                message = json.loads(failed.payload).get("errorMessage", "")
-            except (ValueError, AttributeError):
-                message = ""
-            return code, f"{failed.error_type}: {message}" if message else failed.error_type
+            return code, failed.describe()
         return None
 
     async def function_changed(self, scope: Scope, name: str) -> None:

@@ -22,6 +22,7 @@ Guarantees:
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 #: Largest response payload a runtime may post, in bytes (Lambda's 6 MB limit as it counts it).
@@ -57,3 +58,11 @@ class InitFailed(Exception):
         super().__init__(error_type)
         self.error_type = error_type
         self.payload = payload
+
+    def describe(self) -> str:
+        """"errorType: errorMessage" of the posted document (the type alone when it has no message)."""
+        try:
+            message = json.loads(self.payload).get("errorMessage")
+        except (ValueError, AttributeError):
+            message = None
+        return f"{self.error_type}: {message}" if message else self.error_type

@@ -27,6 +27,7 @@ import os
 import signal
 import time
 from pathlib import Path
+from collections.abc import Callable
 from typing import Protocol
 
 #: Name of the directory that holds every server's sandboxes, in each hierarchy.
@@ -145,6 +146,19 @@ def _quota(vcpus: float) -> int:
     return max(CPU_MIN_QUOTA_US, round(vcpus * CPU_PERIOD_US))
 
 
+def _set_quota(burst: Path, quota: int, write_quota: Callable[[], None]) -> None:
+    """Write the quota (`write_quota`) and, where the kernel has CFS burst, a burst of CPU_BURST_OF_QUOTA of it.
+
+    The burst may not exceed the quota: it is lowered before the quota changes and raised after.
+    """
+    has_burst = burst.exists()
+    if has_burst:
+        _write(burst, "0")
+    write_quota()
+    if has_burst:
+        _write(burst, str(quota * CPU_BURST_OF_QUOTA))
+
+
 def poll_until(done, timeout: float) -> bool:
     """Call `done()` with growing pauses until it is true or `timeout` seconds pass."""
     deadline = time.monotonic() + timeout
@@ -220,14 +234,8 @@ class CgroupV1:
 
     def set_cpu(self, vcpus: float) -> None:
         if "cpu" in self.dirs:
-            burst = self.dirs["cpu"] / "cpu.cfs_burst_us"
-            has_burst = burst.exists()
-            if has_burst:
-                # The burst may not exceed the quota: lower it before the quota, raise it after.
-                _write(burst, "0")
-            _write(self.dirs["cpu"] / "cpu.cfs_quota_us", str(_quota(vcpus)))
-            if has_burst:
-                _write(burst, str(_quota(vcpus) * CPU_BURST_OF_QUOTA))
+            cpu = self.dirs["cpu"]
+            _set_quota(cpu / "cpu.cfs_burst_us", _quota(vcpus), lambda: _write(cpu / "cpu.cfs_quota_us", str(_quota(vcpus))))
 
     def freeze(self) -> None:
         state = self.dirs["freezer"] / "freezer.state"
@@ -354,13 +362,8 @@ class CgroupV2:
 
     def set_cpu(self, vcpus: float) -> None:
         if "cpu" in self.controllers:
-            burst = self.path / "cpu.max.burst"
-            has_burst = burst.exists()
-            if has_burst:
-                _write(burst, "0")
-            _write(self.path / "cpu.max", f"{_quota(vcpus)} {CPU_PERIOD_US}")
-            if has_burst:
-                _write(burst, str(_quota(vcpus) * CPU_BURST_OF_QUOTA))
+            quota = _quota(vcpus)
+            _set_quota(self.path / "cpu.max.burst", quota, lambda: _write(self.path / "cpu.max", f"{quota} {CPU_PERIOD_US}"))
 
     def freeze(self) -> None:
         _write(self.path / "cgroup.freeze", "1")

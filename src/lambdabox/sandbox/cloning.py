@@ -32,7 +32,6 @@ import os
 import random
 import signal
 import socket
-import sys
 from typing import Any, NoReturn
 
 from lambdabox.sandbox import linux
@@ -137,7 +136,6 @@ def _fail(channel: socket.socket, step: str, error: OSError) -> NoReturn:
     try:
         channel.send(f"error {step}\t{error.strerror or error}".replace("\n", " ").encode())
     finally:
-        sys.stdout.flush()
         os._exit(SETUP_FAILED)
 
 

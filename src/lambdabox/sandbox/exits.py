@@ -79,7 +79,10 @@ class ExitWatch:
         """SIGKILL the process, unless it is reaped already (its PID may be someone else's then)."""
         with self._lock:
             if self._code is None and self._pidfd >= 0:
-                signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
+                try:
+                    signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass  # reaped by someone else already (a clone's keeper, by the kernel)
 
     def close(self) -> None:
         with self._lock:
@@ -88,20 +91,17 @@ class ExitWatch:
                 self._pidfd = -1
 
 
-class ReportedExit:
+class ReportedExit(ExitWatch):
     """The exit of a process that is not our child (a SnapStart clone's keeper), as it reported it.
 
     The keeper sends "exit <code>" on `channel` just before it exits; its pidfd tells when it
     is gone. A keeper that was killed reports nothing: its code is then -SIGKILL. Same
-    interface as `ExitWatch`.
+    interface as `ExitWatch`; the kernel reaps it, as its parent (the template) ignores SIGCHLD.
     """
 
     def __init__(self, pid: int, channel: socket.socket) -> None:
-        self.pid = pid
-        self._pidfd = os.pidfd_open(pid)
+        super().__init__(pid)
         self._channel = channel
-        self._lock = threading.Lock()
-        self._code: int | None = None
 
     def poll(self) -> int | None:
         with self._lock:
@@ -115,43 +115,10 @@ class ReportedExit:
                 kind, _, code = message.decode(errors="replace").partition(" ")
                 if kind == "exit":
                     return int(code)
-        except (BlockingIOError, OSError, ValueError):
+        except (OSError, ValueError):
             pass
         return -signal.SIGKILL
 
-    async def wait(self) -> int:
-        code = self.poll()
-        if code is not None:
-            return code
-        loop = asyncio.get_running_loop()
-        done: asyncio.Future[int] = loop.create_future()
-        with self._lock:
-            if self._pidfd < 0:
-                raise ProcessLookupError(f"process {self.pid} is no longer watched")
-            fd = os.dup(self._pidfd)
-
-        def readable() -> None:
-            if not done.done():
-                done.set_result(self.poll())
-
-        loop.add_reader(fd, readable)
-        try:
-            return await done
-        finally:
-            loop.remove_reader(fd)
-            os.close(fd)
-
-    def kill(self) -> None:
-        with self._lock:
-            if self._code is None and self._pidfd >= 0:
-                try:
-                    signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass  # gone already: its parent, the template, reaps it
-
     def close(self) -> None:
-        with self._lock:
-            if self._pidfd >= 0:
-                os.close(self._pidfd)
-                self._pidfd = -1
-            self._channel.close()
+        super().close()
+        self._channel.close()

@@ -434,9 +434,6 @@ class RuntimeApiClient(object):
             raise ProtocolError("the Runtime API closed the connection")
         self._buffer += chunk
 
-    def next(self):
-        return self.request("GET", "/2018-06-01/runtime/invocation/next")
-
     def close(self):
         if self._connection is not None:
             self._connection.close()
@@ -450,9 +447,6 @@ class RuntimeApiClient(object):
     def post_error(self, request_id, document):
         path = "/2018-06-01/runtime/invocation/%s/error" % request_id
         return self.post_document(path, document)
-
-    def post_init_error(self, document):
-        return self.post_document("/2018-06-01/runtime/init/error", document)
 
     def post_document(self, path, document):
         body = json.dumps(document).encode("utf-8")
@@ -491,14 +485,7 @@ class Runtime(object):
             run_hooks(reversed(self.hooks["before"]), "Runtime.BeforeSnapshotError")
         except HookFailed as failed:
             self.fail_init(failed.document)
-        try:
-            status, _, body = self.client.request("GET", "/2018-06-01/runtime/restore/next")
-        except self.client.errors as exc:
-            sys.stderr.write("lambdabox runtime: the Runtime API is gone ({})\n".format(exc))
-            sys.exit(2)
-        if status != 200:
-            sys.stderr.write("lambdabox runtime: /restore/next answered {}: {!r}\n".format(status, body[:200]))
-            sys.exit(2)
+        self.wait_for("restore/next")
         if self.snapshot is not None:
             # Nothing of the snapshot's connection may be shared by its copies.
             self.client.close()
@@ -508,32 +495,32 @@ class Runtime(object):
         try:
             run_hooks(self.hooks["after"], "Runtime.AfterRestoreError")
         except HookFailed as failed:
-            log_error(failed.document)
-            try:
-                self.client.post_document("/2018-06-01/runtime/restore/error", failed.document)
-            except self.client.errors:
-                pass
-            sys.exit(1)
+            self.fail_init(failed.document, "restore/error")
 
-    def fail_init(self, document):
+    def fail_init(self, document, path="init/error"):
+        """Report an error of INIT (or of a restore) to /runtime/`path`, and exit."""
         log_error(document)
         try:
-            self.client.post_init_error(document)
+            self.client.post_document("/2018-06-01/runtime/" + path, document)
         except self.client.errors as exc:
-            sys.stderr.write("lambdabox runtime: could not report the init error ({})\n".format(exc))
+            sys.stderr.write("lambdabox runtime: could not report the {} ({})\n".format(path, exc))
         sys.exit(1)
+
+    def wait_for(self, path):
+        """GET /runtime/`path` (the next event, or the restore); exit if the Runtime API is gone or refuses."""
+        try:
+            status, response, body = self.client.request("GET", "/2018-06-01/runtime/" + path)
+        except self.client.errors as exc:
+            sys.stderr.write("lambdabox runtime: the Runtime API is gone ({})\n".format(exc))
+            sys.exit(2)
+        if status != 200:
+            sys.stderr.write("lambdabox runtime: /{} answered {}: {!r}\n".format(path, status, body[:200]))
+            sys.exit(2)
+        return response, body
 
     def serve(self):
         while True:
-            try:
-                status, response, body = self.client.next()
-            except self.client.errors as exc:
-                sys.stderr.write("lambdabox runtime: the Runtime API is gone ({})\n".format(exc))
-                sys.exit(2)
-            if status != 200:
-                sys.stderr.write("lambdabox runtime: /next answered {}: {!r}\n".format(status, body[:200]))
-                sys.exit(2)
-            self.invoke(response, body)
+            self.invoke(*self.wait_for("invocation/next"))
 
     def invoke(self, response, body):
         header = response.getheader
