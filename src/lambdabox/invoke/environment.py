@@ -141,9 +141,17 @@ class Environment:
                 raise SnapStartError(error.describe()) from None
             raise
         environment.init_ms = (time.perf_counter() - began) * 1000
-        if not as_template:
-            # A template keeps its full vCPU: it runs nothing but the forks of its clones.
-            sandbox.limit_cpu(blueprint.memory_mb / MB_PER_VCPU)
+        if as_template:
+            # Only the forker of clones stays, frozen between clones; it keeps its full vCPU.
+            try:
+                await asyncio.to_thread(sandbox.seal)
+            except BaseException:
+                await environment.destroy()
+                raise
+            return environment
+        sandbox.limit_cpu(blueprint.memory_mb / MB_PER_VCPU)
+        # Idle means frozen: an environment no invocation takes at once (a provisioned one) stops.
+        environment._freezing = asyncio.get_running_loop().call_later(FREEZE_DELAY_S, environment._freeze)
         return environment
 
     @property

@@ -11,8 +11,13 @@ Guarantees, in order of the lifecycle:
    the host's runtime directories read-only; `spec.mounts` at their targets (read-only
    unless `writable`); a private tmpfs /tmp of `spec.tmp_mb` MiB; a fresh /proc; a
    minimal /dev; and nothing else of the host's filesystem. It runs as `spec.uid`/`gid`
-   with no capabilities, no_new_privs, and RLIMIT_NOFILE = `spec.nofile`. The network is
-   the host's.
+   inside a user namespace of its own, which maps them to a host uid and gid no other live
+   sandbox has; with no capabilities, no_new_privs, a syscall filter (`seccomp`), default
+   signal actions, Linux's default resource limits and RLIMIT_NOFILE = `spec.nofile`. Its
+   /proc/self/environ and cmdline show its own environment and argv, nothing of the
+   server's. Its network is a namespace of its own where the factory has `private_network`
+   (then `held.runtime_socket` listens on its 127.0.0.1:9001 and `held.api_socket` on its
+   127.0.0.1:9000), else the host's.
 3. Its cgroup caps memory at `spec.memory_mb` MiB (the OOM killer acts inside the
    sandbox only), CPU at `spec.init_vcpus` (else `spec.vcpus`) CPUs until `limit_cpu`
    changes it, and processes at `spec.pids_max`.
@@ -86,6 +91,8 @@ class SandboxSpec:
     hostname: str = "localhost"
     #: A host file descriptor that receives the program's stdout and stderr; None for /dev/null.
     output_fd: int | None = None
+    #: Private networks (names the operator defined) the sandbox may reach: a function's VpcConfig subnets.
+    networks: tuple[str, ...] = ()
     #: Host path of a Python script that argv[0] (a Python interpreter) would run. When set, the
     #: sandbox is forked from a zygote: a process of that interpreter that has already imported
     #: the script, which then runs its main() in the sandbox instead of exec'ing (a fast cold start).
@@ -123,6 +130,9 @@ class Sandbox(Protocol):
 
 
 class Template(Sandbox, Protocol):
+    def seal(self) -> None:
+        """Once its runtime asked for the snapshot: stop what INIT left running, keep the forker, freeze."""
+
     def clone(self, spec: SandboxSpec) -> Sandbox:
         """A new sandbox forked from the template's initialized runtime (guarantee 8)."""
 

@@ -4,20 +4,29 @@ A *template* is a sandbox whose runtime has run INIT and then calls `serve(fd)` 
 launcher hands the runtime that call as its `snapshot` function). The template never
 leaves `serve`; each clone returns from it, as a child returns from fork().
 
+`serve` first forks the *forker* (F), a copy of the one thread that called it, and F
+announces itself to the server ("serving", with its PID attached by the kernel). What INIT
+left besides, its other threads in PID 1 and any process it started, is then the server's
+to stop and kill (`TemplateSandbox.seal`): PID 1 waits, stopped, and only F forks clones.
+
 The server asks for a clone by sending the template a request (JSON: environment,
-hostname, /tmp size) with two descriptors: the clone's *channel*, one end of a fresh
-SOCK_SEQPACKET pair, and its output. Then, on that channel:
+hostname, /tmp size, argv, syscall filter, whether the clone has a network of its own)
+with two descriptors: the clone's *channel*, one end of a fresh SOCK_SEQPACKET pair, and
+its output. Then, on that channel:
 
 1. The template forks the clone's keeper (C), which sends "forked". The server has
    SO_PASSCRED on its end, so the kernel attaches C's PID as the server sees it; the
    server moves C into the clone's own cgroup and answers "go".
 2. C unshares a user namespace (mapping only its own uid and gid, so it needs no
-   privilege), and with it new mount, PID, IPC and UTS namespaces, then forks the
-   clone's PID 1 (G), which inherits C's cgroup.
-3. G mounts its own /tmp and /proc, sets its hostname, takes its output as stdout and
-   stderr, drops every capability it got with the user namespace (bounding set too),
-   takes on its environment, sends "ready" and returns from `serve` into the runtime.
-   A failing step sends "error <step>\\t<reason>" instead, and G exits with 127.
+   privilege), and with it new mount, PID, IPC, UTS and (with a network of its own)
+   network namespaces, then forks the clone's PID 1 (G), which inherits C's cgroup.
+3. G mounts its own /tmp and /proc, sets its hostname, brings up its loopback and listens
+   on 127.0.0.1:9001 (its Runtime API) and :9000 (the bridge to Lambdabox's API), takes
+   its output as stdout and stderr, drops every capability it got with the user namespace
+   (bounding set too), takes on its environment (also as /proc/self/environ shows it),
+   installs the functions' syscall filter over the template's, sends "ready" (with the two
+   listening sockets) and returns from `serve` into the runtime. A failing step sends
+   "error <step>\\t<reason>" instead, and G exits with 127.
 4. C waits for G and sends "exit <code>" before it exits; the server reads the code
    there, since C is the template's child, not its own.
 
@@ -27,6 +36,7 @@ Standard library only: this runs inside the sandbox, in the runtime's interprete
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import random
@@ -44,11 +54,25 @@ SETUP_FAILED = 127
 _MOUNT_FLAGS = linux.MS_NOSUID | linux.MS_NODEV
 
 
+#: The ports a clone with a network of its own listens on: its Runtime API, and the API bridge.
+RUNTIME_API_PORT, API_PORT = 9001, 9000
+
+#: Kept alive for the clone's life: the blocks /proc/self/cmdline and environ show.
+_strings: list[Any] = []
+
+
 def serve(template_fd: int) -> None:
     """In the template: fork a clone per request, forever. Returns in each clone, set up."""
     sock = socket.socket(fileno=template_fd)
     # Keepers exit on their own; let the kernel reap them (and orphans, as this is PID 1).
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    if os.fork():
+        # PID 1, with whatever threads INIT started: the server stops it for good (see the docstring).
+        sock.close()
+        while True:
+            signal.pause()
+    # F: only this thread was copied. The server learns our PID from the kernel.
+    sock.send(b"serving")
     while True:
         message, fds, _flags, _address = socket.recv_fds(sock, MAX_REQUEST, 2)
         if not message:
@@ -76,9 +100,8 @@ def _keep(request: dict[str, Any], channel_fd: int, out_fd: int | None) -> None:
             os._exit(SETUP_FAILED)
         uid, gid = os.getuid(), os.getgid()
         failed = "unshare namespaces"
-        linux.unshare(
-            linux.CLONE_NEWUSER | linux.CLONE_NEWNS | linux.CLONE_NEWPID | linux.CLONE_NEWIPC | linux.CLONE_NEWUTS
-        )
+        flags = linux.CLONE_NEWUSER | linux.CLONE_NEWNS | linux.CLONE_NEWPID | linux.CLONE_NEWIPC | linux.CLONE_NEWUTS
+        linux.unshare(flags | (linux.CLONE_NEWNET if request.get("private_network") else 0))
         failed = "map the user and group"
         # Only our own ids: an unprivileged process may map those and no others. Our /proc
         # files must be ours to write: dumpable, as after an exec (setuid without exec cleared it).
@@ -110,6 +133,15 @@ def _become(request: dict[str, Any], channel: socket.socket, out_fd: int | None)
         linux.mount("proc", "/proc", "proc", _MOUNT_FLAGS | linux.MS_NOEXEC)
         failed = "set the hostname"
         linux.sethostname(request["hostname"])
+        listening = []
+        if request.get("private_network"):
+            failed = "listen on the Runtime API and API ports"
+            linux.bring_up_loopback()
+            for port in (RUNTIME_API_PORT, API_PORT):
+                server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                server.bind(("127.0.0.1", port))
+                server.listen(64)
+                listening.append(server)
         failed = "drop the capabilities"
         # The user namespace gave us every capability inside it; none may stay.
         for capability in range(linux.last_capability() + 1):
@@ -122,13 +154,21 @@ def _become(request: dict[str, Any], channel: socket.socket, out_fd: int | None)
         os.dup2(target, 1)
         os.dup2(target, 2)
         os.close(target)
+        failed = "take on the environment"
+        os.environ.clear()
+        os.environ.update(request["env"])
+        _strings.append(linux.replace_process_strings(request.get("argv") or [], request["env"]))
+        if request.get("seccomp"):
+            failed = "install the syscall filter"
+            linux.prctl(linux.PR_SET_NO_NEW_PRIVS, 1)
+            linux.install_seccomp(base64.b64decode(request["seccomp"]))
     except OSError as error:
         _fail(channel, failed, error)
-    os.environ.clear()
-    os.environ.update(request["env"])
     # The template's random state is every clone's: reseed (os.register_at_fork does too, when imported).
     random.seed()
-    channel.send(b"ready")
+    socket.send_fds(channel, [b"ready"], [server.fileno() for server in listening])
+    for server in listening:
+        server.close()
     channel.close()
 
 

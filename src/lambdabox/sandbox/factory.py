@@ -5,21 +5,27 @@ when this host lets it build a sandbox (it tries one), else an `UnisolatedSandbo
 whose `isolation_problem` says why.
 
 How a sandbox starts (see `launcher` for the steps inside):
-1. The factory creates the sandbox's cgroup and sets its limits.
+1. The factory creates the sandbox's cgroup and sets its limits, takes a host identity
+   (`identities`) and a prepared network namespace (`network`, unless functions share the
+   host's network).
 2. The spawner forks a launcher, which forks PID 1 into new namespaces and moves it into
    the cgroup (the first move into a cgroup waits for an RCU grace period, several
    milliseconds, which PID 1 spends building its root).
-3. PID 1 drops privileges, waits until it is in its cgroup, and execs; `create()` returns.
+3. PID 1 makes its user namespace, drops privileges, installs the syscall filter, waits
+   until it is in its cgroup, and execs; `create()` returns.
 PID 1 is reparented to the server (a child subreaper, set by the factory), which watches
 it through a pidfd and reaps it.
 """
 
 from __future__ import annotations
 
+import array
+import base64
 import errno
 import json
 import os
 import re
+import signal
 import socket
 import struct
 import threading
@@ -30,6 +36,7 @@ from lambdabox.sandbox import cgroups, linux
 from lambdabox.sandbox.api import SandboxError, SandboxFactory, SandboxSpec
 from lambdabox.sandbox.cgroups import Cgroup, CgroupUnavailable, Hierarchy
 from lambdabox.sandbox.exits import ExitWatch, ReportedExit
+from lambdabox.sandbox.identities import Identities, IdentitiesExhausted
 from lambdabox.sandbox.spawner import SETUP_TIMEOUT_S, Launched, Spawner
 from lambdabox.sandbox.unisolated import UnisolatedSandboxFactory
 
@@ -43,12 +50,50 @@ PROBE_PROGRAMS = ("/usr/bin/true", "/bin/true")
 MIB = 1024 * 1024
 #: struct ucred of SCM_CREDENTIALS: pid, uid, gid.
 CREDENTIALS = struct.Struct("iii")
+#: Size of a file descriptor in SCM_RIGHTS data, in bytes.
+FD_SIZE = array.array("i").itemsize
+#: How long a template's runtime may take from asking for its snapshot to serving clones, in seconds.
+SEAL_TIMEOUT_S = 10.0
+
+
+class Held:
+    """A sandbox's share of the host: its host uid (and gid) and its network slot, given back once."""
+
+    def __init__(self, host_uid: int | None = None, identities: Identities | None = None) -> None:
+        self.host_uid = host_uid
+        #: The network slot (see `network.FunctionNetworks`), with private networks.
+        self.slot = None
+        #: Listening sockets inside the sandbox's network: its Runtime API (127.0.0.1:9001) and
+        #: the bridge to Lambdabox's API (127.0.0.1:9000); None on the host's network.
+        self.runtime_socket: socket.socket | None = None
+        self.api_socket: socket.socket | None = None
+        self._identities = identities
+        self._network = None
+
+    def use(self, network, slot) -> None:
+        self._network, self.slot = network, slot
+        self.runtime_socket = self.runtime_socket or slot.runtime_socket
+        self.api_socket = self.api_socket or slot.api_socket
+
+    def release(self) -> None:
+        """Give everything back; only once no process of the sandbox is left. Idempotent."""
+        identities, self._identities = self._identities, None
+        network, self._network = self._network, None
+        if identities is not None and self.host_uid is not None:
+            identities.release(self.host_uid)
+        if network is not None and self.slot is not None:
+            network.release(self.slot)
+        for sock in (self.runtime_socket, self.api_socket):
+            if sock is not None:
+                sock.close()
 
 
 class LinuxSandbox:
-    def __init__(self, spec: SandboxSpec, pid: int, cgroup: Cgroup, forget, exit_watch=None) -> None:
+    def __init__(self, spec: SandboxSpec, pid: int, cgroup: Cgroup, forget, exit_watch=None, held=None) -> None:
         self.id = spec.id
         self.pid = pid
+        #: What the sandbox holds of the host: its identity and its network (see `Held`).
+        self.held = held or Held()
         self._cgroup = cgroup
         self._exit = exit_watch or ExitWatch(pid)
         self._forget = forget
@@ -106,8 +151,9 @@ class LinuxSandbox:
                 # 2. PID 1 is a zombie now, or about to be ours to reap.
                 if not cgroups.poll_until(lambda: self._exit.poll() is not None, REAP_TIMEOUT_S):
                     raise OSError(errno.ETIMEDOUT, f"PID 1 ({self.pid}) was not reaped")
-                # 3. An empty cgroup can go.
+                # 3. An empty cgroup can go, and with no process left, the identity and network too.
                 self._cgroup.remove()
+                self.held.release()
             finally:
                 self._exit.close()
                 self._forget(self)
@@ -116,11 +162,55 @@ class LinuxSandbox:
 class TemplateSandbox(LinuxSandbox):
     """A sandbox whose runtime ran INIT once and now forks clones of itself (see `cloning`)."""
 
-    def __init__(self, spec: SandboxSpec, pid: int, cgroup: Cgroup, forget, channel: socket.socket, factory) -> None:
-        super().__init__(spec, pid, cgroup, forget)
+    def __init__(self, spec: SandboxSpec, pid: int, cgroup: Cgroup, forget, channel: socket.socket, factory, held) -> None:
+        super().__init__(spec, pid, cgroup, forget, held=held)
         self._channel = channel
         self._factory = factory
         self._asking = threading.Lock()
+        #: Clone requests under way: the template runs while there is one, and is frozen otherwise.
+        self._working = 0
+        self.spec = spec
+
+    def seal(self) -> None:
+        """Once the runtime asked for its snapshot: keep only what clones are made from, frozen.
+
+        The runtime's `snapshot()` forks a *forker* (a copy of the one thread that called it)
+        and announces it. What INIT left besides (its other threads, in PID 1, and any process
+        it started) must never run again, nor see a clone: PID 1 is stopped for good (it stays,
+        as its PID namespace ends with it), every other process but the forker is killed, and
+        the template is frozen until a clone is asked for.
+        """
+        self._channel.settimeout(SEAL_TIMEOUT_S)
+        try:
+            message, ancillary, _flags, _address = self._channel.recvmsg(64, socket.CMSG_SPACE(CREDENTIALS.size))
+        except OSError as error:
+            raise SandboxError(f"the template did not start serving clones: {error}") from None
+        finally:
+            self._channel.settimeout(None)
+        forker = _sender_pid(ancillary)
+        if message != b"serving" or forker is None:
+            raise SandboxError(f"the template did not start serving clones: {message!r}")
+        with self._lock:
+            if self._destroyed:
+                raise SandboxError("the template is gone")
+            # SIGSTOP reaches a PID namespace's init from outside it, and no thread of it runs again.
+            os.kill(self.pid, signal.SIGSTOP)
+            if not cgroups.poll_until(lambda: _stopped(self.pid), REAP_TIMEOUT_S):
+                raise SandboxError("the template's PID 1 did not stop")
+            keep = {self.pid, forker}
+            for _ in range(100):
+                strays = [pid for pid in self._cgroup.pids() if pid not in keep]
+                if not strays:
+                    break
+                for pid in strays:
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+                cgroups.poll_until(lambda: all(pid in keep for pid in self._cgroup.pids()), 1.0)
+            else:
+                raise SandboxError("the template's INIT left processes that would not die")
+            self._cgroup.freeze()
 
     def clone(self, spec: SandboxSpec) -> LinuxSandbox:
         """A new sandbox forked from this one, with its own namespaces, cgroup, /tmp and output.
@@ -133,6 +223,17 @@ class TemplateSandbox(LinuxSandbox):
         with self._asking:
             socket.send_fds(self._channel, [json.dumps(request).encode()], fds)
 
+    def working(self, busy: bool) -> None:
+        """Thaw the template for a clone request (`busy`), freeze it again once none is left."""
+        with self._lock:
+            if self._destroyed:
+                return
+            self._working += 1 if busy else -1
+            if busy and self._working == 1:
+                self._cgroup.thaw()
+            elif not busy and self._working == 0:
+                self._cgroup.freeze()
+
     def destroy(self) -> None:
         super().destroy()
         self._channel.close()
@@ -142,7 +243,21 @@ class LinuxSandboxFactory:
     isolation = "full"
     isolation_problem = ""
 
-    def __init__(self, root_dir: Path, hierarchy: Hierarchy | None = None) -> None:
+    def __init__(
+        self,
+        root_dir: Path,
+        hierarchy: Hierarchy | None = None,
+        identities: Identities | None = None,
+        network=None,
+        filters: dict[str, bytes] | None = None,
+    ) -> None:
+        """`network`: a `network.FunctionNetworks` (None: sandboxes share the host's network);
+        `filters`: the syscall filter programs by variant ("function", "template"; none: no filter)."""
+        self._identities = identities or Identities()
+        self._network = network
+        self._filters = {variant: base64.b64encode(program).decode() for variant, program in (filters or {}).items()}
+        #: Whether sandboxes have networks of their own, with the Runtime API at 127.0.0.1:9001 inside.
+        self.private_network = network is not None and network.mode != "host"
         self._hierarchy = hierarchy or cgroups.detect()
         self._hierarchy.sweep()
         # The mount point of every sandbox's root; each mounts its own tmpfs here, unseen by the host.
@@ -158,7 +273,7 @@ class LinuxSandboxFactory:
         self._closed = False
 
     def create(self, spec: SandboxSpec) -> LinuxSandbox:
-        return self._start(spec, None, lambda pid, cgroup: LinuxSandbox(spec, pid, cgroup, self._forget))
+        return self._start(spec, None, lambda pid, cgroup, held: LinuxSandbox(spec, pid, cgroup, self._forget, held=held))
 
     def _start(self, spec: SandboxSpec, template_fd: int | None, make) -> LinuxSandbox:
         if not ID_PATTERN.fullmatch(spec.id):
@@ -170,25 +285,26 @@ class LinuxSandboxFactory:
                 raise SandboxError("the sandbox factory is closed")
             if spec.id in self._live:
                 raise SandboxError(f"sandbox {spec.id} exists already")
+        held = self._hold(spec)
         try:
             cgroup = self._hierarchy.create(spec.id)
         except OSError as error:
+            held.release()
             raise SandboxError(f"create the cgroup: {error}") from None
         try:
             cgroup.set_limits(spec.memory_mb, spec.init_vcpus or spec.vcpus, spec.pids_max)
-            request = self._request(spec, cgroup)
-            fds = [spec.output_fd] if spec.output_fd is not None else []
-            if template_fd is not None:
-                request["template"] = True
-                fds.append(template_fd)
-            pid = self._spawner_for(spec).spawn(request, fds)
+            request = self._request(spec, cgroup, held.host_uid, "template" if template_fd is not None else "function")
+            named = {"output": spec.output_fd, "netns": getattr(held.slot, "netns_fd", None), "template": template_fd}
+            named = {role: fd for role, fd in named.items() if fd is not None}
+            request["fds"] = list(named)
+            pid = self._spawner_for(spec).spawn(request, list(named.values()))
         except Launched as failed:
-            self._discard(spec, cgroup, failed.pid)
+            self._discard(spec, cgroup, failed.pid, held)
             raise SandboxError(str(failed)) from None
         except OSError as error:
-            self._discard(spec, cgroup, None)
+            self._discard(spec, cgroup, None, held)
             raise SandboxError(f"set the cgroup's limits: {error}") from None
-        sandbox = make(pid, cgroup)
+        sandbox = make(pid, cgroup, held)
         with self._lock:
             self._live[spec.id] = sandbox
         return sandbox
@@ -199,7 +315,11 @@ class LinuxSandboxFactory:
             raise SandboxError("a template needs a preloaded runtime (SandboxSpec.preload)")
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
-            return self._start(spec, theirs.fileno(), lambda pid, cgroup: TemplateSandbox(spec, pid, cgroup, self._forget, ours, self))
+            # The kernel attaches the sender's PID to what the template's forker announces (see `seal`).
+            ours.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+            return self._start(
+                spec, theirs.fileno(), lambda pid, cgroup, held: TemplateSandbox(spec, pid, cgroup, self._forget, ours, self, held)
+            )
         except BaseException:
             ours.close()
             raise
@@ -207,7 +327,11 @@ class LinuxSandboxFactory:
             theirs.close()
 
     def clone(self, template: TemplateSandbox, spec: SandboxSpec) -> LinuxSandbox:
-        """See TemplateSandbox.clone; the protocol is in `cloning`."""
+        """See TemplateSandbox.clone; the protocol is in `cloning`.
+
+        A clone runs as its template's host identity (a process forked in the template's user
+        namespace can map no other id): clones of one version share it, no one else does.
+        """
         if not ID_PATTERN.fullmatch(spec.id):
             raise SandboxError(f"sandbox id {spec.id!r} is not a valid name")
         try:
@@ -217,11 +341,16 @@ class LinuxSandboxFactory:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         ours.settimeout(SETUP_TIMEOUT_S)
         pid = None
+        held = Held(template.held.host_uid)
+        template.working(True)
         try:
-            # The kernel attaches the sender's PID, as we see it, to what the keeper sends.
+            # The kernel attaches the sender's PID, as we see it, to what the keeper and the clone send.
             ours.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
             cgroup.set_limits(spec.memory_mb, spec.init_vcpus or spec.vcpus, spec.pids_max)
-            request = {"env": spec.env, "hostname": spec.hostname, "tmp_mb": spec.tmp_mb}
+            request = {
+                "env": spec.env, "hostname": spec.hostname, "tmp_mb": spec.tmp_mb, "argv": template.spec.argv,
+                "seccomp": self._filters.get("function"), "private_network": self.private_network,
+            }
             template.ask(request, [theirs.fileno()] + ([spec.output_fd] if spec.output_fd is not None else []))
             theirs.close()
             message, ancillary, _flags, _address = ours.recvmsg(4096, socket.CMSG_SPACE(CREDENTIALS.size))
@@ -232,23 +361,31 @@ class LinuxSandboxFactory:
                 with open(procs, "w") as file:
                     file.write(str(pid))
             ours.send(b"go")
-            answer = ours.recv(4096).decode(errors="replace")
+            answer, sockets, clone_pid = _receive_ready(ours)
             if answer != "ready":
                 failed_step, _, reason = answer.removeprefix("error ").partition("\t")
                 raise SandboxError(f"{failed_step}: {reason}" if answer else "the clone exited during setup")
+            if self.private_network:
+                if len(sockets) != 2 or clone_pid is None:
+                    raise SandboxError("the clone did not send its Runtime API and API sockets")
+                held.runtime_socket, held.api_socket = sockets
+                held.use(self._network, self._network.attach_pid(clone_pid, tuple(spec.networks)))
             ours.settimeout(None)
-            sandbox = LinuxSandbox(spec, pid, cgroup, self._forget, ReportedExit(pid, ours))
+            sandbox = LinuxSandbox(spec, pid, cgroup, self._forget, ReportedExit(pid, ours), held=held)
         except BaseException as error:
             theirs.close()
             if pid is not None:
-                LinuxSandbox(spec, pid, cgroup, lambda sandbox: None, ReportedExit(pid, ours)).destroy()
+                LinuxSandbox(spec, pid, cgroup, lambda sandbox: None, ReportedExit(pid, ours), held=held).destroy()
             else:
                 ours.close()
                 cgroup.kill_all()
                 cgroup.remove()
+                held.release()
             if isinstance(error, OSError):
                 raise SandboxError(f"clone the template: {error}") from None
             raise
+        finally:
+            template.working(False)
         with self._lock:
             self._live[spec.id] = sandbox
         return sandbox
@@ -266,6 +403,7 @@ class LinuxSandboxFactory:
         for zygote in self._zygotes.values():
             zygote.close()
         self._hierarchy.close()
+        self._identities.close()
 
     def _spawner_for(self, spec: SandboxSpec) -> Spawner:
         """The plain spawner, or the zygote of the spec's interpreter and preloaded script."""
@@ -278,8 +416,26 @@ class LinuxSandboxFactory:
                 zygote = self._zygotes[key] = Spawner.start(spec.argv[0], spec.preload)
             return zygote
 
-    def _request(self, spec: SandboxSpec, cgroup: Cgroup) -> dict[str, Any]:
+    def _hold(self, spec: SandboxSpec) -> Held:
+        """A host identity and, with private networks, a prepared network namespace for a new sandbox."""
+        try:
+            host_uid = self._identities.allocate()
+        except IdentitiesExhausted as error:
+            raise SandboxError(str(error)) from None
+        held = Held(host_uid, self._identities)
+        if self.private_network:
+            try:
+                held.use(self._network, self._network.take(tuple(spec.networks)))
+            except Exception as error:
+                held.release()
+                raise SandboxError(f"prepare the network: {error}") from None
+        return held
+
+    def _request(self, spec: SandboxSpec, cgroup: Cgroup, host_uid: int | None, variant: str) -> dict[str, Any]:
         return {
+            "host_uid": host_uid,
+            "host_gid": host_uid,
+            "seccomp": self._filters.get(variant),
             "procs": cgroup.procs_files,
             "new_root": str(self._new_root),
             "argv": spec.argv,
@@ -294,18 +450,39 @@ class LinuxSandboxFactory:
             "in_process": spec.preload is not None,
         }
 
-    def _discard(self, spec: SandboxSpec, cgroup: Cgroup, pid: int | None) -> None:
-        """Undo a failed create: PID 1 (if it was forked), everything in the cgroup, the cgroup."""
+    def _discard(self, spec: SandboxSpec, cgroup: Cgroup, pid: int | None, held: Held) -> None:
+        """Undo a failed create: PID 1 (if it was forked), everything in the cgroup, the cgroup, what it held."""
         if pid is not None:
-            LinuxSandbox(spec, pid, cgroup, lambda sandbox: None).destroy()
+            LinuxSandbox(spec, pid, cgroup, lambda sandbox: None, held=held).destroy()
         else:
             cgroup.kill_all()
             cgroup.remove()
+            held.release()
 
     def _forget(self, sandbox: LinuxSandbox) -> None:
         with self._lock:
             if self._live.get(sandbox.id) is sandbox:
                 del self._live[sandbox.id]
+
+
+def _receive_ready(channel: socket.socket) -> tuple[str, list[socket.socket], int | None]:
+    """The clone's answer, the sockets it sends (its Runtime API's and the API bridge's), and its PID."""
+    room = socket.CMSG_SPACE(CREDENTIALS.size) + socket.CMSG_SPACE(2 * FD_SIZE)
+    message, ancillary, _flags, _address = channel.recvmsg(4096, room)
+    fds = array.array("i")
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.frombytes(data[: len(data) - len(data) % FD_SIZE])
+    sockets = [socket.socket(fileno=fd) for fd in fds]
+    return message.decode(errors="replace"), sockets, _sender_pid(ancillary)
+
+
+def _stopped(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as file:
+            return file.read().rpartition(b")")[2].split()[0] in (b"T", b"t")
+    except (FileNotFoundError, IndexError):
+        return False
 
 
 def _sender_pid(ancillary: list[tuple[int, int, bytes]]) -> int | None:

@@ -7,14 +7,17 @@ with the write end of an error pipe and, optionally, the output descriptor and a
 template's channel attached.
 
 For each request:
-1. The spawner forks the *launcher*, which unshares the mount, PID, IPC and UTS
-   namespaces, forks the sandbox's PID 1, writes `pid <host pid>` to the error pipe,
-   moves PID 1 into the sandbox's cgroup, tells it so, and exits. PID 1 is then
-   reparented to the server, a child subreaper, which watches it with a pidfd and reaps it.
-2. Meanwhile PID 1 builds the sandbox's filesystem and drops its privileges; once it is
-   in its cgroup it execs the program. The error pipe is close-on-exec: the server reads
-   end-of-file once the exec happened, or `error <step>\t<reason>` if a step before it
-   failed (PID 1 then exits with 127).
+1. The spawner forks the *launcher*, which enters the sandbox's network namespace (one
+   the server prepared), unshares the mount, PID, IPC and UTS namespaces, forks the
+   sandbox's PID 1, writes `pid <host pid>` to the error pipe, and moves PID 1 into the
+   sandbox's cgroup. Once PID 1 has made its user namespace, the launcher writes its
+   uid and gid maps (the sandbox's uid and gid inside, an identity of its own outside),
+   tells PID 1 it may go on, and exits. PID 1 is then reparented to the server, a child
+   subreaper, which watches it with a pidfd and reaps it.
+2. Meanwhile PID 1 builds the sandbox's filesystem as root, makes its user namespace,
+   drops every privilege, installs the syscall filter and execs the program. The error
+   pipe is close-on-exec: the server reads end-of-file once the exec happened, or
+   `error <step>\t<reason>` if a step before it failed (PID 1 then exits with 127).
 3. When the server closes its end of the socket, the spawner exits.
 
 Nothing of the spawner survives in a sandbox: PID 1 is the exec'd program itself.
@@ -26,6 +29,7 @@ main() a `snapshot` function, which serves clones of the initialized process (`c
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import resource
@@ -53,6 +57,26 @@ SKELETON_SIZE = "size=256k"
 OLD_ROOT = ".old-root"
 #: The flags a read-only bind of host directories ends up with.
 READ_ONLY = linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY | linux.MS_NOSUID | linux.MS_NODEV
+#: Resource limits every sandbox starts with, whatever the server had: Linux's own defaults
+#: (RLIMIT_NOFILE and RLIMIT_NPROC come from the request). A value above what the launcher
+#: may set is lowered to its hard limit. RLIM_INFINITY is -1.
+RLIMITS = {
+    "RLIMIT_CORE": 0,
+    "RLIMIT_CPU": resource.RLIM_INFINITY,
+    "RLIMIT_DATA": resource.RLIM_INFINITY,
+    "RLIMIT_FSIZE": resource.RLIM_INFINITY,
+    "RLIMIT_LOCKS": resource.RLIM_INFINITY,
+    "RLIMIT_MEMLOCK": 8 * 1024 * 1024,
+    "RLIMIT_MSGQUEUE": 819_200,
+    "RLIMIT_NICE": 0,
+    "RLIMIT_RTPRIO": 0,
+    "RLIMIT_RTTIME": resource.RLIM_INFINITY,
+    "RLIMIT_STACK": 8 * 1024 * 1024,
+    "RLIMIT_AS": resource.RLIM_INFINITY,
+}
+#: What PID 1 tells the launcher once it has made its user namespace, and the launcher's answer
+#: once PID 1 is in its cgroup and its ids are mapped.
+USERNS_MADE, GO_ON = b"u", b"1"
 
 
 class StepFailed(Exception):
@@ -109,10 +133,13 @@ def serve(sock_fd: int, preload: str | None = None) -> None:
         if not message:
             return
         request = json.loads(message)
+        # The error pipe first; then, as the request's "fds" names them: the output, the
+        # network namespace, a template's channel (see `cloning`).
         err_fd = fds[0]
-        # A template's channel comes last (see `cloning`); the output, if any, before it.
-        request["template_fd"] = fds[-1] if request.get("template") else None
-        out_fd = fds[1] if len(fds) > (2 if request["template_fd"] is not None else 1) else None
+        named = dict(zip(request.get("fds", []), fds[1:]))
+        request["template_fd"] = named.get("template")
+        request["netns_fd"] = named.get("netns")
+        out_fd = named.get("output")
         # Received descriptors are inheritable; the error pipe must close itself on exec.
         os.set_inheritable(err_fd, False)
         try:
@@ -128,33 +155,51 @@ def serve(sock_fd: int, preload: str | None = None) -> None:
 
 
 def launch(request: dict[str, Any], limits: dict[str, int], err_fd: int, out_fd: int | None) -> None:
-    """The launcher: fork PID 1 into new namespaces, move it into its cgroup, report it, exit."""
+    """The launcher: fork PID 1 into new namespaces, move it into its cgroup, map its ids, exit."""
     try:
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         with step("open the cgroup"):
             # Now: PID 1 shares our new mount table, and its pivot_root takes /sys away from us.
             procs_fds = [os.open(procs, os.O_WRONLY | os.O_CLOEXEC) for procs in request["procs"]]
+        with step("open /proc"):
+            # The host's: once PID 1 has pivoted, the /proc our paths reach is the sandbox's.
+            proc_fd = os.open("/proc", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        if request.get("netns_fd") is not None:
+            with step("enter the network namespace"):
+                # Prepared by the server: loopback with the Runtime API listening, and the
+                # environment's link to the outside, if it has one. PID 1 inherits it.
+                linux.setns(request["netns_fd"], linux.CLONE_NEWNET)
         with step("unshare namespaces"):
             # Our own mount table, PID numbering, System V IPC and hostname. The new PID
             # namespace applies to our children only: the next fork is its PID 1.
             linux.unshare(linux.CLONE_NEWNS | linux.CLONE_NEWPID | linux.CLONE_NEWIPC | linux.CLONE_NEWUTS)
         with step("fork PID 1"):
             joined_read, joined_write = os.pipe2(os.O_CLOEXEC)
+            made_read, made_write = os.pipe2(os.O_CLOEXEC)
             pid = os.fork()
         if pid == 0:
-            for fd in [joined_write, *procs_fds]:
+            for fd in [joined_write, made_read, proc_fd, *procs_fds]:
                 os.close(fd)
-            enter(request, limits, err_fd, out_fd, joined_read)
+            enter(request, limits, err_fd, out_fd, joined_read, made_write)
         os.close(joined_read)
+        os.close(made_write)
         # First, so that the server can clean up PID 1 whatever fails next.
         os.write(err_fd, f"pid {pid}\n".encode())
         with step("join the cgroup"):
             # The first move into a cgroup waits for an RCU grace period (milliseconds):
-            # PID 1 builds its root meanwhile, and waits for us only before it execs, so
-            # that the program and all it forks are counted and limited.
+            # PID 1 builds its root meanwhile, and waits for us only before it drops its
+            # privileges, so that the program and all it forks are counted and limited.
             for fd in procs_fds:
                 os.write(fd, str(pid).encode())
-        os.write(joined_write, b"1")
+        if os.read(made_read, 1) != USERNS_MADE:
+            return  # PID 1 failed before, and has reported why.
+        with step("map the sandbox's user and group"):
+            # One id each: the sandbox's own inside, an identity no other sandbox has outside,
+            # so no per-user kernel state (keyrings, inotify and process counts) is shared.
+            _write(f"{pid}/setgroups", "deny", proc_fd)
+            _write(f"{pid}/uid_map", f"{request['uid']} {request['host_uid']} 1", proc_fd)
+            _write(f"{pid}/gid_map", f"{request['gid']} {request['host_gid']} 1", proc_fd)
+        os.write(joined_write, GO_ON)
     except StepFailed as failed:
         _report(err_fd, failed)
     except BaseException as error:
@@ -163,15 +208,28 @@ def launch(request: dict[str, Any], limits: dict[str, int], err_fd: int, out_fd:
         os._exit(0)
 
 
-def enter(request: dict[str, Any], limits: dict[str, int], err_fd: int, out_fd: int | None, joined_fd: int) -> None:
+def enter(
+    request: dict[str, Any], limits: dict[str, int], err_fd: int, out_fd: int | None, joined_fd: int, made_fd: int
+) -> None:
     """PID 1: build the filesystem, drop privileges, exec. Never returns."""
     try:
         build_root(request)
-        drop_privileges(request, limits)
-        with step("wait until the launcher moved us into the cgroup"):
-            if os.read(joined_fd, 1) != b"1":
+        set_up_host_facing(request)
+        with step("make the user namespace"):
+            # From here on, what PID 1 may do is decided in a user namespace of its own: the
+            # mount, PID, IPC, UTS and network namespaces belong to the host's, so no
+            # capability it holds in its own reaches them.
+            linux.unshare(linux.CLONE_NEWUSER)
+            os.write(made_fd, USERNS_MADE)
+        with step("wait until the launcher moved us into the cgroup and mapped our ids"):
+            if os.read(joined_fd, 1) != GO_ON:
                 raise OSError(0, "the launcher failed")
-        execute(request, limits, err_fd, out_fd)
+        drop_privileges(request, limits)
+        strings = linux.replace_process_strings(request["argv"], request["env"]) if request.get("in_process") else None
+        if request.get("seccomp"):
+            with step("install the syscall filter"):
+                linux.install_seccomp(base64.b64decode(request["seccomp"]))
+        execute(request, limits, err_fd, out_fd, strings)
     except StepFailed as failed:
         _report(err_fd, failed)
     except BaseException as error:
@@ -257,18 +315,32 @@ def _make_dev(dev: str) -> None:
             os.symlink(target, f"{dev}/{name}")
 
 
-def drop_privileges(request: dict[str, Any], limits: dict[str, int]) -> None:
+def set_up_host_facing(request: dict[str, Any]) -> None:
+    """What needs root in the host's user namespace: the hostname and the resource limits."""
     with step("set the hostname"):
         linux.sethostname(request["hostname"])
-    with step("set RLIMIT_NOFILE"):
-        resource.setrlimit(resource.RLIMIT_NOFILE, (request["nofile"], request["nofile"]))
+    with step("set the resource limits"):
+        wanted = {**RLIMITS, "RLIMIT_NOFILE": request["nofile"], "RLIMIT_NPROC": request.get("nproc", 1024)}
+        for name, value in wanted.items():
+            number = getattr(resource, name, None)
+            if number is None:
+                continue
+            _, hard = resource.getrlimit(number)
+            if hard != resource.RLIM_INFINITY and (value == resource.RLIM_INFINITY or value > hard):
+                value = hard
+            resource.setrlimit(number, (value, value))
+    with step("drop supplementary groups"):
+        os.setgroups([])
+
+
+def drop_privileges(request: dict[str, Any], limits: dict[str, int]) -> None:
+    """In PID 1's own user namespace: become the sandbox's user with no capability left."""
     with step("drop the capability bounding set"):
-        # So that no exec, of a setuid or file-capability binary, can give any back.
+        # A new user namespace starts with a full bounding set: empty it, so that no exec, of a
+        # setuid or file-capability binary, can give any capability back.
         for capability in range(limits["last_cap"] + 1):
             linux.prctl(linux.PR_CAPBSET_DROP, capability)
         linux.prctl(linux.PR_CAP_AMBIENT, linux.PR_CAP_AMBIENT_CLEAR_ALL)
-    with step("drop supplementary groups"):
-        os.setgroups([])
     with step(f"set the group to {request['gid']}"):
         os.setresgid(request["gid"], request["gid"], request["gid"])
     with step(f"set the user to {request['uid']}"):
@@ -280,7 +352,7 @@ def drop_privileges(request: dict[str, Any], limits: dict[str, int]) -> None:
         linux.prctl(linux.PR_SET_NO_NEW_PRIVS, 1)
 
 
-def execute(request: dict[str, Any], limits: dict[str, int], err_fd: int, out_fd: int | None) -> None:
+def execute(request: dict[str, Any], limits: dict[str, int], err_fd: int, out_fd: int | None, strings: Any) -> None:
     with step(f"change to {request['cwd']}"):
         os.chdir(request["cwd"])
     with step("set up stdin, stdout and stderr"):
@@ -298,23 +370,29 @@ def execute(request: dict[str, Any], limits: dict[str, int], err_fd: int, out_fd
             low = fd + 1
         os.closerange(low, limits["max_fd"])
     if request.get("in_process") and _preloaded:
-        run_preloaded(request, err_fd)
+        run_preloaded(request, err_fd, strings)
     with step("reset signals"):
-        # Python ignores SIGPIPE and SIGXFSZ, and ignored signals stay ignored across exec.
-        for number in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGCHLD):
-            signal.signal(number, signal.SIG_DFL)
-        signal.pthread_sigmask(signal.SIG_SETMASK, [])
+        # Ignored signals stay ignored across exec (Python ignores SIGPIPE and SIGXFSZ, and the
+        # server may ignore others): every signal starts with its default action, none blocked.
+        _default_signals()
     argv = request["argv"]
     with step(f"exec {argv[0]}"):
         os.execve(argv[0], argv, request["env"])
 
 
-def run_preloaded(request: dict[str, Any], err_fd: int) -> None:
-    """In a zygote's sandbox: become the program `argv` names, without exec. Never returns."""
+def run_preloaded(request: dict[str, Any], err_fd: int, strings: Any) -> None:
+    """In a zygote's sandbox: become the program `argv` names, without exec. Never returns.
+
+    `strings` holds the command line and environment that /proc/self shows (see
+    `linux.replace_process_strings`); it lives as long as this frame, that is, the process.
+    """
     with step("take on the program's environment"):
-        # Python's own state as `python script` would start with it; the rest was set up above.
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        signal.pthread_sigmask(signal.SIG_SETMASK, [])
+        # Python's own state as `python script` would start with it: default actions, but
+        # SIGPIPE and SIGXFSZ ignored and SIGINT raising KeyboardInterrupt; nothing blocked.
+        _default_signals()
+        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         os.environ.clear()
         os.environ.update(request["env"])
         # `python [options] script`: the script sees itself as argv[0].
@@ -344,6 +422,25 @@ def run_preloaded(request: dict[str, Any], err_fd: int) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(status)
+
+
+def _default_signals() -> None:
+    for number in range(1, signal.NSIG):
+        if number in (signal.SIGKILL, signal.SIGSTOP):
+            continue
+        try:
+            signal.signal(number, signal.SIG_DFL)
+        except (OSError, ValueError):
+            pass  # Numbers the C library keeps for itself (its real-time signals).
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+
+
+def _write(path: str, text: str, dir_fd: int | None = None) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC, dir_fd=dir_fd)
+    try:
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)
 
 
 def _report(err_fd: int, failed: StepFailed) -> None:

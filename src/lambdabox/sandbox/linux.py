@@ -11,8 +11,11 @@ library only.
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import os
 import platform
+import socket
+import struct
 
 # Namespace flags for unshare(2), from <linux/sched.h>.
 CLONE_NEWNS = 0x00020000
@@ -20,6 +23,7 @@ CLONE_NEWUTS = 0x04000000
 CLONE_NEWIPC = 0x08000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWUSER = 0x10000000
+CLONE_NEWNET = 0x40000000
 
 # Mount flags for mount(2), from <linux/mount.h>.
 MS_RDONLY = 0x1
@@ -42,6 +46,8 @@ PR_SET_CHILD_SUBREAPER = 36
 PR_SET_NO_NEW_PRIVS = 38
 PR_CAP_AMBIENT = 47
 PR_CAP_AMBIENT_CLEAR_ALL = 4
+PR_SET_MM = 35
+PR_SET_MM_MAP = 14
 
 #: capset(2) header version 3: two 32-bit words per set, 64 capabilities.
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
@@ -53,6 +59,9 @@ _libc = ctypes.CDLL(None, use_errno=True)
 _libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
 _libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
 _libc.unshare.argtypes = [ctypes.c_int]
+_libc.setns.argtypes = [ctypes.c_int, ctypes.c_int]
+_libc.sbrk.argtypes = [ctypes.c_long]
+_libc.sbrk.restype = ctypes.c_void_p
 _libc.sethostname.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
 _libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
 _libc.syscall.restype = ctypes.c_long
@@ -60,6 +69,19 @@ _libc.syscall.restype = ctypes.c_long
 
 class _CapHeader(ctypes.Structure):
     _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _MmMap(ctypes.Structure):
+    """struct prctl_mm_map, from <linux/prctl.h>."""
+
+    _fields_ = [
+        *[(name, ctypes.c_uint64) for name in (
+            "start_code", "end_code", "start_data", "end_data", "start_brk", "brk", "start_stack",
+            "arg_start", "arg_end", "env_start", "env_end", "auxv",
+        )],
+        ("auxv_size", ctypes.c_uint32),
+        ("exe_fd", ctypes.c_uint32),
+    ]
 
 
 class _CapData(ctypes.Structure):
@@ -78,6 +100,10 @@ def _bytes(path: str | os.PathLike[str] | None) -> bytes | None:
 
 def unshare(flags: int) -> None:
     _check(_libc.unshare(flags), f"unshare({flags:#x})")
+
+
+def setns(fd: int, kind: int) -> None:
+    _check(_libc.setns(fd, kind), f"setns({fd}, {kind:#x})")
 
 
 def mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
@@ -112,6 +138,48 @@ def capset_none() -> None:
     header = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)
     data = (_CapData * 2)()
     _check(_libc.capset(ctypes.byref(header), data), "capset(0)")
+
+
+def replace_process_strings(argv: list[str], env: dict[str, str]) -> ctypes.Array:
+    """Point this process's /proc/self/cmdline and /proc/self/environ at new blocks.
+
+    A process forked without exec still shows the command line and environment its
+    ancestor was exec'd with. PR_SET_MM_MAP moves the kernel's view to buffers of ours (no
+    privilege is needed for these fields). The returned buffer must outlive the process.
+    """
+    args = b"".join(os.fsencode(part) + b"\0" for part in argv)
+    block = b"".join(os.fsencode(f"{key}={value}") + b"\0" for key, value in env.items())
+    buffer = ctypes.create_string_buffer(args + block, len(args + block) or 1)
+    base = ctypes.addressof(buffer)
+    with open("/proc/self/stat", "rb") as file:
+        # Fields after the command name, which may hold spaces; field 3 is fields[0].
+        fields = file.read().rpartition(b")")[2].split()
+
+    def field(number: int) -> int:
+        return int(fields[number - 3])
+
+    layout = _MmMap(
+        start_code=field(26), end_code=field(27), start_data=field(45), end_data=field(46),
+        start_brk=field(47), brk=_libc.sbrk(0), start_stack=field(28),
+        arg_start=base, arg_end=base + len(args), env_start=base + len(args), env_end=base + len(args) + len(block),
+        auxv=0, auxv_size=0, exe_fd=0xFFFFFFFF,
+    )
+    _check(_libc.prctl(PR_SET_MM, PR_SET_MM_MAP, ctypes.addressof(layout), ctypes.sizeof(layout), 0), "prctl(PR_SET_MM_MAP)")
+    return buffer
+
+
+#: ioctl requests and flags for a network interface, from <linux/sockios.h> and <net/if.h>.
+_SIOCGIFFLAGS, _SIOCSIFFLAGS, _IFF_UP = 0x8913, 0x8914, 0x1
+#: struct ifreq: the interface name, then a union whose first member here is the short flags.
+_IFREQ = struct.Struct("16sH22x")
+
+
+def bring_up_loopback() -> None:
+    """Set `lo` up in this process's network namespace (a new one has it down)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        request = _IFREQ.pack(b"lo", 0)
+        _, flags = _IFREQ.unpack(fcntl.ioctl(sock.fileno(), _SIOCGIFFLAGS, request))
+        fcntl.ioctl(sock.fileno(), _SIOCSIFFLAGS, _IFREQ.pack(b"lo", flags | _IFF_UP))
 
 
 def last_capability() -> int:
