@@ -31,6 +31,8 @@ class Server:
     data_dir: Path
     port: int = field(default_factory=free_port)
     extra_args: list[str] = field(default_factory=list)
+    #: Variables added to the server's environment (the tests' own environment is the rest).
+    extra_env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen | None = None
     log: Path | None = None
 
@@ -47,7 +49,8 @@ class Server:
         self.log = self.data_dir.parent / f"server-{self.port}.log"
         command = [sys.executable, "-m", "lambdabox", "server", "--port", str(self.port), "--data-dir", str(self.data_dir)]
         self.process = subprocess.Popen(
-            [*command, *self.extra_args], stdout=self.log.open("ab"), stderr=subprocess.STDOUT, env=dict(os.environ)
+            [*command, *self.extra_args], stdout=self.log.open("ab"), stderr=subprocess.STDOUT,
+            env={**os.environ, **self.extra_env},
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

@@ -215,11 +215,20 @@ def enter(
     try:
         build_root(request)
         set_up_host_facing(request)
+        with step("take the sandbox's host identity"):
+            # The user namespace below belongs to whoever makes it, and the kernel counts what its
+            # processes use (inotify instances, namespaces, ...) against that owner too: so PID 1
+            # makes it as the sandbox's own host uid, keeping its capabilities for the step.
+            linux.prctl(linux.PR_SET_KEEPCAPS, 1)
+            os.setresgid(request["host_gid"], request["host_gid"], request["host_gid"])
+            os.setresuid(request["host_uid"], request["host_uid"], request["host_uid"])
+            linux.raise_permitted_capabilities()
         with step("make the user namespace"):
             # From here on, what PID 1 may do is decided in a user namespace of its own: the
             # mount, PID, IPC, UTS and network namespaces belong to the host's, so no
             # capability it holds in its own reaches them.
             linux.unshare(linux.CLONE_NEWUSER)
+            linux.prctl(linux.PR_SET_KEEPCAPS, 0)
             os.write(made_fd, USERNS_MADE)
         with step("wait until the launcher moved us into the cgroup and mapped our ids"):
             if os.read(joined_fd, 1) != GO_ON:

@@ -41,6 +41,7 @@ MNT_DETACH = 0x2
 # prctl(2) options, from <linux/prctl.h>.
 PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
+PR_SET_KEEPCAPS = 8
 PR_CAPBSET_DROP = 24
 PR_SET_CHILD_SUBREAPER = 36
 PR_SET_NO_NEW_PRIVS = 38
@@ -138,6 +139,16 @@ def capset_none() -> None:
     header = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)
     data = (_CapData * 2)()
     _check(_libc.capset(ctypes.byref(header), data), "capset(0)")
+
+
+def raise_permitted_capabilities() -> None:
+    """Make this thread's effective capabilities its permitted ones (after a setuid with PR_SET_KEEPCAPS)."""
+    header = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)
+    data = (_CapData * 2)()
+    _check(_libc.capget(ctypes.byref(header), data), "capget")
+    for word in data:
+        word.effective = word.permitted
+    _check(_libc.capset(ctypes.byref(header), data), "capset(effective = permitted)")
 
 
 def replace_process_strings(argv: list[str], env: dict[str, str]) -> ctypes.Array:

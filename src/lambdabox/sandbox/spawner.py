@@ -31,6 +31,8 @@ STOP_TIMEOUT_S = 5.0
 #: Socket buffer for requests, in bytes; a request is one datagram and must fit.
 SEND_BUFFER = 1 << 20
 
+#: The whole environment of spawners and zygotes.
+SPAWNER_ENV = {"PATH": "/usr/bin:/bin", "LC_CTYPE": "C.UTF-8"}
 #: Runs the launcher module from this source tree, without the environment; a zygote also preloads a script.
 _BOOT = (
     "import sys; sys.path.insert(0, sys.argv[1]); from lambdabox.sandbox.launcher import serve; "
@@ -68,6 +70,9 @@ class Spawner:
                 [interpreter, *flags, "-c", _BOOT, source, str(theirs.fileno()), *extra],
                 pass_fds=[theirs.fileno()],
                 stdin=subprocess.DEVNULL,
+                # Nothing of the server's environment (its secrets among it) reaches a spawner, a
+                # zygote or anything forked from them: this is their whole environment.
+                env=dict(SPAWNER_ENV),
                 # Out of the terminal's process group: Ctrl-C is the server's to handle.
                 start_new_session=True,
             )
