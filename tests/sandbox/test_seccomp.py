@@ -26,6 +26,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from specs import NOT_ROOT
 
 from lambdabox.sandbox import linux, seccomp
@@ -357,3 +359,71 @@ def test_install_seccomp_needs_no_new_privs_when_unprivileged(programs):
     outcome = int(os.read(read_end, 16))
     os.waitpid(pid, 0)
     assert outcome == errno.EACCES
+
+
+#: Interpreters the runtimes use, each with a script that forks, spawns, makes threads and does async I/O.
+_PYTHON_SCRIPT = (
+    "import asyncio, subprocess, threading\n"
+    "thread = threading.Thread(target=lambda: None); thread.start(); thread.join()\n"
+    "subprocess.run(['/bin/true'], check=True)\n"
+    "asyncio.run(asyncio.sleep(0))\n"
+    "print('ok')\n"
+)
+_NODE_SCRIPT = (
+    "const cp = require('child_process'), fs = require('fs'), { Worker } = require('worker_threads');"
+    "fs.promises.readFile('/etc/hostname').then(() => {"
+    "  cp.execFileSync('/bin/true');"
+    "  new Worker('1', { eval: true }).on('exit', () => console.log('ok'));"
+    "});"
+)
+_INTERPRETERS = [("/usr/bin/node", "-e", _NODE_SCRIPT), (SYSTEM_PYTHON, "-c", _PYTHON_SCRIPT)] + [
+    (str(path), "-c", _PYTHON_SCRIPT)
+    for path in sorted(Path("/root/.pyenv/versions").glob("3.*/bin/python3"))
+    if path.parent.parent.name.split(".")[1].isdigit() and int(path.parent.parent.name.split(".")[1]) >= 9
+]
+
+
+@pytest.mark.parametrize("argv", _INTERPRETERS, ids=[argv[0] for argv in _INTERPRETERS])
+def test_the_runtimes_interpreters_run_under_the_function_profile(programs, argv):
+    if not os.access(argv[0], os.X_OK):
+        pytest.skip(f"no {argv[0]}")
+
+    def run() -> list:
+        finished = subprocess.run(list(argv), capture_output=True, text=True, timeout=60)
+        return [finished.returncode, finished.stdout.strip(), finished.stderr[-2000:]]
+
+    assert under([programs["function"]], run) == [0, "ok", ""]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    mask=st.integers(min_value=1, max_value=(1 << 32) - 1),
+    allowed=st.frozensets(st.integers(min_value=0, max_value=(1 << 32) - 1), max_size=6),
+    probes=st.lists(st.integers(min_value=0, max_value=(1 << 64) - 1), min_size=1, max_size=50),
+)
+def test_a_not_in_test_matches_exactly_the_values_outside_the_set(mask, allowed, probes):
+    test = seccomp.NotIn(0, mask, allowed)
+    alternatives = test.alternatives()
+    inside = {value & mask for value in allowed}
+    for probe in [*probes, *inside, *(value ^ 1 for value in inside)]:
+        matched = any(probe & alternative_mask == value for alternative_mask, value in alternatives)
+        assert matched == (probe & mask not in inside), hex(probe)
+
+
+def test_personality_allows_exactly_dockers_values(programs):
+    """Every value near an allowed one, each single bit, and high bits the kernel drops, through the real filter."""
+    allowed = {0x0, 0x8, 0x20000, 0x20008, 0xFFFFFFFF}
+    candidates = {value + delta for value in allowed for delta in (-1, 0, 1)} | {1 << bit for bit in range(33)}
+    candidates |= {value | (1 << 32) for value in list(candidates)} | {(1 << 64) - 1}
+    candidates = {value & ((1 << 64) - 1) for value in candidates}
+
+    def sweep() -> dict[str, int]:
+        outcomes = {}
+        for value in sorted(candidates):
+            outcomes[hex(value)] = PROBE["call"]("personality", value)
+            PROBE["call"]("personality", 0)
+        return outcomes
+
+    outcomes = under([programs["function"]], sweep)
+    for value in candidates:
+        assert outcomes[hex(value)] == (0 if value & 0xFFFFFFFF in allowed else errno.EPERM), hex(value)
