@@ -197,3 +197,34 @@ def last_capability() -> int:
     """The highest capability number this kernel knows."""
     with open("/proc/sys/kernel/cap_last_cap") as file:
         return int(file.read())
+
+
+#: prctl(2) option that installs a seccomp filter, from <linux/prctl.h>, and its mode, from <linux/seccomp.h>.
+PR_SET_SECCOMP = 22
+SECCOMP_MODE_FILTER = 2
+#: Size of one classic-BPF instruction, `struct sock_filter`, in bytes.
+_SOCK_FILTER_SIZE = 8
+#: Most instructions the kernel takes in one program (BPF_MAXINSNS); sock_fprog's length is 16 bits.
+_BPF_MAXINSNS = 4096
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+def install_seccomp(program: bytes) -> None:
+    """Install `program` (raw `struct sock_filter`s, from `seccomp.compile_program`) as a seccomp filter.
+
+    It applies to the calling thread and everything it forks or execs from then on, and
+    cannot be removed; a filter installed later runs too, and the stricter answer wins.
+    Call it single-threaded. Without no_new_privs set, the kernel wants CAP_SYS_ADMIN
+    (EACCES otherwise). Raises OSError with the kernel's errno (EINVAL for a malformed program).
+    """
+    if not program or len(program) % _SOCK_FILTER_SIZE or len(program) // _SOCK_FILTER_SIZE > _BPF_MAXINSNS:
+        raise OSError(22, f"install_seccomp: a program of {len(program)} bytes is not 1-{_BPF_MAXINSNS} instructions")
+    instructions = ctypes.create_string_buffer(program, len(program))
+    fprog = _SockFprog(len(program) // _SOCK_FILTER_SIZE, ctypes.addressof(instructions))
+    _check(
+        _libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(fprog), 0, 0),
+        f"prctl(PR_SET_SECCOMP, {len(program) // _SOCK_FILTER_SIZE} instructions)",
+    )
