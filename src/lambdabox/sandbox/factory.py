@@ -32,7 +32,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from lambdabox.sandbox import cgroups, linux
+from lambdabox.sandbox import cgroups, linux, seccomp
 from lambdabox.sandbox.api import SandboxError, SandboxFactory, SandboxSpec
 from lambdabox.sandbox.cgroups import Cgroup, CgroupUnavailable, Hierarchy
 from lambdabox.sandbox.exits import ExitWatch, ReportedExit
@@ -492,14 +492,21 @@ def _sender_pid(ancillary: list[tuple[int, int, bytes]]) -> int | None:
     return None
 
 
-def make_factory(root_dir: Path, isolation: str = "auto") -> SandboxFactory:
-    """The best factory this host allows ("auto"), or none at all when `isolation` is "none"."""
+def make_factory(
+    root_dir: Path, isolation: str = "auto", network=None, identities: Identities | None = None
+) -> SandboxFactory:
+    """The best factory this host allows ("auto"), or none at all when `isolation` is "none".
+
+    `network` (a `network.FunctionNetworks`, already started) gives sandboxes networks of their
+    own; `identities` the range their host uids come from.
+    """
     if isolation == "none":
         return UnisolatedSandboxFactory("isolation was turned off (--isolation none)")
     if os.geteuid() != 0:
         return UnisolatedSandboxFactory("not running as root: namespaces and cgroups need it")
     try:
-        factory = LinuxSandboxFactory(root_dir)
+        filters = {variant: seccomp.compile_program(variant) for variant in seccomp.VARIANTS}
+        factory = LinuxSandboxFactory(root_dir, identities=identities, network=network, filters=filters)
     except (CgroupUnavailable, SandboxError, OSError) as error:
         return UnisolatedSandboxFactory(str(error))
     try:
