@@ -46,6 +46,8 @@ class Blueprint:
     #: A published version with SnapStart: INIT runs once, in a template its environments are cloned from
     #: (when `preload` is set; else each environment runs INIT and the hooks itself).
     snap_start: bool = False
+    #: Private networks its VpcConfig attaches it to (the operator's network names).
+    networks: tuple[str, ...] = ()
 
     @property
     def restores(self) -> bool:
@@ -121,8 +123,10 @@ def build(
     preload = None
     if isolated and runtime.startswith("python") and launch.runtime_dir is not None:
         preload = launch.runtime_dir / "bootstrap.py"
+    networks = tuple(config.get("VpcConfig", {}).get("SubnetIds", []))
     return Blueprint(
-        scope, name, version, config["RevisionId"], config, argv, mounts, env, preload=preload, snap_start=snap_start
+        scope, name, version, config["RevisionId"], config, argv, mounts, env, preload=preload, snap_start=snap_start,
+        networks=networks,
     )
 
 

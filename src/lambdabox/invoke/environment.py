@@ -21,7 +21,9 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from urllib.parse import urlsplit
 
+from lambdabox.invoke.api_bridge import ApiBridge
 from lambdabox.invoke.blueprint import MB_PER_VCPU, Blueprint
 from lambdabox.invoke.output import OutputCapture
 from lambdabox.model.errors import SnapStartError, SnapStartTimeout
@@ -29,6 +31,7 @@ from lambdabox.observe.logs import LogStore, group_name, new_stream_name
 from lambdabox.runtime.api import InitFailed, Invocation, Outcome
 from lambdabox.runtime.api_server import RuntimeApi
 from lambdabox.sandbox.api import Sandbox, SandboxFactory, SandboxSpec
+from lambdabox.sandbox.network import peer_uid
 
 #: Longest INIT Lambda allows, in seconds.
 INIT_TIMEOUT_S = 10.0
@@ -36,6 +39,9 @@ INIT_TIMEOUT_S = 10.0
 SNAPSHOT_INIT_TIMEOUT_S = 130.0
 #: Longest RESTORE (the clone's start and its after-restore hooks) Lambda allows, in seconds.
 RESTORE_TIMEOUT_S = 10.0
+#: Where an environment with a network of its own finds its Runtime API and Lambdabox's API, as on AWS.
+PRIVATE_RUNTIME_API = "127.0.0.1:9001"
+PRIVATE_ENDPOINT_URL = "http://127.0.0.1:9000"
 #: How long an environment stays thawed after an invocation, in seconds: back-to-back invocations skip a
 #: freeze and a thaw (about 1 ms on cgroup v1), and an idle environment is frozen soon after.
 FREEZE_DELAY_S = 0.05
@@ -68,6 +74,7 @@ class Environment:
         self._frozen = False
         self._freezing: asyncio.TimerHandle | None = None
         self._exit = asyncio.ensure_future(sandbox.wait_exit())
+        self._bridge = None
 
     @classmethod
     async def start(
@@ -90,12 +97,22 @@ class Environment:
         )
         output = OutputCapture(stream)
         api = RuntimeApi()
-        await api.start()
+        # A network of the environment's own holds its Runtime API at AWS's address, and a bridge
+        # to this server's API; on the host's network, a loopback port only its own uid may use.
+        private = getattr(factory, "private_network", False)
+        if private:
+            addresses = {"AWS_LAMBDA_RUNTIME_API": PRIVATE_RUNTIME_API, "AWS_ENDPOINT_URL": PRIVATE_ENDPOINT_URL}
+        else:
+            await api.start()
+            if getattr(factory, "isolation", "none") == "full":
+                api.expect_restriction()
+            addresses = {"AWS_LAMBDA_RUNTIME_API": api.address}
         environment_id = uuid.uuid4().hex[:16]
         spec = SandboxSpec(
             id=f"{blueprint.name[:40]}-{environment_id}",
             argv=blueprint.argv,
-            env={**blueprint.env, "AWS_LAMBDA_RUNTIME_API": api.address, "AWS_LAMBDA_LOG_STREAM_NAME": stream.name},
+            env={**blueprint.env, **addresses, "AWS_LAMBDA_LOG_STREAM_NAME": stream.name},
+            networks=blueprint.networks,
             mounts=blueprint.mounts,
             tmp_mb=blueprint.config.get("EphemeralStorage", {}).get("Size", 512),
             memory_mb=blueprint.memory_mb,
@@ -119,6 +136,11 @@ class Environment:
             raise
         output.attach(asyncio.get_running_loop())
         environment = cls(blueprint, sandbox, api, output, 0.0)
+        try:
+            await environment._connect(private, blueprint.env.get("AWS_ENDPOINT_URL", ""))
+        except BaseException:
+            await environment.destroy()
+            raise
         if template is not None:
             limit = RESTORE_TIMEOUT_S
         else:
@@ -153,6 +175,18 @@ class Environment:
         # Idle means frozen: an environment no invocation takes at once (a provisioned one) stops.
         environment._freezing = asyncio.get_running_loop().call_later(FREEZE_DELAY_S, environment._freeze)
         return environment
+
+    async def _connect(self, private: bool, endpoint_url: str) -> None:
+        """Serve the Runtime API (and the API bridge) on what the sandbox's network holds."""
+        held = getattr(self.sandbox, "held", None)
+        if private:
+            await self.api.start(sock=held.runtime_socket)
+            held.runtime_socket = None  # The endpoint owns it now.
+            target = urlsplit(endpoint_url)
+            self._bridge = await ApiBridge(target.hostname or "127.0.0.1", target.port or 80).serve(held.api_socket)
+            held.api_socket = None
+        elif held is not None and held.host_uid is not None:
+            self.api.restrict_to(held.host_uid, peer_uid)
 
     @property
     def exited(self) -> bool:
@@ -238,6 +272,8 @@ class Environment:
         await asyncio.to_thread(self.sandbox.destroy)
         self._exit.cancel()
         await self.api.close()
+        if self._bridge is not None:
+            await self._bridge.close()
         self.output.close()
 
 

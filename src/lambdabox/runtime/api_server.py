@@ -19,6 +19,11 @@ Beyond the contract:
    failed) fails `wait_ready` as init/error does. Both get 403 once INIT is over.
 5. Malformed HTTP gets 400 and the connection is closed; an unknown path 404; a known path
    with the wrong method 405.
+6. Only the environment reaches it. In a network namespace of the environment's own, the
+   listening socket (`start(sock=...)`) lives there, at 127.0.0.1:9001, and nothing else can
+   connect. On the host's shared loopback, `restrict_to(uid, owner_of)` makes every
+   connection prove it comes from the environment's host uid (`owner_of` tells who owns the
+   peer's socket); any other is closed before a byte of it is read.
 """
 
 from __future__ import annotations
@@ -37,6 +42,9 @@ READ_CHUNK_BYTES = 65_536
 #: Largest request head (request line and headers) we buffer, in bytes. Runtimes send
 #: a handful of short headers; this bounds memory against a misbehaving client.
 MAX_HEAD_BYTES = 64 * 1024
+
+#: How long a connection may wait for `restrict_to` before it is closed, in seconds.
+ADMIT_TIMEOUT_S = 30.0
 
 _PREFIX = b"/2018-06-01/runtime/"
 _NEXT = b"invocation/next"
@@ -119,19 +127,39 @@ class RuntimeApi:
         #: Set when an invoke was cancelled: the endpoint may not be reused (contract 5).
         self._spoiled = False
         self._connections: set[asyncio.StreamWriter] = set()
+        #: Host uid every connection must come from, and how to find a connection's, when on a shared loopback.
+        self._allowed_uid: asyncio.Future[int] | None = None
+        self._owner_of = None
         self._too_large_message = (
             f"Response payload size exceeded maximum allowed payload size ({max_response_bytes} bytes)."
         )
 
     # -- the contract -------------------------------------------------------------------
 
-    async def start(self) -> None:
-        """Bind an ephemeral port on the host; `address` is valid afterwards."""
+    async def start(self, sock=None) -> None:
+        """Serve on `sock`, a listening socket (which this endpoint then owns), or else bind an
+        ephemeral port on the host's loopback; `address` is valid afterwards."""
         loop = asyncio.get_running_loop()
         self._ready = loop.create_future()
-        self._server = await asyncio.start_server(self._serve, self._host, 0)
-        port = self._server.sockets[0].getsockname()[1]
-        self._address = f"{self._host}:{port}"
+        if sock is not None:
+            self._server = await asyncio.start_server(self._serve, sock=sock)
+        else:
+            self._server = await asyncio.start_server(self._serve, self._host, 0)
+        host, port = self._server.sockets[0].getsockname()[:2]
+        self._address = f"{host}:{port}"
+
+    def restrict_to(self, uid: int, owner_of) -> None:
+        """Accept connections only from host uid `uid`; `owner_of(sock)` gives a peer's uid (None: unknown)."""
+        self._owner_of = owner_of
+        if self._allowed_uid is None:
+            self._allowed_uid = asyncio.get_running_loop().create_future()
+        if not self._allowed_uid.done():
+            self._allowed_uid.set_result(uid)
+
+    def expect_restriction(self) -> None:
+        """Hold every connection until `restrict_to` says whose it must be (call before the runtime starts)."""
+        if self._allowed_uid is None:
+            self._allowed_uid = asyncio.get_running_loop().create_future()
 
     @property
     def address(self) -> str:
@@ -298,7 +326,7 @@ class RuntimeApi:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """One connection: parse requests, answer each in turn, keep it alive."""
-        if self._closed:
+        if self._closed or not await self._admitted(writer):
             writer.close()
             return
         self._connections.add(writer)
@@ -333,6 +361,17 @@ class RuntimeApi:
         finally:
             self._connections.discard(writer)
             writer.close()
+
+    async def _admitted(self, writer: asyncio.StreamWriter) -> bool:
+        """Whether a new connection may be served: always in a private network, else only the environment's own."""
+        if self._allowed_uid is None:
+            return True
+        try:
+            uid = await asyncio.wait_for(asyncio.shield(self._allowed_uid), ADMIT_TIMEOUT_S)
+        except asyncio.TimeoutError:
+            return False
+        sock = writer.get_extra_info("socket")
+        return sock is not None and self._owner_of(sock) == uid
 
     async def _answer(
         self, conn: h11.Connection, request: h11.Request, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
