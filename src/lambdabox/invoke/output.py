@@ -37,6 +37,8 @@ TAIL_BYTES = 4096
 #: Bytes read from the pipe per reader callback (and per slice of a drain): at most ~16k tiny lines,
 #: a few milliseconds of work, before the loop serves others.
 READ_BUDGET_BYTES = 16384
+#: Bytes read per reader callback while output is being dropped (no work per line then).
+DROPPING_READ_BYTES = 65536
 
 
 class Tail:
@@ -116,8 +118,10 @@ class OutputCapture:
         kept: list[str] = []
         got = 0
         while got < budget and not self._eof:
+            # Output being dropped costs no work per line: it is read in bigger slices, one per callback.
+            size = DROPPING_READ_BYTES if not self._bucket.open() else budget - got
             try:
-                chunk = os.read(self._read_fd, budget - got)
+                chunk = os.read(self._read_fd, size)
             except BlockingIOError:
                 break
             except OSError:
@@ -127,6 +131,8 @@ class OutputCapture:
                 break
             got += len(chunk)
             self._take(chunk, kept)
+            if size == DROPPING_READ_BYTES:
+                break
         self._read_total += got
         self._stream.write_many(kept)
         return got
