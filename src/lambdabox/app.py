@@ -153,7 +153,7 @@ def build_app(settings: Settings) -> Starlette:
         try:
             yield
         finally:
-            # Shutdown: 1. stop taking async work; 2. stop settling changes; 3. shut every environment down;
+            # Shutdown: 1. stop taking async work and sweeping logs; 2. stop settling changes; 3. shut every environment down;
             # 4. release sandboxes; 5. close the queue and the database.
             await worker.stop()
             await log_sweeper.stop()

@@ -119,7 +119,7 @@ class LogStream:
         except FileExistsError:
             self._fd = os.open(self._path, flags, 0o600)
             return
-        self._append_raw((self._encode({"stream": self.name}) + "\n").encode())
+        self._append_raw(_utf8(self._encode({"stream": self.name}) + "\n"))
 
     def write(self, message: str, timestamp: int | None = None) -> None:
         self.write_many([message], timestamp)
@@ -130,7 +130,7 @@ class LogStream:
             return
         stamp = timestamp or int(time.time() * 1000)
         encode = self._encode
-        data = "".join([f'{{"t":{stamp},"m":{encode(message)}}}\n' for message in messages]).encode()
+        data = _utf8("".join([f'{{"t":{stamp},"m":{encode(message)}}}\n' for message in messages]))
         try:
             if os.fstat(self._fd).st_nlink == 0:
                 # Deleted by retention or the size cap while open: start the stream afresh.
@@ -313,6 +313,11 @@ class LogStore:
                     truncated = True
         events = [LogEvent(-t, message, stream) for t, _, message, stream in sorted(kept, reverse=True)]
         return LogPage(events, truncated)
+
+
+def _utf8(json_text: str) -> bytes:
+    """JSON text as UTF-8; a lone surrogate (which UTF-8 cannot hold) becomes its JSON escape, \\uXXXX."""
+    return json_text.encode("utf-8", "backslashreplace")
 
 
 def _entries(directory: Path, directories: bool) -> Iterator[Path]:
