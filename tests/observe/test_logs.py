@@ -144,3 +144,19 @@ def test_a_page_is_bounded_and_oldest_first(tmp_path: Path) -> None:
     huge = store.open_stream(NAMESPACE, "/aws/lambda/b", "s")
     huge.write("h" * MAX_EVENT_BYTES, timestamp=5)
     assert len(store.page(NAMESPACE, "/aws/lambda/b", max_bytes=10).events) == 1  # at least one event
+
+
+def test_a_page_from_a_time_in_a_large_stream_starts_exactly_there(tmp_path: Path) -> None:
+    store = LogStore(tmp_path)
+    stream = store.open_stream(NAMESPACE, "/aws/lambda/a", "s")
+    for moment in range(0, 200_000, 1000):
+        stream.write_many([f"event {moment + offset} " + "p" * 40 for offset in range(1000)], timestamp=moment)
+    stream.close()
+    for since in (1, 57_000, 199_000, 199_001):
+        page = store.page(NAMESPACE, "/aws/lambda/a", since=since, limit=1500)
+        expected = -(-since // 1000) * 1000  # events come in batches of 1000 per millisecond stamp
+        if expected >= 200_000:
+            assert page.events == [] and not page.truncated
+            continue
+        assert page.events[0].timestamp == expected and page.events[0].message.startswith(f"event {expected} ")
+        assert len(page.events) == min(1500, 200_000 - expected)

@@ -33,8 +33,8 @@ RSS_GROWTH_KB = 48 * 1024
 
 SHORT_LINES = """
 import sys
-LINE = "x" * 19 + "\\n"
-BLOCK = LINE * 5000          # 100 KB of 20-byte lines
+LINE = "x" * 7 + "\\n"
+BLOCK = LINE * 12500         # 100 KB of 8-byte lines
 def handler(event, context):
     for _ in range(120):     # 12 MB in all
         sys.stdout.write(BLOCK)

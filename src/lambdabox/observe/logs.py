@@ -52,6 +52,8 @@ _MAX_NAME_BYTES = 200
 PAGE_EVENTS = 10_000
 #: Message bytes one page returns at most (GetLogEvents' 1 MB); a page always holds at least one event.
 PAGE_BYTES = 1_048_576
+#: Bytes of a stream file read line by line once a binary search for a time has narrowed it down.
+_SEARCH_WINDOW_BYTES = 65536
 #: The group's own record, beside its streams.
 _GROUP_FILE = "group.json"
 _STREAM_SUFFIX = ".jsonl"
@@ -299,13 +301,13 @@ class LogStore:
         for path, stat in _stream_files(directory):
             if stat.st_mtime_ns // 1_000_000 < since - _MTIME_SLACK_MS:
                 continue  # last written before `since`: nothing in it is new
-            for timestamp, message, stream in _read_stream(path):
+            for timestamp, message, stream in _read_stream(path, since):
                 if timestamp < since:
                     continue
                 order += 1
                 if kept and (len(kept) >= limit or size >= max_bytes) and (-timestamp, -order) < kept[0][:2]:
-                    truncated = True  # newer than everything kept, and the page is full
-                    continue
+                    truncated = True  # newer than everything kept, and the page is full: so is the rest of this stream
+                    break
                 heapq.heappush(kept, (-timestamp, -order, message, stream))
                 size += len(message)
                 while len(kept) > limit or (size > max_bytes and len(kept) > 1):
@@ -344,25 +346,54 @@ def _stream_files(directory: Path) -> Iterator[tuple[Path, os.stat_result]]:
                 continue  # deleted meanwhile
 
 
-def _read_stream(path: Path) -> Iterator[tuple[int, str, str]]:
-    """(timestamp, message, stream name) of each whole event line of a stream file."""
+def _read_stream(path: Path, since: int) -> Iterator[tuple[int, str, str]]:
+    """(timestamp, message, stream name) of each whole event line of a stream file, from about `since` on.
+
+    A stream's events are in time order, so the reading starts where a binary search over the
+    file's lines finds the last event before `since` (within SEARCH_WINDOW_BYTES): a page costs
+    a few reads of a large file, not a parse of all of it.
+    """
     name = unquote(path.name.removesuffix(_STREAM_SUFFIX))
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except FileNotFoundError:
         return
-    with open(fd, encoding="utf-8", errors="replace") as lines:
+    with open(fd, "rb") as lines:
+        first = _parse(lines.readline())
+        if first is not None and "stream" in first:
+            name = str(first["stream"])
+        lines.seek(_search(lines, os.fstat(fd).st_size, since) if since > 0 else 0)
         for line in lines:
-            if not line.endswith("\n"):
-                return
-            try:
-                event = json.loads(line)
-            except ValueError:
-                continue
-            if "stream" in event:
-                name = str(event["stream"])
-            elif isinstance(event.get("t"), int) and isinstance(event.get("m"), str):
+            event = _parse(line)
+            if event is not None and isinstance(event.get("t"), int) and isinstance(event.get("m"), str):
                 yield event["t"], event["m"], name
+
+
+def _search(lines, size: int, since: int) -> int:
+    """Offset of a line start before which every event is older than `since` (0 at worst)."""
+    low, high = 0, size
+    while high - low > _SEARCH_WINDOW_BYTES:
+        middle = (low + high) // 2
+        lines.seek(middle)
+        lines.readline()  # to the start of the next line
+        start = lines.tell()
+        event = _parse(lines.readline())
+        if event is not None and isinstance(event.get("t"), int) and event["t"] < since:
+            low = start
+        else:
+            high = middle
+    return low
+
+
+def _parse(line: bytes) -> dict | None:
+    """A whole JSON line as a dict; None for anything else (a half-written last line, garbage)."""
+    if not line.endswith(b"\n"):
+        return None
+    try:
+        found = json.loads(line)
+    except ValueError:
+        return None
+    return found if isinstance(found, dict) else None
 
 
 def _read_group(directory: Path) -> dict:
