@@ -286,3 +286,36 @@ def test_any_group_or_namespace_name_is_safe_to_read(server: Server, name: str, 
     with urllib.request.urlopen(url) as answer:
         assert answer.status == 200
         assert json.load(answer) == {"events": [], "truncated": False}
+
+
+def test_drain_does_not_chase_a_function_that_keeps_printing(tmp_path: Path) -> None:
+    """A thread prints without end, faster than the server can log it (no rate cap here to drop it);
+    each invoke still ends, with what was printed before the answer in the log."""
+    # Writes of at most PIPE_BUF (4096) bytes to a pipe are atomic: the threads' lines never interleave.
+    code = """
+import os, threading
+def spam():
+    block = (b"s" * 99 + b"\\n") * 40
+    while True:
+        os.write(1, block)
+threading.Thread(target=spam, daemon=True).start()
+def handler(event, context):
+    os.write(1, b"before the answer " + event["n"].encode() + b"\\n")
+    return event["n"]
+"""
+    server = Server(tmp_path / "data", extra_args=["--log-rate", "100000", "--log-burst", "100000"]).start()
+    try:
+        name = _deploy(server, "spammer", code, timeout=30)
+        _lambda(server).update_function_configuration(FunctionName=name, MemorySize=1769)
+        _lambda(server).get_waiter("function_updated_v2").wait(FunctionName=name, WaiterConfig={"Delay": 0.2})
+        lam = _lambda(server)
+        for n in ("one", "two", "three"):
+            began = time.perf_counter()
+            result = _invoke(lam, name, Payload=json.dumps({"n": n}).encode(), LogType="Tail")
+            assert result.status == 200 and result.body == n
+            assert time.perf_counter() - began < 5
+        time.sleep(0.5)
+        messages = {event["message"] for event in _log(server, name) if not event["message"].startswith("sss")}
+        assert {"before the answer one", "before the answer two", "before the answer three"} <= messages
+    finally:
+        server.stop()
