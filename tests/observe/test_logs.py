@@ -27,7 +27,7 @@ def test_retention_is_stored_per_group_and_checked(tmp_path: Path) -> None:
     assert store.get_retention(NAMESPACE, "/aws/lambda/a") is None
     store.set_retention(NAMESPACE, "/aws/lambda/a", 7)
     assert store.get_retention(NAMESPACE, "/aws/lambda/a") == 7
-    for wrong in (0, 2, 4000, -1):
+    for wrong in (0, 2, 4000, -1, True, 7.0, "7"):
         with pytest.raises(ValueError, match="retentionInDays must be one of 1, 3, 5"):
             store.set_retention(NAMESPACE, "/aws/lambda/a", wrong)
     assert store.get_retention(NAMESPACE, "/aws/lambda/a") == 7

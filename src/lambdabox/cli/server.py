@@ -72,6 +72,16 @@ def _positive(option: str, text: str) -> float:
     return value
 
 
+def _burst_bytes(text: str) -> int:
+    from lambdabox.observe.log_rate import EVENT_OVERHEAD_BYTES
+    from lambdabox.observe.logs import MAX_EVENT_BYTES
+
+    burst = int(_positive("--log-burst", text) * 1024 * 1024)
+    if burst < MAX_EVENT_BYTES + EVENT_OVERHEAD_BYTES:
+        raise SystemExit("lambdabox server: --log-burst must be at least 0.25 MB, one log event of the largest size")
+    return burst
+
+
 def register(commands: argparse._SubParsersAction) -> None:
     command = commands.add_parser(
         "server",
@@ -219,7 +229,7 @@ def run(arguments: argparse.Namespace) -> int:
         sqs_endpoint_url=arguments.sqs_endpoint_url,
         sns_endpoint_url=arguments.sns_endpoint_url,
         log_rate_bytes_per_s=int(_positive("--log-rate", arguments.log_rate) * 1024 * 1024),
-        log_burst_bytes=int(_positive("--log-burst", arguments.log_burst) * 1024 * 1024),
+        log_burst_bytes=_burst_bytes(arguments.log_burst),
         log_retention_days=_retention_days(arguments.log_retention_days),
         log_max_bytes=int(_positive("--log-max-mb", arguments.log_max_mb) * 1024 * 1024),
         log_sweep_interval_s=_positive("--log-sweep-interval", arguments.log_sweep_interval),

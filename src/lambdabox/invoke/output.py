@@ -2,9 +2,10 @@
 
 The sandbox's stdout and stderr share one pipe, which the server reads on its event loop.
 What a tenant prints is hostile; the capture holds these guarantees:
-1. Bounded work per wake-up: each reader callback reads at most READ_BUDGET_BYTES, writes what
-   it kept with one write call, and returns, so other callbacks (other tenants' invokes) run
-   between two slices of a flood.
+1. Bounded work per wake-up: each reader callback reads at most READ_BUDGET_BYTES (or, while
+   output is being dropped, which costs no work per line, one read of DROPPING_READ_BYTES),
+   writes what it kept with one write call, and returns, so other callbacks (other tenants'
+   invokes) run between two slices of a flood.
 2. Bounded events: a line longer than MAX_EVENT_BYTES is split into events of at most that
    size, at character boundaries, as Lambda splits it; invalid UTF-8 becomes U+FFFD. Lines are
    assembled in a bytearray, in time linear in what was read.
@@ -219,9 +220,8 @@ class OutputCapture:
 
     def _at_eof(self, kept: list[str]) -> None:
         self._eof = True
-        if self._partial and not self._skipping and self._bucket.open():
-            if not self._keep(bytes(self._partial), kept):
-                self._dropped += len(self._partial)
+        if self._partial and not (self._bucket.open() and self._keep(bytes(self._partial), kept)):
+            self._dropped += len(self._partial)
         self._partial.clear()
         if self._loop is not None:
             self._loop.remove_reader(self._read_fd)

@@ -211,7 +211,7 @@ class LogStore:
 
         Raises ValueError for any other number of days, and changes nothing then.
         """
-        if days is not None and days not in RETENTION_DAYS:
+        if days is not None and (type(days) is not int or days not in RETENTION_DAYS):
             raise ValueError(f"retentionInDays must be one of {', '.join(map(str, RETENTION_DAYS))}, not {days!r}")
         directory = self._group_dir(namespace, group)
         directory.mkdir(parents=True, exist_ok=True)
