@@ -116,7 +116,7 @@ def _log_bytes(data_dir: Path) -> int:
 
 def _stream_files(data_dir: Path, function: str) -> list[Path]:
     """The stream files of a function's group (the names are percent-quoted when short)."""
-    namespace = urllib.parse.quote(f"{ACCOUNT}:{REGION}", safe="")
+    namespace = f"{ACCOUNT}:{REGION}"
     group = urllib.parse.quote(f"/aws/lambda/{function}", safe="")
     return sorted((data_dir / "logs" / namespace / group).glob("*.jsonl"))
 

@@ -75,7 +75,8 @@ def new_stream_name(version: str) -> str:
 def file_name(name: str) -> str:
     """A safe file name for a tenant's name (see guarantee 1): percent-quoted, or "#" + SHA-256."""
     raw = name.encode("utf-8", "surrogatepass")
-    quoted = quote(raw, safe="")
+    # ":" stays as it is, so a namespace (ACCOUNT:REGION) keeps the directory name it always had.
+    quoted = quote(raw, safe=":")
     if quoted.startswith("."):
         # quote() leaves dots alone: ".", ".." and hidden names get their first dot encoded.
         quoted = "%2E" + quoted[1:]
