@@ -42,6 +42,8 @@ from lambdabox.invoke.provisioner import Provisioner
 from lambdabox.invoke.scaling import ScaleOutLimiter, ScaleRate
 from lambdabox.invoke.snapshots import Snapshots
 from lambdabox.model.arns import Scope
+from lambdabox.observe.log_rate import LogRate
+from lambdabox.observe.log_sweeper import LogSweeper
 from lambdabox.observe.logs import LogStore, group_name
 from lambdabox.queue.sqlite import SqliteEventQueue
 from lambdabox.runtime.catalog import RuntimeCatalog
@@ -60,7 +62,13 @@ def build_app(settings: Settings) -> Starlette:
     blobs = BlobStore(settings.data_dir / "archives")
     unpacked = UnpackedStore(blobs, settings.data_dir / "unpacked")
     links = CodeLinks(load_secret(settings.data_dir / "link-secret"))
-    logs = LogStore(settings.data_dir / "logs")
+    logs = LogStore(
+        settings.data_dir / "logs",
+        LogRate(settings.log_rate_bytes_per_s, settings.log_burst_bytes),
+        settings.log_max_bytes,
+        settings.log_retention_days,
+    )
+    log_sweeper = LogSweeper(logs, settings.log_sweep_interval_s)
     runtimes = RuntimeCatalog()
     sandboxes = make_factory(settings.data_dir / "sandboxes", settings.isolation)
     isolated = sandboxes.isolation == "full"
@@ -141,12 +149,14 @@ def build_app(settings: Settings) -> Starlette:
         pool.start()
         provisioner.start()
         worker.start()
+        log_sweeper.start()
         try:
             yield
         finally:
-            # Shutdown: 1. stop taking async work; 2. stop settling changes; 3. shut every environment down;
+            # Shutdown: 1. stop taking async work and sweeping logs; 2. stop settling changes; 3. shut every environment down;
             # 4. release sandboxes; 5. close the queue and the database.
             await worker.stop()
+            await log_sweeper.stop()
             activator.stop()
             await provisioner.close()
             await pool.close()

@@ -54,6 +54,16 @@ class Settings:
     #: Endpoints of the SQS and SNS that destinations and dead-letter queues reach (None: AWS's own).
     sqs_endpoint_url: str | None = None
     sns_endpoint_url: str | None = None
+    #: Output one execution environment may log, in bytes per second, and its largest burst, in bytes;
+    #: beyond them output is dropped, with a line in the log saying so.
+    log_rate_bytes_per_s: int = 2 * 1024 * 1024
+    log_burst_bytes: int = 4 * 1024 * 1024
+    #: Days a log group keeps its streams when it set no retention of its own; None: forever (as AWS).
+    log_retention_days: int | None = None
+    #: Most bytes the log directory may hold; the least recently written streams are deleted first.
+    log_max_bytes: int = 2048 * 1024 * 1024
+    #: Seconds between two sweeps of the log directory (retention and the size cap).
+    log_sweep_interval_s: float = 60.0
 
     @property
     def endpoint_url(self) -> str:

@@ -66,18 +66,19 @@ def build_asgi(settings: Settings, fronts: Fronts, lifespan: Callable[[Starlette
         return Scope(account, request.query_params.get("region") or caller.region or settings.default_region)
 
     async def logs(request: Request) -> Response:
-        """A function's log events since a time: {"events": [{"timestamp", "message", "logStreamName"}]}."""
+        """A function's oldest log events since a time, one page of them (at most 10,000 events and 1 MB):
+        {"events": [{"timestamp", "message", "logStreamName"}], "truncated": whether later events were left
+        out; ask again from the last event's timestamp}."""
         scope = own_scope(request)
         since = request.query_params.get("since", "0")
-        events = await run_in_threadpool(
-            fronts.logs.events,
+        page = await run_in_threadpool(
+            fronts.logs.page,
             f"{scope.account}:{scope.region}",
             group_name(request.path_params["name"]),
             int(since) if since.isdigit() else 0,
         )
-        return JSONResponse(
-            {"events": [{"timestamp": e.timestamp, "message": e.message, "logStreamName": e.stream} for e in events]}
-        )
+        events = [{"timestamp": e.timestamp, "message": e.message, "logStreamName": e.stream} for e in page.events]
+        return JSONResponse({"events": events, "truncated": page.truncated})
 
     async def invocation(request: Request) -> Response:
         """What became of one asynchronous invocation: GET /_lambdabox/invocations/{request id}."""

@@ -25,11 +25,13 @@ def register(commands: argparse._SubParsersAction) -> None:
     command.set_defaults(run=run)
 
 
-def _fetch(arguments: argparse.Namespace, since: int) -> list[dict]:
+def _fetch(arguments: argparse.Namespace, since: int) -> tuple[list[dict], bool]:
+    """One page of events from `since`, and whether more follow it."""
     query = urllib.parse.urlencode({"since": since, "account": arguments.account, "region": arguments.region})
-    url = f"{arguments.endpoint_url.rstrip('/')}/_lambdabox/logs/{urllib.parse.quote(arguments.name)}?{query}"
+    url = f"{arguments.endpoint_url.rstrip('/')}/_lambdabox/logs/{urllib.parse.quote(arguments.name, safe='')}?{query}"
     with urllib.request.urlopen(url, timeout=30) as response:
-        return json.load(response)["events"]
+        answer = json.load(response)
+    return answer["events"], bool(answer.get("truncated"))
 
 
 def _show(event: dict) -> str:
@@ -41,14 +43,19 @@ def run(arguments: argparse.Namespace) -> int:
     since = int((time.time() - arguments.since * 60) * 1000) if arguments.since else 0
     seen: set[tuple[int, str, str]] = set()
     while True:
-        for event in _fetch(arguments, since):
+        events, more = _fetch(arguments, since)
+        fresh = 0
+        for event in events:
             identity = (event["timestamp"], event["logStreamName"], event["message"])
             if identity not in seen:
                 seen.add(identity)
+                fresh += 1
                 print(_show(event), flush=True)
-        if not arguments.follow:
-            return 0
         if seen:
             since = max(timestamp for timestamp, _, _ in seen)
             seen = {identity for identity in seen if identity[0] == since}
+        if more and fresh:
+            continue  # the next page, at once
+        if not arguments.follow:
+            return 0
         time.sleep(FOLLOW_INTERVAL_S)

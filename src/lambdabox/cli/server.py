@@ -50,6 +50,38 @@ def _memory_cap(text: str) -> int | None:
     return int(text)
 
 
+def _retention_days(text: str) -> int | None:
+    from lambdabox.observe.logs import RETENTION_DAYS
+
+    if text.lower() == "none":
+        return None
+    if not text.isdigit() or int(text) not in RETENTION_DAYS:
+        raise SystemExit(
+            f"lambdabox server: --log-retention-days takes 'none' or one of {', '.join(map(str, RETENTION_DAYS))}, not {text!r}"
+        )
+    return int(text)
+
+
+def _positive(option: str, text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise SystemExit(f"lambdabox server: {option} takes a positive number, not {text!r}")
+    return value
+
+
+def _burst_bytes(text: str) -> int:
+    from lambdabox.observe.log_rate import EVENT_OVERHEAD_BYTES
+    from lambdabox.observe.logs import MAX_EVENT_BYTES
+
+    burst = int(_positive("--log-burst", text) * 1024 * 1024)
+    if burst < MAX_EVENT_BYTES + EVENT_OVERHEAD_BYTES:
+        raise SystemExit("lambdabox server: --log-burst must be at least 0.25 MB, one log event of the largest size")
+    return burst
+
+
 def register(commands: argparse._SubParsersAction) -> None:
     command = commands.add_parser(
         "server",
@@ -133,6 +165,35 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="SNS endpoint for destinations and dead-letter queues (default: $LAMBDABOX_SNS_ENDPOINT_URL, else AWS's)",
     )
     command.add_argument(
+        "--log-rate",
+        default="2",
+        metavar="MB_PER_SECOND",
+        help="output each execution environment may log per second, in MB; the excess is dropped, "
+        "with a line in the log saying so (default: %(default)s)",
+    )
+    command.add_argument(
+        "--log-burst", default="4", metavar="MB", help="output an environment may log at once, in MB (default: %(default)s)"
+    )
+    command.add_argument(
+        "--log-retention-days",
+        default="none",
+        metavar="DAYS",
+        help="days a log group keeps its streams unless it set its own retention; one of CloudWatch's values "
+        "(1, 3, 5, 7, 14, 30, ... 3653), or none: forever (default: %(default)s)",
+    )
+    command.add_argument(
+        "--log-max-mb",
+        default="2048",
+        metavar="MB",
+        help="most the log directory may hold; the least recently written streams are deleted first (default: %(default)s)",
+    )
+    command.add_argument(
+        "--log-sweep-interval",
+        default="60",
+        metavar="SECONDS",
+        help="seconds between sweeps of the log directory for retention and the size cap (default: %(default)s)",
+    )
+    command.add_argument(
         "--isolation",
         choices=["auto", "none"],
         default="auto",
@@ -167,6 +228,11 @@ def run(arguments: argparse.Namespace) -> int:
         async_concurrency=arguments.async_concurrency,
         sqs_endpoint_url=arguments.sqs_endpoint_url,
         sns_endpoint_url=arguments.sns_endpoint_url,
+        log_rate_bytes_per_s=int(_positive("--log-rate", arguments.log_rate) * 1024 * 1024),
+        log_burst_bytes=_burst_bytes(arguments.log_burst),
+        log_retention_days=_retention_days(arguments.log_retention_days),
+        log_max_bytes=int(_positive("--log-max-mb", arguments.log_max_mb) * 1024 * 1024),
+        log_sweep_interval_s=_positive("--log-sweep-interval", arguments.log_sweep_interval),
     )
     logging.basicConfig(level=arguments.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     print(f"Lambdabox listening on http://{settings.host}:{settings.port} (data dir {settings.data_dir})", flush=True)

@@ -50,7 +50,7 @@ FREEZE_DELAY_S = 0.05
 @dataclass(frozen=True)
 class Result:
     outcome: Outcome
-    #: Log lines of this invocation, START to REPORT.
+    #: Log lines of this invocation, START to REPORT: the last ones, as many as LogType Tail's 4 KB needs.
     log_lines: list[str]
     duration_ms: float
     init_ms: float | None
@@ -95,7 +95,7 @@ class Environment:
         stream = logs.open_stream(
             f"{blueprint.scope.account}:{blueprint.scope.region}", group_name(blueprint.name), new_stream_name(blueprint.version)
         )
-        output = OutputCapture(stream)
+        output = OutputCapture(stream, logs.rate)
         api = RuntimeApi()
         # A network of the environment's own holds its Runtime API at AWS's address, and a bridge
         # to this server's API; on the host's network, a loopback port only its own uid may use.
@@ -204,7 +204,7 @@ class Environment:
     async def invoke(self, invocation: Invocation, cold: bool) -> Result:
         """Run one invocation to its end: a response, a function error, a timeout or a crash."""
         self.invocations += 1
-        self.output.invocation_lines = []
+        self.output.begin_invocation()
         self.output.line(f"START RequestId: {invocation.request_id} Version: {self.blueprint.version}")
         self._wake()
         began = time.perf_counter()
@@ -226,7 +226,7 @@ class Environment:
                 kind, message = "Sandbox.Timedout", f"RequestId: {rid} Error: Task timed out after {timeout:.2f} seconds"
                 self.output.line(f"{_utc_now()} {rid} Task timed out after {timeout:.2f} seconds")
             outcome = Outcome(_error(kind, message), kind)
-        self.output.drain()
+        await self.output.drain()
         memory_used = self.sandbox.memory_peak_mb()
         self.output.line(f"END RequestId: {invocation.request_id}")
         report = (
@@ -246,7 +246,7 @@ class Environment:
         self.last_used = time.monotonic()
         if not self.dead:
             self._freezing = asyncio.get_running_loop().call_later(FREEZE_DELAY_S, self._freeze)
-        return Result(outcome, list(self.output.invocation_lines), duration_ms, self.init_ms if cold else None)
+        return Result(outcome, self.output.tail_lines(), duration_ms, self.init_ms if cold else None)
 
     def _freeze(self) -> None:
         self._freezing = None

@@ -30,6 +30,7 @@ from lambdabox.invoke import lineage as lineages
 from lambdabox.invoke.blueprint import Blueprint
 from lambdabox.invoke.environment import Environment
 from lambdabox.invoke.limits import ConcurrencyLimits
+from lambdabox.invoke.output import TAIL_BYTES
 from lambdabox.invoke.pool import EnvironmentPool
 from lambdabox.invoke.provisioner import Provisioner
 from lambdabox.invoke.snapshots import Snapshots
@@ -41,8 +42,6 @@ from lambdabox.runtime.catalog import RuntimeCatalog
 from lambdabox.store.records import RecordStore
 from lambdabox.store.unpacked import UnpackedStore
 
-#: Bytes of log returned by LogType=Tail (Lambda's 4 KB).
-TAIL_BYTES = 4096
 #: Largest decoded ClientContext, in bytes.
 MAX_CLIENT_CONTEXT_BYTES = 3583
 #: Largest payload of an asynchronous invocation, in bytes (1 MB).
