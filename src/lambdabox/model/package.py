@@ -104,11 +104,11 @@ def tree_of(archive: zipfile.ZipFile, origin: int = 0) -> Tree:
         raise InvalidParameterValue(f"{_UNZIP_FAILED} {conflict}") from None
 
 
-def describe(problem: BadLink, where: str = "the package") -> str:
-    """Say in words why a symlink is refused."""
+def describe(problem: BadLink, whose: str = "", where: str = "the package") -> str:
+    """Say in words why a symlink is refused: `The symlink 'x'{whose} points outside {where}.`"""
     if problem.loops:
-        return f"The symlink '{_shown(problem.path)}' leads through too many levels of symbolic links."
-    return f"The symlink '{_shown(problem.path)}' points outside {where}."
+        return f"The symlink '{_shown(problem.path)}'{whose} leads through too many levels of symbolic links."
+    return f"The symlink '{_shown(problem.path)}'{whose} points outside {where}."
 
 
 def _read_entry(archive: zipfile.ZipFile, entry: zipfile.ZipInfo, budget: int) -> int:
