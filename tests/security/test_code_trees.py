@@ -240,15 +240,32 @@ def test_a_later_layer_may_link_into_an_earlier_one(lam, publish, deploy_code, i
 
 def test_the_chain_attack_as_two_layers_is_refused_at_create(lam, role, unique, publish):
     # Each layer alone stays inside itself: `a/up` is the layer's root, and in the second
-    # layer alone `a/up` is a plain directory. Merged in order, `x` climbs out of /opt, and
-    # the third layer would then write through it.
+    # layer alone `a/up` is a plain directory. Merged in order, `x` climbs out of /opt.
     first = publish(archive(link("a/up", ".."), handler=False))
     second = publish(archive(link("x", "a/up/.."), handler=False))
-    third = publish(archive(("x/etc/cron.d/evil", "* * * * * root id"), handler=False))
-    message = create_refused(lam, role, unique, make_zip(), Layers=[first, second, third])
+    message = create_refused(lam, role, unique, make_zip(), Layers=[first, second])
     assert message == (
         f"The symlink 'x' of layer version {second} points outside /opt once the function's layers are merged in order."
     )
+    assert create_refused(lam, role, unique, make_zip(), Layers=[second, first]) == message
+
+
+def test_a_third_layer_cannot_write_through_the_chain(server, publish, deploy_code, invoke):
+    # The third layer's directory `x` replaces the escaping link in /opt: the combination is
+    # accepted, and the merge puts the files in /opt/x, never where the link led (the
+    # server's store of unpacked trees, one level above the merged tree).
+    first = publish(archive(link("a/up", ".."), handler=False))
+    second = publish(archive(link("x", "a/up/.."), handler=False))
+    third = publish(archive(("x/etc/cron.d/evil", "* * * * * root id\n"), handler=False))
+    code = archive(
+        ("main.py", "def handler(event, context):\n    return open('/opt/x/etc/cron.d/evil').read()\n"), handler=False
+    )
+    function = deploy_code(code, handler="main.handler", Layers=[first, second, third])
+    assert invoke(function).body == "* * * * * root id\n"
+    unpacked = Path(server.data_dir) / "unpacked"
+    assert not (unpacked / "etc").exists()
+    [merged] = [tree for tree in unpacked.iterdir() if tree.name.startswith("layers-") and (tree / "x").exists()]
+    assert not (merged / "x").is_symlink()
 
 
 def test_a_later_layer_replacing_the_link_makes_the_chain_harmless(publish, deploy_code, invoke):
@@ -256,7 +273,7 @@ def test_a_later_layer_replacing_the_link_makes_the_chain_harmless(publish, depl
     first = publish(archive(link("a/up", ".."), handler=False))
     second = publish(archive(link("x", "a/up/.."), handler=False))
     third = publish(archive(("a/up/file.txt", "x"), handler=False))
-    assert invoke(deploy_code(make_zip(), Layers=[first, second, third])).body == {"hello": None}
+    assert invoke(deploy_code(make_zip(), Layers=[first, second, third])).body == {"hello": {}}
 
 
 def test_update_configuration_with_escaping_layers_changes_nothing(lam, publish, deploy_code):
