@@ -74,7 +74,8 @@ def inspect(data: bytes, limit: int = MAX_UNZIPPED_BYTES) -> PackageInfo:
         entries = archive.infolist()
         if len(entries) > MAX_PACKAGE_ENTRIES:
             raise InvalidParameterValue(
-                f"{_UNZIP_FAILED} The package has {len(entries)} entries; Lambdabox unpacks at most {MAX_PACKAGE_ENTRIES}."
+                f"{_UNZIP_FAILED} The package has {len(entries)} entries; "
+                f"Lambdabox unpacks at most {MAX_PACKAGE_ENTRIES}."
             )
         declared = sum(entry.file_size for entry in entries)
         if declared > limit:
@@ -150,7 +151,9 @@ def _check_path(name: str) -> None:
         raise InvalidParameterValue(f"{_UNZIP_FAILED} The entry name contains a NUL character.")
     parts = parts_of(name)
     if len(parts) > MAX_PACKAGE_DEPTH:
-        raise InvalidParameterValue(f"{_UNZIP_FAILED} The entry '{shown}' is nested deeper than {MAX_PACKAGE_DEPTH} levels.")
+        raise InvalidParameterValue(
+            f"{_UNZIP_FAILED} The entry '{shown}' is nested deeper than {MAX_PACKAGE_DEPTH} levels."
+        )
     if any(len(part.encode()) > MAX_NAME_BYTES for part in parts) or len(name.encode()) > MAX_ENTRY_PATH_BYTES:
         raise InvalidParameterValue(f"{_UNZIP_FAILED} The entry '{shown}' has a name too long for Linux.")
 

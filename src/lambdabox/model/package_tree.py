@@ -136,7 +136,7 @@ class Tree:
             elif isinstance(existing, File) and isinstance(node, File):
                 continue
             else:
-                raise Conflict(f"The entry '{name}' names a path another entry of the package names differently.")
+                raise Conflict(f"The entry '{name}' clashes with an earlier entry of the same path.")
         return cls(root)
 
     @classmethod

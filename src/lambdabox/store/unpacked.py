@@ -122,7 +122,7 @@ def _unpack(data: bytes, root: int) -> None:
         for entry in archive.infolist():
             parts = parts_of(entry.filename)
             if len(parts) > MAX_PACKAGE_DEPTH:
-                raise beneath.NotBeneath(errno.EINVAL, f"an entry deeper than {MAX_PACKAGE_DEPTH} levels", entry.filename)
+                raise beneath.NotBeneath(errno.EINVAL, f"deeper than {MAX_PACKAGE_DEPTH} levels", entry.filename)
             kind = kind_of(entry)
             if kind is Kind.SYMLINK:
                 with archive.open(entry) as stream:
