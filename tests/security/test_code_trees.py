@@ -21,9 +21,11 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from hypothesis import example, given, settings, strategies as st
 
 from support import aws_error, make_zip
 
+from lambdabox.model.package_tree import Conflict, Kind, Tree
 from lambdabox.store import beneath
 from lambdabox.store.blobs import BlobStore
 from lambdabox.store.unpacked import UnpackedStore
@@ -496,6 +498,118 @@ def test_writing_a_file_replaces_a_link_instead_of_following_it(tmp_path, host):
     assert (root / "passwd").read_bytes() == b"mine"
     assert stat.S_IMODE(os.lstat(root / "passwd").st_mode) == 0o755
     assert snapshot(host) == before
+
+
+# -- the model and the kernel agree ----------------------------------------------------
+
+_PARTS = st.lists(st.sampled_from(["a", "b"]), min_size=1, max_size=3).map("/".join)
+_TARGETS = st.lists(st.sampled_from(["a", "b", "..", "..", "."]), min_size=1, max_size=4).map("/".join)
+_LINK = st.tuples(_PARTS, st.just(Kind.SYMLINK), _TARGETS)
+#: Mostly links, since links are what can go wrong.
+_ENTRIES = st.lists(
+    st.one_of(
+        _LINK,
+        _LINK,
+        _LINK,
+        st.tuples(_PARTS, st.just(Kind.FILE), st.none()),
+        st.tuples(_PARTS, st.just(Kind.DIRECTORY), st.none()),
+    ),
+    max_size=8,
+)
+#: The chain attack: each layer harmless alone, the second climbing out through the first.
+_CHAIN = [[("a/b", Kind.SYMLINK, "..")], [("b", Kind.SYMLINK, "a/b/..")]]
+
+
+def coherent(entries: list[tuple[str, Kind, str | None]]) -> list[tuple[str, Kind, str | None]]:
+    """The entries the upload check would let through together, in order."""
+    kept: list[tuple[str, Kind, str | None]] = []
+    for entry in entries:
+        try:
+            Tree.of(kept + [entry])
+        except Conflict:
+            continue
+        kept.append(entry)
+    return kept
+
+
+def as_zip(entries: list[tuple[str, Kind, str | None]]) -> bytes:
+    members: list[tuple[str | zipfile.ZipInfo, str]] = []
+    for name, kind, target in entries:
+        if kind is Kind.SYMLINK:
+            members.append(link(name, target or ""))
+        else:
+            members.append((name + "/" if kind is Kind.DIRECTORY else name, "x"))
+    return archive(*members, handler=False)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(_ENTRIES, min_size=1, max_size=3))
+@example(_CHAIN)
+@example([_CHAIN[0] + _CHAIN[1]])
+def test_links_the_model_lets_through_stay_inside_on_a_real_disk(layers):
+    """Whatever trees of links the layers hold, unpacked and merged by the real store: when
+    the model finds no link leaving the merged tree, the kernel's resolution (realpath)
+    leaves it for none either, and the model's merge has the same links as the disk's."""
+    import tempfile
+
+    layers = [coherent(entries) for entries in layers]
+    with tempfile.TemporaryDirectory() as scratch:
+        store = UnpackedStore(BlobStore(Path(scratch) / "archives"), Path(scratch) / "unpacked")
+        keys = [store._blobs.put(as_zip(entries)) for entries in layers]
+        merged = store.layered(keys)
+        on_disk = {
+            str((Path(directory) / name).relative_to(merged)): os.readlink(Path(directory) / name)
+            for directory, folders, files in os.walk(merged)
+            for name in folders + files
+            if (Path(directory) / name).is_symlink()
+        }
+        model = Tree.merged(Tree.of(entries, origin) for origin, entries in enumerate(layers))
+        assert on_disk == {"/".join(path): found.target for path, found in model.links()}
+        if model.bad_link() is None:
+            for name in on_disk:
+                real = os.path.realpath(merged / name)
+                assert real == str(merged) or real.startswith(f"{merged}/"), (name, real)
+
+
+_HOSTILE_PARTS = st.lists(st.sampled_from(["a", "b", "..", "host"]), min_size=1, max_size=4).map("/".join)
+_HOSTILE_TARGETS = st.one_of(_TARGETS, st.sampled_from(["HOST", "HOST/etc", "../../host", "../../../host/etc"]))
+_HOSTILE_ENTRIES = st.lists(
+    st.one_of(
+        st.tuples(_HOSTILE_PARTS, st.just(Kind.SYMLINK), _HOSTILE_TARGETS),
+        st.tuples(_HOSTILE_PARTS, st.just(Kind.SYMLINK), _HOSTILE_TARGETS),
+        st.tuples(_HOSTILE_PARTS, st.just(Kind.FILE), st.none()),
+        st.tuples(_HOSTILE_PARTS, st.just(Kind.DIRECTORY), st.none()),
+    ),
+    max_size=8,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(_HOSTILE_ENTRIES, min_size=1, max_size=3))
+def test_no_archive_makes_the_store_write_outside_its_trees(layers):
+    """Archives no upload check has seen (`..` names, absolute links, links to a canary, clashes):
+    unpacked and merged by the real store, they either fail or make trees, and the canary
+    and everything else outside the store stay as they were."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as scratch:
+        host = Path(scratch) / "host"
+        (host / "etc").mkdir(parents=True)
+        (host / "etc" / "passwd").write_text("root\n")
+        before = snapshot(Path(scratch))
+        store = UnpackedStore(BlobStore(Path(scratch) / "s" / "archives"), Path(scratch) / "s" / "unpacked")
+        entries_of = [
+            [(name, kind, target.replace("HOST", str(host)) if target else target) for name, kind, target in layer]
+            for layer in layers
+        ]
+        keys = [store._blobs.put(as_zip(entries)) for entries in entries_of]
+        try:
+            store.layered(keys)
+        except (OSError, ValueError):
+            pass
+        after = {name: found for name, found in snapshot(Path(scratch)).items() if not name.startswith("s")}
+        assert after == before
+        assert not [entry for entry in store.path("").iterdir() if entry.name.startswith(".unpacking-")]
 
 
 # -- helpers for the server tests ------------------------------------------------------
