@@ -80,7 +80,7 @@ def check_merged(blobs: BlobStore, resolved: list[dict[str, Any]]) -> None:
             try:
                 trees.append(package.tree_of(archive, origin))
             except InvalidParameterValue as error:
-                # A layer published before today's checks.
+                # A layer published before these checks existed.
                 raise InvalidParameterValue(f"Layer version {layer['Arn']} cannot be used: {error.message}") from None
     if not linked:
         return

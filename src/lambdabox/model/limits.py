@@ -31,7 +31,7 @@ DEFAULT_PAGE_SIZE = 50
 #: entry costs the host an inode and the unpacker a few system calls however small it is, and 100,000
 #: is several times what real packages of 250 MiB hold.
 MAX_PACKAGE_ENTRIES = 100_000
-#: Directory levels an entry's path may have. Not an AWS limit: the merge of layers holds two open
+#: Components an entry's path may have (its directories and its name). Not an AWS limit: the merge holds two open
 #: directories per level, and real packages (node_modules included) stay far below it.
 MAX_PACKAGE_DEPTH = 128
 #: Longest path of an entry, in bytes of UTF-8: Linux's PATH_MAX (4096) less its NUL. A function
