@@ -97,6 +97,7 @@ class Functions:
             require_assumable(records, ref.scope.account, request["Role"])
             resolved = layers.resolve(records, ref.scope, request.get("Layers", []))
             _check_total_size(info.unzipped_size, resolved)
+            layers.check_merged(self._blobs, resolved)
             if resolved:
                 config["Layers"] = layers.public_layers(resolved)
             config.update(
@@ -193,6 +194,7 @@ class Functions:
             if "Layers" in request:
                 resolved = layers.resolve(records, ref.scope, request["Layers"])
                 _check_total_size(record["unzipped"], resolved)
+                layers.check_merged(self._blobs, resolved)
                 config.pop("Layers", None)
                 if resolved:
                     config["Layers"] = layers.public_layers(resolved)

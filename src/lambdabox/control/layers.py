@@ -10,6 +10,7 @@ AWS: each function version keeps the archive keys of its layers, so the blob liv
 
 from __future__ import annotations
 
+import zipfile
 from typing import Any
 
 from lambdabox.control.catalog import namespace
@@ -19,6 +20,7 @@ from lambdabox.model import package
 from lambdabox.model.arns import Scope, layer_arn, parse_layer_name, parse_layer_version_arn
 from lambdabox.model.errors import InvalidParameterValue, ResourceNotFound
 from lambdabox.model.limits import MAX_LAYERS
+from lambdabox.model.package_tree import Kind, Tree, kind_of
 from lambdabox.model.timestamps import lambda_time, now
 from lambdabox.store.blobs import BlobStore
 from lambdabox.store.records import RecordStore, Records
@@ -60,6 +62,37 @@ def resolve(records: Records, scope: Scope, arns: list[str]) -> list[dict[str, A
             {"Arn": arn, "CodeSize": found["info"]["Content"]["CodeSize"], "key": found["key"], "unzipped": found["unzipped"]}
         )
     return resolved
+
+
+def check_merged(blobs: BlobStore, resolved: list[dict[str, Any]]) -> None:
+    """Refuse, with InvalidParameterValueException, layers whose symlinks leave /opt once merged.
+
+    Each layer's links were checked alone at publish, but /opt is the layers merged in order
+    (a later entry replaces an earlier one), so a link of one layer can lead through a link
+    of another: `a/up -> ..` in one and `x -> a/up/..` in the next each stay inside their
+    own layer and together climb out of /opt. The merge itself never follows links
+    (`store.unpacked`), so this check is the friendly error, not the only guard.
+    """
+    trees, linked = [], False
+    for origin, layer in enumerate(resolved):
+        with zipfile.ZipFile(blobs.path(layer["key"])) as archive:
+            linked = linked or any(kind_of(entry) is Kind.SYMLINK for entry in archive.infolist())
+            try:
+                trees.append(package.tree_of(archive, origin))
+            except InvalidParameterValue as error:
+                # A layer published before these checks existed.
+                raise InvalidParameterValue(f"Layer version {layer['Arn']} cannot be used: {error.message}") from None
+    if not linked:
+        return
+    problem = Tree.merged(trees).bad_link()
+    if problem is not None:
+        raise InvalidParameterValue(
+            package.describe(
+                problem,
+                whose=f" of layer version {resolved[problem.origin]['Arn']}",
+                where="/opt once the function's layers are merged in order",
+            )
+        )
 
 
 def public_layers(layers: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -27,3 +27,16 @@ MIN_UNRESERVED_CONCURRENCY = 100
 MAX_TOTAL_CODE_BYTES = 80_530_636_800
 #: Default page size of the List operations.
 DEFAULT_PAGE_SIZE = 50
+#: Entries one zip (function code or layer) may hold. Not an AWS limit (AWS counts bytes only): each
+#: entry costs the host an inode and the unpacker a few system calls however small it is, and 100,000
+#: is several times what real packages of 250 MiB hold.
+MAX_PACKAGE_ENTRIES = 100_000
+#: Components an entry's path may have (its directories and its name). Not an AWS limit: the merge holds two open
+#: directories per level, and real packages (node_modules included) stay far below it.
+MAX_PACKAGE_DEPTH = 128
+#: Longest path of an entry, in bytes of UTF-8: Linux's PATH_MAX (4096) less its NUL. A function
+#: could not open a longer one by name.
+MAX_ENTRY_PATH_BYTES = 4095
+#: Longest component of an entry's path, and longest symlink target, in bytes (Linux's NAME_MAX,
+#: and PATH_MAX less its NUL).
+MAX_NAME_BYTES, MAX_LINK_TARGET_BYTES = 255, 4095
