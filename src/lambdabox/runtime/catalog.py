@@ -60,7 +60,8 @@ class RuntimeCatalog:
     def launch(self, runtime: str, task_root: Path) -> Launch:
         """How to start `runtime`; `task_root` is the host path of the function's code."""
         if runtime in runtimes.PROVIDED:
-            program = "/var/task/bootstrap" if (task_root / "bootstrap").exists() else "/opt/bootstrap"
+            # lexists: the package is the tenant's, and the server follows none of its links.
+            program = "/var/task/bootstrap" if os.path.lexists(task_root / "bootstrap") else "/opt/bootstrap"
             return Launch(argv=[program], runtime_dir=None)
         executable = self._program(runtime)
         if executable is None:
