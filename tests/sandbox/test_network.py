@@ -1,0 +1,582 @@
+"""Network namespaces per environment, attacked from inside with real sockets.
+
+Every probe runs in a forked child that setns()es into a slot's namespace and drops to an
+unprivileged uid, as a function would. Only addresses this file creates are ever contacted: the
+host's own (loopback and its own address), a fake "internet" host (198.51.100.2, TEST-NET-2) and a
+"database" (10.77.0.2) in network namespaces made here, and the environments themselves.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import encodings.idna  # noqa: F401 - loaded before probes drop to a uid that cannot read the stdlib
+import errno
+import ipaddress
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from lambdabox.sandbox.addresses import AddressBlocks, process_identity
+from lambdabox.sandbox.firewall import table_names
+from lambdabox.sandbox.network import CLONE_NEWNET, FunctionNetworks, Slot, peer_uid, veth_name
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root")
+
+#: An unprivileged uid for probes (what functions run as).
+TENANT_UID = 993
+
+#: The fake internet and the private database, each in a namespace of this file's own.
+INTERNET = ("198.51.100.1", "198.51.100.2", 24)
+DATABASE = ("10.77.0.1", "10.77.0.2", 24)
+
+#: Seconds a probe waits for a connection that a firewall drops silently.
+PROBE_TIMEOUT_S = 1.0
+
+#: Seconds to wait for a connection that should succeed (a lost SYN is resent after 1 s).
+REACH_TIMEOUT_S = 5.0
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _ip(*arguments: str) -> None:
+    subprocess.run(["ip", *arguments], check=True, capture_output=True)
+
+
+class Peer:
+    """A network namespace of the test's own, joined to the host by a veth, serving TCP on `port`.
+
+    Its server answers each connection with the address it saw the connection come from.
+    """
+
+    def __init__(self, tag: str, host_end: str, address: str, prefix: int, port: int) -> None:
+        self.name = f"lbxtest-{tag}-{os.getpid()}"
+        self.veth = f"lt{tag[:3]}{os.getpid() % 100000}"
+        self.address, self.port = address, port
+        _ip("netns", "add", self.name)
+        _ip("link", "add", self.veth, "type", "veth", "peer", "name", "eth0", "netns", self.name)
+        _ip("addr", "add", f"{host_end}/{prefix}", "dev", self.veth)
+        _ip("link", "set", self.veth, "up")
+        _ip("-n", self.name, "addr", "add", f"{address}/{prefix}", "dev", "eth0")
+        _ip("-n", self.name, "link", "set", "eth0", "up")
+        _ip("-n", self.name, "link", "set", "lo", "up")
+        _ip("-n", self.name, "route", "add", "default", "via", host_end)
+        server = textwrap.dedent(
+            f"""
+            import socket, sys
+            listener = socket.create_server(("0.0.0.0", {port}))
+            print("ready", flush=True)
+            while True:
+                conn, peer = listener.accept()
+                conn.sendall(peer[0].encode())
+                conn.close()
+            """
+        )
+        self.process = subprocess.Popen(
+            ["ip", "netns", "exec", self.name, sys.executable, "-c", server], stdout=subprocess.PIPE
+        )
+        assert self.process.stdout is not None and self.process.stdout.readline().strip() == b"ready"
+
+    def close(self) -> None:
+        self.process.kill()
+        self.process.wait()
+        subprocess.run(["ip", "link", "del", self.veth], capture_output=True)
+        subprocess.run(["ip", "netns", "del", self.name], capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def internet() -> Iterator[Peer]:
+    peer = Peer("inet", *INTERNET, port=8080)
+    yield peer
+    peer.close()
+
+
+@pytest.fixture(scope="module")
+def database() -> Iterator[Peer]:
+    peer = Peer("db", *DATABASE, port=5432)
+    yield peer
+    peer.close()
+
+
+@pytest.fixture(scope="module")
+def egress(internet: Peer, database: Peer) -> Iterator[FunctionNetworks]:
+    networks = FunctionNetworks("egress", {"db": ["10.77.0.0/24"]}, [], "10.254.0.0/16", pool_size=4)
+    networks.start()
+    yield networks
+    networks.close()
+
+
+@pytest.fixture(scope="module")
+def isolated() -> Iterator[FunctionNetworks]:
+    networks = FunctionNetworks("none", {"db": ["10.77.0.0/24"]}, [], "10.254.0.0/16", pool_size=2)
+    networks.start()
+    yield networks
+    networks.close()
+
+
+def _in_namespace(slot: Slot, action, uid: int | None = TENANT_UID) -> str:
+    """Run `action()` (returning a str) in a child inside `slot`'s namespace, as `uid`; return what it returned."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(read_end)
+            if _libc.setns(slot.netns_fd, CLONE_NEWNET) != 0:
+                raise OSError(ctypes.get_errno(), "setns")
+            if uid is not None:
+                os.setgroups([])
+                os.setgid(uid)
+                os.setuid(uid)
+            result = action()
+        except BaseException as error:  # noqa: BLE001 - reported to the parent
+            result = f"error:{error!r}"
+        os.write(write_end, result.encode())
+        os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        output = pipe.read().decode()
+    os.waitpid(pid, 0)
+    return output
+
+
+def _connect(host: str, port: int, bind: str | None = None, timeout: float = PROBE_TIMEOUT_S) -> str:
+    """'connected:<what the server said>', or why not: 'refused', 'timeout', 'unreachable'."""
+    client = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    client.settimeout(timeout)
+    try:
+        if bind is not None:
+            client.setsockopt(socket.SOL_IP, 15, 1)  # IP_FREEBIND: no privilege needed
+            client.bind((bind, 0))
+        client.connect((host, port))
+        try:
+            said = client.recv(100).decode()
+        except OSError:
+            said = ""
+        return f"connected:{said}"
+    except ConnectionRefusedError:
+        return "refused"
+    except (TimeoutError, socket.timeout):
+        return "timeout"
+    except OSError as error:
+        if error.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
+            return "unreachable"
+        return f"oserror:{error.errno}"
+    finally:
+        client.close()
+
+
+def probe(slot: Slot, host: str, port: int, bind: str | None = None) -> str:
+    """Try to connect from inside `slot`; a silently dropped attempt is given PROBE_TIMEOUT_S."""
+    return _in_namespace(slot, lambda: _connect(host, port, bind))
+
+
+def reach(slot: Slot, host: str, port: int) -> str:
+    """As probe(), for a connection that should succeed: time for a retransmitted SYN on a busy host."""
+    return _in_namespace(slot, lambda: _connect(host, port, timeout=REACH_TIMEOUT_S))
+
+
+def _host_address() -> str:
+    """This host's first global IPv4 address (its own, so contacting it is fine)."""
+    shown = subprocess.run(["ip", "-4", "-o", "addr", "show", "scope", "global"], capture_output=True, text=True)
+    for line in shown.stdout.splitlines():
+        address = line.split()[3].split("/")[0]
+        if not address.startswith(("198.51.100.", "10.77.0.", "10.254.")):
+            return address
+    pytest.skip("this host has no global IPv4 address of its own")
+
+
+@pytest.fixture
+def host_listener() -> Iterator[tuple[socket.socket, int]]:
+    """A listener on every address of the host (loopback included), on a free port."""
+    listener = socket.create_server(("0.0.0.0", 0))
+    listener.settimeout(0.2)
+    yield listener, listener.getsockname()[1]
+    listener.close()
+
+
+def _nobody_connected(listener: socket.socket) -> bool:
+    try:
+        conn, _ = listener.accept()
+    except (TimeoutError, socket.timeout):
+        return True
+    conn.close()
+    return False
+
+
+# ---- both private modes ----
+
+
+@pytest.mark.parametrize("mode", ["none", "egress"])
+def test_runtime_port_inside_is_the_slots_own_socket(mode, request):
+    networks = request.getfixturevalue("isolated" if mode == "none" else "egress")
+    slot = networks.take()
+    try:
+        def call_runtime_api() -> str:
+            with socket.create_connection(("127.0.0.1", 9001), timeout=2) as client:
+                client.sendall(b"GET /2018-06-01/runtime/invocation/next")
+            with socket.create_connection(("127.0.0.1", 9000), timeout=2) as client:
+                client.sendall(b"api")
+            return "sent"
+
+        assert _in_namespace(slot, call_runtime_api) == "sent"
+        slot.runtime_socket.settimeout(2)
+        conn, _ = slot.runtime_socket.accept()
+        assert conn.recv(100) == b"GET /2018-06-01/runtime/invocation/next"
+        conn.close()
+        slot.api_socket.settimeout(2)
+        conn, _ = slot.api_socket.accept()
+        assert conn.recv(100) == b"api"
+        conn.close()
+    finally:
+        networks.release(slot)
+
+
+@pytest.mark.parametrize("mode", ["none", "egress"])
+def test_host_loopback_services_are_unreachable(mode, request, host_listener):
+    networks = request.getfixturevalue("isolated" if mode == "none" else "egress")
+    listener, port = host_listener
+    slot = networks.take()
+    try:
+        assert probe(slot, "127.0.0.1", port) == "refused"  # the namespace's own loopback: nothing there
+        assert _nobody_connected(listener)
+        # The services really running on this host's loopback (PostgreSQL, Redis, NATS, MariaDB, MQTT).
+        for service in (5432, 6379, 4222, 3306, 1883):
+            assert probe(slot, "127.0.0.1", service) == "refused"
+        # The host's loopback by another name is the namespace's own too.
+        assert probe(slot, "127.1.2.3", port) == "refused"
+    finally:
+        networks.release(slot)
+
+
+@pytest.mark.parametrize("mode", ["none", "egress"])
+def test_the_hosts_own_address_is_unreachable(mode, request, host_listener):
+    networks = request.getfixturevalue("isolated" if mode == "none" else "egress")
+    listener, port = host_listener
+    address = _host_address()
+    slot = networks.take()
+    try:
+        assert not probe(slot, address, port).startswith("connected")
+        assert _nobody_connected(listener)
+        if slot.address is not None:  # the host end of the environment's own link, its gateway
+            gateway = str(ipaddress.IPv4Address(slot.address) - 1)
+            assert probe(slot, gateway, port) == "timeout"
+            assert _nobody_connected(listener)
+    finally:
+        networks.release(slot)
+
+
+@pytest.mark.parametrize("mode", ["none", "egress"])
+def test_ipv6_is_off_inside(mode, request):
+    networks = request.getfixturevalue("isolated" if mode == "none" else "egress")
+    slot = networks.take()
+    try:
+        def look() -> str:
+            with open("/proc/sys/net/ipv6/conf/all/disable_ipv6") as file:
+                disabled = file.read().strip()
+            try:
+                with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as client:
+                    client.settimeout(PROBE_TIMEOUT_S)
+                    client.connect(("::1", 9001))
+                return f"{disabled}:connected"
+            except OSError as error:
+                return f"{disabled}:{error.errno}"
+
+        disabled, outcome = _in_namespace(slot, look).split(":")
+        assert disabled == "1"
+        assert outcome != "connected"
+    finally:
+        networks.release(slot)
+
+
+def test_none_mode_reaches_no_internet(isolated, internet):
+    slot = isolated.take()
+    try:
+        assert slot.address is None
+        assert probe(slot, internet.address, internet.port) == "unreachable"
+    finally:
+        isolated.release(slot)
+
+
+# ---- egress ----
+
+
+def test_the_internet_is_reachable_through_nat(egress, internet):
+    slot = egress.take()
+    try:
+        # The fake internet host sees the host's address on its link, not the environment's.
+        assert reach(slot, internet.address, internet.port) == f"connected:{INTERNET[0]}"
+    finally:
+        egress.release(slot)
+
+
+def test_neighbours_are_unreachable(egress, internet):
+    first, second = egress.take(), egress.take()
+    ready_read, ready_write = os.pipe()
+
+    def serve() -> str:
+        listener = socket.create_server(("0.0.0.0", 7000))
+        os.write(ready_write, b"x")
+        listener.settimeout(PROBE_TIMEOUT_S * 4)
+        try:
+            conn, _ = listener.accept()
+            conn.close()
+            return "accepted"
+        except (TimeoutError, socket.timeout):
+            return "nobody"
+
+    server_pid = os.fork()
+    if server_pid == 0:
+        os.close(ready_read)
+        os._exit(0 if _in_namespace(first, serve) == "nobody" else 1)
+    try:
+        os.close(ready_write)
+        assert select.select([ready_read], [], [], 5)[0]
+        # From a neighbour, from the host, and from outside (the internet namespace): nothing gets in.
+        assert probe(second, first.address, 7000) == "timeout"
+        assert _connect(first.address, 7000) == "timeout"
+        outside = subprocess.run(
+            ["ip", "netns", "exec", internet.name, sys.executable, "-c",
+             f"import socket; s=socket.socket(); s.settimeout(1)\n"
+             f"try:\n s.connect(('{first.address}', 7000)); print('connected')\n"
+             f"except OSError as e: print('blocked')"],
+            capture_output=True, text=True,
+        )
+        assert outside.stdout.strip() == "blocked"
+        _, status = os.waitpid(server_pid, 0)
+        assert os.WEXITSTATUS(status) == 0, "the environment's listener accepted a connection"
+    finally:
+        os.close(ready_read)
+        egress.release(first)
+        egress.release(second)
+
+
+def test_environments_of_another_server_are_unreachable(egress):
+    other = FunctionNetworks("egress", {}, [], "10.254.0.0/16", pool_size=1)
+    other.start()
+    try:
+        mine, theirs = egress.take(), other.take()
+        assert mine.address != theirs.address
+        assert veth_name(ipaddress.IPv4Address(mine.address) - 1) != veth_name(ipaddress.IPv4Address(theirs.address) - 1)
+        try:
+            assert probe(mine, theirs.address, 9001) == "timeout"
+            assert probe(theirs, mine.address, 9001) == "timeout"
+        finally:
+            egress.release(mine)
+            other.release(theirs)
+    finally:
+        other.close()
+
+
+def test_a_private_network_is_reachable_only_by_its_members(egress, database):
+    member, stranger = egress.take(("db",)), egress.take()
+    try:
+        assert reach(member, database.address, database.port).startswith("connected:")
+        assert probe(stranger, database.address, database.port) == "timeout"
+        # The stranger borrows the member's address (IP_FREEBIND needs no privilege): dropped.
+        assert not probe(stranger, database.address, database.port, bind=member.address).startswith("connected")
+        assert reach(member, database.address, database.port).startswith("connected:")
+    finally:
+        egress.release(member)
+        egress.release(stranger)
+
+
+def test_a_released_members_address_loses_the_membership(database):
+    # A subnet of four links, so that addresses come back soon.
+    small = FunctionNetworks("egress", {"db": ["10.77.0.0/24"]}, [], "10.252.0.0/29", pool_size=1)
+    small.start()
+    try:
+        member = small.take(("db",))
+        address = member.address
+        assert reach(member, database.address, database.port).startswith("connected:")
+        small.release(member)
+        for _ in range(8):
+            slot = small.take()
+            try:
+                if slot.address == address:
+                    assert probe(slot, database.address, database.port) == "timeout"
+                    return
+            finally:
+                small.release(slot)
+            time.sleep(0.1)  # let the teardown give addresses back
+        raise AssertionError("the released address never came back")
+    finally:
+        small.close()
+
+
+def test_unknown_networks_are_refused(egress):
+    with pytest.raises(ValueError, match="cache"):
+        egress.take(("db", "cache"))
+
+
+def test_allow_list_opens_a_refused_range(database):
+    allowing = FunctionNetworks("egress", {}, ["10.77.0.2/32"], "10.254.0.0/16", pool_size=1)
+    allowing.start()
+    try:
+        slot = allowing.take()
+        try:
+            assert reach(slot, database.address, database.port).startswith("connected:")
+        finally:
+            allowing.release(slot)
+    finally:
+        allowing.close()
+
+
+def test_attach_pid_connects_a_namespace_of_its_own(egress, database, internet):
+    """A SnapStart clone's case: the process made its own namespace; attach_pid gives it egress."""
+    go_read, go_write = os.pipe()
+    out_read, out_write = os.pipe()
+    ready_read, ready_write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(go_write), os.close(out_read), os.close(ready_read)
+        _libc.unshare(CLONE_NEWNET)
+        os.write(ready_write, b"x")
+        os.read(go_read, 1)
+        os.setgid(TENANT_UID), os.setuid(TENANT_UID)
+        result = " ".join(
+            _connect(peer.address, peer.port, timeout=REACH_TIMEOUT_S) for peer in (database, internet)
+        )
+        os.write(out_write, result.encode())
+        os._exit(0)
+    os.close(go_read), os.close(out_write), os.close(ready_write)
+    slot = None
+    try:
+        assert os.read(ready_read, 1) == b"x"
+        slot = egress.attach_pid(pid, ("db",))
+        assert slot.runtime_socket is None and slot.api_socket is None and slot.address
+        os.write(go_write, b"x")
+        with os.fdopen(out_read, "rb") as output:
+            db, inet = output.read().decode().split()
+        assert db.startswith("connected:")
+        assert inet == f"connected:{INTERNET[0]}"
+    finally:
+        os.waitpid(pid, 0)
+        if slot is not None:
+            egress.release(slot)
+
+
+def test_take_from_the_pool_is_quick_and_a_slot_is_made_when_it_is_empty(egress):
+    time.sleep(0.5)  # let the pool fill
+    started = time.perf_counter()
+    slot = egress.take()
+    pooled_ms = (time.perf_counter() - started) * 1000
+    taken = [slot]
+    try:
+        for _ in range(egress.pool_size + 2):  # beyond the pool: made inline
+            taken.append(egress.take())
+        addresses = [slot.address for slot in taken]
+        assert len(set(addresses)) == len(addresses)
+        print(f"take from pool: {pooled_ms:.2f} ms")
+        assert pooled_ms < 20
+    finally:
+        for slot in taken:
+            egress.release(slot)
+
+
+def test_release_is_idempotent_and_removes_the_veth(egress):
+    slot = egress.take()
+    index = Path(f"/sys/class/net/{veth_name(ipaddress.IPv4Address(slot.address) - 1)}/ifindex")
+    before = index.read_text()
+
+    def gone() -> bool:  # the name may come back later for a new link, with a new index
+        try:
+            return index.read_text() != before
+        except FileNotFoundError:
+            return True
+
+    egress.release(slot)
+    egress.release(slot)
+    for _ in range(100):
+        if gone():
+            break
+        time.sleep(0.05)
+    assert gone()
+
+
+def test_close_removes_the_table_the_veths_and_the_claims():
+    networks = FunctionNetworks("egress", {}, [], "10.254.0.0/16", pool_size=2)
+    networks.start()
+    slot = networks.take()
+    table = networks._firewall.name
+    blocks = networks._addresses.blocks()
+    names = [veth_name(ipaddress.IPv4Address(slot.address) - 1)]
+    assert table in table_names()
+    networks.close()
+    assert table not in table_names()
+    for block in blocks:
+        assert not (networks._addresses.state_dir / f"{block.network_address}-{block.prefixlen}").exists()
+    for _ in range(100):
+        if not any(Path(f"/sys/class/net/{name}").exists() for name in names):
+            break
+        time.sleep(0.05)
+    assert not any(Path(f"/sys/class/net/{name}").exists() for name in names)
+    with pytest.raises(RuntimeError):
+        networks.take()
+
+
+def test_start_sweeps_what_a_dead_server_left(tmp_path):
+    """A claim, a veth and a table of a server that died are removed; a live server's are kept."""
+    dead = "999999 1"  # no process has pid 999999 with start time 1
+    state = tmp_path / "state"
+    blocks = AddressBlocks("10.253.0.0/16", state)
+    block = next(iter(blocks._all_blocks()))
+    state.mkdir()
+    (state / f"{block.network_address}-{block.prefixlen}").write_text(dead + "\n")
+    leftover = veth_name(block.network_address)
+    _ip("link", "add", leftover, "type", "veth", "peer", "name", f"{leftover}p")
+    subprocess.run(
+        ["nft", "-f", "-"], input="table inet lambdabox_999999_1_abcdef { }\n", text=True, check=True
+    )
+    live = process_identity(os.getpid()).replace(" ", "_")
+    subprocess.run(["nft", "-f", "-"], input=f"table inet lambdabox_{live}_keepme {{ }}\n", text=True, check=True)
+    networks = FunctionNetworks("egress", {}, [], "10.253.0.0/16", pool_size=1, state_dir=state)
+    try:
+        networks.start()
+        assert "lambdabox_999999_1_abcdef" not in table_names()
+        assert f"lambdabox_{live}_keepme" in table_names()
+        assert not Path(f"/sys/class/net/{leftover}p").exists()  # the leftover pair is gone (the name is reused)
+        # The swept block is free again, and this server now holds it.
+        assert networks._addresses.blocks() == [block]
+        assert (state / f"{block.network_address}-{block.prefixlen}").read_text().strip() == networks._addresses.identity
+    finally:
+        networks.close()
+        subprocess.run(["nft", "delete", "table", "inet", f"lambdabox_{live}_keepme"], capture_output=True)
+        subprocess.run(["ip", "link", "del", leftover], capture_output=True)
+
+
+def test_host_mode_changes_nothing():
+    networks = FunctionNetworks("host", {"db": ["10.77.0.0/24"]}, [], "10.254.0.0/16")
+    networks.start()
+    slot = networks.take(("db",))
+    assert (slot.netns_fd, slot.runtime_socket, slot.api_socket, slot.address) == (None, None, None, None)
+    networks.release(slot)
+    networks.close()
+
+
+def test_peer_uid_names_the_connecting_user():
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    pid = os.fork()
+    if pid == 0:
+        os.setgid(54321), os.setuid(54321)
+        client = socket.create_connection(("127.0.0.1", port))
+        os.read(os.open("/dev/null", os.O_RDONLY), 1)
+        signal.pause()
+        os._exit(0)
+    try:
+        listener.settimeout(5)
+        conn, _ = listener.accept()
+        assert peer_uid(conn) == 54321
+        conn.close()
+    finally:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        listener.close()
