@@ -111,7 +111,9 @@ def build_app(settings: Settings) -> Starlette:
 
     activator = Activator(store, unpacked, settled, take_snapshot)
     control = ControlPlane(
-        functions=Functions(store, blobs, links, activator.submit, host_architecture(), runtimes.problem),
+        functions=Functions(
+            store, blobs, links, activator.submit, host_architecture(), runtimes.problem, settings.networks
+        ),
         versions=Versions(store, activator.submit),
         aliases=Aliases(store),
         layers=Layers(store, blobs, links),

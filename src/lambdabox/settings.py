@@ -54,6 +54,15 @@ class Settings:
     #: Endpoints of the SQS and SNS that destinations and dead-letter queues reach (None: AWS's own).
     sqs_endpoint_url: str | None = None
     sns_endpoint_url: str | None = None
+    #: Functions' network: "egress" (own namespace, NATed internet, no host/private ranges), "none"
+    #: (own namespace, loopback only) or "host" (the host's network, shared by everyone).
+    function_network: str = "egress"
+    #: Private networks functions attach to with VpcConfig (subnet-NAME): name -> IPv4 CIDRs.
+    networks: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: IPv4 CIDRs every environment may reach in egress mode, private ranges and the host included.
+    allow_networks: tuple[str, ...] = ()
+    #: Where environments' veth addresses come from (a /24 per server; several servers share it).
+    function_subnet: str = "10.254.0.0/16"
 
     @property
     def endpoint_url(self) -> str:

@@ -7,6 +7,7 @@ import logging
 import os
 from pathlib import Path
 
+from lambdabox.cli import network_options
 from lambdabox.settings import DEFAULT_DATA_DIR, Settings, default_data_dir
 
 
@@ -139,6 +140,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="auto: namespaces and cgroups where the host allows them (root on Linux); "
         "none: run functions as plain processes, with a warning (default: %(default)s)",
     )
+    network_options.add_arguments(command)
     command.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"], help="server log level")
     command.set_defaults(run=run)
 
@@ -167,6 +169,7 @@ def run(arguments: argparse.Namespace) -> int:
         async_concurrency=arguments.async_concurrency,
         sqs_endpoint_url=arguments.sqs_endpoint_url,
         sns_endpoint_url=arguments.sns_endpoint_url,
+        **network_options.settings(arguments),
     )
     logging.basicConfig(level=arguments.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     print(f"Lambdabox listening on http://{settings.host}:{settings.port} (data dir {settings.data_dir})", flush=True)
