@@ -25,6 +25,8 @@ from pathlib import Path
 
 import pytest
 
+from peers import DATABASE, INTERNET, Peer, ip
+
 from lambdabox.sandbox.addresses import AddressBlocks, process_identity
 from lambdabox.sandbox.firewall import table_names
 from lambdabox.sandbox.network import CLONE_NEWNET, FunctionNetworks, Slot, peer_uid, veth_name
@@ -34,10 +36,6 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces ne
 #: An unprivileged uid for probes (what functions run as).
 TENANT_UID = 993
 
-#: The fake internet and the private database, each in a namespace of this file's own.
-INTERNET = ("198.51.100.1", "198.51.100.2", 24)
-DATABASE = ("10.77.0.1", "10.77.0.2", 24)
-
 #: Seconds a probe waits for a connection that a firewall drops silently.
 PROBE_TIMEOUT_S = 1.0
 
@@ -45,51 +43,6 @@ PROBE_TIMEOUT_S = 1.0
 REACH_TIMEOUT_S = 5.0
 
 _libc = ctypes.CDLL(None, use_errno=True)
-
-
-def _ip(*arguments: str) -> None:
-    subprocess.run(["ip", *arguments], check=True, capture_output=True)
-
-
-class Peer:
-    """A network namespace of the test's own, joined to the host by a veth, serving TCP on `port`.
-
-    Its server answers each connection with the address it saw the connection come from.
-    """
-
-    def __init__(self, tag: str, host_end: str, address: str, prefix: int, port: int) -> None:
-        self.name = f"lbxtest-{tag}-{os.getpid()}"
-        self.veth = f"lt{tag[:3]}{os.getpid() % 100000}"
-        self.address, self.port = address, port
-        _ip("netns", "add", self.name)
-        _ip("link", "add", self.veth, "type", "veth", "peer", "name", "eth0", "netns", self.name)
-        _ip("addr", "add", f"{host_end}/{prefix}", "dev", self.veth)
-        _ip("link", "set", self.veth, "up")
-        _ip("-n", self.name, "addr", "add", f"{address}/{prefix}", "dev", "eth0")
-        _ip("-n", self.name, "link", "set", "eth0", "up")
-        _ip("-n", self.name, "link", "set", "lo", "up")
-        _ip("-n", self.name, "route", "add", "default", "via", host_end)
-        server = textwrap.dedent(
-            f"""
-            import socket, sys
-            listener = socket.create_server(("0.0.0.0", {port}))
-            print("ready", flush=True)
-            while True:
-                conn, peer = listener.accept()
-                conn.sendall(peer[0].encode())
-                conn.close()
-            """
-        )
-        self.process = subprocess.Popen(
-            ["ip", "netns", "exec", self.name, sys.executable, "-c", server], stdout=subprocess.PIPE
-        )
-        assert self.process.stdout is not None and self.process.stdout.readline().strip() == b"ready"
-
-    def close(self) -> None:
-        self.process.kill()
-        self.process.wait()
-        subprocess.run(["ip", "link", "del", self.veth], capture_output=True)
-        subprocess.run(["ip", "netns", "del", self.name], capture_output=True)
 
 
 @pytest.fixture(scope="module")
@@ -429,6 +382,23 @@ def test_allow_list_opens_a_refused_range(database):
         allowing.close()
 
 
+def test_the_resolvers_port_53_is_open_though_private():
+    resolver = Peer("dns", "10.78.0.1", "10.78.0.2", 24, port=53)
+    resolving = FunctionNetworks("egress", {}, [], "10.254.0.0/16", pool_size=1, resolvers=[resolver.address])
+    try:
+        resolving.start()
+        slot = resolving.take()
+        try:
+            assert reach(slot, resolver.address, 53).startswith("connected:")
+            # Any other port of it is dropped (nothing listens there: unfenced, it would answer "refused").
+            assert probe(slot, resolver.address, 54) == "timeout"
+        finally:
+            resolving.release(slot)
+    finally:
+        resolving.close()
+        resolver.close()
+
+
 def test_attach_pid_connects_a_namespace_of_its_own(egress, database, internet):
     """A SnapStart clone's case: the process made its own namespace; attach_pid gives it egress."""
     go_read, go_write = os.pipe()
@@ -531,7 +501,7 @@ def test_start_sweeps_what_a_dead_server_left(tmp_path):
     state.mkdir()
     (state / f"{block.network_address}-{block.prefixlen}").write_text(dead + "\n")
     leftover = veth_name(block.network_address)
-    _ip("link", "add", leftover, "type", "veth", "peer", "name", f"{leftover}p")
+    ip("link", "add", leftover, "type", "veth", "peer", "name", f"{leftover}p")
     subprocess.run(
         ["nft", "-f", "-"], input="table inet lambdabox_999999_1_abcdef { }\n", text=True, check=True
     )

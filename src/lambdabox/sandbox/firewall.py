@@ -7,11 +7,12 @@ traffic. The rules, in the order a packet meets them:
 - prerouting (raw priority): from a veth, IPv6 is dropped, and so is any packet whose source address
   is not routed back through the veth it came in on (`fib saddr . iif`): an environment cannot
   borrow a neighbour's address (IP_FREEBIND needs no privilege) to pass for a VPC member.
-- input: from a veth, nothing reaches the host itself, on any of its addresses, unless allow-listed.
+- input: from a veth, nothing reaches the host itself, on any of its addresses, unless allow-listed
+  (or it is a DNS resolver of the host's /etc/resolv.conf, which is the environments' too: port 53).
 - output: the host's own processes open no connection into an environment either.
 - forward: towards a veth only replies pass (`ct state established,related`): nothing outside, no
   neighbouring environment either, opens a connection into an environment. From a veth: the
-  allow-list is accepted; then each private network's CIDRs for its members (set `members_<i>`);
+  allow-list is accepted, and port 53 of the resolvers; then each private network's CIDRs for its members (set `members_<i>`);
   then the refused ranges (private, loopback, link-local, CGNAT, multicast, reserved, this
   subnet, every private network) are dropped; the rest (the internet) is accepted.
 - postrouting: what leaves through another interface is masqueraded.
@@ -126,12 +127,16 @@ def _element_set(cidrs: list[str]) -> str:
 class Firewall:
     """This server's table: `install()` once, then set elements per environment, then `remove()`."""
 
-    def __init__(self, name: str, networks: list[list[str]], allow: list[str], subnet: str) -> None:
-        """`networks[i]` are the CIDRs of private network i (set `members_<i>` holds its members)."""
+    def __init__(
+        self, name: str, networks: list[list[str]], allow: list[str], subnet: str, resolvers: list[str] = ()
+    ) -> None:
+        """`networks[i]` are the CIDRs of private network i (set `members_<i>` holds its members);
+        `resolvers` are DNS servers environments may query (port 53 only), though private or the host."""
         self.name = name
         self.networks = networks
         self.allow = allow
         self.subnet = subnet
+        self.resolvers = list(resolvers)
         self._lock = threading.Lock()
         self._socket: socket.socket | None = None
         self._sequence = 0
@@ -139,6 +144,7 @@ class Firewall:
     def ruleset(self) -> str:
         refused = list(REFUSED_RANGES) + [self.subnet] + [cidr for cidrs in self.networks for cidr in cidrs]
         allowed = f"elements = {_element_set(self.allow)}" if self.allow else ""
+        resolvers = f"elements = {_element_set(self.resolvers)}" if self.resolvers else ""
         members = "\n".join(f"  set members_{i} {{ type ipv4_addr; }}" for i in range(len(self.networks)))
         reach = "\n".join(
             f"    ip saddr @members_{i} ip daddr {_element_set(cidrs)} accept"
@@ -152,6 +158,7 @@ table inet {self.name} {{
   set veths {{ type ifname; }}
   set allowed {{ type ipv4_addr; flags interval; auto-merge; {allowed} }}
   set refused {{ type ipv4_addr; flags interval; auto-merge; elements = {_element_set(refused)} }}
+  set resolvers {{ type ipv4_addr; {resolvers} }}
 {members}
   chain prerouting {{
     type filter hook prerouting priority raw; policy accept;
@@ -161,6 +168,7 @@ table inet {self.name} {{
   chain input {{
     type filter hook input priority filter; policy accept;
     iifname @veths ip daddr @allowed accept
+    iifname @veths ip daddr @resolvers meta l4proto {{ tcp, udp }} th dport 53 accept
     iifname @veths drop
   }}
   chain output {{
@@ -177,6 +185,7 @@ table inet {self.name} {{
   chain outbound {{
     meta nfproto != ipv4 drop
     ip daddr @allowed accept
+    ip daddr @resolvers meta l4proto {{ tcp, udp }} th dport 53 accept
 {reach}
     ip daddr @refused drop
     accept

@@ -173,7 +173,10 @@ class FunctionNetworks:
         api_port: int = 9000,
         pool_size: int = 32,
         state_dir: Path = DEFAULT_STATE_DIR,
+        resolvers: list[str] | None = None,
     ) -> None:
+        """`resolvers`: DNS servers environments may query on port 53 though private (egress); None:
+        the IPv4 nameservers of the host's /etc/resolv.conf, which environments see as theirs."""
         if mode not in MODES:
             raise ValueError(f"network mode must be one of {', '.join(MODES)}, not {mode!r}")
         self.mode = mode
@@ -185,7 +188,9 @@ class FunctionNetworks:
         self._addresses = AddressBlocks(subnet, state_dir)
         # Owner's pid and start time (for sweeping), and a token: one process may hold several.
         table = f"{TABLE_PREFIX}{identity}_{os.urandom(3).hex()}"
-        self._firewall = Firewall(table, [list(cidrs) for cidrs in networks.values()], list(allow), subnet)
+        if resolvers is None:
+            resolvers = host_resolvers()
+        self._firewall = Firewall(table, [list(cidrs) for cidrs in networks.values()], list(allow), subnet, resolvers)
         self._condition = threading.Condition()
         self._pool: collections.deque[Slot] = collections.deque()
         self._urgent: collections.deque[tuple[Callable[[], Any], Future]] = collections.deque()
@@ -530,6 +535,39 @@ class FunctionNetworks:
                             log.debug("veth %s: %s", name, error)
 
             self._addresses.sweep(forget)
+
+
+def host_resolvers(path: str = "/etc/resolv.conf") -> list[str]:
+    """The IPv4 nameservers of `path` that an environment can reach through its veth.
+
+    One on loopback (systemd-resolved's 127.0.0.53) is the namespace's own loopback inside, where
+    nothing answers: it is left out, with a warning.
+    """
+    found = []
+    try:
+        with open(path) as file:
+            lines = file.read().splitlines()
+    except OSError:
+        return []
+    for line in lines:
+        fields = line.split()
+        if len(fields) < 2 or fields[0] != "nameserver":
+            continue
+        try:
+            address = ipaddress.ip_address(fields[1])
+        except ValueError:
+            continue
+        if address.version != 4:
+            continue
+        if address.is_loopback:
+            log.warning(
+                "the host's DNS resolver %s is on loopback, which environments cannot reach: functions will not "
+                "resolve names unless %s names a resolver on a routable address",
+                address, path,
+            )
+            continue
+        found.append(str(address))
+    return found
 
 
 def peer_uid(conn: socket.socket) -> int | None:
