@@ -451,6 +451,25 @@ def test_take_from_the_pool_is_quick_and_a_slot_is_made_when_it_is_empty(egress)
             egress.release(slot)
 
 
+def test_take_is_thread_safe_and_works_on_an_event_loop(egress):
+    import asyncio
+    import concurrent.futures
+
+    async def from_a_loop() -> Slot:
+        return egress.take(("db",))
+
+    with concurrent.futures.ThreadPoolExecutor(8) as threads:
+        taken = list(threads.map(lambda _: egress.take(("db",) if _ % 2 else ()), range(24)))
+    taken.append(asyncio.run(from_a_loop()))
+    try:
+        assert len({slot.address for slot in taken}) == len(taken)
+        assert len({slot.netns_fd for slot in taken}) == len(taken)
+        assert all(slot.runtime_socket.getsockname() == ("127.0.0.1", 9001) for slot in taken)
+    finally:
+        with concurrent.futures.ThreadPoolExecutor(8) as threads:
+            list(threads.map(egress.release, taken))
+
+
 def test_release_is_idempotent_and_removes_the_veth(egress):
     slot = egress.take()
     index = Path(f"/sys/class/net/{veth_name(ipaddress.IPv4Address(slot.address) - 1)}/ifindex")

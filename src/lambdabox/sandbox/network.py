@@ -221,7 +221,7 @@ class FunctionNetworks:
                 # Forwarding is what lets an environment's packets out through the host; host-wide.
                 _write_sysctl("/proc/sys/net/ipv4/ip_forward", "1")
                 self._firewall.install()
-            except (OSError, FirewallError) as error:
+            except Exception as error:
                 raise NetworkUnavailable(f"--function-network egress: could not set up the host: {error}") from error
         self._host_netns = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
         self._thread = threading.Thread(target=self._run, name="lambdabox-netns", daemon=True)
@@ -275,30 +275,39 @@ class FunctionNetworks:
         if self.mode == "host":
             return _empty_slot()
         with self._condition:
-            if self._closing or not self._started:
-                raise RuntimeError("FunctionNetworks is not running")
+            self._require_running()
             slot = self._pool.popleft() if self._pool else None
             self._condition.notify_all()  # the preparer refills
         if slot is None:
             slot = self._urgently(self._make)
-        with self._condition:
-            self._taken.add(slot)
-        if members:
-            self._join(slot, members)
-        return slot
+        return self._hand_out(slot, members)
 
     def attach_pid(self, pid: int, attach: tuple[str, ...] = ()) -> Slot:
         members = self._members(attach)
         if self.mode != "egress":
             return _empty_slot()
         with self._condition:
-            if self._closing or not self._started:
-                raise RuntimeError("FunctionNetworks is not running")
-        slot = self._urgently(lambda: self._connect_pid(pid))
-        with self._condition:
-            self._taken.add(slot)
-        if members:
-            self._join(slot, members)
+            self._require_running()
+        return self._hand_out(self._urgently(lambda: self._connect_pid(pid)), members)
+
+    def _require_running(self) -> None:
+        if self._closing or not self._started:
+            raise RuntimeError("FunctionNetworks is not running")
+
+    def _hand_out(self, slot: Slot, members: tuple[int, ...]) -> Slot:
+        """Count `slot` as taken and give it its memberships; on any failure, release it and raise."""
+        try:
+            with self._condition:
+                self._taken.add(slot)
+                self._require_running()  # close() may have begun meanwhile
+            if self.mode == "egress" and slot.address is not None:
+                address = ipaddress.IPv4Address(slot.address)
+                for network in members:
+                    self._firewall.add_member(network, address)
+                    slot._members += (network,)
+        except BaseException:
+            self.release(slot)
+            raise
         return slot
 
     def release(self, slot: Slot) -> None:
@@ -322,14 +331,6 @@ class FunctionNetworks:
         if unknown:
             raise ValueError(f"no network named {', '.join(unknown)} is defined (--network NAME=CIDR)")
         return tuple(sorted({self._network_index[name] for name in attach}))
-
-    def _join(self, slot: Slot, members: tuple[int, ...]) -> None:
-        if self.mode != "egress" or slot.address is None:
-            return
-        address = ipaddress.IPv4Address(slot.address)
-        for network in members:
-            self._firewall.add_member(network, address)
-        slot._members = members
 
     # ---- the preparer thread ----
 
