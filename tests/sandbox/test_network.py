@@ -249,6 +249,42 @@ def test_ipv6_is_off_inside(mode, request):
         networks.release(slot)
 
 
+@pytest.mark.parametrize("mode", ["none", "egress"])
+def test_abstract_unix_sockets_of_the_host_and_neighbours_are_out_of_reach(mode, request):
+    """Abstract Unix socket names belong to a network namespace: another namespace's are not there."""
+    networks = request.getfixturevalue("isolated" if mode == "none" else "egress")
+    name = f"\0lambdabox-test-{os.getpid()}"
+    host_side = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    host_side.bind(name)
+    host_side.listen(1)
+    first, second = networks.take(), networks.take()
+
+    def listen_then_dial_from(other: Slot) -> str:
+        # In `first`: bind the name there, then see whether a process in `other` can reach it.
+        inside = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        inside.bind(name + "-first")
+        inside.listen(1)
+        return _dial(name + "-first") + "," + _in_namespace(other, lambda: _dial(name + "-first"))
+
+    try:
+        assert _dial(name) == "connected"  # the host itself reaches it: the test is sound
+        assert _in_namespace(first, lambda: _dial(name)) == "refused"
+        assert _in_namespace(first, lambda: listen_then_dial_from(second), uid=None) == "connected,refused"
+    finally:
+        host_side.close()
+        networks.release(first)
+        networks.release(second)
+
+
+def _dial(name: str) -> str:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
+        try:
+            client.connect(name)
+            return "connected"
+        except ConnectionRefusedError:
+            return "refused"
+
+
 def test_none_mode_reaches_no_internet(isolated, internet):
     slot = isolated.take()
     try:
