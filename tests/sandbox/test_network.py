@@ -306,6 +306,31 @@ def test_the_internet_is_reachable_through_nat(egress, internet):
         egress.release(slot)
 
 
+def test_release_forgets_the_connections_of_the_address(egress, internet):
+    """A reused address must not inherit its previous holder's flows (their replies would pass as established)."""
+
+    def flows(address: str) -> int:
+        listed = subprocess.run(["cat", "/proc/net/nf_conntrack"], capture_output=True, text=True).stdout
+        if not listed:  # no procfs view of conntrack here: ask pyroute2
+            from pyroute2 import Conntrack
+            from pyroute2.netlink.nfnetlink.nfctsocket import NFCTAttrTuple
+
+            with Conntrack() as conntrack:
+                return len(list(conntrack.dump_entries(tuple_orig=NFCTAttrTuple(family=socket.AF_INET, saddr=address))))
+        return sum(f"src={address} " in line for line in listed.splitlines())
+
+    slot = egress.take()
+    address = slot.address
+    assert reach(slot, internet.address, internet.port).startswith("connected:")
+    assert flows(address) >= 1
+    egress.release(slot)
+    for _ in range(100):
+        if flows(address) == 0:
+            break
+        time.sleep(0.05)
+    assert flows(address) == 0
+
+
 def test_neighbours_are_unreachable(egress, internet):
     first, second = egress.take(), egress.take()
     ready_read, ready_write = os.pipe()

@@ -31,7 +31,8 @@ Contract of `FunctionNetworks`:
    sockets are None; in `none` and `host` modes it changes nothing.
 5. `release(slot)` is idempotent. At once: the sockets are closed and the memberships removed.
    Then, in the preparer thread: the veth is deleted (cutting off any process still inside), the
-   namespace fd closed and the address given back. Call it once the environment's processes are
+   namespace fd closed, the conntrack entries of the address's connections deleted, and the
+   address given back (to be handed out again last: the least recently freed goes first). Call it once the environment's processes are
    gone or being killed. A slot's `netns_fd` belongs to this object: never close it yourself.
 6. `close()`: 1. stop taking; 2. release every slot, pooled or taken, and wait (bounded) for the
    teardown; 3. remove this server's table; 4. remove its address claims. take() then raises.
@@ -508,8 +509,29 @@ class FunctionNetworks:
         finally:
             if slot.netns_fd is not None:
                 os.close(slot.netns_fd)
+        if slot.address is not None and not slot._pristine:
+            self._forget_flows(slot.address)
         if slot._host_end is not None:
             self._addresses.give_back(slot._host_end)
+
+    def _forget_flows(self, address: str) -> None:
+        """Delete the conntrack entries of connections `address` opened (preparer thread only).
+
+        Otherwise, when the address is handed to another environment, replies of its previous
+        holder's flows (a UDP peer that keeps sending, say) would be let in as "established".
+        """
+        from pyroute2 import Conntrack
+        from pyroute2.netlink.nfnetlink.nfctsocket import NFCTAttrTuple
+
+        try:
+            with Conntrack() as conntrack:
+                for entry in conntrack.dump_entries(tuple_orig=NFCTAttrTuple(family=socket.AF_INET, saddr=address)):
+                    try:
+                        conntrack.delete(entry)
+                    except Exception as error:  # gone meanwhile
+                        log.debug("conntrack entry of %s: %s", address, error)
+        except Exception as error:
+            log.warning("could not forget the connections of %s: %s", address, error)
 
     # ---- leftovers of dead servers ----
 
