@@ -602,6 +602,47 @@ def test_start_sweeps_what_a_dead_server_left(tmp_path):
         subprocess.run(["ip", "link", "del", leftover], capture_output=True)
 
 
+def _start_in_child(mode: str, uid: int | None = None, path: str | None = None) -> str:
+    """Start FunctionNetworks(mode) in a forked child (as `uid`, with PATH=`path`); what start() said."""
+    import pyroute2  # noqa: F401 - imported before dropping to a uid that cannot read it
+
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(read_end)
+            if path is not None:
+                os.environ["PATH"] = path
+            if uid is not None:
+                os.setgroups([])
+                os.setgid(uid)
+                os.setuid(uid)
+            networks = FunctionNetworks(mode, {}, [], "10.254.0.0/16", pool_size=0, resolvers=[])
+            try:
+                networks.start()
+                said = "started"
+            except Exception as error:
+                said = f"{type(error).__name__}: {error}"
+            networks.close()
+        except BaseException as error:  # noqa: BLE001 - reported to the parent
+            said = f"child failed: {error!r}"
+        os.write(write_end, said.encode())
+        os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        said = pipe.read().decode()
+    os.waitpid(pid, 0)
+    return said
+
+
+def test_a_host_that_cannot_do_egress_fails_at_start_saying_why():
+    assert _start_in_child("egress", uid=TENANT_UID).startswith("NetworkUnavailable: --function-network egress: egress mode needs root")
+    assert "apt-get install nftables" in _start_in_child("egress", path="/nonexistent")
+    refused = _start_in_child("none", uid=TENANT_UID)
+    assert refused.startswith("NetworkUnavailable: --function-network none: could not make a network namespace")
+    assert "Operation not permitted" in refused
+
+
 def test_host_mode_changes_nothing():
     networks = FunctionNetworks("host", {"db": ["10.77.0.0/24"]}, [], "10.254.0.0/16")
     networks.start()

@@ -111,6 +111,11 @@ def table_names() -> list[str]:
     return re.findall(rf"^table inet ({TABLE_PREFIX}\w+)$", done.stdout, re.MULTILINE)
 
 
+def delete_table(name: str) -> None:
+    """Delete the inet table `name`, if there is one."""
+    nft(f"table inet {name}\ndelete table inet {name}\n")
+
+
 def nft_available() -> str | None:
     """None if this host can run the firewall, else why not."""
     if os.geteuid() != 0:
@@ -140,6 +145,7 @@ class Firewall:
         self._lock = threading.Lock()
         self._socket: socket.socket | None = None
         self._sequence = 0
+        self._installed = False
 
     def ruleset(self) -> str:
         refused = list(REFUSED_RANGES) + [self.subnet] + [cidr for cidrs in self.networks for cidr in cidrs]
@@ -203,18 +209,21 @@ table inet {self.name} {{
         belongs to the namespace it was made in, whichever thread uses it later."""
         nft(self.ruleset())
         with self._lock:
+            self._installed = True
             if self._socket is None:
                 self._socket = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, _NETLINK_NETFILTER)
                 self._socket.settimeout(NETLINK_TIMEOUT_S)
                 self._socket.bind((0, 0))
 
     def remove(self) -> None:
-        """Delete the table; idempotent. Closes the netlink socket."""
+        """Delete the table if install() made it; idempotent. Closes the netlink socket."""
         with self._lock:
             if self._socket is not None:
                 self._socket.close()
                 self._socket = None
-        nft(f"table inet {self.name}\ndelete table inet {self.name}\n")
+            installed, self._installed = self._installed, False
+        if installed:
+            delete_table(self.name)
 
     def add_veth(self, ifname: str) -> None:
         self._elements(_NFT_MSG_NEWSETELEM, "veths", [ifname.encode().ljust(_IFNAMSIZ, b"\0")])

@@ -56,7 +56,13 @@ from pathlib import Path
 from typing import Any
 
 from lambdabox.sandbox.addresses import DEFAULT_STATE_DIR, AddressBlocks, is_alive, process_identity
-from lambdabox.sandbox.firewall import TABLE_PREFIX, Firewall, FirewallError, nft_available, table_names
+from lambdabox.sandbox.firewall import (
+    TABLE_PREFIX,
+    Firewall,
+    delete_table,
+    nft_available,
+    table_names,
+)
 
 log = logging.getLogger(__name__)
 
@@ -265,7 +271,7 @@ class FunctionNetworks:
             # 3. This server's table; 4. its claims.
             try:
                 self._firewall.remove()
-            except FirewallError as error:
+            except Exception as error:
                 log.warning("could not remove nftables table %s: %s", self._firewall.name, error)
             self._addresses.close()
 
@@ -541,7 +547,7 @@ class FunctionNetworks:
             owner = " ".join(table[len(TABLE_PREFIX):].split("_")[:2])
             if not is_alive(owner):
                 log.info("removing nftables table %s of a Lambdabox server that is gone", table)
-                Firewall(table, [], [], "0.0.0.0/32").remove()
+                delete_table(table)
         from pyroute2 import IPRoute
 
         with IPRoute() as iproute:
