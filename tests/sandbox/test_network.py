@@ -110,7 +110,7 @@ def _connect(host: str, port: int, bind: str | None = None, timeout: float = PRO
             client.bind((bind, 0))
         client.connect((host, port))
         try:
-            said = client.recv(100).decode()
+            said = client.recv(100).decode(errors="replace")
         except OSError:
             said = ""
         return f"connected:{said}"

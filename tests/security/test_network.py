@@ -32,7 +32,7 @@ def connect(host, port, timeout):
     try:
         client.connect((host, port))
         try:
-            said = client.recv(100).decode()
+            said = client.recv(100).decode(errors="replace")
         except OSError:
             said = ""
         return "connected:" + said
