@@ -643,6 +643,23 @@ def test_a_host_that_cannot_do_egress_fails_at_start_saying_why():
     assert "Operation not permitted" in refused
 
 
+def test_a_stale_link_of_the_same_name_is_replaced(tmp_path):
+    """A namespace the kernel is still destroying may hold the name of a link about to be made."""
+    stale = veth_name(ipaddress.IPv4Address("10.251.0.0"))
+    ip("link", "add", stale, "type", "veth", "peer", "name", f"{stale}p")
+    networks = FunctionNetworks("egress", {}, [], "10.251.0.0/29", pool_size=1, state_dir=tmp_path, resolvers=[])
+    try:
+        networks.start()
+        slot = networks.take()
+        assert slot.address == "10.251.0.1"
+        assert not Path(f"/sys/class/net/{stale}p").exists()
+        assert Path(f"/sys/class/net/{stale}").exists()
+        networks.release(slot)
+    finally:
+        networks.close()
+        subprocess.run(["ip", "link", "del", stale], capture_output=True)
+
+
 def test_host_mode_changes_nothing():
     networks = FunctionNetworks("host", {"db": ["10.77.0.0/24"]}, [], "10.254.0.0/16")
     networks.start()

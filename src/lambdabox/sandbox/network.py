@@ -82,6 +82,9 @@ LISTEN_BACKLOG = 64
 #: Prefix of the host ends of this module's veths; the rest is the host address in hex (11 of IFNAMSIZ's 15).
 VETH_PREFIX = "lbx"
 
+#: Tries at creating a veth whose name a dying namespace's link still holds (deleting it in between).
+VETH_ATTEMPTS = 3
+
 #: Name of the environment's end, inside its namespace.
 INSIDE_IFNAME = "eth0"
 
@@ -468,13 +471,16 @@ class FunctionNetworks:
         try:
             # 1. The pair, its inner end moved straight into the namespace. A leftover of the same
             #    name (a namespace the kernel is still destroying) is deleted first.
-            try:
-                self._iproute.link("add", ifname=name, kind="veth", peer={"ifname": INSIDE_IFNAME, "net_ns_fd": slot.netns_fd})
-            except NetlinkError as error:
-                if error.code != 17:  # EEXIST
-                    raise
-                self._iproute.link("del", ifname=name)
-                self._iproute.link("add", ifname=name, kind="veth", peer={"ifname": INSIDE_IFNAME, "net_ns_fd": slot.netns_fd})
+            for attempt in range(VETH_ATTEMPTS):
+                try:
+                    self._iproute.link(
+                        "add", ifname=name, kind="veth", peer={"ifname": INSIDE_IFNAME, "net_ns_fd": slot.netns_fd}
+                    )
+                    break
+                except NetlinkError as error:
+                    if error.code != 17 or attempt == VETH_ATTEMPTS - 1:  # EEXIST
+                        raise
+                    self._delete_veth(name)
             # 2. The firewall knows the host end before it carries any packet.
             self._firewall.add_veth(name)
             # 3. The host end: its address (which routes the /31 to the veth) and up.
