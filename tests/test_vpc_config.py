@@ -99,7 +99,11 @@ def test_an_unknown_subnet_is_refused_and_nothing_is_created(vpc_lam, make, uniq
 
 @pytest.mark.parametrize(
     "vpc",
-    [{"SubnetIds": ["subnet-db"]}, {"SubnetIds": ["subnet-db"], "SecurityGroupIds": []}, {"SecurityGroupIds": ["sg-1"]}],
+    [
+        {"SubnetIds": ["subnet-db"]},
+        {"SubnetIds": ["subnet-db"], "SecurityGroupIds": []},
+        {"SecurityGroupIds": ["sg-1"]},
+    ],
 )
 def test_subnets_and_security_groups_come_together(make, vpc):
     status, code, message = aws_error(make, VpcConfig=vpc)

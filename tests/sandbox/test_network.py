@@ -18,7 +18,6 @@ import signal
 import socket
 import subprocess
 import sys
-import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -378,7 +377,8 @@ def test_environments_of_another_server_are_unreachable(egress):
     try:
         mine, theirs = egress.take(), other.take()
         assert mine.address != theirs.address
-        assert veth_name(ipaddress.IPv4Address(mine.address) - 1) != veth_name(ipaddress.IPv4Address(theirs.address) - 1)
+        links = {veth_name(ipaddress.IPv4Address(slot.address) - 1) for slot in (mine, theirs)}
+        assert len(links) == 2
         try:
             assert probe(mine, theirs.address, 9001) == "timeout"
             assert probe(theirs, mine.address, 9001) == "timeout"
@@ -595,7 +595,8 @@ def test_start_sweeps_what_a_dead_server_left(tmp_path):
         assert not Path(f"/sys/class/net/{leftover}p").exists()  # the leftover pair is gone (the name is reused)
         # The swept block is free again, and this server now holds it.
         assert networks._addresses.blocks() == [block]
-        assert (state / f"{block.network_address}-{block.prefixlen}").read_text().strip() == networks._addresses.identity
+        claim = state / f"{block.network_address}-{block.prefixlen}"
+        assert claim.read_text().strip() == networks._addresses.identity
     finally:
         networks.close()
         subprocess.run(["nft", "delete", "table", "inet", f"lambdabox_{live}_keepme"], capture_output=True)
@@ -636,7 +637,8 @@ def _start_in_child(mode: str, uid: int | None = None, path: str | None = None) 
 
 
 def test_a_host_that_cannot_do_egress_fails_at_start_saying_why():
-    assert _start_in_child("egress", uid=TENANT_UID).startswith("NetworkUnavailable: --function-network egress: egress mode needs root")
+    not_root = _start_in_child("egress", uid=TENANT_UID)
+    assert not_root.startswith("NetworkUnavailable: --function-network egress: egress mode needs root")
     assert "apt-get install nftables" in _start_in_child("egress", path="/nonexistent")
     refused = _start_in_child("none", uid=TENANT_UID)
     assert refused.startswith("NetworkUnavailable: --function-network none: could not make a network namespace")

@@ -161,7 +161,8 @@ def test_detaching_takes_the_network_away(wired, egress_server, functions, peers
     lam = egress_server.client("lambda")
     name = functions("detached", VpcConfig={"SubnetIds": ["subnet-db"], "SecurityGroupIds": ["sg-1"]})
     key = f"{database.address}:{database.port}"
-    assert _invoke(egress_server, name, {"targets": [[database.address, database.port]], "timeout": 3.0})["targets"][key].startswith("connected:")
+    before = _invoke(egress_server, name, {"targets": [[database.address, database.port]], "timeout": 3.0})
+    assert before["targets"][key].startswith("connected:")
     lam.update_function_configuration(FunctionName=name, VpcConfig={"SubnetIds": [], "SecurityGroupIds": []})
     lam.get_waiter("function_updated_v2").wait(FunctionName=name)
     after = _invoke(egress_server, name, {"targets": [[database.address, database.port]]})
@@ -199,7 +200,8 @@ def test_a_neighbours_runtime_api_is_unreachable(wired, egress_server, functions
 
 def test_none_mode_has_no_network_but_its_apis(tmp_path, peers):
     internet, database = peers
-    server = Server(tmp_path / "data", extra_args=["--function-network", "none", "--network", "db=10.77.0.0/24"]).start()
+    arguments = ["--function-network", "none", "--network", "db=10.77.0.0/24"]
+    server = Server(tmp_path / "data", extra_args=arguments).start()
     try:
         lam = server.client("lambda")
         role = server.client("iam").create_role(

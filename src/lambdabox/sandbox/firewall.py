@@ -12,7 +12,8 @@ traffic. The rules, in the order a packet meets them:
 - output: the host's own processes open no connection into an environment either.
 - forward: towards a veth only replies pass (`ct state established,related`): nothing outside, no
   neighbouring environment either, opens a connection into an environment. From a veth: the
-  allow-list is accepted, and port 53 of the resolvers; then each private network's CIDRs for its members (set `members_<i>`);
+  allow-list is accepted, and port 53 of the resolvers; then each private network's CIDRs for its
+  members (set `members_<i>`);
   then the refused ranges (private, loopback, link-local, CGNAT, multicast, reserved, this
   subnet, every private network) are dropped; the rest (the internet) is accepted.
 - postrouting: what leaves through another interface is masqueraded.
@@ -211,7 +212,9 @@ table inet {self.name} {{
         with self._lock:
             self._installed = True
             if self._socket is None:
-                self._socket = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, _NETLINK_NETFILTER)
+                self._socket = socket.socket(
+                    socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, _NETLINK_NETFILTER
+                )
                 self._socket.settimeout(NETLINK_TIMEOUT_S)
                 self._socket.bind((0, 0))
 

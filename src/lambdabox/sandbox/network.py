@@ -32,8 +32,9 @@ Contract of `FunctionNetworks`:
 5. `release(slot)` is idempotent. At once: the sockets are closed and the memberships removed.
    Then, in the preparer thread: the veth is deleted (cutting off any process still inside), the
    namespace fd closed, the conntrack entries of the address's connections deleted, and the
-   address given back (to be handed out again last: the least recently freed goes first). Call it once the environment's processes are
-   gone or being killed. A slot's `netns_fd` belongs to this object: never close it yourself.
+   address given back (the least recently freed address is handed out first). Call it once the
+   environment's processes are gone or being killed. A slot's `netns_fd` belongs to this object:
+   never close it yourself.
 6. `close()`: 1. stop taking; 2. release every slot, pooled or taken, and wait (bounded) for the
    teardown; 3. remove this server's table; 4. remove its address claims. take() then raises.
 """
