@@ -46,6 +46,12 @@ class Peer:
         ip("-n", self.name, "link", "set", "eth0", "up")
         ip("-n", self.name, "link", "set", "lo", "up")
         ip("-n", self.name, "route", "add", "default", "via", host_end)
+        # Counts every connection attempt that arrives, answered or not.
+        counter = (
+            "table inet peer {\n chain input {\n type filter hook input priority 0;\n"
+            f" tcp dport {port} tcp flags & (syn | ack) == syn counter\n }}\n}}\n"
+        )
+        subprocess.run(["ip", "netns", "exec", self.name, "nft", "-f", "-"], input=counter, text=True, check=True)
         server = textwrap.dedent(
             f"""
             import socket, sys
@@ -61,6 +67,14 @@ class Peer:
             ["ip", "netns", "exec", self.name, sys.executable, "-c", server], stdout=subprocess.PIPE
         )
         assert self.process.stdout is not None and self.process.stdout.readline().strip() == b"ready"
+
+    def syns(self) -> int:
+        """Connection attempts (SYNs) that have reached this peer so far."""
+        listed = subprocess.run(
+            ["ip", "netns", "exec", self.name, "nft", "list", "table", "inet", "peer"],
+            capture_output=True, text=True, check=True,
+        ).stdout
+        return int(listed.split("counter packets ")[1].split()[0])
 
     def close(self) -> None:
         if self.process is not None:

@@ -538,7 +538,9 @@ class FunctionNetworks:
 
         try:
             with Conntrack() as conntrack:
-                for entry in conntrack.dump_entries(tuple_orig=NFCTAttrTuple(family=socket.AF_INET, saddr=address)):
+                # Listed in full first: pyroute2 cannot delete while a dump is being read.
+                flows = list(conntrack.dump_entries(tuple_orig=NFCTAttrTuple(family=socket.AF_INET, saddr=address)))
+                for entry in flows:
                     try:
                         conntrack.delete(entry)
                     except Exception as error:  # gone meanwhile
