@@ -92,6 +92,9 @@ INSIDE_IFNAME = "eth0"
 #: Seconds close() waits for the preparer to tear everything down (deleting a veth takes ~20-40 ms).
 CLOSE_TIMEOUT_S = 30.0
 
+#: Seconds a caller waits for the preparer to make its slot (a few ms; far more means the host is stuck).
+URGENT_TIMEOUT_S = 30.0
+
 #: Seconds the preparer pauses after failing to fill the pool, so that a broken host is not hammered.
 REFILL_BACKOFF_S = 1.0
 
@@ -349,9 +352,11 @@ class FunctionNetworks:
         """Run `work` in the preparer thread before anything else it has to do; wait for its result."""
         future: Future = Future()
         with self._condition:
+            if self._thread is None or not self._thread.is_alive():
+                raise NetworkUnavailable("the network namespace preparer is not running")
             self._urgent.append((work, future))
             self._condition.notify_all()
-        return future.result()
+        return future.result(timeout=URGENT_TIMEOUT_S)
 
     def _run(self) -> None:
         from pyroute2 import IPRoute
@@ -385,7 +390,10 @@ class FunctionNetworks:
                     except BaseException as error:
                         future.set_exception(error)
                 elif kind == "teardown":
-                    self._tear_down(doomed)
+                    try:
+                        self._tear_down(doomed)
+                    except Exception:  # the preparer must outlive any one slot
+                        log.exception("could not tear down a network namespace")
                 else:
                     self._refill()
         finally:
