@@ -1,20 +1,20 @@
 """The nftables table that fences one server's environments in `egress` mode.
 
-Each server owns one table, `inet lambdabox_<pid>_<starttime>`, and matches only packets of its own
+Each server owns one table, `inet lambdabox_<pid>_<starttime>_<token>`, and matches only packets of its own
 veths (the host ends, named in the set `veths`), so servers on one host never judge each other's
 traffic. The rules, in the order a packet meets them:
 
 - prerouting (raw priority): from a veth, IPv6 is dropped, and so is any packet whose source address
   is not routed back through the veth it came in on (`fib saddr . iif`): an environment cannot
-  borrow a neighbour's address (IP_FREEBIND needs no privilege) to pass for a VPC member.
+  borrow a neighbour's address to pass for a VPC member (its own kernel already refuses an
+  unprivileged IP_FREEBIND source; this holds even for one with raw-socket powers).
 - input: from a veth, nothing reaches the host itself, on any of its addresses, unless allow-listed
   (or it is a DNS resolver of the host's /etc/resolv.conf, which is the environments' too: port 53).
 - output: the host's own processes open no connection into an environment either.
 - forward: towards a veth only replies pass (`ct state established,related`): nothing outside, no
   neighbouring environment either, opens a connection into an environment. From a veth: the
   allow-list is accepted, and port 53 of the resolvers; then each private network's CIDRs for its
-  members (set `members_<i>`);
-  then the refused ranges (private, loopback, link-local, CGNAT, multicast, reserved, this
+  members (set `members_<i>`); then the refused ranges (private, loopback, link-local, CGNAT, multicast, reserved, this
   subnet, every private network) are dropped; the rest (the internet) is accepted.
 - postrouting: what leaves through another interface is masqueraded.
 
