@@ -32,6 +32,11 @@ if [ ! -x "$venv/bin/python" ]; then
   fi
 fi
 
+# Functions' egress network (--function-network egress, the default) needs nft; install it when we may.
+if ! command -v nft >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nftables >/dev/null
+fi
+
 target="."
 [ -n "$extras" ] && target=".[$extras]"
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip 2>/dev/null || true

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -48,12 +49,47 @@ from lambdabox.observe.logs import LogStore, group_name
 from lambdabox.queue.sqlite import SqliteEventQueue
 from lambdabox.runtime.catalog import RuntimeCatalog
 from lambdabox.sandbox.factory import make_factory
+from lambdabox.sandbox.identities import Identities
+from lambdabox.sandbox.network import FunctionNetworks, NetworkUnavailable
 from lambdabox.settings import Settings, host_architecture
 from lambdabox.store.blobs import BlobStore
 from lambdabox.store.records import RecordStore
 from lambdabox.store.unpacked import UnpackedStore
 
 log = logging.getLogger(__name__)
+
+
+def function_networks(settings: Settings) -> FunctionNetworks | None:
+    """Functions' networks as the operator chose them, started; None where sandboxes can't be isolated.
+
+    A host that can't give environments `egress` (no nftables, say) falls back to `none`, loudly:
+    functions then have no network but their own APIs, which is safe, rather than the host's.
+    """
+    if settings.isolation == "none" or os.geteuid() != 0:
+        return None
+    modes = [settings.function_network] + (["none"] if settings.function_network == "egress" else [])
+    for mode in modes:
+        network = FunctionNetworks(
+            mode,
+            {name: list(cidrs) for name, cidrs in settings.networks.items()},
+            list(settings.allow_networks),
+            settings.function_subnet,
+            pool_size=settings.network_pool,
+        )
+        try:
+            network.start()
+        except NetworkUnavailable as error:
+            log.warning("!!! functions cannot have the %s network: %s !!!", mode, error)
+            continue
+        if mode == "host":
+            log.warning(
+                "!!! FUNCTIONS SHARE THIS HOST'S NETWORK (--function-network host): each can reach every service on "
+                "its loopback and private ranges, and other functions. Only run code you trust this way. !!!"
+            )
+        elif mode != settings.function_network:
+            log.warning("!!! functions run with --function-network %s instead: loopback and Lambdabox's API only !!!", mode)
+        return network
+    raise NetworkUnavailable(f"no network mode could be set up for functions (tried {', '.join(modes)})")
 
 
 def build_app(settings: Settings) -> Starlette:
@@ -70,8 +106,14 @@ def build_app(settings: Settings) -> Starlette:
     )
     log_sweeper = LogSweeper(logs, settings.log_sweep_interval_s)
     runtimes = RuntimeCatalog()
-    sandboxes = make_factory(settings.data_dir / "sandboxes", settings.isolation)
+    network = function_networks(settings)
+    sandboxes = make_factory(
+        settings.data_dir / "sandboxes", settings.isolation, network, Identities(*settings.uid_range)
+    )
     isolated = sandboxes.isolation == "full"
+    if not isolated and network is not None:
+        network.close()
+        network = None
     if not isolated:
         log.warning(
             "!!! FUNCTIONS RUN WITHOUT ISOLATION: %s. They share this host's filesystem, processes and "
@@ -119,7 +161,9 @@ def build_app(settings: Settings) -> Starlette:
 
     activator = Activator(store, unpacked, settled, take_snapshot)
     control = ControlPlane(
-        functions=Functions(store, blobs, links, activator.submit, host_architecture(), runtimes.problem),
+        functions=Functions(
+            store, blobs, links, activator.submit, host_architecture(), runtimes.problem, settings.networks
+        ),
         versions=Versions(store, activator.submit),
         aliases=Aliases(store),
         layers=Layers(store, blobs, links),
@@ -162,6 +206,8 @@ def build_app(settings: Settings) -> Starlette:
             await pool.close()
             await snapshots.close()
             sandboxes.close()
+            if network is not None:
+                network.close()
             events.close()
             store.close()
 

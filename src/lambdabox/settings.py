@@ -64,6 +64,19 @@ class Settings:
     log_max_bytes: int = 2048 * 1024 * 1024
     #: Seconds between two sweeps of the log directory (retention and the size cap).
     log_sweep_interval_s: float = 60.0
+    #: Functions' network: "egress" (own namespace, NATed internet, no host/private ranges), "none"
+    #: (own namespace, loopback only) or "host" (the host's network, shared by everyone).
+    function_network: str = "egress"
+    #: Private networks functions attach to with VpcConfig (subnet-NAME): name -> IPv4 CIDRs.
+    networks: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: IPv4 CIDRs every environment may reach in egress mode, private ranges and the host included.
+    allow_networks: tuple[str, ...] = ()
+    #: Where environments' veth addresses come from (a /24 per server; several servers share it).
+    function_subnet: str = "10.254.0.0/16"
+    #: Network namespaces kept prepared ahead of cold starts.
+    network_pool: int = 32
+    #: Host uids (and gids) environments run as, one each: (first, count). No account of the host may use them.
+    uid_range: tuple[int, int] = (1_000_000_000, 1 << 20)
 
     @property
     def endpoint_url(self) -> str:

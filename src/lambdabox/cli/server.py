@@ -7,6 +7,7 @@ import logging
 import os
 from pathlib import Path
 
+from lambdabox.cli import network_options
 from lambdabox.settings import DEFAULT_DATA_DIR, Settings, default_data_dir
 
 
@@ -200,6 +201,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="auto: namespaces and cgroups where the host allows them (root on Linux); "
         "none: run functions as plain processes, with a warning (default: %(default)s)",
     )
+    network_options.add_arguments(command)
     command.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"], help="server log level")
     command.set_defaults(run=run)
 
@@ -233,6 +235,7 @@ def run(arguments: argparse.Namespace) -> int:
         log_retention_days=_retention_days(arguments.log_retention_days),
         log_max_bytes=int(_positive("--log-max-mb", arguments.log_max_mb) * 1024 * 1024),
         log_sweep_interval_s=_positive("--log-sweep-interval", arguments.log_sweep_interval),
+        **network_options.settings(arguments),
     )
     logging.basicConfig(level=arguments.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     print(f"Lambdabox listening on http://{settings.host}:{settings.port} (data dir {settings.data_dir})", flush=True)

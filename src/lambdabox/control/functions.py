@@ -8,7 +8,7 @@ the blob store inside that transaction, before the records that name them commit
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from lambdabox.control import catalog, layers, states, versions
@@ -19,7 +19,7 @@ from lambdabox.control.paging import decode_marker, encode_marker, with_marker
 from lambdabox.control.provisioned import PROVISIONED_CONFIG
 from lambdabox.control.roles import require_assumable
 from lambdabox.control.tags import check_tag_count
-from lambdabox.model import configuration, package
+from lambdabox.model import configuration, package, vpc
 from lambdabox.model.arns import LATEST, FunctionRef, Scope, function_arn, parse_function_ref
 from lambdabox.model.errors import (
     InvalidParameterValue,
@@ -68,8 +68,11 @@ class Functions:
         changed: Changed,
         architecture: str,
         runtime_problem: Callable[[str], str | None] = lambda runtime: None,
+        networks: Collection[str] = (),
     ) -> None:
+        """`networks`: names of the private networks the operator defined (VpcConfig's subnets)."""
         self._runtime_problem = runtime_problem
+        self._networks = frozenset(networks)
         self._store = store
         self._blobs = blobs
         self._links = links
@@ -81,6 +84,7 @@ class Functions:
     def create(self, scope: Scope, request: dict[str, Any]) -> dict[str, Any]:
         ref = parse_function_ref(request["FunctionName"], scope)
         configuration.check_input(request, self._architecture)
+        vpc.check(request.get("VpcConfig", {}), self._networks)
         data = code_from(request["Code"])
         info = package.inspect(data)
         config = configuration.defaults(ref.name, self._architecture)
@@ -181,6 +185,7 @@ class Functions:
     def update_configuration(self, scope: Scope, request: dict[str, Any]) -> dict[str, Any]:
         ref = parse_function_ref(request["FunctionName"], scope)
         configuration.check_input(request, self._architecture)
+        vpc.check(request.get("VpcConfig", {}), self._networks)
         with self._store.transaction() as records:
             record = self._latest_for_update(records, ref, request.get("RevisionId"))
             config = configuration.apply(record["config"], request)

@@ -180,11 +180,10 @@ class Environment:
         """Serve the Runtime API (and the API bridge) on what the sandbox's network holds."""
         held = getattr(self.sandbox, "held", None)
         if private:
-            await self.api.start(sock=held.runtime_socket)
-            held.runtime_socket = None  # The endpoint owns it now.
+            # Copies: the endpoint and the bridge close theirs; the sandbox's go when it is destroyed.
+            await self.api.start(sock=held.runtime_socket.dup())
             target = urlsplit(endpoint_url)
-            self._bridge = await ApiBridge(target.hostname or "127.0.0.1", target.port or 80).serve(held.api_socket)
-            held.api_socket = None
+            self._bridge = await ApiBridge(target.hostname or "127.0.0.1", target.port or 80).serve(held.api_socket.dup())
         elif held is not None and held.host_uid is not None:
             self.api.restrict_to(held.host_uid, peer_uid)
 

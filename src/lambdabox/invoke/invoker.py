@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
 import random
 import time
 import uuid
@@ -39,8 +40,11 @@ from lambdabox.model.errors import InvalidRequestContent, RequestTooLarge, Resou
 from lambdabox.queue.api import EVENT, EventQueue, QueueItem
 from lambdabox.runtime.api import InitFailed, Invocation, Outcome
 from lambdabox.runtime.catalog import RuntimeCatalog
+from lambdabox.sandbox.api import SandboxError
 from lambdabox.store.records import RecordStore
 from lambdabox.store.unpacked import UnpackedStore
+
+log = logging.getLogger(__name__)
 
 #: Largest decoded ClientContext, in bytes.
 MAX_CLIENT_CONTEXT_BYTES = 3583
@@ -243,6 +247,10 @@ class Invoker:
         except InitFailed as failed:
             code = "FunctionError.InitTimeout" if failed.error_type == "Runtime.InitTimeout" else "FunctionError.RuntimeInitError"
             return code, failed.describe()
+        except SandboxError as error:
+            # Not the function's fault, but the version can't run without its snapshot: Failed, not Pending forever.
+            log.error("could not make the SnapStart template of %s:%s: %s", plan.name, plan.version, error)
+            return "InternalError", f"Lambdabox could not take the snapshot: {error}"
         return None
 
     async def function_changed(self, scope: Scope, name: str) -> None:

@@ -13,7 +13,7 @@ import hashlib
 import json
 from typing import Any
 
-from lambdabox.model import limits, runtimes
+from lambdabox.model import limits, runtimes, vpc
 from lambdabox.model.errors import InvalidParameterValue, constraint, validation_failure
 
 #: Settings that UpdateFunctionConfiguration may change, besides Layers.
@@ -31,6 +31,7 @@ SETTABLE = (
     "EphemeralStorage",
     "SnapStart",
     "LoggingConfig",
+    "VpcConfig",
 )
 
 #: Environment variables Lambda sets itself and a function may not override.
@@ -94,9 +95,6 @@ def check_input(request: dict[str, Any], host_architecture: str) -> None:
             raise InvalidParameterValue(f"Lambdabox does not support {feature}: remove {member} from the request.")
     if request.get("PackageType") == "Image" or request.get("ImageUri"):
         raise InvalidParameterValue("Lambdabox runs .zip deployment packages only; container images are not supported.")
-    vpc = request.get("VpcConfig") or {}
-    if vpc.get("SubnetIds") or vpc.get("SecurityGroupIds"):
-        raise InvalidParameterValue("Lambdabox does not attach functions to a VPC: leave VpcConfig empty.")
     for architecture in request.get("Architectures", []):
         if architecture != host_architecture:
             raise InvalidParameterValue(
@@ -182,6 +180,8 @@ def apply(configuration: dict[str, Any], request: dict[str, Any]) -> dict[str, A
         elif member == "KMSKeyArn" and not value:
             updated.pop(member, None)
             continue
+        elif member == "VpcConfig":
+            value = vpc.shown(value)
         updated[member] = value
     # Environment stays even when empty: AWS shows {"Variables": {}} once a request sent it.
     runtime = updated.get("Runtime")

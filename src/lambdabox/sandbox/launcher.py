@@ -43,6 +43,8 @@ from lambdabox.sandbox import cloning, linux
 
 #: Largest request the spawner accepts, in bytes (the environment is the bulk of it).
 MAX_REQUEST = 1 << 20
+#: Most descriptors a request carries: the error pipe, the output, the network namespace, a template's channel.
+MAX_FDS = 4
 #: Exit status of a PID 1 whose setup failed (as a shell's "command not found").
 SETUP_FAILED = 127
 #: Host directories every sandbox sees read-only; on merged-/usr hosts some are symlinks.
@@ -129,9 +131,14 @@ def serve(sock_fd: int, preload: str | None = None) -> None:
     limits = {"max_fd": os.sysconf("SC_OPEN_MAX"), "last_cap": linux.last_capability()}
     sock.send(b"ready")
     while True:
-        message, fds, _flags, _address = socket.recv_fds(sock, MAX_REQUEST, 3)
+        message, fds, flags, _address = socket.recv_fds(sock, MAX_REQUEST, MAX_FDS)
         if not message:
             return
+        if flags & socket.MSG_CTRUNC:
+            # More descriptors than a request may carry: the server is broken; refuse rather than guess.
+            for fd in fds:
+                os.close(fd)
+            continue
         request = json.loads(message)
         # The error pipe first; then, as the request's "fds" names them: the output, the
         # network namespace, a template's channel (see `cloning`).
