@@ -7,6 +7,7 @@ REST-JSON API. Lambdabox's own routes live under /_lambdabox/.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
@@ -16,7 +17,7 @@ from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -24,10 +25,13 @@ from lambdabox.api import sigv4
 from lambdabox.api.query import QueryApi
 from lambdabox.api.rest import RestJsonApi
 from lambdabox.control.code_links import DOWNLOAD_PATH, CodeLinks
+from lambdabox.model import numerals
 from lambdabox.model.arns import Scope
 from lambdabox.observe.logs import LogStore, group_name
 from lambdabox.settings import Settings
 from lambdabox.store.blobs import BlobStore
+
+log = logging.getLogger(__name__)
 
 #: The Query-protocol API versions, for unsigned requests.
 _QUERY_VERSIONS = {"2010-05-08": "iam", "2011-06-15": "sts"}
@@ -68,12 +72,9 @@ def build_asgi(settings: Settings, fronts: Fronts, lifespan: Callable[[Starlette
     async def logs(request: Request) -> Response:
         """A function's log events since a time: {"events": [{"timestamp", "message", "logStreamName"}]}."""
         scope = own_scope(request)
-        since = request.query_params.get("since", "0")
+        since = numerals.natural(request.query_params.get("since")) or 0
         events = await run_in_threadpool(
-            fronts.logs.events,
-            f"{scope.account}:{scope.region}",
-            group_name(request.path_params["name"]),
-            int(since) if since.isdigit() else 0,
+            fronts.logs.events, f"{scope.account}:{scope.region}", group_name(request.path_params["name"]), since
         )
         return JSONResponse(
             {"events": [{"timestamp": e.timestamp, "message": e.message, "logStreamName": e.stream} for e in events]}
@@ -90,9 +91,9 @@ def build_asgi(settings: Settings, fronts: Fronts, lifespan: Callable[[Starlette
         """The newest asynchronous invocations of a function: GET /_lambdabox/invocations?function=NAME[&limit=N]."""
         scope = own_scope(request)
         function = request.query_params.get("function", "")
-        limit = request.query_params.get("limit", "20")
+        limit = numerals.natural(request.query_params.get("limit"))
         found = await run_in_threadpool(
-            fronts.events.recent, scope.account, scope.region, function, min(int(limit) if limit.isdigit() else 20, 1000)
+            fronts.events.recent, scope.account, scope.region, function, min(20 if limit is None else limit, 1000)
         )
         return JSONResponse({"invocations": found})
 
@@ -106,7 +107,13 @@ def build_asgi(settings: Settings, fronts: Fronts, lifespan: Callable[[Starlette
         return await fronts.lambda_api.handle(request, scope)
 
     async def _query(request: Request, service: str | None, account: str) -> Response:
-        params = dict(parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True))
+        try:
+            body = await request.body()
+        except ClientDisconnect:
+            # The client went away mid-body: nothing was done, and there is no one to answer.
+            log.debug("client left during %s %s", request.method, request.url.path)
+            return Response(status_code=400)
+        params = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
         params.update(request.query_params)
         service = service or _QUERY_VERSIONS.get(params.get("Version", ""), "iam")
         request_id = str(uuid.uuid4())
