@@ -31,7 +31,8 @@ import boto3
 import botocore.session
 import pytest
 from botocore.config import Config
-from botocore.exceptions import ClientError, HTTPClientError
+from botocore.exceptions import ClientError, ConnectionClosedError, HTTPClientError, ReadTimeoutError
+from botocore.exceptions import ConnectionError as BotoConnectionError
 from botocore.model import OperationModel, Shape
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -221,14 +222,15 @@ def call_model_operation(client, operation: OperationModel, arguments: dict[str,
         response = method(**arguments)
     except ClientError as error:
         return error.response["ResponseMetadata"]["HTTPStatusCode"]
-    except (TypeError, ValueError, AttributeError, KeyError, UnicodeError, OverflowError):
-        # botocore could not put this input on the wire (e.g. a surrogate in a header): not the server's doing.
-        return None
+    except (BotoConnectionError, ConnectionClosedError, ReadTimeoutError):
+        raise  # the server hung up, or hung: a finding
     except HTTPClientError as error:
-        # http.client refused a header value (a newline, say) before sending: not the server's doing either.
-        if isinstance(error.kwargs.get("error"), ValueError):
+        # http.client refused a header value (a newline, say) or a body before sending: not the server's doing.
+        if isinstance(error.kwargs.get("error"), (ValueError, TypeError)):
             return None
         raise
+    except Exception:  # noqa: BLE001 - botocore's serializer could not express this input (a surrogate in a header...)
+        return None
     body = response.get("Payload")
     if body is not None:
         body.read()
