@@ -43,9 +43,9 @@ from wire import auth, hang_up_mid_body, log_alarms
 #: Multiplies every example count: LAMBDABOX_FUZZ_SCALE=10 for a long hunt by hand; CI runs 1.
 SCALE = float(os.environ.get("LAMBDABOX_FUZZ_SCALE", "1"))
 #: Examples per operation, by service: Lambda's are the ones that reach tenant code.
-EXAMPLES = {service: int(count * SCALE) for service, count in {"lambda": 60, "iam": 16, "sts": 16}.items()}
+EXAMPLES = {service: int(count * SCALE) for service, count in {"lambda": 80, "iam": 20, "sts": 20}.items()}
 #: Examples of raw HTTP requests.
-RAW_EXAMPLES = int(1000 * SCALE)
+RAW_EXAMPLES = int(1500 * SCALE)
 #: Nesting of generated structures past which optional members are left out (IAM's shapes do not recurse, but stay safe).
 MAX_SHAPE_DEPTH = 5
 #: Statuses a fuzzed request may get besides 2xx-4xx: 501 for operations Lambdabox does not serve.
@@ -310,6 +310,7 @@ RAW_PATHS = st.one_of(
         lambda route, value: route + value,
         st.sampled_from([
             "/_lambdabox/invocations?function=fuzz-fn&limit=", "/_lambdabox/logs/fuzz-fn?since=",
+            "/_lambdabox/logs/" + "g" * 300 + "?since=", "/_lambdabox/invocations?function=" + "f" * 300 + "&limit=",
             "/_lambdabox/archives/abc?signature=%C3%A9&expires=", "/_lambdabox/invocations/",
             "/2015-03-31/functions/?MaxItems=", "/2018-10-31/layers/fuzz-layer/versions/",
             "/2015-03-31/functions/fuzz-fn/invocations?Qualifier=",
@@ -405,6 +406,107 @@ def test_truncated_bodies_and_hang_ups(fuzzed, tally):
         tally["raw"] += 1
         if answer:
             assert int(answer.split()[1]) < 500, answer
+
+
+# -- valid requests with one hostile member, then an invoke on the sandboxed path ------------------------
+
+#: Characters that survive most patterns yet break what runs processes or writes files and logs.
+SPLICED = ["\x00", "\ud800", "\n", "\u0085", "\u2028", "\u202e", "/", "..", "%", "=", "$", "\\", "\x7f", "é", "𝟘"]
+
+
+def create_template(name: str) -> dict[str, Any]:
+    return {
+        "FunctionName": name, "Runtime": "python3.12", "Role": ROLE_ARN, "Handler": "app.handler",
+        "Code": {"ZipFile": make_zip()}, "Environment": {"Variables": {"AB": "value"}}, "Description": "fuzzed",
+        "Timeout": 3, "MemorySize": 128, "Tags": {"key": "value"}, "Layers": [f"{LAYER_ARN}:1"],
+        "LoggingConfig": {"LogFormat": "Text", "LogGroup": f"/aws/lambda/{name}"}, "EphemeralStorage": {"Size": 512},
+    }
+
+
+#: Where a hostile value goes in a CreateFunction request.
+CREATE_PATHS = [
+    ("FunctionName",), ("Handler",), ("Description",), ("Runtime",), ("Role",), ("Timeout",), ("MemorySize",),
+    ("Environment", "Variables", "AB"), ("Environment", "Variables"), ("Tags", "key"), ("Tags",), ("Layers", 0),
+    ("LoggingConfig", "LogGroup"), ("LoggingConfig", "LogFormat"), ("EphemeralStorage", "Size"), ("Code", "ZipFile"),
+]
+
+
+def hostile_value(original: Any) -> st.SearchStrategy[Any]:
+    """A value to put where `original` was: it with an odd character spliced in, or something else entirely."""
+    choices: list[st.SearchStrategy[Any]] = [ODD_TEXT, st.sampled_from(NASTY_TEXT), HUGE_INTEGERS, ANY_JSON]
+    if isinstance(original, str):
+        spliced = st.builds(
+            lambda at, odd: original[: at % (len(original) + 1)] + odd + original[at % (len(original) + 1):],
+            st.integers(min_value=0, max_value=200), st.sampled_from(SPLICED),
+        )
+        longer = st.integers(min_value=1, max_value=600).map(lambda extra: original + "x" * extra)
+        choices = [spliced, spliced, longer, *choices]
+    if isinstance(original, bytes):
+        choices = [st.sampled_from([b"", b"PK", make_zip({"app.py": "def handler(e, c):\n    return e\n"})]), *choices]
+    return st.one_of(*choices)
+
+
+def replaced(request: dict[str, Any], path: tuple[Any, ...], value: Any) -> dict[str, Any]:
+    """`request` with the value at `path` replaced (a deep copy, so the template is untouched)."""
+    import copy
+
+    out = copy.deepcopy(request)
+    holder = out
+    for step in path[:-1]:
+        holder = holder[step]
+    holder[path[-1]] = value
+    return out
+
+
+@fuzz_settings(int(200 * SCALE))
+@given(data=st.data(), path=st.sampled_from(CREATE_PATHS), number=st.integers(min_value=0, max_value=10**9))
+def test_create_with_one_hostile_member_then_invoke(fuzzed, tally, data, path, number):
+    lam = fuzz_client(fuzzed, "lambda")
+    name = f"fz-create-{number}"
+    template = create_template(name)
+    original: Any = template
+    for step in path:
+        original = original[step]
+    request = data.draw(hostile_value(original).map(lambda value: replaced(template, path, value)), label="request")
+    status = call_model_operation(lam, MODELS["lambda"].operation_model("CreateFunction"), request)
+    tally["lambda"] += status is not None
+    check_status(status, f"CreateFunction({_short(request)})")
+    if status != 201:
+        return
+    created = request["FunctionName"]
+    try:
+        lam.get_waiter("function_active_v2").wait(FunctionName=created, WaiterConfig={"Delay": 0.1, "MaxAttempts": 100})
+        for invocation_type in ("RequestResponse", "Event"):
+            status = call_model_operation(
+                lam, MODELS["lambda"].operation_model("Invoke"),
+                {"FunctionName": created, "Payload": b"{}", "InvocationType": invocation_type},
+            )
+            tally["sandboxed"] += 1
+            check_status(status, f"Invoke of a function created with {_short(request)}")
+    finally:
+        lam.delete_function(FunctionName=created)
+
+
+@fuzz_settings(int(120 * SCALE))
+@given(data=st.data(), path=st.sampled_from([p for p in CREATE_PATHS if p[0] not in ("FunctionName", "Code", "Tags")]))
+def test_update_configuration_with_one_hostile_member_then_invoke(fuzzed, tally, data, path):
+    lam = fuzz_client(fuzzed, "lambda")
+    name = "fz-update-target"
+    if call_model_operation(lam, MODELS["lambda"].operation_model("GetFunction"), {"FunctionName": name}) == 404:
+        lam.create_function(**create_template(name))
+    lam.get_waiter("function_updated_v2").wait(FunctionName=name, WaiterConfig={"Delay": 0.1, "MaxAttempts": 100})
+    template = {key: value for key, value in create_template(name).items() if key not in ("Code", "Tags")}
+    original: Any = template
+    for step in path:
+        original = original[step]
+    request = data.draw(hostile_value(original).map(lambda value: replaced(template, path, value)), label="request")
+    status = call_model_operation(lam, MODELS["lambda"].operation_model("UpdateFunctionConfiguration"), request)
+    tally["lambda"] += status is not None
+    check_status(status, f"UpdateFunctionConfiguration({_short(request)})")
+    lam.get_waiter("function_updated_v2").wait(FunctionName=name, WaiterConfig={"Delay": 0.1, "MaxAttempts": 100})
+    status = call_model_operation(lam, MODELS["lambda"].operation_model("Invoke"), {"FunctionName": name, "Payload": b"{}"})
+    tally["sandboxed"] += 1
+    check_status(status, f"Invoke after UpdateFunctionConfiguration({_short(request)})")
 
 
 def test_invokes_on_the_sandboxed_path(fuzzed, tally):
