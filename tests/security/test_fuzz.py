@@ -51,10 +51,14 @@ MAX_SHAPE_DEPTH = 5
 #: Statuses a fuzzed request may get besides 2xx-4xx: 501 for operations Lambdabox does not serve.
 ALLOWED_5XX = {501}
 
+#: LAMBDABOX_FUZZ_RANDOM=1 draws fresh examples on each run (a hunt by hand); CI's runs are derandomized.
+RANDOM = os.environ.get("LAMBDABOX_FUZZ_RANDOM") == "1"
+
+
 def fuzz_settings(examples: int) -> settings:
     """Deterministic and bounded: derandomized, no example database, no per-example deadline."""
     return settings(
-        max_examples=examples, derandomize=True, database=None, deadline=None,
+        max_examples=examples, derandomize=not RANDOM, database=None, deadline=None,
         suppress_health_check=list(HealthCheck), print_blob=False,
     )
 
