@@ -292,6 +292,7 @@ RAW_BODIES = st.one_of(
         ("{\"MemorySize\":" + HUGE_DIGITS + "}").encode(), ("[" + HUGE_DIGITS + "]").encode(),
         ("{\"Timeout\":1e" + HUGE_DIGITS + "}").encode(), b'{"FunctionName":"\\ud800"}', b'{"Tags":{"\\u0000":"\\udfff"}}',
         b"NaN", b"-Infinity", b'{"MemorySize":NaN}', b'{"Description":"' + b"x" * 70_000 + b'"}',
+        b'{"Name":"n","FunctionVersion":"1","RoutingConfig":{"AdditionalVersionWeights":{"1":NaN}}}',
     ]),
     st.binary(max_size=64),
     ANY_JSON.map(lambda value: json.dumps(value).encode()),

@@ -170,3 +170,23 @@ def test_a_client_context_that_is_not_utf8_json_is_refused(raw_lam, depth_probe,
     with pytest.raises(ClientError) as raised:
         raw_lam.invoke(FunctionName=depth_probe, ClientContext=base64.b64encode(text).decode(), Payload=b"{}")
     assert error_of(raised) == (400, "InvalidRequestContentException", "Client context must be a valid Base64-encoded JSON object.")
+
+
+# -- NaN and Infinity are not JSON -----------------------------------------------------------------
+
+
+def test_a_nan_weight_is_not_stored(server, lam, create_function, quiet_log):
+    """Python's json reads NaN; stored as an alias weight it came back as a body boto3 cannot parse."""
+    name = create_function(Publish=True)["FunctionName"]
+    body = b'{"Name":"nan","FunctionVersion":"1","RoutingConfig":{"AdditionalVersionWeights":{"1":NaN}}}'
+    answer = send(server, "POST", f"/2015-03-31/functions/{name}/aliases", body)
+    assert answer.status == 400
+    assert answer.headers["x-amzn-ErrorType"] == "InvalidRequestContentException"
+    assert lam.list_aliases(FunctionName=name)["Aliases"] == []
+
+
+@pytest.mark.parametrize("payload", [b"NaN", b"[Infinity]", b'{"a":-Infinity}', b"[" * DEEP + b"NaN" + b"]" * DEEP])
+def test_nan_and_infinity_payloads_are_not_json(raw_lam, depth_probe, quiet_log, payload):
+    with pytest.raises(ClientError) as raised:
+        raw_lam.invoke(FunctionName=depth_probe, Payload=payload)
+    assert error_of(raised)[:2] == (400, "InvalidRequestContentException")

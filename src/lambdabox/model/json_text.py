@@ -12,6 +12,10 @@ JSON goes through here instead:
   length, without converting them: Invoke accepts whatever JSON Lambda accepts and passes
   it on unchanged.
 
+Both read JSON as RFC 8259 defines it: `NaN` and `Infinity`, which Python's `json` takes
+by default, are refused: RFC 8259 has no such values, and a NaN once stored (as an alias
+weight, say) would be written back out as text no client can parse.
+
 Every failure is a ValueError (json.JSONDecodeError, UnicodeDecodeError, TooDeep or
 InvalidJson), so a caller catches one type and says what AWS says.
 """
@@ -35,8 +39,7 @@ _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 #: How each bracket moves the nesting depth.
 _STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
 
-#: One token of JSON after optional whitespace, for the iterative checker. Matches what
-#: `json.loads` accepts (including NaN and Infinity, which it accepts by default). A run
+#: One token of JSON after optional whitespace, for the iterative checker. A run
 #: of opening square brackets, or of closing brackets, is one token: deep documents are
 #: mostly such runs, and a run is pushed or popped at C speed.
 _TOKEN = re.compile(
@@ -47,7 +50,7 @@ _TOKEN = re.compile(
       | (?P<comma>,)
       | (?P<colon>:)
       | (?P<string>"(?:[^"\\\x00-\x1f]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*")
-      | (?P<scalar>-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?|true|false|null|NaN|-?Infinity)
+      | (?P<scalar>-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?|true|false|null)
     )""",
     re.VERBOSE,
 )
@@ -97,7 +100,12 @@ def loads(data: str | bytes, max_depth: int = MAX_DEPTH) -> Any:
     found = depth(text)
     if found > max_depth:
         raise TooDeep(found, max_depth)
-    return json.loads(text)
+    return json.loads(text, parse_constant=_refuse)
+
+
+def _refuse(constant: str) -> None:
+    """`json` meets NaN, Infinity or -Infinity: not JSON."""
+    raise InvalidJson(f"{constant} is not a JSON value")
 
 
 def _skip(_: str) -> int:
@@ -113,13 +121,13 @@ def check(data: str | bytes) -> None:
     """
     text = _text(data)
     if depth(text) <= MAX_DEPTH:
-        json.loads(text, parse_int=_skip, parse_float=_skip, parse_constant=_skip)
+        json.loads(text, parse_int=_skip, parse_float=_skip, parse_constant=_refuse)
         return
     _check_iteratively(text)
 
 
 def _check_iteratively(text: str) -> None:
-    """The grammar of RFC 8259 (plus NaN and Infinity, as `json` accepts) as a loop over tokens.
+    """The grammar of RFC 8259 as a loop over tokens.
 
     `stack` holds the open containers' opening brackets; `want` is what may come next: a
     "value", a "key", a "colon", or "more" (a comma or closing brackets). A container just
