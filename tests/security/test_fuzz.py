@@ -514,6 +514,55 @@ def test_update_configuration_with_one_hostile_member_then_invoke(fuzzed, tally,
     check_status(status, f"Invoke after UpdateFunctionConfiguration({_short(request)})")
 
 
+#: Valid IAM requests (by operation), each made hostile in one member at a time.
+IAM_TEMPLATES: dict[str, dict[str, Any]] = {
+    "CreateRole": {
+        "RoleName": "fz-role", "AssumeRolePolicyDocument": TRUST, "Path": "/fuzz/", "Description": "fuzzed",
+        "MaxSessionDuration": 3600, "Tags": [{"Key": "key", "Value": "value"}],
+    },
+    "CreatePolicy": {"PolicyName": "fz-policy", "PolicyDocument": PERMISSIONS, "Path": "/fuzz/", "Description": "d"},
+    "PutRolePolicy": {"RoleName": ROLE, "PolicyName": "fz-inline", "PolicyDocument": PERMISSIONS},
+    "UpdateAssumeRolePolicy": {"RoleName": ROLE, "PolicyDocument": TRUST},
+    "UpdateRole": {"RoleName": ROLE, "Description": "d", "MaxSessionDuration": 3600},
+    "ListRoles": {"PathPrefix": "/", "MaxItems": 10},
+}
+
+
+def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every path to a leaf, and to each container, in a request."""
+    found = [prefix] if prefix else []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found += _paths(item, (*prefix, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found += _paths(item, (*prefix, index))
+    return found
+
+
+IAM_MUTATIONS = [(operation, path) for operation, template in IAM_TEMPLATES.items() for path in _paths(template)]
+
+
+@fuzz_settings(int(150 * SCALE))
+@given(data=st.data(), mutation=st.sampled_from(IAM_MUTATIONS))
+def test_iam_requests_with_one_hostile_member(fuzzed, tally, data, mutation):
+    operation, path = mutation
+    template = IAM_TEMPLATES[operation]
+    original: Any = template
+    for step in path:
+        original = original[step]
+    request = data.draw(hostile_value(original).map(lambda value: replaced(template, path, value)), label="request")
+    iam = fuzz_client(fuzzed, "iam")
+    status = call_model_operation(iam, MODELS["iam"].operation_model(operation), request)
+    tally["iam"] += status is not None
+    check_status(status, f"{operation}({_short(request)})")
+    if operation == "CreateRole" and status == 200:
+        check_status(call_model_operation(iam, MODELS["iam"].operation_model("GetRole"), {"RoleName": request["RoleName"]}), "GetRole")
+        iam.delete_role(RoleName=request["RoleName"])
+    if operation == "CreatePolicy" and status == 200:
+        check_status(call_model_operation(iam, MODELS["iam"].operation_model("ListPolicies"), {"Scope": "Local"}), "ListPolicies")
+
+
 def test_invokes_on_the_sandboxed_path(fuzzed, tally):
     """Hostile payloads to a function in a real sandbox: each answered, none a 5xx."""
     lam = fuzzed.client("lambda")
