@@ -29,11 +29,13 @@ from typing import Any
 
 import boto3
 import botocore.session
+from botocore import xform_name
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionClosedError, HTTPClientError, ReadTimeoutError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 from botocore.model import OperationModel, Shape
+from botocore.parsers import ResponseParserError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -221,13 +223,13 @@ def operation_input(operation: OperationModel) -> st.SearchStrategy[dict[str, An
 
 def call_model_operation(client, operation: OperationModel, arguments: dict[str, Any]) -> int | None:
     """Send one call; its HTTP status, or None when botocore itself could not serialize the input."""
-    method = getattr(client, botocore_method_name(operation.name))
+    method = getattr(client, xform_name(operation.name))
     try:
         response = method(**arguments)
     except ClientError as error:
         return error.response["ResponseMetadata"]["HTTPStatusCode"]
-    except (BotoConnectionError, ConnectionClosedError, ReadTimeoutError):
-        raise  # the server hung up, or hung: a finding
+    except (BotoConnectionError, ConnectionClosedError, ReadTimeoutError, ResponseParserError):
+        raise  # the server hung up, hung, or answered what botocore cannot read: a finding
     except HTTPClientError as error:
         # http.client refused a header value (a newline, say) or a body before sending: not the server's doing.
         if isinstance(error.kwargs.get("error"), (ValueError, TypeError)):
@@ -239,12 +241,6 @@ def call_model_operation(client, operation: OperationModel, arguments: dict[str,
     if body is not None:
         body.read()
     return response["ResponseMetadata"]["HTTPStatusCode"]
-
-
-def botocore_method_name(name: str) -> str:
-    from botocore import xform_name
-
-    return xform_name(name)
 
 
 def check_status(status: int | None, what: str) -> None:
