@@ -32,3 +32,11 @@ def test_hanging_up_mid_body_leaves_no_traceback(server, lam, method, path, serv
     with server.log.open("rb") as log:
         log.seek(start)
         assert log_alarms(log.read().decode("utf-8", "replace")) == []
+
+
+def test_a_query_body_past_its_limit_is_not_buffered(server):
+    """IAM and STS forms are small; a hostile one of many megabytes is refused, not read whole."""
+    answer = send(server, "POST", "/", b"Action=ListRoles&Version=2010-05-08&Pad=" + b"x" * (2 * 1024 * 1024), service="iam")
+    assert answer.status == 413
+    assert b"<Code>RequestEntityTooLarge</Code>" in answer.body
+    assert send(server, "POST", "/", b"Action=ListRoles&Version=2010-05-08", service="iam").status == 200

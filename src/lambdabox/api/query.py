@@ -151,6 +151,10 @@ class QueryApi:
             return 500, _error_document(spec, ServiceFailure("An internal error occurred."), request_id)
         return 200, _success_document(spec, action, result, request_id)
 
+    def refuse(self, service: str, error: IamError, request_id: str) -> tuple[int, bytes]:
+        """(HTTP status, XML body) of `error`, for a request refused before its form could be read."""
+        return error.status, _error_document(_SERVICES[service], error, request_id)
+
     def _sts_actions(self) -> dict[str, Handler]:
         def caller_identity(account: str, _: _Form) -> Body:
             return {"UserId": account, "Account": account, "Arn": f"arn:aws:iam::{account}:root"}

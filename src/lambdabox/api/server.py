@@ -27,11 +27,16 @@ from lambdabox.api.rest import RestJsonApi
 from lambdabox.control.code_links import DOWNLOAD_PATH, CodeLinks
 from lambdabox.model import numerals
 from lambdabox.model.arns import Scope
+from lambdabox.model.iam import RequestEntityTooLarge
 from lambdabox.observe.logs import LogStore, group_name
 from lambdabox.settings import Settings
 from lambdabox.store.blobs import BlobStore
 
 log = logging.getLogger(__name__)
+
+#: Largest IAM or STS form body read, in bytes: the largest policy document IAM takes is
+#: 131,072 characters, which URL-encoding can triple; a hostile body past this is not buffered.
+MAX_QUERY_BODY_BYTES = 1024 * 1024
 
 #: The Query-protocol API versions, for unsigned requests.
 _QUERY_VERSIONS = {"2010-05-08": "iam", "2011-06-15": "sts"}
@@ -46,6 +51,23 @@ class Fronts:
     logs: LogStore | None = None
     #: The queue of asynchronous invocations, for looking them up.
     events: Any = None
+
+
+async def _bounded_body(request: Request, limit: int) -> bytes | None:
+    """The request body, or None as soon as it (or its declared length) passes `limit` bytes.
+
+    Raises ClientDisconnect when the client hangs up before the body ends.
+    """
+    declared = numerals.natural(request.headers.get("content-length"))
+    if declared is not None and declared > limit:
+        return None
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def build_asgi(settings: Settings, fronts: Fronts, lifespan: Callable[[Starlette], AbstractAsyncContextManager]) -> Starlette:
@@ -107,17 +129,21 @@ def build_asgi(settings: Settings, fronts: Fronts, lifespan: Callable[[Starlette
         return await fronts.lambda_api.handle(request, scope)
 
     async def _query(request: Request, service: str | None, account: str) -> Response:
+        request_id = str(uuid.uuid4())
         try:
-            body = await request.body()
+            form = await _bounded_body(request, MAX_QUERY_BODY_BYTES)
         except ClientDisconnect:
             # The client went away mid-body: nothing was done, and there is no one to answer.
             log.debug("client left during %s %s", request.method, request.url.path)
             return Response(status_code=400)
-        params = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
-        params.update(request.query_params)
-        service = service or _QUERY_VERSIONS.get(params.get("Version", ""), "iam")
-        request_id = str(uuid.uuid4())
-        status, body = await run_in_threadpool(fronts.query_api.handle, service, account, params, request_id)
+        if form is None:
+            too_large = RequestEntityTooLarge(f"Request body must be smaller than {MAX_QUERY_BODY_BYTES} bytes")
+            status, body = fronts.query_api.refuse(service or "iam", too_large, request_id)
+        else:
+            params = dict(parse_qsl(form.decode("utf-8", "replace"), keep_blank_values=True))
+            params.update(request.query_params)
+            service = service or _QUERY_VERSIONS.get(params.get("Version", ""), "iam")
+            status, body = await run_in_threadpool(fronts.query_api.handle, service, account, params, request_id)
         return Response(body, status_code=status, media_type="text/xml", headers={"x-amzn-RequestId": request_id})
 
     methods = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"]

@@ -83,6 +83,13 @@ class MissingAction(IamError):
     code = "MissingAction"
 
 
+class RequestEntityTooLarge(IamError):
+    """A form body past what the Query front reads. AWS's code and wording here are not known."""
+
+    status = 413
+    code = "RequestEntityTooLarge"
+
+
 class ServiceFailure(IamError):
     status = 500
     code = "ServiceFailure"
