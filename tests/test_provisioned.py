@@ -412,3 +412,32 @@ def role_arn_for():
         )["Role"]["Arn"]
 
     return create
+
+
+def test_a_config_that_cannot_fit_under_the_memory_cap_backs_off_quietly(tmp_path, role_arn_for):
+    """Five 512 MB environments under a 256 MB cap never fit: the provisioner backs off
+    (1, 2, 4 s...) and warns once, rather than five times a second; the config stays IN_PROGRESS."""
+    server = Server(tmp_path / "data", extra_args=["--memory-cap", "256"]).start()
+    try:
+        lam = server.client("lambda")
+        name = "too-big"
+        lam.create_function(
+            FunctionName=name, Runtime="python3.12", Role=role_arn_for(server), Handler="app.handler",
+            Code={"ZipFile": make_zip(PROBE)}, Publish=True, MemorySize=512,
+        )
+        lam.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 100})
+        assert server.log is not None
+        start = server.log.stat().st_size
+        lam.put_provisioned_concurrency_config(FunctionName=name, Qualifier="1", ProvisionedConcurrentExecutions=5)
+        time.sleep(5)
+        with server.log.open("rb") as log:
+            log.seek(start)
+            grown = log.read().decode("utf-8", "replace").splitlines()
+        warnings = [line for line in grown if "WARNING" in line or "ERROR" in line]
+        assert len(warnings) <= 2, "\n".join(warnings)
+        assert any("no room under the memory cap" in line for line in warnings)
+        config = body_of(lam.get_provisioned_concurrency_config(FunctionName=name, Qualifier="1"))
+        assert config["Status"] == "IN_PROGRESS"
+        assert config["AllocatedProvisionedConcurrentExecutions"] == 0
+    finally:
+        server.stop()

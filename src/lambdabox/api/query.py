@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import quote
 
 from lambdabox.control.iam import Iam
+from lambdabox.model import numerals
 from lambdabox.model.iam import IamError, IamValidationError, InvalidAction, MissingAction, ServiceFailure, not_null
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,9 @@ _SERVICES = {
     "iam": _Service("2010-05-08", "https://iam.amazonaws.com/doc/2010-05-08/"),
     "sts": _Service("2011-06-15", "https://sts.amazonaws.com/doc/2011-06-15/"),
 }
+
+#: Characters of a bad value quoted back in an error message; the rest is cut.
+_SHOWN_CHARS = 64
 
 _TAG_FIELD = re.compile(r"Tags\.member\.([0-9]+)\.(Key|Value)")
 #: Characters XML 1.0 cannot carry at all; they are sent as U+FFFD.
@@ -64,10 +68,10 @@ class _Form:
         raw = self._params.get(name)
         if raw is None:
             return None
-        try:
-            return int(raw)
-        except ValueError:
-            raise _unreadable(raw, name, "Member must be a number") from None
+        number = numerals.integer(raw)
+        if number is None:
+            raise _unreadable(raw, name, "Member must be a number")
+        return number
 
     def boolean(self, name: str) -> bool:
         raw = self._params.get(name, "false")
@@ -81,7 +85,10 @@ class _Form:
         for key, value in self._params.items():
             found = _TAG_FIELD.fullmatch(key)
             if found:
-                fields.setdefault(int(found[1]), {})[found[2]] = value
+                number = numerals.natural(found[1])
+                if number is None:
+                    raise _unreadable(found[1], "tags", "Member must have a member number")
+                fields.setdefault(number, {})[found[2]] = value
         tags = []
         for number in sorted(fields):
             for part in ("Key", "Value"):
@@ -92,8 +99,9 @@ class _Form:
 
 
 def _unreadable(raw: str, name: str, rule: str) -> IamValidationError:
+    shown = raw if len(raw) <= _SHOWN_CHARS else raw[:_SHOWN_CHARS] + "..."
     return IamValidationError(
-        f"1 validation error detected: Value '{raw}' at '{_member(name)}' failed to satisfy constraint: {rule}"
+        f"1 validation error detected: Value '{shown}' at '{_member(name)}' failed to satisfy constraint: {rule}"
     )
 
 
@@ -142,6 +150,10 @@ class QueryApi:
             log.exception("%s %s failed", service, action)
             return 500, _error_document(spec, ServiceFailure("An internal error occurred."), request_id)
         return 200, _success_document(spec, action, result, request_id)
+
+    def refuse(self, service: str, error: IamError, request_id: str) -> tuple[int, bytes]:
+        """(HTTP status, XML body) of `error`, for a request refused before its form could be read."""
+        return error.status, _error_document(_SERVICES[service], error, request_id)
 
     def _sts_actions(self) -> dict[str, Handler]:
         def caller_identity(account: str, _: _Form) -> Body:

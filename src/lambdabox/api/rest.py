@@ -22,11 +22,12 @@ from urllib.parse import parse_qs
 
 from botocore.model import OperationModel, ServiceModel
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from lambdabox.api import shapes
 from lambdabox.api.routing import Router
+from lambdabox.model import json_text, numerals
 from lambdabox.model.arns import Scope
 from lambdabox.model.errors import (
     AwsError,
@@ -42,6 +43,9 @@ log = logging.getLogger(__name__)
 
 #: Operations whose bodies carry a whole zip, and so may be larger than others.
 _CODE_OPERATIONS = frozenset({"CreateFunction", "UpdateFunctionCode", "PublishLayerVersion"})
+
+#: Characters of a bad value quoted back in an error message; the rest is cut.
+_SHOWN_CHARS = 64
 
 #: Members whose failures Lambda reports itself, not through the model's ValidationException.
 _EXEMPT = frozenset({"runtime", "recursiveLoop"})
@@ -93,6 +97,10 @@ class RestJsonApi:
             return await self._handle(request, scope, request_id)
         except AwsError as error:
             return error_response(error, request_id)
+        except ClientDisconnect:
+            # The client went away mid-body: nothing was done, and there is no one to answer.
+            log.debug("client left during %s %s", request.method, request.url.path)
+            return Response(status_code=400)
         except Exception:
             log.exception("internal error in %s %s", request.method, request.url.path)
             return error_response(ServiceError("Lambdabox hit an internal error; see the server log."), request_id)
@@ -129,8 +137,8 @@ async def _read_body(request: Request, operation: str) -> bytes:
         too_large: AwsError = RequestTooLarge(f"Request must be smaller than {limit} bytes for the InvokeFunction operation")
     else:
         too_large = RequestEntityTooLarge(f"Request must be smaller than {limit} bytes for the {operation} operation")
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
+    declared = numerals.natural(request.headers.get("content-length"))
+    if declared is not None and declared > limit:
         raise too_large
     chunks, size = [], 0
     async for chunk in request.stream():
@@ -153,10 +161,10 @@ def _gather(
         params[payload] = body
     elif body.strip():
         try:
-            document = json.loads(body)
-        # ValueError covers bad JSON, bad UTF-8 and integers past Python's digit limit;
-        # RecursionError, arrays nested thousands deep.
-        except (ValueError, RecursionError) as error:
+            document = json_text.loads(body)
+        # ValueError covers bad JSON, bad UTF-8, nesting deeper than any request shape and
+        # integers past Python's digit limit.
+        except ValueError as error:
             raise InvalidRequestContent(f"Could not parse request body into json: {error}") from None
         params.update(shapes.decode(shape, document, ""))
     for name, member in shape.members.items():
@@ -180,10 +188,11 @@ def _scalar(member: Any, values: list[str], wire: str) -> Any:
         return values
     value = values[-1]
     if kind in ("integer", "long"):
-        try:
-            return int(value)
-        except ValueError:
-            raise InvalidRequestContent(f"Could not parse {wire}: '{value}' is not an integer") from None
+        number = numerals.integer(value)
+        if number is None:
+            shown = value if len(value) <= _SHOWN_CHARS else value[:_SHOWN_CHARS] + "..."
+            raise InvalidRequestContent(f"Could not parse {wire}: '{shown}' is not an integer")
+        return number
     if kind == "boolean":
         if value.lower() not in ("true", "false"):
             raise InvalidRequestContent(f"Could not parse {wire}: '{value}' is not a boolean")

@@ -7,6 +7,7 @@ REST-JSON API. Lambdabox's own routes live under /_lambdabox/.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
@@ -16,7 +17,7 @@ from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -24,10 +25,18 @@ from lambdabox.api import sigv4
 from lambdabox.api.query import QueryApi
 from lambdabox.api.rest import RestJsonApi
 from lambdabox.control.code_links import DOWNLOAD_PATH, CodeLinks
+from lambdabox.model import numerals
 from lambdabox.model.arns import Scope
+from lambdabox.model.iam import RequestEntityTooLarge
 from lambdabox.observe.logs import LogStore, group_name
 from lambdabox.settings import Settings
 from lambdabox.store.blobs import BlobStore
+
+log = logging.getLogger(__name__)
+
+#: Largest IAM or STS form body read, in bytes: the largest policy document IAM takes is
+#: 131,072 characters, which URL-encoding can triple; a hostile body past this is not buffered.
+MAX_QUERY_BODY_BYTES = 1024 * 1024
 
 #: The Query-protocol API versions, for unsigned requests.
 _QUERY_VERSIONS = {"2010-05-08": "iam", "2011-06-15": "sts"}
@@ -42,6 +51,23 @@ class Fronts:
     logs: LogStore | None = None
     #: The queue of asynchronous invocations, for looking them up.
     events: Any = None
+
+
+async def _bounded_body(request: Request, limit: int) -> bytes | None:
+    """The request body, or None as soon as it (or its declared length) passes `limit` bytes.
+
+    Raises ClientDisconnect when the client hangs up before the body ends.
+    """
+    declared = numerals.natural(request.headers.get("content-length"))
+    if declared is not None and declared > limit:
+        return None
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def build_asgi(settings: Settings, fronts: Fronts, lifespan: Callable[[Starlette], AbstractAsyncContextManager]) -> Starlette:
@@ -70,12 +96,12 @@ def build_asgi(settings: Settings, fronts: Fronts, lifespan: Callable[[Starlette
         {"events": [{"timestamp", "message", "logStreamName"}], "truncated": whether later events were left
         out; ask again from the last event's timestamp}."""
         scope = own_scope(request)
-        since = request.query_params.get("since", "0")
+        since = numerals.natural(request.query_params.get("since")) or 0
         page = await run_in_threadpool(
             fronts.logs.page,
             f"{scope.account}:{scope.region}",
             group_name(request.path_params["name"]),
-            int(since) if since.isdigit() else 0,
+            since,
         )
         events = [{"timestamp": e.timestamp, "message": e.message, "logStreamName": e.stream} for e in page.events]
         return JSONResponse({"events": events, "truncated": page.truncated})
@@ -91,9 +117,9 @@ def build_asgi(settings: Settings, fronts: Fronts, lifespan: Callable[[Starlette
         """The newest asynchronous invocations of a function: GET /_lambdabox/invocations?function=NAME[&limit=N]."""
         scope = own_scope(request)
         function = request.query_params.get("function", "")
-        limit = request.query_params.get("limit", "20")
+        limit = numerals.natural(request.query_params.get("limit"))
         found = await run_in_threadpool(
-            fronts.events.recent, scope.account, scope.region, function, min(int(limit) if limit.isdigit() else 20, 1000)
+            fronts.events.recent, scope.account, scope.region, function, min(20 if limit is None else limit, 1000)
         )
         return JSONResponse({"invocations": found})
 
@@ -107,11 +133,21 @@ def build_asgi(settings: Settings, fronts: Fronts, lifespan: Callable[[Starlette
         return await fronts.lambda_api.handle(request, scope)
 
     async def _query(request: Request, service: str | None, account: str) -> Response:
-        params = dict(parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True))
-        params.update(request.query_params)
-        service = service or _QUERY_VERSIONS.get(params.get("Version", ""), "iam")
         request_id = str(uuid.uuid4())
-        status, body = await run_in_threadpool(fronts.query_api.handle, service, account, params, request_id)
+        try:
+            form = await _bounded_body(request, MAX_QUERY_BODY_BYTES)
+        except ClientDisconnect:
+            # The client went away mid-body: nothing was done, and there is no one to answer.
+            log.debug("client left during %s %s", request.method, request.url.path)
+            return Response(status_code=400)
+        if form is None:
+            too_large = RequestEntityTooLarge(f"Request body must be smaller than {MAX_QUERY_BODY_BYTES} bytes")
+            status, body = fronts.query_api.refuse(service or "iam", too_large, request_id)
+        else:
+            params = dict(parse_qsl(form.decode("utf-8", "replace"), keep_blank_values=True))
+            params.update(request.query_params)
+            service = service or _QUERY_VERSIONS.get(params.get("Version", ""), "iam")
+            status, body = await run_in_threadpool(fronts.query_api.handle, service, account, params, request_id)
         return Response(body, status_code=status, media_type="text/xml", headers={"x-amzn-RequestId": request_id})
 
     methods = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"]

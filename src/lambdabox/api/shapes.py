@@ -56,10 +56,15 @@ def decode(shape: Shape, value: Any, where: str) -> Any:
     if kind == "map":
         if not isinstance(value, dict):
             raise _parse_error(f"Cannot deserialize {where}: expected an object, got {_type_name(value)}")
-        return {k: decode(shape.value, v, f"{where}.{k}") for k, v in value.items() if v is not None}
+        return {
+            decode(shape.key, k, f"{where} key"): decode(shape.value, v, f"{where}.{k}")
+            for k, v in value.items() if v is not None
+        }
     if kind == "string" or kind == "timestamp":
         if not isinstance(value, str):
             raise _parse_error(f"Cannot deserialize {where}: expected a string, got {_type_name(value)}")
+        if not value.isascii() and not _is_unicode(value):
+            raise _parse_error(f"Cannot deserialize {where}: the string holds an unpaired UTF-16 surrogate")
         return value
     if kind in ("integer", "long"):
         if isinstance(value, bool) or not isinstance(value, int):
@@ -81,6 +86,16 @@ def decode(shape: Shape, value: Any, where: str) -> Any:
         except (binascii.Error, ValueError):
             raise _parse_error(f"Cannot deserialize {where}: the value is not valid base64") from None
     raise _parse_error(f"Cannot deserialize {where}: unsupported shape type {kind}")
+
+
+def _is_unicode(text: str) -> bool:
+    """Whether `text` is valid Unicode: JSON's \\ud800 escapes can make unpaired surrogates, which
+    no UTF-8 store, log or process environment can carry."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def aws_path(parent: str, member: str) -> str:

@@ -11,6 +11,8 @@ import hashlib
 import hmac
 import secrets
 import time
+
+from lambdabox.model import numerals
 from pathlib import Path
 
 #: How long a link stays valid, in seconds (AWS's presigned URLs last 10 minutes).
@@ -40,6 +42,9 @@ class CodeLinks:
         return f"{base_url.rstrip('/')}{DOWNLOAD_PATH}{key}?expires={expires}&signature={self._signature(key, expires)}"
 
     def valid(self, key: str, expires: str, signature: str) -> bool:
-        if not expires.isdigit() or int(expires) < time.time():
+        """Whether a link's `expires` and `signature` (any text a client sent) are ours and still current."""
+        when = numerals.natural(expires)
+        if when is None or when < time.time():
             return False
-        return hmac.compare_digest(self._signature(key, int(expires)), signature)
+        # Compared as bytes: compare_digest refuses str with non-ASCII characters.
+        return hmac.compare_digest(self._signature(key, when).encode(), signature.encode("utf-8", "surrogatepass"))

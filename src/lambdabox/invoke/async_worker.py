@@ -29,6 +29,7 @@ from lambdabox.control.event_configs import effective_config, recursion_allowed
 from lambdabox.invoke import lineage as lineages
 from lambdabox.invoke.destinations import DEAD_LETTER, RECORD, Deliverer, UnsupportedDestination, invocation_record
 from lambdabox.invoke.invoker import Invoker
+from lambdabox.model import json_text
 from lambdabox.model.arns import FunctionRef, Scope, function_arn
 from lambdabox.model.errors import AwsError, ResourceNotFound, TooManyRequests
 from lambdabox.queue.api import DELIVERY, FAILED, RETRYING, SUCCEEDED, EventQueue, QueueItem
@@ -253,7 +254,7 @@ def _message(payload: bytes | None) -> str:
     if not payload:
         return ""
     try:
-        return str(json.loads(payload).get("errorMessage", ""))
+        return str(json_text.loads(payload).get("errorMessage", ""))
     except (ValueError, AttributeError):
         return payload.decode("utf-8", "replace")[:256]
 

@@ -12,6 +12,7 @@ import json
 from datetime import datetime, timezone
 from typing import Any
 
+from lambdabox.model import json_text
 from lambdabox.model.arns import FunctionRef, Scope, parse_function_ref
 from lambdabox.queue.api import QueueItem
 
@@ -51,9 +52,10 @@ def invocation_record(
 
 
 def _json_or_text(data: bytes) -> Any:
+    """Tenant JSON as a value to embed in a record; as text when it is not JSON or nests too deep to rebuild."""
     try:
-        return json.loads(data)
-    except (ValueError, UnicodeDecodeError):
+        return json_text.loads(data)
+    except ValueError:
         return data.decode("utf-8", "replace")
 
 

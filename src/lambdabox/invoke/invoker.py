@@ -12,9 +12,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
-import json
 import logging
 import random
 import time
@@ -35,6 +35,7 @@ from lambdabox.invoke.output import TAIL_BYTES
 from lambdabox.invoke.pool import EnvironmentPool
 from lambdabox.invoke.provisioner import Provisioner
 from lambdabox.invoke.snapshots import Snapshots
+from lambdabox.model import json_text
 from lambdabox.model.arns import FunctionRef, Scope, function_arn, parse_function_ref
 from lambdabox.model.errors import InvalidRequestContent, RequestTooLarge, ResourceConflict
 from lambdabox.queue.api import EVENT, EventQueue, QueueItem
@@ -50,6 +51,9 @@ log = logging.getLogger(__name__)
 MAX_CLIENT_CONTEXT_BYTES = 3583
 #: Largest payload of an asynchronous invocation, in bytes (1 MB).
 MAX_ASYNC_PAYLOAD_BYTES = 1_048_576
+#: Largest payload whose JSON is checked on the event loop, in bytes; a larger one (up to
+#: 6 MB, whose check may take a second if it nests deep) is checked in a worker thread.
+INLINE_CHECK_BYTES = 65_536
 
 
 @dataclass(frozen=True)
@@ -105,7 +109,7 @@ class Invoker:
             raise RequestTooLarge(
                 f"Request must be smaller than {MAX_ASYNC_PAYLOAD_BYTES} bytes for the InvokeFunction operation"
             )
-        _check_json(payload)
+        await _check_json(payload)
         client_context = _client_context(request.get("ClientContext"))
         resolved = self._resolve(ref)
         if invocation_type == "Event":
@@ -284,21 +288,31 @@ def _require_active(config: dict[str, Any]) -> str:
     return config["Version"]
 
 
-def _check_json(payload: bytes) -> None:
+async def _check_json(payload: bytes) -> None:
+    """InvalidRequestContent unless `payload` is JSON. Any depth and any number is accepted, as
+    Lambda does, and passed on as sent; a large payload is checked off the event loop."""
     try:
-        json.loads(payload)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        if len(payload) <= INLINE_CHECK_BYTES:
+            json_text.check(payload)
+        else:
+            await asyncio.to_thread(json_text.check, payload)
+    except ValueError as error:
         raise InvalidRequestContent(f"Could not parse request body into json: Could not parse payload into json: {error}") from None
 
 
 def _client_context(encoded: str | None) -> str | None:
+    """The ClientContext header's JSON text (UTF-8, any depth), or InvalidRequestContent; size first, then content."""
     if not encoded:
         return None
     try:
         decoded = base64.b64decode(encoded, validate=True)
-        json.loads(decoded)
     except (binascii.Error, ValueError):
         raise InvalidRequestContent("Client context must be a valid Base64-encoded JSON object.") from None
     if len(decoded) > MAX_CLIENT_CONTEXT_BYTES:
         raise InvalidRequestContent(f"Client context must be smaller than {MAX_CLIENT_CONTEXT_BYTES} bytes.")
-    return decoded.decode()
+    try:
+        text = decoded.decode()
+        json_text.check(text)
+    except ValueError:
+        raise InvalidRequestContent("Client context must be a valid Base64-encoded JSON object.") from None
+    return text

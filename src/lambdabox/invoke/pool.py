@@ -40,6 +40,7 @@ from lambdabox.invoke.environment import Environment
 from lambdabox.invoke.limits import ACCOUNT_EXCEEDED, throttled
 from lambdabox.invoke.scaling import ScaleOutLimiter, ScaleRate
 from lambdabox.invoke.snapshots import Snapshots
+from lambdabox.model.errors import TooManyRequests
 from lambdabox.observe.logs import LogStore
 from lambdabox.sandbox.api import SandboxFactory
 
@@ -114,7 +115,11 @@ class EnvironmentPool:
 
     @asynccontextmanager
     async def room(self, memory_mb: int) -> AsyncIterator[None]:
-        """Room for an environment started elsewhere, counted while the body of the `async with` starts it."""
+        """Room for an environment started elsewhere, counted while the body of the `async with` starts it.
+
+        Raises TooManyRequests, and logs nothing, when there is no room: the caller decides
+        how often that is worth saying.
+        """
         evicted = self._room_for(memory_mb)
         self._forget_evicted(evicted)
         with self._reserving(memory_mb):
@@ -124,7 +129,15 @@ class EnvironmentPool:
 
     async def _create(self, blueprint: Blueprint) -> Environment:
         """A new environment, once a scale-out token and room in memory are had (guarantee 2)."""
-        evicted = self._room_for(blueprint.memory_mb)
+        try:
+            evicted = self._room_for(blueprint.memory_mb)
+        except TooManyRequests:
+            log.warning(
+                "throttled an invoke: %d MB more would exceed the memory cap of %d MB (%d MB in use, %d MB idle)",
+                blueprint.memory_mb, self._memory_cap_mb, self.memory_mb(),
+                sum(env.blueprint.memory_mb for envs in self._idle.values() for env in envs),
+            )
+            raise
         self._scale_out.take((blueprint.scope.account, blueprint.scope.region, blueprint.name))
         # Nothing can fail from here to the reservation, and nothing awaits: no other
         # checkout sees the evicted environments, or the room they leave, in between.
@@ -161,11 +174,6 @@ class EnvironmentPool:
             evicted.append(environment)
             excess -= environment.blueprint.memory_mb
         if excess > 0:
-            log.warning(
-                "throttled an invoke: %d MB more would exceed the memory cap of %d MB (%d MB in use, %d MB idle)",
-                memory_mb, self._memory_cap_mb, self.memory_mb(),
-                sum(env.blueprint.memory_mb for envs in self._idle.values() for env in envs),
-            )
             raise throttled(MEMORY_CAP_EXCEEDED)
         return evicted
 

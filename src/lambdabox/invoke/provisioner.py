@@ -21,8 +21,11 @@ Guarantees:
    reconciling, cancels INITs under way and destroys every environment, busy or not.
 6. Provisioned environments count against the memory cap: each is started within the
    on-demand pool's `room` (which shuts idle on-demand environments down to make room), and
-   `memory_mb()` reports those alive. When there is no room, the start waits
-   INIT_RETRY_DELAY_S and tries again; that is not an INIT failure.
+   `memory_mb()` reports those alive. When there is no room, that is not an INIT failure:
+   the allocation tries again with one start at a time, after a wait that doubles from
+   INIT_RETRY_DELAY_S up to ROOM_RETRY_MAX_S, and a new Put of the config starts over.
+   The log says once that the config is short of room and once that it found room, not
+   at every try.
 """
 
 from __future__ import annotations
@@ -53,8 +56,13 @@ log = logging.getLogger(__name__)
 RECONCILE_INTERVAL_S = 1.0
 #: INIT failures in a row before a config is FAILED (AWS makes 6 attempts, by its logs).
 MAX_INIT_ATTEMPTS = 6
-#: Pause before another INIT attempt after one failed, in seconds.
+#: Pause before another INIT attempt after one failed, in seconds; also the first pause
+#: after a start found no room under the memory cap.
 INIT_RETRY_DELAY_S = 1.0
+#: Longest pause between two tries to find room under the memory cap, in seconds: room
+#: comes back only when other environments go, so a config that cannot fit must not spin,
+#: yet one that can fit again should not wait long.
+ROOM_RETRY_MAX_S = 30.0
 #: INITs under way at once across all configs, so a config of 100 does not start 100 runtimes at once.
 MAX_PARALLEL_INITS = 8
 
@@ -100,6 +108,8 @@ class _Allocation:
     #: INIT failures in a row, and when the next attempt may start (time.monotonic()).
     failures: int = 0
     retry_at: float = 0.0
+    #: Tries in a row that found no room under the memory cap (guarantee 6); 0 when it fits.
+    room_waits: int = 0
 
     @property
     def allocated(self) -> int:
@@ -240,6 +250,7 @@ class Provisioner:
     async def _match(self, allocation: _Allocation, want: provisioned.Wanted) -> None:
         if want.last_modified != allocation.last_modified:
             allocation.last_modified, allocation.failures, allocation.retry_at = want.last_modified, 0, 0.0
+            allocation.room_waits = 0
         allocation.requested = want.requested
         if want.record["config"].get("State") != "Active":
             return
@@ -265,7 +276,8 @@ class Provisioner:
         # Grow.
         missing = allocation.requested - allocation.allocated - allocation.starting
         if missing > 0 and allocation.failures < MAX_INIT_ATTEMPTS and time.monotonic() >= allocation.retry_at:
-            for _ in range(missing):
+            # Short of room, one start finds out whether there is room again for the rest.
+            for _ in range(1 if allocation.room_waits else missing):
                 allocation.starting += 1
                 self._background(self._start_one(allocation, allocation.blueprint))
 
@@ -275,8 +287,7 @@ class Provisioner:
             async with self._inits, self._room_for(plan.memory_mb):
                 environment = await Environment.start(plan, self._factory, self._logs)
         except TooManyRequests:
-            allocation.retry_at = time.monotonic() + INIT_RETRY_DELAY_S
-            log.warning("no room under the memory cap for a provisioned environment of %s:%s", plan.name, plan.version)
+            self._short_of_room(allocation, plan)
             return
         except Exception as error:
             allocation.failures += 1
@@ -287,11 +298,31 @@ class Provisioner:
             allocation.starting -= 1
             self.nudge()
         current = self._allocations.get(self._key(allocation)) is allocation
+        if allocation.room_waits:
+            log.info("found room under the memory cap for provisioned environments of %s:%s", plan.name, plan.version)
+            allocation.room_waits = 0
         if current and allocation.blueprint is not None and allocation.blueprint.key == plan.key:
             allocation.failures = 0
             allocation.idle.append(environment)
         else:
             await self._destroy(environment)
+
+    @staticmethod
+    def _short_of_room(allocation: _Allocation, plan: Blueprint) -> None:
+        """Back off after a start found no room (guarantee 6); warn only when the shortage begins.
+
+        Starts launched together that all find no room count as one try.
+        """
+        now = time.monotonic()
+        if now < allocation.retry_at:
+            return
+        allocation.room_waits += 1
+        allocation.retry_at = now + min(ROOM_RETRY_MAX_S, INIT_RETRY_DELAY_S * 2 ** (allocation.room_waits - 1))
+        if allocation.room_waits == 1:
+            log.warning(
+                "no room under the memory cap for provisioned environments of %s:%s; retrying with backoff up to %.0f s",
+                plan.name, plan.version, ROOM_RETRY_MAX_S,
+            )
 
     def _room_for(self, memory_mb: int) -> AbstractAsyncContextManager[None]:
         return self._room(memory_mb) if self._room is not None else nullcontext()

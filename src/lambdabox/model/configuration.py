@@ -114,6 +114,12 @@ def _check_environment(variables: dict[str, str]) -> None:
             "provided contains reserved keys that are currently not supported for modification. "
             f"Reserved keys used in this request: {', '.join(reserved)}"
         )
+    if any("\x00" in value for value in variables.values()):
+        # A process environment cannot carry a NUL. AWS's wording for this case is not known.
+        raise InvalidParameterValue(
+            "Lambda was unable to configure your environment variables because the environment variables you have "
+            "provided contain a NUL character, which a process environment cannot hold."
+        )
     measured = json.dumps(variables, separators=(",", ":"), ensure_ascii=False)
     if len(measured.encode()) > limits.MAX_ENVIRONMENT_BYTES:
         raise InvalidParameterValue(

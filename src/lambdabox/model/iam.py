@@ -10,7 +10,6 @@ what exists.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import secrets
 import sys
@@ -19,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from lambdabox.model import json_text
 from lambdabox.model.errors import AwsError, constraint
 
 #: The partition of every ARN IAM mints here.
@@ -81,6 +81,13 @@ class InvalidAction(IamError):
 
 class MissingAction(IamError):
     code = "MissingAction"
+
+
+class RequestEntityTooLarge(IamError):
+    """A form body past what the Query front reads. AWS's code and wording here are not known."""
+
+    status = 413
+    code = "RequestEntityTooLarge"
 
 
 class ServiceFailure(IamError):
@@ -257,7 +264,10 @@ def check_policy_document(text: str, trust: bool) -> None:
     wording is known are enforced; the rest of the policy grammar is accepted as is.
     """
     try:
-        policy = json.loads(text)
+        policy = json_text.loads(text)
+    except json_text.TooDeep:
+        # Valid JSON, but deeper than any policy grammar goes.
+        raise MalformedPolicyDocument("Syntax errors in policy.") from None
     except ValueError:
         raise MalformedPolicyDocument("This policy contains invalid Json") from None
     statements = policy.get("Statement") if isinstance(policy, dict) else None

@@ -40,7 +40,12 @@ def require_supported(runtime: str) -> None:
 
 
 def handler_is_well_formed(runtime: str, handler: str) -> bool:
-    """Python and Node.js handlers name a file and a function: `path/module.function`."""
+    """Python and Node.js handlers name a file and a function: `path/module.function`.
+
+    No handler may hold a NUL: it travels to the runtime in an environment variable, which cannot carry one.
+    """
+    if "\x00" in handler:
+        return False
     if runtime in PROVIDED:
         return True
     module, dot, function = handler.rpartition(".")
