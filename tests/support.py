@@ -16,6 +16,16 @@ from botocore.config import Config
 
 REGION = "us-east-1"
 ACCOUNT = "000000000000"
+#: The trust policy of an execution role: Lambda may assume it.
+TRUST = (
+    '{"Version":"2012-10-17","Statement":[{"Effect":"Allow",'
+    '"Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}'
+)
+
+
+def lambda_role(server: "Server", name: str) -> str:
+    """The ARN of a new execution role on `server`."""
+    return server.client("iam").create_role(RoleName=name, AssumeRolePolicyDocument=TRUST)["Role"]["Arn"]
 
 
 def free_port() -> int:

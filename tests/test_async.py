@@ -48,6 +48,10 @@ def handler(event, context):
 """
 
 
+#: Server options for functions that must reach a test's Listener on the host's loopback.
+HOST_NETWORK = ["--function-network", "host"]
+
+
 class Listener:
     """An HTTP endpoint on loopback that records what functions post to it."""
 
@@ -115,8 +119,10 @@ def moto(tmp_path_factory):
 @pytest.fixture(scope="module")
 def async_server(tmp_path_factory, moto):
     data = tmp_path_factory.mktemp("async") / "data"
+    # The functions here report to a Listener on the host's loopback, which private networks (rightly) refuse:
+    # this server's functions share the host's network.
     running = Server(data, extra_args=["--async-retry-delays", "0.3,0.3", "--sqs-endpoint-url", moto,
-                                        "--sns-endpoint-url", moto]).start()
+                                        "--sns-endpoint-url", moto, *HOST_NETWORK]).start()
     yield running
     running.stop()
 

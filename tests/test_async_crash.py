@@ -10,7 +10,7 @@ import time
 from collections import Counter
 
 from support import Server, make_zip
-from test_async import TRUST, Listener
+from test_async import HOST_NETWORK, TRUST, Listener
 
 EVENTS = 2000
 #: Asynchronous invocations the server runs at once: the most that can be in flight at the crash.
@@ -27,7 +27,7 @@ def handler(event, context):
 def test_kill_9_loses_no_acknowledged_event(tmp_path):
     listener = Listener()
     data = tmp_path / "data"
-    server = Server(data, extra_args=["--async-concurrency", str(CONCURRENCY)]).start()
+    server = Server(data, extra_args=["--async-concurrency", str(CONCURRENCY), *HOST_NETWORK]).start()
     try:
         iam, lam = server.client("iam"), server.client("lambda")
         role = iam.create_role(RoleName="crash", AssumeRolePolicyDocument=TRUST)["Role"]["Arn"]
@@ -49,14 +49,16 @@ def test_kill_9_loses_no_acknowledged_event(tmp_path):
         assert sent == EVENTS
         print(f"\ningest: {EVENTS} events acknowledged in {ingest_s:.2f} s = {EVENTS / ingest_s:.0f} events/s")
 
+        deadline = time.monotonic() + 120
         while len(listener.posts) < EVENTS // 4:
+            assert time.monotonic() < deadline, f"only {len(listener.posts)} events ran in 2 minutes"
             time.sleep(0.01)
         os.kill(server.pid, signal.SIGKILL)
         server.process.wait()
         before_crash = len(listener.posts)
         server.process = None
 
-        server = Server(data, port=server.port).start()
+        server = Server(data, port=server.port, extra_args=HOST_NETWORK).start()
         restarted = time.perf_counter()
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline and len({post["id"] for post in listener.posts}) < EVENTS:

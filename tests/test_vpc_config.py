@@ -13,14 +13,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support import Server, aws_error, make_zip
+from support import Server, aws_error, lambda_role, make_zip
 
 NETWORK_ARGS = ["--network", "db=10.77.0.0/24", "--network", "cache=10.78.0.0/24,10.79.0.0/24"]
 ATTACHED = {"SubnetIds": ["subnet-db"], "SecurityGroupIds": ["sg-0123abc"]}
-TRUST = (
-    '{"Version":"2012-10-17","Statement":[{"Effect":"Allow",'
-    '"Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}'
-)
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +33,7 @@ def vpc_lam(vpc_server: Server):
 
 @pytest.fixture(scope="module")
 def vpc_role(vpc_server: Server) -> str:
-    return vpc_server.client("iam").create_role(RoleName="vpc-role", AssumeRolePolicyDocument=TRUST)["Role"]["Arn"]
+    return lambda_role(vpc_server, "vpc-role")
 
 
 @pytest.fixture
@@ -197,7 +193,7 @@ def test_the_attachment_survives_a_restart(tmp_path: Path):
     first = Server(tmp_path / "data", extra_args=NETWORK_ARGS).start()
     try:
         lam = first.client("lambda")
-        role = first.client("iam").create_role(RoleName="r", AssumeRolePolicyDocument=TRUST)["Role"]["Arn"]
+        role = lambda_role(first, "r")
         lam.create_function(
             FunctionName="kept", Runtime="python3.12", Role=role, Handler="app.handler",
             Code={"ZipFile": make_zip()}, VpcConfig=ATTACHED,

@@ -7,7 +7,8 @@ from collections.abc import Iterator
 import pytest
 
 from hostile import CANARY
-from support import Server
+from wire import log_alarms
+from support import Server, lambda_role
 
 
 @pytest.fixture(scope="module")
@@ -26,9 +27,15 @@ def slam(secret_server: Server):
 
 @pytest.fixture(scope="module")
 def srole(secret_server: Server) -> str:
-    iam = secret_server.client("iam")
-    return iam.create_role(
-        RoleName="hostile-tests",
-        AssumeRolePolicyDocument='{"Version":"2012-10-17","Statement":[{"Effect":"Allow",'
-        '"Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}',
-    )["Role"]["Arn"]
+    return lambda_role(secret_server, "hostile-tests")
+
+
+@pytest.fixture
+def quiet_log(server):
+    """Fails the test if the server logs an internal error or a traceback while it runs."""
+    assert server.log is not None
+    start = server.log.stat().st_size
+    yield
+    with server.log.open("rb") as log:
+        log.seek(start)
+        assert log_alarms(log.read().decode("utf-8", "replace")) == []

@@ -13,17 +13,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from support import error_of, make_zip
-from wire import log_alarms, send
-
-
-@pytest.fixture
-def quiet_log(server):
-    assert server.log is not None
-    start = server.log.stat().st_size
-    yield
-    with server.log.open("rb") as log:
-        log.seek(start)
-        assert log_alarms(log.read().decode("utf-8", "replace")) == []
+from wire import send
 
 
 def create_body(name: str, role: str, **members: object) -> bytes:

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import pytest
 
 from hostile import deploy
-from support import Server
+from support import Server, lambda_role
 
 #: Scans the loopback listeners it can see and tries to take an invocation from each, for `seconds`.
 THIEF = r"""
@@ -71,12 +71,7 @@ def network_server(request, tmp_path_factory) -> Iterator[Server]:
 
 def test_a_neighbour_cannot_take_or_answer_invocations(network_server):
     lam = network_server.client("lambda")
-    iam = network_server.client("iam")
-    role = iam.create_role(
-        RoleName="thief-tests",
-        AssumeRolePolicyDocument='{"Version":"2012-10-17","Statement":[{"Effect":"Allow",'
-        '"Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}',
-    )["Role"]["Arn"]
+    role = lambda_role(network_server, "thief-tests")
     thief = deploy(lam, role, {"app.py": THIEF})
     victim = deploy(lam, role, {"app.py": VICTIM})
     with concurrent.futures.ThreadPoolExecutor(8) as pool:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lambdabox.model import vpc
 from lambdabox.model.arns import Scope
 from lambdabox.runtime.catalog import RUNTIME_DIR, RuntimeCatalog
 from lambdabox.sandbox.api import Mount
@@ -123,7 +124,7 @@ def build(
     preload = None
     if isolated and runtime.startswith("python") and launch.runtime_dir is not None:
         preload = launch.runtime_dir / "bootstrap.py"
-    networks = tuple(config.get("VpcConfig", {}).get("SubnetIds", []))
+    networks = vpc.attached_networks(config)
     return Blueprint(
         scope, name, version, config["RevisionId"], config, argv, mounts, env, preload=preload, snap_start=snap_start,
         networks=networks,
