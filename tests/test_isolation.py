@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import os
+import time
 
 import pytest
 
@@ -53,11 +54,21 @@ def handler(event, context):
 }
 
 
-@pytest.fixture(params=["forked", "snapstart"])
+@pytest.fixture(params=["forked", "provisioned", "snapstart"])
 def probe(request, deploy, lam):
-    """The probe function, run in environments forked from a zygote, or cloned from a SnapStart snapshot."""
+    """The probe function, run in environments forked from a zygote, provisioned ahead of time (two, so that two
+    concurrent invokes both land in one), or cloned from a SnapStart snapshot."""
     if request.param == "forked":
         return deploy(PROBE, Timeout=10)
+    if request.param == "provisioned":
+        name = deploy(PROBE, Timeout=10)
+        version = lam.publish_version(FunctionName=name)["Version"]
+        lam.put_provisioned_concurrency_config(FunctionName=name, Qualifier=version, ProvisionedConcurrentExecutions=2)
+        deadline = time.monotonic() + 30
+        while lam.get_provisioned_concurrency_config(FunctionName=name, Qualifier=version)["Status"] != "READY":
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        return f"{name}:{version}"
     name = deploy(PROBE, Timeout=10, SnapStart={"ApplyOn": "PublishedVersions"})
     version = lam.publish_version(FunctionName=name)["Version"]
     lam.get_waiter("function_active_v2").wait(FunctionName=name, Qualifier=version)

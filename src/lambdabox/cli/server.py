@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import resource
 import logging
 import os
 from pathlib import Path
@@ -206,6 +207,14 @@ def register(commands: argparse._SubParsersAction) -> None:
     command.set_defaults(run=run)
 
 
+def _raise_open_file_limit() -> None:
+    """Each environment holds a few descriptors (its pipes, pidfd, network namespace and listeners): allow as
+    many as the hard limit does, as servers do."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 def run(arguments: argparse.Namespace) -> int:
     import uvicorn
 
@@ -239,5 +248,6 @@ def run(arguments: argparse.Namespace) -> int:
     )
     logging.basicConfig(level=arguments.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     print(f"Lambdabox listening on http://{settings.host}:{settings.port} (data dir {settings.data_dir})", flush=True)
+    _raise_open_file_limit()
     uvicorn.run(build_app(settings), host=settings.host, port=settings.port, log_level=arguments.log_level, access_log=False)
     return 0

@@ -105,7 +105,7 @@ class ReportedExit(ExitWatch):
 
     def poll(self) -> int | None:
         with self._lock:
-            if self._code is None and self._pidfd >= 0 and select.select([self._pidfd], [], [], 0)[0]:
+            if self._code is None and self._pidfd >= 0 and _readable(self._pidfd):
                 self._code = self._reported()
             return self._code
 
@@ -122,3 +122,10 @@ class ReportedExit(ExitWatch):
     def close(self) -> None:
         super().close()
         self._channel.close()
+
+
+def _readable(fd: int) -> bool:
+    """Whether `fd` is readable now (a pidfd: its process has exited); poll, as descriptors go past FD_SETSIZE."""
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(0))
