@@ -18,6 +18,7 @@ cases, in order (each in bench/cases/):
 from __future__ import annotations
 
 import argparse
+import shlex
 import json
 import os
 import platform
@@ -43,6 +44,9 @@ def main() -> int:
     parser.add_argument("--smoke", action="store_true", help="a little of each, for CI")
     parser.add_argument("--output", type=Path, default=Path(__file__).parent / "results")
     parser.add_argument("--only", help="comma-separated cases to run (default: all), e.g. latency,snapstart")
+    parser.add_argument(
+        "--server-args", default="", help="options for the server, e.g. '--function-network none' (default: none)"
+    )
     arguments = parser.parse_args()
     cases = [case for case in CASES if not arguments.only or case.__name__.rpartition(".")[2] in arguments.only.split(",")]
     profile = SMOKE if arguments.smoke else FULL
@@ -54,7 +58,7 @@ def main() -> int:
     outcomes: list[tuple[str, Outcome]] = []
     began = time.monotonic()
     with tempfile.TemporaryDirectory() as directory:
-        server = Server(Path(directory) / "data").start()
+        server = Server(Path(directory) / "data", extra_args=shlex.split(arguments.server_args)).start()
         try:
             lam = server.client("lambda")
             context = Context(server, lam, _role(server), profile)

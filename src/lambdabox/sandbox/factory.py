@@ -50,6 +50,8 @@ PROBE_PROGRAMS = ("/usr/bin/true", "/bin/true")
 MIB = 1024 * 1024
 #: struct ucred of SCM_CREDENTIALS: pid, uid, gid.
 CREDENTIALS = struct.Struct("iii")
+#: How long a template stays thawed after its last clone request, in seconds.
+REFREEZE_DELAY_S = 0.05
 #: Size of a file descriptor in SCM_RIGHTS data, in bytes.
 FD_SIZE = array.array("i").itemsize
 #: How long a template's runtime may take from asking for its snapshot to serving clones, in seconds.
@@ -169,6 +171,7 @@ class TemplateSandbox(LinuxSandbox):
         self._asking = threading.Lock()
         #: Clone requests under way: the template runs while there is one, and is frozen otherwise.
         self._working = 0
+        self._frozen = False
         self.spec = spec
 
     def seal(self) -> None:
@@ -211,6 +214,7 @@ class TemplateSandbox(LinuxSandbox):
             else:
                 raise SandboxError("the template's INIT left processes that would not die")
             self._cgroup.freeze()
+            self._frozen = True
 
     def clone(self, spec: SandboxSpec) -> LinuxSandbox:
         """A new sandbox forked from this one, with its own namespaces, cgroup, /tmp and output.
@@ -224,15 +228,28 @@ class TemplateSandbox(LinuxSandbox):
             socket.send_fds(self._channel, [json.dumps(request).encode()], fds)
 
     def working(self, busy: bool) -> None:
-        """Thaw the template for a clone request (`busy`), freeze it again once none is left."""
+        """Thaw the template for a clone request (`busy`); freeze it again shortly after none is left.
+
+        The freeze waits REFREEZE_DELAY_S, off the caller's path: a burst of clones thaws it once,
+        and a restore does not wait for the freezer.
+        """
         with self._lock:
             if self._destroyed:
                 return
             self._working += 1 if busy else -1
-            if busy and self._working == 1:
+            if busy and self._working == 1 and self._frozen:
                 self._cgroup.thaw()
+                self._frozen = False
             elif not busy and self._working == 0:
+                timer = threading.Timer(REFREEZE_DELAY_S, self._refreeze)
+                timer.daemon = True
+                timer.start()
+
+    def _refreeze(self) -> None:
+        with self._lock:
+            if not self._destroyed and self._working == 0 and not self._frozen:
                 self._cgroup.freeze()
+                self._frozen = True
 
     def destroy(self) -> None:
         super().destroy()

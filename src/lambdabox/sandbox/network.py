@@ -215,6 +215,7 @@ class FunctionNetworks:
         self._stopping = False  # the preparer exits once its queues are empty
         self._started = False
         self._thread: threading.Thread | None = None
+        self._reaper: threading.Thread | None = None
         self._host_netns: int | None = None
         self._iproute: Any = None  # pyroute2 IPRoute of the host's namespace, used only by the preparer
 
@@ -240,6 +241,10 @@ class FunctionNetworks:
         self._host_netns = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
         self._thread = threading.Thread(target=self._run, name="lambdabox-netns", daemon=True)
         self._thread.start()
+        # Tearing down (a veth's deletion waits tens of ms for the kernel's network lock) has a thread of its
+        # own, so that a cold start's urgent work never waits behind it.
+        self._reaper = threading.Thread(target=self._reap, name="lambdabox-netns-reaper", daemon=True)
+        self._reaper.start()
         try:
             first = self._urgently(self._make)
         except Exception as error:
@@ -267,10 +272,11 @@ class FunctionNetworks:
         with self._condition:
             self._stopping = True
             self._condition.notify_all()
-        if self._thread is not None:
-            self._thread.join(CLOSE_TIMEOUT_S)
-            if self._thread.is_alive():
-                log.warning("network namespaces were still being torn down after %.0f s", CLOSE_TIMEOUT_S)
+        for thread in (self._thread, self._reaper):
+            if thread is not None:
+                thread.join(CLOSE_TIMEOUT_S)
+                if thread.is_alive():
+                    log.warning("network namespaces were still being torn down after %.0f s", CLOSE_TIMEOUT_S)
         if self._host_netns is not None:
             os.close(self._host_netns)
             self._host_netns = None
@@ -368,7 +374,6 @@ class FunctionNetworks:
                 with self._condition:
                     while not (
                         self._urgent
-                        or self._teardown
                         or self._stopping
                         or (not self._closing and len(self._pool) + self._making < self.pool_size)
                     ):
@@ -376,9 +381,6 @@ class FunctionNetworks:
                     if self._urgent:
                         work, future = self._urgent.popleft()
                         kind = "urgent"
-                    elif self._teardown:
-                        doomed = self._teardown.popleft()
-                        kind = "teardown"
                     elif self._stopping:
                         return
                     else:
@@ -389,17 +391,37 @@ class FunctionNetworks:
                         future.set_result(work())
                     except BaseException as error:
                         future.set_exception(error)
-                elif kind == "teardown":
-                    try:
-                        self._tear_down(doomed)
-                    except Exception:  # the preparer must outlive any one slot
-                        log.exception("could not tear down a network namespace")
                 else:
                     self._refill()
         finally:
             if self._iproute is not None:
                 self._iproute.close()
                 self._iproute = None
+
+    def _reap(self) -> None:
+        """The reaper thread: tear released slots down, until the server stops and none is left."""
+        from pyroute2 import IPRoute
+
+        iproute = IPRoute() if self.mode == "egress" else None
+        try:
+            while True:
+                with self._condition:
+                    while not (self._teardown or self._stopping):
+                        self._condition.wait()
+                    if not self._teardown:
+                        if self._thread is None or not self._thread.is_alive():
+                            return
+                        # The preparer may still queue slots it was making: look again shortly.
+                        self._condition.wait(0.05)
+                        continue
+                    doomed = self._teardown.popleft()
+                try:
+                    self._tear_down(doomed, iproute)
+                except Exception:  # the reaper must outlive any one slot
+                    log.exception("could not tear down a network namespace")
+        finally:
+            if iproute is not None:
+                iproute.close()
 
     def _refill(self) -> None:
         try:
@@ -489,7 +511,7 @@ class FunctionNetworks:
                 except NetlinkError as error:
                     if error.code != 17 or attempt == VETH_ATTEMPTS - 1:  # EEXIST
                         raise
-                    self._delete_veth(name)
+                    self._delete_veth(name, self._iproute)
             # 2. The firewall knows the host end before it carries any packet.
             self._firewall.add_veth(name)
             # 3. The host end: its address (which routes the /31 to the veth) and up.
@@ -503,27 +525,27 @@ class FunctionNetworks:
                 inner.link("set", index=inner_index, state="up")
                 inner.route("add", dst="0.0.0.0/0", gateway=str(host_end))
         except BaseException:
-            self._delete_veth(name)
+            self._delete_veth(name, self._iproute)
             self._addresses.give_back(host_end)
             raise
         slot.address = str(inside)
         slot._veth = name
         slot._host_end = host_end
 
-    def _delete_veth(self, name: str) -> None:
+    def _delete_veth(self, name: str, iproute: Any) -> None:
         from pyroute2.netlink.exceptions import NetlinkError
 
         try:
-            self._iproute.link("del", ifname=name)
+            iproute.link("del", ifname=name)
         except NetlinkError as error:
             if error.code != 19:  # ENODEV: already gone with its namespace
                 raise
 
-    def _tear_down(self, slot: Slot) -> None:
-        """Delete the veth, close the namespace, give the address back (preparer thread only)."""
+    def _tear_down(self, slot: Slot, iproute: Any) -> None:
+        """Delete the veth, close the namespace, give the address back (reaper thread only)."""
         try:
             if slot._veth is not None and not slot._pristine:
-                self._delete_veth(slot._veth)
+                self._delete_veth(slot._veth, iproute)
         except Exception as error:
             log.warning("could not delete veth %s: %s", slot._veth, error)
             return  # keep the address out of use rather than hand it out twice
@@ -536,7 +558,7 @@ class FunctionNetworks:
             self._addresses.give_back(slot._host_end)
 
     def _forget_flows(self, address: str) -> None:
-        """Delete the conntrack entries of connections `address` opened (preparer thread only).
+        """Delete the conntrack entries of connections `address` opened (reaper thread only).
 
         Otherwise, when the address is handed to another environment, replies of its previous
         holder's flows (a UDP peer that keeps sending, say) would be let in as "established".
