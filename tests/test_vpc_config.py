@@ -206,6 +206,17 @@ def test_the_attachment_survives_a_restart(tmp_path: Path):
         assert shown["SubnetIds"] == ["subnet-db"] and shown["VpcId"] == "vpc-lambdabox"
     finally:
         second.stop()
+    # The operator removes the network: invokes get AWS's error for a bad subnet, not an internal error.
+    third = Server(tmp_path / "data").start()
+    try:
+        lam = third.client("lambda")
+        lam.get_waiter("function_active_v2").wait(FunctionName="kept", WaiterConfig={"Delay": 0.2})
+        status, code, message = aws_error(lam.invoke, FunctionName="kept", Payload=b"{}")
+        assert (status, code) == (502, "InvalidSubnetIDException")
+        assert "no network named db" in message
+    finally:
+        third.stop()
+    assert "Traceback" not in third.log.read_text()
 
 
 @pytest.mark.parametrize(

@@ -37,11 +37,11 @@ from lambdabox.invoke.provisioner import Provisioner
 from lambdabox.invoke.snapshots import Snapshots
 from lambdabox.model import json_text
 from lambdabox.model.arns import FunctionRef, Scope, function_arn, parse_function_ref
-from lambdabox.model.errors import InvalidRequestContent, RequestTooLarge, ResourceConflict
+from lambdabox.model.errors import InvalidRequestContent, InvalidSubnetID, RequestTooLarge, ResourceConflict
 from lambdabox.queue.api import EVENT, EventQueue, QueueItem
 from lambdabox.runtime.api import InitFailed, Invocation, Outcome
 from lambdabox.runtime.catalog import RuntimeCatalog
-from lambdabox.sandbox.api import SandboxError
+from lambdabox.sandbox.api import SandboxError, UnknownNetwork
 from lambdabox.store.records import RecordStore
 from lambdabox.store.unpacked import UnpackedStore
 
@@ -170,6 +170,9 @@ class Invoker:
                     result = await environment.invoke(invocation, cold)
             except InitFailed as failure:
                 return Run(version, Outcome(failure.payload, failure.error_type), [])
+            except UnknownNetwork as error:
+                # Stored with a network the operator has since removed (--network): AWS's answer for a bad subnet.
+                raise InvalidSubnetID(f"Lambda was unable to configure the function's VPC: {error}.") from None
         return Run(version, result.outcome, result.log_lines)
 
     @asynccontextmanager

@@ -115,6 +115,13 @@ class UnknownOperation(AwsError):
     code = "UnknownOperationException"
 
 
+class InvalidSubnetID(AwsError):
+    """Invoke of a function whose VpcConfig names a subnet (network) the host no longer defines."""
+
+    status = 502
+    code = "InvalidSubnetIDException"
+
+
 class ServiceError(AwsError):
     status = 500
     code = "ServiceException"

@@ -52,6 +52,10 @@ class SandboxError(Exception):
     """A sandbox could not be created; the message says which step failed and why."""
 
 
+class UnknownNetwork(SandboxError):
+    """A spec names a private network this host does not define (`SandboxSpec.networks`)."""
+
+
 @dataclass(frozen=True)
 class Mount:
     """A host directory bound into the sandbox."""

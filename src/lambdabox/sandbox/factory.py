@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from lambdabox.sandbox import cgroups, linux, seccomp
-from lambdabox.sandbox.api import SandboxError, SandboxFactory, SandboxSpec
+from lambdabox.sandbox.api import SandboxError, SandboxFactory, SandboxSpec, UnknownNetwork
 from lambdabox.sandbox.cgroups import Cgroup, CgroupUnavailable, Hierarchy
 from lambdabox.sandbox.exits import ExitWatch, ReportedExit
 from lambdabox.sandbox.identities import Identities, IdentitiesExhausted
@@ -441,6 +441,10 @@ class LinuxSandboxFactory:
             raise SandboxError(str(error)) from None
         held = Held(host_uid, self._identities)
         if self.private_network:
+            missing = self._network.unknown(tuple(spec.networks))
+            if missing:
+                held.release()
+                raise UnknownNetwork(f"no network named {', '.join(missing)} is defined on this host")
             try:
                 held.use(self._network, self._network.take(tuple(spec.networks)))
             except Exception as error:

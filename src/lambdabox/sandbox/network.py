@@ -346,8 +346,12 @@ class FunctionNetworks:
             self._teardown.append(slot)
             self._condition.notify_all()
 
+    def unknown(self, attach: tuple[str, ...]) -> list[str]:
+        """The names in `attach` that no --network defines."""
+        return [name for name in attach if name not in self._network_index]
+
     def _members(self, attach: tuple[str, ...]) -> tuple[int, ...]:
-        unknown = [name for name in attach if name not in self._network_index]
+        unknown = self.unknown(attach)
         if unknown:
             raise ValueError(f"no network named {', '.join(unknown)} is defined (--network NAME=CIDR)")
         return tuple(sorted({self._network_index[name] for name in attach}))
