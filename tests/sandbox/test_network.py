@@ -28,7 +28,10 @@ from peers import DATABASE, INTERNET, Peer, ip
 
 from lambdabox.sandbox.addresses import AddressBlocks, process_identity
 from lambdabox.sandbox.firewall import table_names
-from lambdabox.sandbox.network import CLONE_NEWNET, FunctionNetworks, Slot, peer_uid, veth_name
+from lambdabox.sandbox.egress import veth_name
+from lambdabox.sandbox.linux import CLONE_NEWNET
+from lambdabox.sandbox.network import FunctionNetworks, Slot
+from lambdabox.sandbox.peer_owner import peer_uid
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root")
 

@@ -31,7 +31,7 @@ from lambdabox.observe.logs import LogStore, group_name, new_stream_name
 from lambdabox.runtime.api import InitFailed, Invocation, Outcome
 from lambdabox.runtime.api_server import RuntimeApi
 from lambdabox.sandbox.api import Sandbox, SandboxFactory, SandboxSpec
-from lambdabox.sandbox.network import peer_uid
+from lambdabox.sandbox.peer_owner import peer_uid
 
 #: Longest INIT Lambda allows, in seconds.
 INIT_TIMEOUT_S = 10.0

@@ -17,11 +17,12 @@ Contract of `FunctionNetworks`:
    `NetworkUnavailable`, saying why, if not (no CAP_SYS_ADMIN; for egress: not root, no `nft`, no
    veth or nftables support). In egress it then, in this order: removes what dead servers left
    (their nftables tables, veths and address claims), sets net.ipv4.ip_forward=1, and installs
-   this server's table. It then starts the one preparer thread and makes the first slot.
+   this server's table. It then starts the preparer and reaper threads and makes the first slot.
 2. Namespaces are made only by the preparer thread: it unshares a new network namespace,
    configures it and setns()es back to the host's. No other thread of the server ever changes
    namespace. It keeps `pool_size` slots ready; urgent work (a take() that found the pool empty,
-   attach_pid) goes before teardown, which goes before refilling the pool.
+   attach_pid) goes before refilling the pool. Teardown is the reaper thread's, so that urgent
+   work never waits behind it. The egress links themselves are `egress.EgressLinks`'.
 3. `take(attach)` is thread-safe and returns a slot no one else holds: a pooled one at once, else
    one the preparer makes while the caller waits. The VPC memberships of `attach` (names of
    networks) are in place before it returns; an unknown name raises `ValueError`. In `none` and
@@ -30,7 +31,7 @@ Contract of `FunctionNetworks`:
    made its own) the egress veth, address, route and memberships, and returns a Slot whose
    sockets are None; in `none` and `host` modes it changes nothing.
 5. `release(slot)` is idempotent. At once: the sockets are closed and the memberships removed.
-   Then, in the preparer thread: the veth is deleted (cutting off any process still inside), the
+   Then, in the reaper thread: the veth is deleted (cutting off any process still inside), the
    namespace fd closed, the conntrack entries of the address's connections deleted, and the
    address given back (the least recently freed address is handed out first). Call it once the
    environment's processes are gone or being killed. A slot's `netns_fd` belongs to this object:
@@ -42,13 +43,9 @@ Contract of `FunctionNetworks`:
 from __future__ import annotations
 
 import collections
-import ctypes
-import fcntl
-import ipaddress
 import logging
 import os
 import socket
-import struct
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -56,7 +53,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lambdabox.sandbox import linux
 from lambdabox.sandbox.addresses import DEFAULT_STATE_DIR, AddressBlocks, is_alive, process_identity
+from lambdabox.sandbox.egress import EgressLinks, Link, host_resolvers
 from lambdabox.sandbox.firewall import (
     TABLE_PREFIX,
     Firewall,
@@ -69,27 +68,10 @@ log = logging.getLogger(__name__)
 
 MODES = ("egress", "none", "host")
 
-#: From <sched.h>: the flag of unshare(2)/setns(2) for network namespaces.
-CLONE_NEWNET = 0x40000000
-
-#: ioctl requests on a socket, from <linux/sockios.h>, and the "up" flag from <net/if.h>.
-SIOCGIFFLAGS = 0x8913
-SIOCSIFFLAGS = 0x8914
-IFF_UP = 0x1
-
 #: Backlog of the in-namespace listeners: one runtime client, and the function's own API calls.
 LISTEN_BACKLOG = 64
 
-#: Prefix of the host ends of this module's veths; the rest is the host address in hex (11 of IFNAMSIZ's 15).
-VETH_PREFIX = "lbx"
-
-#: Tries at creating a veth whose name a dying namespace's link still holds (deleting it in between).
-VETH_ATTEMPTS = 3
-
-#: Name of the environment's end, inside its namespace.
-INSIDE_IFNAME = "eth0"
-
-#: Seconds close() waits for the preparer to tear everything down (deleting a veth takes ~20-40 ms).
+#: Seconds close() waits for the preparer and the reaper to tear everything down (deleting a veth takes ~20-40 ms).
 CLOSE_TIMEOUT_S = 30.0
 
 #: Seconds a caller waits for the preparer to make its slot (a few ms; far more means the host is stuck).
@@ -98,39 +80,14 @@ URGENT_TIMEOUT_S = 30.0
 #: Seconds the preparer pauses after failing to fill the pool, so that a broken host is not hammered.
 REFILL_BACKOFF_S = 1.0
 
-_libc = ctypes.CDLL(None, use_errno=True)
-_libc.unshare.argtypes = [ctypes.c_int]
-_libc.setns.argtypes = [ctypes.c_int, ctypes.c_int]
-
-
 class NetworkUnavailable(Exception):
     """The host cannot give environments the configured network mode; the message says why."""
-
-
-def _unshare_net() -> None:
-    if _libc.unshare(CLONE_NEWNET) == -1:
-        error = ctypes.get_errno()
-        raise OSError(error, f"unshare(CLONE_NEWNET): {os.strerror(error)}")
-
-
-def _setns_net(descriptor: int) -> None:
-    if _libc.setns(descriptor, CLONE_NEWNET) == -1:
-        error = ctypes.get_errno()
-        raise OSError(error, f"setns(net): {os.strerror(error)}")
 
 
 def _write_sysctl(path: str, value: str) -> None:
     """Write a /proc/sys file; /proc/sys/net/... is the one of the calling thread's namespace."""
     with open(path, "w") as file:
         file.write(value)
-
-
-def _loopback_up() -> None:
-    """Bring `lo` of the calling thread's network namespace up (127.0.0.1 comes with it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        request = struct.pack("16sH", b"lo", 0)
-        (flags,) = struct.unpack_from("H", fcntl.ioctl(probe.fileno(), SIOCGIFFLAGS, request), 16)
-        fcntl.ioctl(probe.fileno(), SIOCSIFFLAGS, struct.pack("16sH", b"lo", flags | IFF_UP))
 
 
 def _listen(port: int) -> socket.socket:
@@ -145,11 +102,6 @@ def _listen(port: int) -> socket.socket:
     return listener
 
 
-def veth_name(host_end: ipaddress.IPv4Address) -> str:
-    """The host end's name: unique on the host because the address is (claims make it so)."""
-    return f"{VETH_PREFIX}{int(host_end):08x}"
-
-
 @dataclass(eq=False)
 class Slot:
     """One environment's network: its namespace, and the two listeners inside it."""
@@ -162,8 +114,7 @@ class Slot:
     api_socket: socket.socket | None
     #: The environment's IPv4 address (egress), else None.
     address: str | None
-    _veth: str | None = field(default=None, repr=False)
-    _host_end: ipaddress.IPv4Address | None = field(default=None, repr=False)
+    _link: Link | None = field(default=None, repr=False)
     _members: tuple[int, ...] = field(default=(), repr=False)
     _released: bool = field(default=False, repr=False)
     #: Never handed out: no process ever entered, so closing the fd destroys the namespace and its veth.
@@ -205,6 +156,7 @@ class FunctionNetworks:
         if resolvers is None:
             resolvers = host_resolvers()
         self._firewall = Firewall(table, [list(cidrs) for cidrs in networks.values()], list(allow), subnet, resolvers)
+        self._egress = EgressLinks(self._addresses, self._firewall)
         self._condition = threading.Condition()
         self._pool: collections.deque[Slot] = collections.deque()
         self._urgent: collections.deque[tuple[Callable[[], Any], Future]] = collections.deque()
@@ -232,7 +184,8 @@ class FunctionNetworks:
             if problem:
                 raise NetworkUnavailable(f"--function-network egress: {problem}")
             try:
-                self._sweep()
+                self._sweep_tables()
+                self._egress.sweep()
                 # Forwarding is what lets an environment's packets out through the host; host-wide.
                 _write_sysctl("/proc/sys/net/ipv4/ip_forward", "1")
                 self._firewall.install()
@@ -320,10 +273,9 @@ class FunctionNetworks:
             with self._condition:
                 self._taken.add(slot)
                 self._require_running()  # close() may have begun meanwhile
-            if self.mode == "egress" and slot.address is not None:
-                address = ipaddress.IPv4Address(slot.address)
+            if slot._link is not None:
                 for network in members:
-                    self._firewall.add_member(network, address)
+                    self._firewall.add_member(network, slot._link.inside)
                     slot._members += (network,)
         except BaseException:
             self.release(slot)
@@ -339,9 +291,9 @@ class FunctionNetworks:
         for listener in (slot.runtime_socket, slot.api_socket):
             if listener is not None:
                 listener.close()
-        if slot.address is not None:
+        if slot._link is not None:
             for network in slot._members:
-                self._firewall.remove_member(network, ipaddress.IPv4Address(slot.address))
+                self._firewall.remove_member(network, slot._link.inside)
         with self._condition:
             self._teardown.append(slot)
             self._condition.notify_all()
@@ -447,7 +399,7 @@ class FunctionNetworks:
     def _make(self) -> Slot:
         """A new namespace with lo up, IPv6 off and both listeners (preparer thread only)."""
         assert self._host_netns is not None
-        _unshare_net()
+        linux.unshare(linux.CLONE_NEWNET)
         try:
             netns = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
             runtime_socket = api_socket = None
@@ -455,7 +407,7 @@ class FunctionNetworks:
                 # Before lo is up, so that it never gets ::1; no IPv6 rules exist, so no IPv6 at all.
                 _write_sysctl("/proc/sys/net/ipv6/conf/all/disable_ipv6", "1")
                 _write_sysctl("/proc/sys/net/ipv6/conf/default/disable_ipv6", "1")
-                _loopback_up()
+                linux.bring_up_loopback()
                 runtime_socket = _listen(self.runtime_port)
                 api_socket = _listen(self.api_port)
                 slot = Slot(netns_fd=netns, runtime_socket=runtime_socket, api_socket=api_socket, address=None)
@@ -470,7 +422,7 @@ class FunctionNetworks:
                 raise
         finally:
             # Back to the host's namespace, whatever happened: the preparer's other work needs it.
-            _setns_net(self._host_netns)
+            linux.setns(self._host_netns, linux.CLONE_NEWNET)
 
     def _connect_pid(self, pid: int) -> Slot:
         """The egress link for process `pid`'s namespace (preparer thread only)."""
@@ -478,200 +430,41 @@ class FunctionNetworks:
         netns = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
         slot = Slot(netns_fd=netns, runtime_socket=None, api_socket=None, address=None)
         try:
-            _setns_net(netns)
+            linux.setns(netns, linux.CLONE_NEWNET)
             try:
                 _write_sysctl("/proc/sys/net/ipv6/conf/all/disable_ipv6", "1")
                 _write_sysctl("/proc/sys/net/ipv6/conf/default/disable_ipv6", "1")
-                _loopback_up()
+                linux.bring_up_loopback()
                 self._connect(slot)
             finally:
-                _setns_net(self._host_netns)
+                linux.setns(self._host_netns, linux.CLONE_NEWNET)
         except BaseException:
             os.close(netns)
             raise
         return slot
 
     def _connect(self, slot: Slot) -> None:
-        """Give the namespace the calling thread is in a veth to the host, addressed and routed.
-
-        Runs in the preparer thread while it is inside `slot`'s namespace; `self._iproute` is a
-        netlink socket of the host's namespace (sockets keep the namespace they were made in).
-        """
-        from pyroute2 import IPRoute
-        from pyroute2.netlink.exceptions import NetlinkError
-
+        """The egress link of the namespace the preparer is in (`slot`'s)."""
         assert slot.netns_fd is not None
-        host_end, inside = self._addresses.take()
-        name = veth_name(host_end)
-        try:
-            # 1. The pair, its inner end moved straight into the namespace. A leftover of the same
-            #    name (a namespace the kernel is still destroying) is deleted first.
-            for attempt in range(VETH_ATTEMPTS):
-                try:
-                    self._iproute.link(
-                        "add", ifname=name, kind="veth", peer={"ifname": INSIDE_IFNAME, "net_ns_fd": slot.netns_fd}
-                    )
-                    break
-                except NetlinkError as error:
-                    if error.code != 17 or attempt == VETH_ATTEMPTS - 1:  # EEXIST
-                        raise
-                    self._delete_veth(name, self._iproute)
-            # 2. The firewall knows the host end before it carries any packet.
-            self._firewall.add_veth(name)
-            # 3. The host end: its address (which routes the /31 to the veth) and up.
-            index = self._iproute.link_lookup(ifname=name)[0]
-            self._iproute.addr("add", index=index, address=str(host_end), prefixlen=31)
-            self._iproute.link("set", index=index, state="up")
-            # 4. The inner end, through a netlink socket made inside: address, up, default route.
-            with IPRoute() as inner:
-                inner_index = inner.link_lookup(ifname=INSIDE_IFNAME)[0]
-                inner.addr("add", index=inner_index, address=str(inside), prefixlen=31)
-                inner.link("set", index=inner_index, state="up")
-                inner.route("add", dst="0.0.0.0/0", gateway=str(host_end))
-        except BaseException:
-            self._delete_veth(name, self._iproute)
-            self._addresses.give_back(host_end)
-            raise
-        slot.address = str(inside)
-        slot._veth = name
-        slot._host_end = host_end
-
-    def _delete_veth(self, name: str, iproute: Any) -> None:
-        from pyroute2.netlink.exceptions import NetlinkError
-
-        try:
-            iproute.link("del", ifname=name)
-        except NetlinkError as error:
-            if error.code != 19:  # ENODEV: already gone with its namespace
-                raise
+        slot._link = self._egress.connect(self._iproute, slot.netns_fd)
+        slot.address = str(slot._link.inside)
 
     def _tear_down(self, slot: Slot, iproute: Any) -> None:
-        """Delete the veth, close the namespace, give the address back (reaper thread only)."""
+        """Take the link down and give its address back, close the namespace (reaper thread only)."""
         try:
-            if slot._veth is not None and not slot._pristine:
-                self._delete_veth(slot._veth, iproute)
-        except Exception as error:
-            log.warning("could not delete veth %s: %s", slot._veth, error)
-            return  # keep the address out of use rather than hand it out twice
+            if slot._link is not None and not slot._pristine:
+                self._egress.disconnect(iproute, slot._link)
+            elif slot._link is not None:
+                # Never entered: closing the namespace takes its veth along, and no flow used the address.
+                self._addresses.give_back(slot._link.host_end)
         finally:
             if slot.netns_fd is not None:
                 os.close(slot.netns_fd)
-        if slot.address is not None and not slot._pristine:
-            self._forget_flows(slot.address)
-        if slot._host_end is not None:
-            self._addresses.give_back(slot._host_end)
 
-    def _forget_flows(self, address: str) -> None:
-        """Delete the conntrack entries of connections `address` opened (reaper thread only).
-
-        Otherwise, when the address is handed to another environment, replies of its previous
-        holder's flows (a UDP peer that keeps sending, say) would be let in as "established".
-        """
-        from pyroute2 import Conntrack
-        from pyroute2.netlink.nfnetlink.nfctsocket import NFCTAttrTuple
-
-        try:
-            with Conntrack() as conntrack:
-                # Listed in full first: pyroute2 cannot delete while a dump is being read.
-                flows = list(conntrack.dump_entries(tuple_orig=NFCTAttrTuple(family=socket.AF_INET, saddr=address)))
-                for entry in flows:
-                    try:
-                        conntrack.delete(entry)
-                    except Exception as error:  # gone meanwhile
-                        log.debug("conntrack entry of %s: %s", address, error)
-        except Exception as error:
-            log.warning("could not forget the connections of %s: %s", address, error)
-
-    # ---- leftovers of dead servers ----
-
-    def _sweep(self) -> None:
-        """Remove the tables, veths and claims of servers that are gone."""
+    def _sweep_tables(self) -> None:
+        """Remove the nftables tables of servers that are gone."""
         for table in table_names():
             owner = " ".join(table[len(TABLE_PREFIX):].split("_")[:2])
             if not is_alive(owner):
                 log.info("removing nftables table %s of a Lambdabox server that is gone", table)
                 delete_table(table)
-        from pyroute2 import IPRoute
-
-        with IPRoute() as iproute:
-            names = [link.get_attr("IFLA_IFNAME") for link in iproute.get_links()]
-
-            def forget(block: ipaddress.IPv4Network) -> None:
-                for host in range(int(block.network_address), int(block.broadcast_address) + 1, 2):
-                    name = veth_name(ipaddress.IPv4Address(host))
-                    if name in names:
-                        log.info("removing veth %s of a Lambdabox server that is gone", name)
-                        try:
-                            iproute.link("del", ifname=name)
-                        except Exception as error:  # gone meanwhile with its namespace
-                            log.debug("veth %s: %s", name, error)
-
-            self._addresses.sweep(forget)
-
-
-def host_resolvers(path: str = "/etc/resolv.conf") -> list[str]:
-    """The IPv4 nameservers of `path` that an environment can reach through its veth.
-
-    One on loopback (systemd-resolved's 127.0.0.53) is the namespace's own loopback inside, where
-    nothing answers: it is left out, with a warning.
-    """
-    found = []
-    try:
-        with open(path) as file:
-            lines = file.read().splitlines()
-    except OSError:
-        return []
-    for line in lines:
-        fields = line.split()
-        if len(fields) < 2 or fields[0] != "nameserver":
-            continue
-        try:
-            address = ipaddress.ip_address(fields[1])
-        except ValueError:
-            continue
-        if address.version != 4:
-            continue
-        if address.is_loopback:
-            log.warning(
-                "the host's DNS resolver %s is on loopback, which environments cannot reach: functions will not "
-                "resolve names unless %s names a resolver on a routable address",
-                address, path,
-            )
-            continue
-        found.append(str(address))
-    return found
-
-
-def peer_uid(conn: socket.socket) -> int | None:
-    """The uid owning the other end of `conn`, an accepted TCP connection over this host's loopback.
-
-    Read from /proc/thread-self/net/tcp (or tcp6): the socket whose local address is `conn`'s peer
-    and whose remote address is `conn`'s own. None if no such socket is found (it closed already,
-    or the peer is not on this host's network namespace).
-    """
-    family = conn.family
-    try:
-        peer = conn.getpeername()
-        local = conn.getsockname()
-    except OSError:
-        return None
-    table = "/proc/thread-self/net/tcp6" if family == socket.AF_INET6 else "/proc/thread-self/net/tcp"
-    wanted_local = _proc_endpoint(family, peer[0], peer[1])
-    wanted_remote = _proc_endpoint(family, local[0], local[1])
-    try:
-        with open(table) as file:
-            next(file)  # the header
-            for line in file:
-                fields = line.split()
-                if fields[1] == wanted_local and fields[2] == wanted_remote:
-                    return int(fields[7])
-    except OSError:
-        return None
-    return None
-
-
-def _proc_endpoint(family: int, host: str, port: int) -> str:
-    """An address as /proc/net/tcp prints it: the raw 32-bit words in host byte order, in hex, then the port."""
-    packed = socket.inet_pton(family, host)
-    words = struct.unpack(f"={len(packed) // 4}I", packed)
-    return "".join(f"{word:08X}" for word in words) + f":{port:04X}"
