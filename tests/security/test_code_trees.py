@@ -627,3 +627,22 @@ def test_no_archive_makes_the_store_write_outside_its_trees(layers):
         after = {name: found for name, found in snapshot(Path(scratch)).items() if name != "s" and not name.startswith("s/")}
         assert after == before
         assert not [entry for entry in store.path("").iterdir() if entry.name.startswith(".unpacking-")]
+
+
+def test_a_custom_runtimes_bootstrap_may_be_a_link_the_server_never_follows(lam, role, unique, invoke):
+    """`bootstrap` is looked for by name (lexists), not through the link: the link resolves inside the sandbox."""
+    script = (
+        "#!/bin/sh\n"
+        "while true; do\n"
+        "  headers=$(mktemp)\n"
+        "  curl -sS -D \"$headers\" -o /dev/null \"http://${AWS_LAMBDA_RUNTIME_API}/2018-06-01/runtime/invocation/next\"\n"
+        "  id=$(grep -i '^Lambda-Runtime-Aws-Request-Id:' \"$headers\" | tr -d '\\r' | cut -d' ' -f2)\n"
+        "  curl -sS -X POST \"http://${AWS_LAMBDA_RUNTIME_API}/2018-06-01/runtime/invocation/${id}/response\" "
+        "-d '\"linked\"' >/dev/null\n"
+        "done\n"
+    )
+    code = archive(with_mode("bin/run", stat.S_IFREG | 0o755, script), link("bootstrap", "bin/run"), handler=False)
+    name = unique("fn")
+    lam.create_function(FunctionName=name, Runtime="provided.al2023", Role=role, Handler="x", Code={"ZipFile": code})
+    lam.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 100})
+    assert invoke(name, {}).body == "linked"
