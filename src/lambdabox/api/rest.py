@@ -26,6 +26,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from lambdabox.api import shapes
+from lambdabox.api.bodies import read_bounded
 from lambdabox.api.routing import Router
 from lambdabox.model import json_text, numerals
 from lambdabox.model.arns import Scope
@@ -137,16 +138,10 @@ async def _read_body(request: Request, operation: str) -> bytes:
         too_large: AwsError = RequestTooLarge(f"Request must be smaller than {limit} bytes for the InvokeFunction operation")
     else:
         too_large = RequestEntityTooLarge(f"Request must be smaller than {limit} bytes for the {operation} operation")
-    declared = numerals.natural(request.headers.get("content-length"))
-    if declared is not None and declared > limit:
+    body = await read_bounded(request, limit)
+    if body is None:
         raise too_large
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise too_large
-        chunks.append(chunk)
-    return b"".join(chunks)
+    return body
 
 
 def _gather(

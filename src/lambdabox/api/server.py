@@ -22,6 +22,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from lambdabox.api import sigv4
+from lambdabox.api.bodies import read_bounded
 from lambdabox.api.query import QueryApi
 from lambdabox.api.rest import RestJsonApi
 from lambdabox.control.code_links import DOWNLOAD_PATH, CodeLinks
@@ -51,23 +52,6 @@ class Fronts:
     logs: LogStore | None = None
     #: The queue of asynchronous invocations, for looking them up.
     events: Any = None
-
-
-async def _bounded_body(request: Request, limit: int) -> bytes | None:
-    """The request body, or None as soon as it (or its declared length) passes `limit` bytes.
-
-    Raises ClientDisconnect when the client hangs up before the body ends.
-    """
-    declared = numerals.natural(request.headers.get("content-length"))
-    if declared is not None and declared > limit:
-        return None
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def build_asgi(settings: Settings, fronts: Fronts, lifespan: Callable[[Starlette], AbstractAsyncContextManager]) -> Starlette:
@@ -135,7 +119,7 @@ def build_asgi(settings: Settings, fronts: Fronts, lifespan: Callable[[Starlette
     async def _query(request: Request, service: str | None, account: str) -> Response:
         request_id = str(uuid.uuid4())
         try:
-            form = await _bounded_body(request, MAX_QUERY_BODY_BYTES)
+            form = await read_bounded(request, MAX_QUERY_BODY_BYTES)
         except ClientDisconnect:
             # The client went away mid-body: nothing was done, and there is no one to answer.
             log.debug("client left during %s %s", request.method, request.url.path)
