@@ -11,9 +11,9 @@ import hashlib
 import hmac
 import secrets
 import time
+from pathlib import Path
 
 from lambdabox.model import numerals
-from pathlib import Path
 
 #: How long a link stays valid, in seconds (AWS's presigned URLs last 10 minutes).
 LINK_LIFETIME_S = 600

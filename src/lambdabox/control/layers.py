@@ -20,7 +20,7 @@ from lambdabox.model import package
 from lambdabox.model.arns import Scope, layer_arn, parse_layer_name, parse_layer_version_arn
 from lambdabox.model.errors import InvalidParameterValue, ResourceNotFound
 from lambdabox.model.limits import MAX_LAYERS
-from lambdabox.model.package_tree import Kind, Tree, kind_of
+from lambdabox.model.package_tree import Tree
 from lambdabox.model.timestamps import lambda_time, now
 from lambdabox.store.blobs import BlobStore
 from lambdabox.store.records import RecordStore, Records
@@ -73,16 +73,15 @@ def check_merged(blobs: BlobStore, resolved: list[dict[str, Any]]) -> None:
     own layer and together climb out of /opt. The merge itself never follows links
     (`store.unpacked`), so this check is the friendly error, not the only guard.
     """
-    trees, linked = [], False
+    trees = []
     for origin, layer in enumerate(resolved):
         with zipfile.ZipFile(blobs.path(layer["key"])) as archive:
-            linked = linked or any(kind_of(entry) is Kind.SYMLINK for entry in archive.infolist())
             try:
                 trees.append(package.tree_of(archive, origin))
             except InvalidParameterValue as error:
                 # A layer published before these checks existed.
                 raise InvalidParameterValue(f"Layer version {layer['Arn']} cannot be used: {error.message}") from None
-    if not linked:
+    if not any(next(tree.links(), None) for tree in trees):
         return
     problem = Tree.merged(trees).bad_link()
     if problem is not None:

@@ -30,6 +30,7 @@ from lambdabox.model.errors import SnapStartError, SnapStartTimeout
 from lambdabox.observe.logs import LogStore, group_name, new_stream_name
 from lambdabox.runtime.api import InitFailed, Invocation, Outcome
 from lambdabox.runtime.api_server import RuntimeApi
+from lambdabox.sandbox import linux
 from lambdabox.sandbox.api import Sandbox, SandboxFactory, SandboxSpec
 from lambdabox.sandbox.peer_owner import peer_uid
 
@@ -40,8 +41,8 @@ SNAPSHOT_INIT_TIMEOUT_S = 130.0
 #: Longest RESTORE (the clone's start and its after-restore hooks) Lambda allows, in seconds.
 RESTORE_TIMEOUT_S = 10.0
 #: Where an environment with a network of its own finds its Runtime API and Lambdabox's API, as on AWS.
-PRIVATE_RUNTIME_API = "127.0.0.1:9001"
-PRIVATE_ENDPOINT_URL = "http://127.0.0.1:9000"
+PRIVATE_RUNTIME_API = f"127.0.0.1:{linux.RUNTIME_API_PORT}"
+PRIVATE_ENDPOINT_URL = f"http://127.0.0.1:{linux.API_PORT}"
 #: How long an environment stays thawed after an invocation, in seconds: back-to-back invocations skip a
 #: freeze and a thaw (about 1 ms on cgroup v1), and an idle environment is frozen soon after.
 FREEZE_DELAY_S = 0.05

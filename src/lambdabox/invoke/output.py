@@ -120,7 +120,8 @@ class OutputCapture:
         got = 0
         while got < budget and not self._eof:
             # Output being dropped costs no work per line: it is read in bigger slices, one per callback.
-            size = DROPPING_READ_BYTES if not self._bucket.open() else budget - got
+            dropping = not self._bucket.open()
+            size = DROPPING_READ_BYTES if dropping else budget - got
             try:
                 chunk = os.read(self._read_fd, size)
             except BlockingIOError:
@@ -131,16 +132,17 @@ class OutputCapture:
                 self._at_eof(kept)
                 break
             got += len(chunk)
-            self._take(chunk, kept)
-            if size == DROPPING_READ_BYTES:
+            self._take(chunk, kept, dropping)
+            if dropping:
                 break
         self._read_total += got
         self._stream.write_many(kept)
         return got
 
-    def _take(self, chunk: bytes, kept: list[str]) -> None:
-        """Split a chunk into events, keeping those the rate allows (appended to `kept`)."""
-        if not self._bucket.open():
+    def _take(self, chunk: bytes, kept: list[str], dropping: bool) -> None:
+        """Split a chunk into events, keeping those the rate allows (appended to `kept`); `dropping`: the
+        bucket said so for this chunk."""
+        if dropping:
             # Dropping: the whole chunk goes, with no work per line.
             self._drop(len(chunk) + len(self._partial), chunk)
             return
@@ -184,7 +186,7 @@ class OutputCapture:
 
     def _keep(self, event: bytes, kept: list[str]) -> bool:
         """Log one event if the rate allows it; False (and nothing logged) if not."""
-        if not self._bucket.take_known_open(len(event) + EVENT_OVERHEAD_BYTES):
+        if not self._bucket.take(len(event) + EVENT_OVERHEAD_BYTES):
             return False
         text = event.decode("utf-8", "replace").rstrip("\r")
         if len(text) * 3 > MAX_EVENT_BYTES and "\ufffd" in text:

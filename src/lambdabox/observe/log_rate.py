@@ -66,16 +66,8 @@ class ByteBucket:
         return not self.dropping
 
     def take(self, cost: int) -> bool:
-        """Spend `cost` tokens if the bucket is not dropping and holds them (refills first)."""
-        tokens = self._refill()
-        if self.dropping or tokens < cost:
-            self.dropping = True
-            return False
-        self._tokens = tokens - cost
-        return True
-
-    def take_known_open(self, cost: int) -> bool:
-        """`take` without refilling: for the lines of one chunk, after `open()` refilled for it."""
+        """Spend `cost` tokens if the bucket is not dropping and holds them; no refill: call `open()`
+        first (once per chunk, for all its lines)."""
         if self.dropping or self._tokens < cost:
             self.dropping = True
             return False

@@ -54,9 +54,6 @@ SETUP_FAILED = 127
 _MOUNT_FLAGS = linux.MS_NOSUID | linux.MS_NODEV
 
 
-#: The ports a clone with a network of its own listens on: its Runtime API, and the API bridge.
-RUNTIME_API_PORT, API_PORT = 9001, 9000
-
 #: Kept alive for the clone's life: the blocks /proc/self/cmdline and environ show.
 _strings: list[Any] = []
 
@@ -106,9 +103,9 @@ def _keep(request: dict[str, Any], channel_fd: int, out_fd: int | None) -> None:
         # Only our own ids: an unprivileged process may map those and no others. Our /proc
         # files must be ours to write: dumpable, as after an exec (setuid without exec cleared it).
         linux.prctl(linux.PR_SET_DUMPABLE, 1)
-        _write("/proc/self/setgroups", "deny")
-        _write("/proc/self/uid_map", f"{uid} {uid} 1")
-        _write("/proc/self/gid_map", f"{gid} {gid} 1")
+        linux.write_file("/proc/self/setgroups", "deny")
+        linux.write_file("/proc/self/uid_map", f"{uid} {uid} 1")
+        linux.write_file("/proc/self/gid_map", f"{gid} {gid} 1")
         failed = "fork PID 1"
         pid = os.fork()
     except OSError as error:
@@ -137,11 +134,8 @@ def _become(request: dict[str, Any], channel: socket.socket, out_fd: int | None)
         if request.get("private_network"):
             failed = "listen on the Runtime API and API ports"
             linux.bring_up_loopback()
-            for port in (RUNTIME_API_PORT, API_PORT):
-                server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-                server.bind(("127.0.0.1", port))
-                server.listen(64)
-                listening.append(server)
+            for port in (linux.RUNTIME_API_PORT, linux.API_PORT):
+                listening.append(linux.listen_on_loopback(port))
         failed = "drop the capabilities"
         # The user namespace gave us every capability inside it; none may stay.
         for capability in range(linux.last_capability() + 1):
@@ -184,8 +178,3 @@ def _send(fd: int, text: str) -> None:
         os.write(fd, text.encode())
     except OSError:
         pass
-
-
-def _write(path: str, text: str) -> None:
-    with open(path, "w") as file:
-        file.write(text)

@@ -29,6 +29,7 @@ import signal
 import socket
 import struct
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -71,11 +72,16 @@ class Held:
         self.api_socket: socket.socket | None = None
         self._identities = identities
         self._network = None
+        self._received: list[socket.socket] = []
 
     def use(self, network, slot) -> None:
         self._network, self.slot = network, slot
         self.runtime_socket = self.runtime_socket or slot.runtime_socket
         self.api_socket = self.api_socket or slot.api_socket
+
+    def received(self, sockets: list[socket.socket]) -> None:
+        """Sockets a clone sent: closed with the rest when the sandbox goes, whether or not they are used."""
+        self._received = sockets
 
     def release(self) -> None:
         """Give everything back; only once no process of the sandbox is left. Idempotent."""
@@ -85,7 +91,7 @@ class Held:
             identities.release(self.host_uid)
         if network is not None and self.slot is not None:
             network.release(self.slot)
-        for sock in (self.runtime_socket, self.api_socket):
+        for sock in (self.runtime_socket, self.api_socket, *self._received):
             if sock is not None:
                 sock.close()
 
@@ -201,18 +207,17 @@ class TemplateSandbox(LinuxSandbox):
             if not cgroups.poll_until(lambda: _stopped(self.pid), REAP_TIMEOUT_S):
                 raise SandboxError("the template's PID 1 did not stop")
             keep = {self.pid, forker}
-            for _ in range(100):
-                strays = [pid for pid in self._cgroup.pids() if pid not in keep]
-                if not strays:
-                    break
+            deadline = time.monotonic() + SEAL_TIMEOUT_S
+            # Until none is left: a stray may fork while it is being killed.
+            while strays := [pid for pid in self._cgroup.pids() if pid not in keep]:
+                if time.monotonic() > deadline:
+                    raise SandboxError("the template's INIT left processes that would not die")
                 for pid in strays:
                     try:
                         os.kill(pid, signal.SIGKILL)
                     except ProcessLookupError:
                         pass
-                cgroups.poll_until(lambda: all(pid in keep for pid in self._cgroup.pids()), 1.0)
-            else:
-                raise SandboxError("the template's INIT left processes that would not die")
+                cgroups.poll_until(lambda: all(pid in keep for pid in self._cgroup.pids()), 0.1)
             self._cgroup.freeze()
             self._frozen = True
 
@@ -359,8 +364,8 @@ class LinuxSandboxFactory:
         ours.settimeout(SETUP_TIMEOUT_S)
         pid = None
         held = Held(template.held.host_uid)
-        template.working(True)
         try:
+            template.working(True)
             # The kernel attaches the sender's PID, as we see it, to what the keeper and the clone send.
             ours.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
             cgroup.set_limits(spec.memory_mb, spec.init_vcpus or spec.vcpus, spec.pids_max)
@@ -379,6 +384,7 @@ class LinuxSandboxFactory:
                     file.write(str(pid))
             ours.send(b"go")
             answer, sockets, clone_pid = _receive_ready(ours)
+            held.received(sockets)
             if answer != "ready":
                 failed_step, _, reason = answer.removeprefix("error ").partition("\t")
                 raise SandboxError(f"{failed_step}: {reason}" if answer else "the clone exited during setup")

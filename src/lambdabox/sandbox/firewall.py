@@ -231,9 +231,6 @@ table inet {self.name} {{
     def add_veth(self, ifname: str) -> None:
         self._elements(_NFT_MSG_NEWSETELEM, "veths", [ifname.encode().ljust(_IFNAMSIZ, b"\0")])
 
-    def remove_veth(self, ifname: str) -> None:
-        self._elements(_NFT_MSG_DELSETELEM, "veths", [ifname.encode().ljust(_IFNAMSIZ, b"\0")])
-
     def add_member(self, network: int, address: ipaddress.IPv4Address) -> None:
         self._elements(_NFT_MSG_NEWSETELEM, f"members_{network}", [address.packed])
 

@@ -128,7 +128,7 @@ def serve(sock_fd: int, preload: str | None = None) -> None:
     sock = socket.socket(fileno=sock_fd)
     # The launchers we fork exit at once; let the kernel reap them.
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
-    limits = {"max_fd": os.sysconf("SC_OPEN_MAX"), "last_cap": linux.last_capability()}
+    limits = {"max_fd": os.sysconf("SC_OPEN_MAX"), "last_cap": linux.last_capability(), "rlimits": _within_hard(RLIMITS)}
     sock.send(b"ready")
     while True:
         message, fds, flags, _address = socket.recv_fds(sock, MAX_REQUEST, MAX_FDS)
@@ -161,7 +161,7 @@ def serve(sock_fd: int, preload: str | None = None) -> None:
             os.close(fd)
 
 
-def launch(request: dict[str, Any], limits: dict[str, int], err_fd: int, out_fd: int | None) -> None:
+def launch(request: dict[str, Any], limits: dict[str, Any], err_fd: int, out_fd: int | None) -> None:
     """The launcher: fork PID 1 into new namespaces, move it into its cgroup, map its ids, exit."""
     try:
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
@@ -203,9 +203,9 @@ def launch(request: dict[str, Any], limits: dict[str, int], err_fd: int, out_fd:
         with step("map the sandbox's user and group"):
             # One id each: the sandbox's own inside, an identity no other sandbox has outside,
             # so no per-user kernel state (keyrings, inotify and process counts) is shared.
-            _write(f"{pid}/setgroups", "deny", proc_fd)
-            _write(f"{pid}/uid_map", f"{request['uid']} {request['host_uid']} 1", proc_fd)
-            _write(f"{pid}/gid_map", f"{request['gid']} {request['host_gid']} 1", proc_fd)
+            linux.write_file(f"{pid}/setgroups", "deny", proc_fd)
+            linux.write_file(f"{pid}/uid_map", f"{request['uid']} {request['host_uid']} 1", proc_fd)
+            linux.write_file(f"{pid}/gid_map", f"{request['gid']} {request['host_gid']} 1", proc_fd)
         os.write(joined_write, GO_ON)
     except StepFailed as failed:
         _report(err_fd, failed)
@@ -216,12 +216,12 @@ def launch(request: dict[str, Any], limits: dict[str, int], err_fd: int, out_fd:
 
 
 def enter(
-    request: dict[str, Any], limits: dict[str, int], err_fd: int, out_fd: int | None, joined_fd: int, made_fd: int
+    request: dict[str, Any], limits: dict[str, Any], err_fd: int, out_fd: int | None, joined_fd: int, made_fd: int
 ) -> None:
     """PID 1: build the filesystem, drop privileges, exec. Never returns."""
     try:
         build_root(request)
-        set_up_host_facing(request)
+        set_up_host_facing(request, limits)
         with step("take the sandbox's host identity"):
             # The user namespace below belongs to whoever makes it, and the kernel counts what its
             # processes use (inotify instances, namespaces, ...) against that owner too: so PID 1
@@ -331,25 +331,33 @@ def _make_dev(dev: str) -> None:
             os.symlink(target, f"{dev}/{name}")
 
 
-def set_up_host_facing(request: dict[str, Any]) -> None:
+def _within_hard(wanted: dict[str, int]) -> dict[int, int]:
+    """Resource number -> value, each value lowered to the launcher's hard limit; names this system lacks left out."""
+    found = {}
+    for name, value in wanted.items():
+        number = getattr(resource, name, None)
+        if number is None:
+            continue
+        _, hard = resource.getrlimit(number)
+        if hard != resource.RLIM_INFINITY and (value == resource.RLIM_INFINITY or value > hard):
+            value = hard
+        found[number] = value
+    return found
+
+
+def set_up_host_facing(request: dict[str, Any], limits: dict[str, Any]) -> None:
     """What needs root in the host's user namespace: the hostname and the resource limits."""
     with step("set the hostname"):
         linux.sethostname(request["hostname"])
     with step("set the resource limits"):
-        wanted = {**RLIMITS, "RLIMIT_NOFILE": request["nofile"], "RLIMIT_NPROC": request.get("nproc", 1024)}
-        for name, value in wanted.items():
-            number = getattr(resource, name, None)
-            if number is None:
-                continue
-            _, hard = resource.getrlimit(number)
-            if hard != resource.RLIM_INFINITY and (value == resource.RLIM_INFINITY or value > hard):
-                value = hard
+        own = _within_hard({"RLIMIT_NOFILE": request["nofile"], "RLIMIT_NPROC": request.get("nproc", 1024)})
+        for number, value in {**limits["rlimits"], **own}.items():
             resource.setrlimit(number, (value, value))
     with step("drop supplementary groups"):
         os.setgroups([])
 
 
-def drop_privileges(request: dict[str, Any], limits: dict[str, int]) -> None:
+def drop_privileges(request: dict[str, Any], limits: dict[str, Any]) -> None:
     """In PID 1's own user namespace: become the sandbox's user with no capability left."""
     with step("drop the capability bounding set"):
         # A new user namespace starts with a full bounding set: empty it, so that no exec, of a
@@ -368,7 +376,7 @@ def drop_privileges(request: dict[str, Any], limits: dict[str, int]) -> None:
         linux.prctl(linux.PR_SET_NO_NEW_PRIVS, 1)
 
 
-def execute(request: dict[str, Any], limits: dict[str, int], err_fd: int, out_fd: int | None, strings: Any) -> None:
+def execute(request: dict[str, Any], limits: dict[str, Any], err_fd: int, out_fd: int | None, strings: Any) -> None:
     with step(f"change to {request['cwd']}"):
         os.chdir(request["cwd"])
     with step("set up stdin, stdout and stderr"):
@@ -449,14 +457,6 @@ def _default_signals() -> None:
         except (OSError, ValueError):
             pass  # Numbers the C library keeps for itself (its real-time signals).
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
-
-
-def _write(path: str, text: str, dir_fd: int | None = None) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC, dir_fd=dir_fd)
-    try:
-        os.write(fd, text.encode())
-    finally:
-        os.close(fd)
 
 
 def _report(err_fd: int, failed: StepFailed) -> None:

@@ -193,6 +193,34 @@ def bring_up_loopback() -> None:
         fcntl.ioctl(sock.fileno(), _SIOCSIFFLAGS, _IFREQ.pack(b"lo", flags | _IFF_UP))
 
 
+#: Where a sandbox with a network of its own finds, on its loopback, its Runtime API (as on AWS) and the
+#: bridge to Lambdabox's API; the server holds both listeners (see `network` and `cloning`).
+RUNTIME_API_PORT, API_PORT = 9001, 9000
+#: Backlog of those listeners: one runtime client, and the function's own API calls.
+LISTEN_BACKLOG = 64
+
+
+def listen_on_loopback(port: int) -> socket.socket:
+    """A TCP socket listening on 127.0.0.1:`port` of this thread's network namespace."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    try:
+        listener.bind(("127.0.0.1", port))
+        listener.listen(LISTEN_BACKLOG)
+    except BaseException:
+        listener.close()
+        raise
+    return listener
+
+
+def write_file(path: str, text: str, dir_fd: int | None = None) -> None:
+    """Write `text` to an existing file in one write(2), as /proc and /sys files want."""
+    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC, dir_fd=dir_fd)
+    try:
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)
+
+
 def last_capability() -> int:
     """The highest capability number this kernel knows."""
     with open("/proc/sys/kernel/cap_last_cap") as file:

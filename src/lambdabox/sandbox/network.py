@@ -68,9 +68,6 @@ log = logging.getLogger(__name__)
 
 MODES = ("egress", "none", "host")
 
-#: Backlog of the in-namespace listeners: one runtime client, and the function's own API calls.
-LISTEN_BACKLOG = 64
-
 #: Seconds close() waits for the preparer and the reaper to tear everything down (deleting a veth takes ~20-40 ms).
 CLOSE_TIMEOUT_S = 30.0
 
@@ -84,22 +81,21 @@ class NetworkUnavailable(Exception):
     """The host cannot give environments the configured network mode; the message says why."""
 
 
+def _prepare_inside(loopback: bool) -> None:
+    """In the namespace the calling thread is in: IPv6 off (no IPv6 rules exist), then `lo` up if asked.
+
+    IPv6 goes first, so that `lo` never gets ::1.
+    """
+    _write_sysctl("/proc/sys/net/ipv6/conf/all/disable_ipv6", "1")
+    _write_sysctl("/proc/sys/net/ipv6/conf/default/disable_ipv6", "1")
+    if loopback:
+        linux.bring_up_loopback()
+
+
 def _write_sysctl(path: str, value: str) -> None:
     """Write a /proc/sys file; /proc/sys/net/... is the one of the calling thread's namespace."""
     with open(path, "w") as file:
         file.write(value)
-
-
-def _listen(port: int) -> socket.socket:
-    """A TCP socket listening on 127.0.0.1:`port` of the calling thread's network namespace."""
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
-    try:
-        listener.bind(("127.0.0.1", port))
-        listener.listen(LISTEN_BACKLOG)
-    except BaseException:
-        listener.close()
-        raise
-    return listener
 
 
 @dataclass(eq=False)
@@ -134,8 +130,8 @@ class FunctionNetworks:
         networks: dict[str, list[str]],
         allow: list[str],
         subnet: str,
-        runtime_port: int = 9001,
-        api_port: int = 9000,
+        runtime_port: int = linux.RUNTIME_API_PORT,
+        api_port: int = linux.API_PORT,
         pool_size: int = 32,
         state_dir: Path = DEFAULT_STATE_DIR,
         resolvers: list[str] | None = None,
@@ -404,12 +400,9 @@ class FunctionNetworks:
             netns = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
             runtime_socket = api_socket = None
             try:
-                # Before lo is up, so that it never gets ::1; no IPv6 rules exist, so no IPv6 at all.
-                _write_sysctl("/proc/sys/net/ipv6/conf/all/disable_ipv6", "1")
-                _write_sysctl("/proc/sys/net/ipv6/conf/default/disable_ipv6", "1")
-                linux.bring_up_loopback()
-                runtime_socket = _listen(self.runtime_port)
-                api_socket = _listen(self.api_port)
+                _prepare_inside(loopback=True)
+                runtime_socket = linux.listen_on_loopback(self.runtime_port)
+                api_socket = linux.listen_on_loopback(self.api_port)
                 slot = Slot(netns_fd=netns, runtime_socket=runtime_socket, api_socket=api_socket, address=None)
                 if self.mode == "egress":
                     self._connect(slot)
@@ -432,9 +425,7 @@ class FunctionNetworks:
         try:
             linux.setns(netns, linux.CLONE_NEWNET)
             try:
-                _write_sysctl("/proc/sys/net/ipv6/conf/all/disable_ipv6", "1")
-                _write_sysctl("/proc/sys/net/ipv6/conf/default/disable_ipv6", "1")
-                linux.bring_up_loopback()
+                _prepare_inside(loopback=False)  # the clone brought its loopback up itself
                 self._connect(slot)
             finally:
                 linux.setns(self._host_netns, linux.CLONE_NEWNET)

@@ -143,11 +143,10 @@ def symlink(parent: int, name: str, target: str) -> None:
 
 
 def copy_entry(source: int, name: str, destination: int) -> None:
-    """Put the file or symlink `name` of `source` into `destination` under the same name,
-    replacing any non-directory there: a file as a hard link, a symlink as a new symlink with
-    the same target. Neither is followed."""
+    """Put the file or symlink `name` of `source` into `destination` under the same name, which
+    must be free (FileExistsError otherwise; `remove` it first): a file as a hard link, a symlink
+    as a new symlink with the same target. Neither is followed."""
     _check_name(name)
-    _unlink_unless_directory(destination, name)
     mode = os.stat(name, dir_fd=source, follow_symlinks=False).st_mode
     if stat.S_ISLNK(mode):
         os.symlink(os.readlink(name, dir_fd=source), name, dir_fd=destination)

@@ -23,6 +23,7 @@ Contract:
 from __future__ import annotations
 
 import errno
+import logging
 import hashlib
 import io
 import os
@@ -36,6 +37,8 @@ from lambdabox.model.limits import MAX_LINK_TARGET_BYTES, MAX_PACKAGE_DEPTH
 from lambdabox.model.package_tree import Kind, kind_of, parts_of
 from lambdabox.store import beneath
 from lambdabox.store.blobs import BlobStore
+
+log = logging.getLogger(__name__)
 
 
 class UnpackedStore:
@@ -87,10 +90,17 @@ class UnpackedStore:
 
     def sweep(self, referenced: set[str]) -> None:
         """Remove trees of archives no record needs, and staging left by a crash."""
-        with beneath.open_directory(self._root) as root:
-            for name, _ in beneath.entries(root):
-                if name.startswith(".unpacking-") or name not in referenced:
-                    beneath.remove(root, name)
+        # What is left behind costs disk, not safety: a failure is logged, and the server still starts.
+        try:
+            with beneath.open_directory(self._root) as root:
+                for name, _ in beneath.entries(root):
+                    if name.startswith(".unpacking-") or name not in referenced:
+                        try:
+                            beneath.remove(root, name)
+                        except OSError as error:
+                            log.warning("could not remove unpacked tree %s: %s", name, error)
+        except OSError as error:
+            log.warning("could not sweep the unpacked trees in %s: %s", self._root, error)
 
 
 def _overlay(source: Path, destination: int) -> None:
