@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 from lambdabox.control.iam import Iam
 from lambdabox.model import numerals
+from lambdabox.model.errors import shortened
 from lambdabox.model.iam import IamError, IamValidationError, InvalidAction, MissingAction, ServiceFailure, not_null
 
 log = logging.getLogger(__name__)
@@ -36,8 +37,6 @@ _SERVICES = {
     "sts": _Service("2011-06-15", "https://sts.amazonaws.com/doc/2011-06-15/"),
 }
 
-#: Characters of a bad value quoted back in an error message; the rest is cut.
-_SHOWN_CHARS = 64
 
 _TAG_FIELD = re.compile(r"Tags\.member\.([0-9]+)\.(Key|Value)")
 #: Characters XML 1.0 cannot carry at all; they are sent as U+FFFD.
@@ -99,9 +98,8 @@ class _Form:
 
 
 def _unreadable(raw: str, name: str, rule: str) -> IamValidationError:
-    shown = raw if len(raw) <= _SHOWN_CHARS else raw[:_SHOWN_CHARS] + "..."
     return IamValidationError(
-        f"1 validation error detected: Value '{shown}' at '{_member(name)}' failed to satisfy constraint: {rule}"
+        f"1 validation error detected: Value '{shortened(raw)}' at '{_member(name)}' failed to satisfy constraint: {rule}"
     )
 
 

@@ -37,6 +37,7 @@ from lambdabox.model.errors import (
     RequestTooLarge,
     ServiceError,
     UnknownOperation,
+    shortened,
 )
 from lambdabox.model.limits import MAX_CODE_REQUEST_BYTES, MAX_REQUEST_BYTES
 
@@ -45,8 +46,6 @@ log = logging.getLogger(__name__)
 #: Operations whose bodies carry a whole zip, and so may be larger than others.
 _CODE_OPERATIONS = frozenset({"CreateFunction", "UpdateFunctionCode", "PublishLayerVersion"})
 
-#: Characters of a bad value quoted back in an error message; the rest is cut.
-_SHOWN_CHARS = 64
 
 #: Members whose failures Lambda reports itself, not through the model's ValidationException.
 _EXEMPT = frozenset({"runtime", "recursiveLoop"})
@@ -185,8 +184,7 @@ def _scalar(member: Any, values: list[str], wire: str) -> Any:
     if kind in ("integer", "long"):
         number = numerals.integer(value)
         if number is None:
-            shown = value if len(value) <= _SHOWN_CHARS else value[:_SHOWN_CHARS] + "..."
-            raise InvalidRequestContent(f"Could not parse {wire}: '{shown}' is not an integer")
+            raise InvalidRequestContent(f"Could not parse {wire}: '{shortened(value)}' is not an integer")
         return number
     if kind == "boolean":
         if value.lower() not in ("true", "false"):

@@ -19,7 +19,7 @@ from lambdabox.control.paging import decode_marker, encode_marker, with_marker
 from lambdabox.control.provisioned import PROVISIONED_CONFIG
 from lambdabox.control.roles import require_assumable
 from lambdabox.control.tags import check_tag_count
-from lambdabox.model import configuration, package, vpc
+from lambdabox.model import configuration, package
 from lambdabox.model.arns import LATEST, FunctionRef, Scope, function_arn, parse_function_ref
 from lambdabox.model.errors import (
     InvalidParameterValue,
@@ -83,8 +83,7 @@ class Functions:
 
     def create(self, scope: Scope, request: dict[str, Any]) -> dict[str, Any]:
         ref = parse_function_ref(request["FunctionName"], scope)
-        configuration.check_input(request, self._architecture)
-        vpc.check(request.get("VpcConfig", {}), self._networks)
+        configuration.check_input(request, self._architecture, self._networks)
         data = code_from(request["Code"])
         info = package.inspect(data)
         config = configuration.defaults(ref.name, self._architecture)
@@ -163,7 +162,7 @@ class Functions:
 
     def update_code(self, scope: Scope, request: dict[str, Any]) -> dict[str, Any]:
         ref = parse_function_ref(request["FunctionName"], scope)
-        configuration.check_input(request, self._architecture)
+        configuration.check_input(request, self._architecture, self._networks)
         data = code_from(request)
         info = package.inspect(data)
         with self._store.transaction() as records:
@@ -184,8 +183,7 @@ class Functions:
 
     def update_configuration(self, scope: Scope, request: dict[str, Any]) -> dict[str, Any]:
         ref = parse_function_ref(request["FunctionName"], scope)
-        configuration.check_input(request, self._architecture)
-        vpc.check(request.get("VpcConfig", {}), self._networks)
+        configuration.check_input(request, self._architecture, self._networks)
         with self._store.transaction() as records:
             record = self._latest_for_update(records, ref, request.get("RevisionId"))
             config = configuration.apply(record["config"], request)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Collection
 from typing import Any
 
 from lambdabox.model import limits, runtimes, vpc
@@ -72,8 +73,10 @@ UNAVAILABLE = {
 }
 
 
-def check_input(request: dict[str, Any], host_architecture: str) -> None:
-    """Refuse settings beyond Lambdabox's limits or features; `request` already fits the service model."""
+def check_input(request: dict[str, Any], host_architecture: str, networks: Collection[str] = ()) -> None:
+    """Refuse settings beyond Lambdabox's limits or features; `request` already fits the service model.
+
+    `networks`: the private networks the operator defined, which VpcConfig may name."""
     problems = []
     if "MemorySize" in request and request["MemorySize"] > limits.MAX_MEMORY_MB:
         problems.append(
@@ -104,6 +107,7 @@ def check_input(request: dict[str, Any], host_architecture: str) -> None:
         runtimes.require_supported(request["Runtime"])
     if "Environment" in request:
         _check_environment(request["Environment"].get("Variables", {}))
+    vpc.check(request.get("VpcConfig", {}), networks)
 
 
 def _check_environment(variables: dict[str, str]) -> None:

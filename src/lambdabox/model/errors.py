@@ -128,6 +128,11 @@ class ServiceError(AwsError):
     fault = "Service"
 
 
+def shortened(text: str, limit: int = 64) -> str:
+    """Tenant text as an error message quotes it: at most `limit` characters, then "..."."""
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 def validation_failure(problems: list[str]) -> ValidationError:
     """Combine constraint failures into AWS's single ValidationException message."""
     noun = "error" if len(problems) == 1 else "errors"

@@ -26,7 +26,7 @@ import io
 import zipfile
 from dataclasses import dataclass
 
-from lambdabox.model.errors import InvalidParameterValue
+from lambdabox.model.errors import InvalidParameterValue, shortened
 from lambdabox.model.limits import (
     MAX_ENTRY_PATH_BYTES,
     MAX_LINK_TARGET_BYTES,
@@ -159,4 +159,4 @@ def _check_path(name: str) -> None:
 
 
 def _shown(name: str) -> str:
-    return name if len(name) <= _SHOWN_NAME else name[:_SHOWN_NAME] + "..."
+    return shortened(name, _SHOWN_NAME)
