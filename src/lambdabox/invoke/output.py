@@ -29,6 +29,7 @@ import os
 import struct
 import termios
 from collections import deque
+from collections.abc import Iterator
 
 from lambdabox.observe.log_rate import EVENT_OVERHEAD_BYTES, ByteBucket, LogRate
 from lambdabox.observe.logs import MAX_EVENT_BYTES, LogStream
@@ -106,13 +107,21 @@ class OutputCapture:
 
     async def drain(self) -> None:
         """Deliver what the function printed before this call (see guarantee 5), then any drop marker."""
-        if self._read_fd >= 0 and not self._eof:
-            target = self._read_total + _pending(self._read_fd)
-            while self._read_total < target and not self._eof:
-                if self._read(min(READ_BUDGET_BYTES, target - self._read_total)) == 0:
-                    break
-                await asyncio.sleep(0)
+        for _ in self._what_is_pending(READ_BUDGET_BYTES):
+            await asyncio.sleep(0)  # other callbacks run between slices
         self._mark_drops()
+
+    def _what_is_pending(self, slice_bytes: int | None) -> Iterator[None]:
+        """Read what is in the pipe now, and no more (a function that keeps printing is not chased),
+        in reads of at most `slice_bytes` (None: any size), yielding after each."""
+        if self._read_fd < 0 or self._eof:
+            return
+        target = self._read_total + _pending(self._read_fd)
+        while self._read_total < target and not self._eof:
+            left = target - self._read_total
+            if self._read(left if slice_bytes is None else min(slice_bytes, left)) == 0:
+                return
+            yield
 
     def _read(self, budget: int) -> int:
         """Read up to `budget` bytes, log what the rate allows with one write; returns the bytes read."""
@@ -232,10 +241,8 @@ class OutputCapture:
     def close(self) -> None:
         """Deliver what is left in the pipe (bounded as in `drain`), a partial last line, then release."""
         if self._read_fd >= 0 and not self._eof:
-            target = self._read_total + _pending(self._read_fd)
-            while self._read_total < target and not self._eof:
-                if self._read(target - self._read_total) == 0:
-                    break
+            for _ in self._what_is_pending(None):
+                pass
             if not self._eof:
                 kept: list[str] = []
                 self._at_eof(kept)
