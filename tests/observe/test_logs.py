@@ -146,6 +146,26 @@ def test_a_page_is_bounded_and_oldest_first(tmp_path: Path) -> None:
     assert len(store.page(NAMESPACE, "/aws/lambda/b", max_bytes=10).events) == 1  # at least one event
 
 
+def test_pages_get_past_more_events_of_one_millisecond_than_a_page_holds(tmp_path: Path) -> None:
+    """One read of a flood can stamp thousands of lines with one millisecond: `skip` pages through them all."""
+    store = LogStore(tmp_path)
+    streams = [store.open_stream(NAMESPACE, "/aws/lambda/m", name) for name in ("b", "a")]
+    for number, stream in enumerate(streams):
+        stream.write_many([f"{number}-{i}" for i in range(25)], timestamp=7)
+    streams[0].write("later", timestamp=8)
+    seen, since, skip = [], 0, 0
+    while True:
+        page = store.page(NAMESPACE, "/aws/lambda/m", since=since, limit=10, skip=skip)
+        seen += [event.message for event in page.events]
+        if not page.truncated:
+            break
+        last = page.events[-1].timestamp
+        at_last = sum(1 for event in page.events if event.timestamp == last)
+        skip, since = (skip + at_last if last == since else at_last), last
+    # Every event once, those of one millisecond in a fixed order (stream "a" before "b"), then the later one.
+    assert seen == [f"1-{i}" for i in range(25)] + [f"0-{i}" for i in range(25)] + ["later"]
+
+
 def test_a_page_from_a_time_in_a_large_stream_starts_exactly_there(tmp_path: Path) -> None:
     store = LogStore(tmp_path)
     stream = store.open_stream(NAMESPACE, "/aws/lambda/a", "s")

@@ -81,11 +81,13 @@ def build_asgi(settings: Settings, fronts: Fronts, lifespan: Callable[[Starlette
         out; ask again from the last event's timestamp}."""
         scope = own_scope(request)
         since = numerals.natural(request.query_params.get("since")) or 0
+        skip = numerals.natural(request.query_params.get("skip")) or 0
         page = await run_in_threadpool(
             fronts.logs.page,
             f"{scope.account}:{scope.region}",
             group_name(request.path_params["name"]),
             since,
+            skip=skip,
         )
         events = [{"timestamp": e.timestamp, "message": e.message, "logStreamName": e.stream} for e in page.events]
         return JSONResponse({"events": events, "truncated": page.truncated})

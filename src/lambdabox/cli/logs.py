@@ -25,9 +25,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     command.set_defaults(run=run)
 
 
-def _fetch(arguments: argparse.Namespace, since: int) -> tuple[list[dict], bool]:
-    """One page of events from `since`, and whether more follow it."""
-    query = urllib.parse.urlencode({"since": since, "account": arguments.account, "region": arguments.region})
+def _fetch(arguments: argparse.Namespace, since: int, skip: int) -> tuple[list[dict], bool]:
+    """One page of events from `since` (less the first `skip` of that millisecond), and whether more follow it."""
+    query = urllib.parse.urlencode(
+        {"since": since, "skip": skip, "account": arguments.account, "region": arguments.region}
+    )
     url = f"{arguments.endpoint_url.rstrip('/')}/_lambdabox/logs/{urllib.parse.quote(arguments.name, safe='')}?{query}"
     with urllib.request.urlopen(url, timeout=30) as response:
         answer = json.load(response)
@@ -41,20 +43,18 @@ def _show(event: dict) -> str:
 
 def run(arguments: argparse.Namespace) -> int:
     since = int((time.time() - arguments.since * 60) * 1000) if arguments.since else 0
-    seen: set[tuple[int, str, str]] = set()
+    # The cursor: events before `since`, and the first `skip` at `since`, have been printed.
+    skip = 0
     while True:
-        events, more = _fetch(arguments, since)
-        fresh = 0
+        events, more = _fetch(arguments, since, skip)
         for event in events:
-            identity = (event["timestamp"], event["logStreamName"], event["message"])
-            if identity not in seen:
-                seen.add(identity)
-                fresh += 1
-                print(_show(event), flush=True)
-        if seen:
-            since = max(timestamp for timestamp, _, _ in seen)
-            seen = {identity for identity in seen if identity[0] == since}
-        if more and fresh:
+            print(_show(event), flush=True)
+        if events:
+            last = events[-1]["timestamp"]
+            at_last = sum(1 for event in events if event["timestamp"] == last)
+            skip = skip + at_last if last == since else at_last
+            since = last
+        if more and events:
             continue  # the next page, at once
         if not arguments.follow:
             return 0

@@ -290,20 +290,31 @@ class LogStore:
         """The oldest events of the group at or after `since` (epoch ms), within one page's limits."""
         return self.page(namespace, group, since).events
 
-    def page(self, namespace: str, group: str, since: int = 0, limit: int = PAGE_EVENTS, max_bytes: int = PAGE_BYTES) -> LogPage:
+    def page(
+        self, namespace: str, group: str, since: int = 0, limit: int = PAGE_EVENTS, max_bytes: int = PAGE_BYTES,
+        skip: int = 0,
+    ) -> LogPage:
         """The oldest events of the group at or after `since`: at most `limit` events and `max_bytes`
-        of messages (at least one event), oldest first, reading one stream file at a time."""
+        of messages (at least one event), oldest first, reading one stream file at a time.
+
+        Events of one millisecond are in a fixed order (streams by name, each in its own order);
+        `skip` leaves out the first so many events at `since`, those an earlier page returned, so
+        that a page can follow one that ended among more events of its last millisecond than fit."""
         directory = self._group_dir(namespace, group)
         # A max-heap (by negated timestamp and order read) of the oldest events seen so far.
         kept: list[tuple[int, int, str, str]] = []
         size = 0
         truncated = False
         order = 0
+        skipped = 0
         for path, stat in _stream_files(directory):
             if stat.st_mtime_ns // 1_000_000 < since - _MTIME_SLACK_MS:
                 continue  # last written before `since`: nothing in it is new
             for timestamp, message, stream in _read_stream(path, since):
                 if timestamp < since:
+                    continue
+                if timestamp == since and skipped < skip:
+                    skipped += 1
                     continue
                 order += 1
                 if kept and (len(kept) >= limit or size >= max_bytes) and (-timestamp, -order) < kept[0][:2]:
@@ -339,7 +350,8 @@ def _entries(directory: Path, directories: bool) -> Iterator[Path]:
 
 
 def _stream_files(directory: Path) -> Iterator[tuple[Path, os.stat_result]]:
-    for path in _entries(directory, directories=False):
+    """The stream files of a group directory, by name (the order `page` relies on)."""
+    for path in sorted(_entries(directory, directories=False)):
         if path.name.endswith(_STREAM_SUFFIX):
             try:
                 yield path, path.stat(follow_symlinks=False)
