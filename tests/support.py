@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import os
 import socket
 import subprocess
@@ -170,3 +171,25 @@ def sandbox_processes(server_pid: int) -> list[str]:
             except OSError:
                 continue
     return found
+
+
+def wait_provisioned(lam, name: str, qualifier: str, timeout_s: float = 30) -> None:
+    """Return once a provisioned concurrency config is READY."""
+    deadline = time.monotonic() + timeout_s
+    while lam.get_provisioned_concurrency_config(FunctionName=name, Qualifier=qualifier)["Status"] != "READY":
+        assert time.monotonic() < deadline, f"{name}:{qualifier} not READY in {timeout_s} s"
+        time.sleep(0.1)
+
+
+@dataclass
+class Answer:
+    """A raw HTTP answer: what boto3 would otherwise parse."""
+
+    status: int
+    headers: http.client.HTTPMessage
+    body: bytes
+
+    def json(self):
+        import json
+
+        return json.loads(self.body)

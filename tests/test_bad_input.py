@@ -16,14 +16,13 @@ import threading
 import zipfile
 import zlib
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
-from support import ACCOUNT, REGION, make_zip
+from support import ACCOUNT, REGION, Answer, make_zip
 
 AUTH = (
     "AWS4-HMAC-SHA256 Credential=test/20240101/us-east-1/lambda/aws4_request, "
@@ -42,16 +41,6 @@ PARSE_FAILED = "Could not parse request body into json"
 
 
 # -- raw HTTP --------------------------------------------------------------------------
-
-
-@dataclass
-class Answer:
-    status: int
-    headers: http.client.HTTPMessage
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body)
 
 
 def _headers(extra: dict[str, str] | None) -> dict[str, str]:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import concurrent.futures
 import os
-import time
 
 import pytest
+
+from support import wait_provisioned
 
 PROBE = {
     "app.py": """
@@ -64,10 +65,7 @@ def probe(request, deploy, lam):
         name = deploy(PROBE, Timeout=10)
         version = lam.publish_version(FunctionName=name)["Version"]
         lam.put_provisioned_concurrency_config(FunctionName=name, Qualifier=version, ProvisionedConcurrentExecutions=2)
-        deadline = time.monotonic() + 30
-        while lam.get_provisioned_concurrency_config(FunctionName=name, Qualifier=version)["Status"] != "READY":
-            assert time.monotonic() < deadline
-            time.sleep(0.1)
+        wait_provisioned(lam, name, version)
         return f"{name}:{version}"
     name = deploy(PROBE, Timeout=10, SnapStart={"ApplyOn": "PublishedVersions"})
     version = lam.publish_version(FunctionName=name)["Version"]

@@ -11,7 +11,7 @@ import pytest
 
 from lambdabox.invoke.scaling import SCALE_RATE_EXCEEDED, ScaleOutLimiter, ScaleRate
 from lambdabox.model.errors import TooManyRequests
-from support import Server, sandbox_processes
+from support import Server, sandbox_processes, wait_provisioned
 from test_throttling import assert_throttled, burst, deploy_on
 
 @pytest.fixture
@@ -188,10 +188,7 @@ def test_provisioned_environments_count_against_the_memory_cap(capped, function_
     # A provisioned environment of A needs room: one of B's idle environments is shut down for it.
     version = lam.publish_version(FunctionName=a)["Version"]
     lam.put_provisioned_concurrency_config(FunctionName=a, Qualifier=version, ProvisionedConcurrentExecutions=1)
-    deadline = time.monotonic() + 30
-    while lam.get_provisioned_concurrency_config(FunctionName=a, Qualifier=version)["Status"] != "READY":
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
+    wait_provisioned(lam, a, version)
     assert _count(capped) == 2
 
     # It stays counted: B has room for one environment now, and a second one at once is throttled.

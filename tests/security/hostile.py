@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 import uuid
 
 from support import make_zip, sandbox_processes
@@ -44,13 +43,6 @@ def call(slam, name: str, qualifier: str | None = None) -> dict:
 
 def variables(block: str) -> dict[str, str]:
     return dict(entry.split("=", 1) for entry in block.split("\0") if entry)
-
-
-def wait_provisioned(slam, name: str, qualifier: str) -> None:
-    deadline = time.monotonic() + 30
-    while slam.get_provisioned_concurrency_config(FunctionName=name, Qualifier=qualifier)["Status"] != "READY":
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
 
 
 def host_uids(server, name: str) -> set[int]:

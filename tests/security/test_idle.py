@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import time
 
-from hostile import deploy, processes_of, wait_provisioned
+from hostile import deploy, processes_of
+from support import wait_provisioned
 
 #: INIT starts a spinning thread and a spinning child process, and records the child's PID.
 BURNER = """

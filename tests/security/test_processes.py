@@ -12,7 +12,8 @@ import json
 
 import pytest
 
-from hostile import CANARY, call, deploy, host_uids, variables, wait_provisioned
+from hostile import CANARY, call, deploy, host_uids, variables
+from support import wait_provisioned
 
 PYTHON_PROBE = """
 import json, os

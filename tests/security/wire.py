@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import http.client
-import json
 import socket
-from dataclasses import dataclass
-from typing import Any
+
+from support import Answer
 
 #: A SigV4-looking Authorization header: Lambdabox routes by its credential scope.
 def auth(service: str = "lambda") -> str:
@@ -18,16 +17,6 @@ def auth(service: str = "lambda") -> str:
 
 #: What must never appear in the server's log after hostile input.
 LOG_ALARMS = ("Traceback", "internal error", "Internal Server Error", "Exception in ASGI application", " ERROR ")
-
-
-@dataclass
-class Answer:
-    status: int
-    headers: http.client.HTTPMessage
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body)
 
 
 def send(
