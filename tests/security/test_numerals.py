@@ -22,6 +22,7 @@ def test_own_routes_read_odd_numbers_as_absent(server, quiet_log, value):
     encoded = quote(value)
     assert send(server, "GET", f"/_lambdabox/invocations?function=f&limit={encoded}").status == 200
     assert send(server, "GET", f"/_lambdabox/logs/f?since={encoded}").status == 200
+    assert send(server, "GET", f"/_lambdabox/logs/f?since=0&skip={encoded}").status == 200
     link = send(server, "GET", f"/_lambdabox/archives/abc?expires={encoded}&signature=x")
     assert link.status == 403
 
