@@ -108,13 +108,5 @@ def invoke(lam):
 def raw_lam(server):
     """A Lambda client that skips boto3's own parameter checks, so the server's are what is tested."""
     from botocore.config import Config
-    import boto3
 
-    return boto3.client(
-        "lambda",
-        endpoint_url=server.url,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-        config=Config(parameter_validation=False, retries={"mode": "standard", "total_max_attempts": 1}),
-    )
+    return server.client("lambda", config=Config(parameter_validation=False))

@@ -46,6 +46,8 @@ class Server:
     extra_env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen | None = None
     log: Path | None = None
+    #: Root credentials by account, as the server wrote them to DATA_DIR/credentials.
+    roots: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     @property
     def pid(self) -> int:
@@ -69,6 +71,7 @@ class Server:
                 raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.log.read_text()}")
             try:
                 with urllib.request.urlopen(f"{self.url}/_lambdabox/health", timeout=1):
+                    self._read_credentials()
                     return self
             except OSError:
                 time.sleep(0.05)
@@ -84,15 +87,66 @@ class Server:
                 self.process.wait()
         self.process = None
 
-    def client(self, service: str = "lambda", access_key: str = "test", region: str = REGION):
+    @property
+    def credentials_file(self) -> Path:
+        return self.data_dir / "credentials"
+
+    def _read_credentials(self) -> None:
+        import configparser
+
+        profiles = configparser.ConfigParser()
+        profiles.read(self.credentials_file)
+        self.roots = {
+            name: (section["aws_access_key_id"], section["aws_secret_access_key"])
+            for name, section in profiles.items()
+            if name.isdigit()
+        }
+
+    def root(self, account: str = ACCOUNT) -> tuple[str, str]:
+        """The root access key and secret of `account`, made with `lambdabox accounts create` if it is new."""
+        if account not in self.roots:
+            subprocess.run(
+                [sys.executable, "-m", "lambdabox", "accounts", "create", "--id", account, "--data-dir", str(self.data_dir)],
+                check=True, capture_output=True,
+            )
+            self._read_credentials()
+        return self.roots[account]
+
+    def client(self, service: str = "lambda", account: str = ACCOUNT, region: str = REGION, *,
+               credentials: tuple[str, str] | tuple[str, str, str] | None = None, config: Config | None = None):
+        """A boto3 client signed as `account`'s root, or with `credentials` (key, secret[, session token]);
+        `config` is merged over the tests' defaults (one attempt, short connect timeout)."""
+        key, secret, *token = credentials or self.root(account)
         return boto3.client(
             service,
             endpoint_url=self.url,
             region_name=region,
-            aws_access_key_id=access_key,
-            aws_secret_access_key="test",
-            config=Config(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=5, read_timeout=60),
+            aws_access_key_id=key,
+            aws_secret_access_key=secret,
+            aws_session_token=token[0] if token else None,
+            config=Config(
+                retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=5, read_timeout=60
+            ).merge(config or Config()),
         )
+
+    def signed(self, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None,
+               service: str = "lambda", account: str = ACCOUNT, region: str = REGION) -> dict[str, str]:
+        """`headers` with a SigV4 signature of the request added, as `account`'s root signs it."""
+        from botocore.auth import SigV4Auth
+        from botocore.awsrequest import AWSRequest
+        from botocore.credentials import Credentials
+
+        request = AWSRequest(method=method, url=f"{self.url}{path}", data=body, headers=dict(headers or {}))
+        SigV4Auth(Credentials(*self.root(account)), service, region).add_auth(request)
+        return dict(request.headers.items())
+
+    def get_json(self, path: str, account: str = ACCOUNT):
+        """GET one of the server's own routes (/_lambdabox/...), signed; the parsed JSON answer."""
+        import json
+
+        request = urllib.request.Request(f"{self.url}{path}", headers=self.signed("GET", path, account=account))
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return json.load(answer)
 
 
 def make_zip(files: dict[str, str | bytes] | None = None) -> bytes:

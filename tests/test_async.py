@@ -166,12 +166,9 @@ def make(async_server, unique):
 
 
 def lookup(server: Server, request_id: str, until: str | None = None, timeout: float = 30) -> dict:
-    import urllib.request
-
     deadline = time.monotonic() + timeout
     while True:
-        with urllib.request.urlopen(f"{server.url}/_lambdabox/invocations/{request_id}") as response:
-            record = json.load(response)
+        record = server.get_json(f"/_lambdabox/invocations/{request_id}")
         if until is None or record["status"] == until or time.monotonic() > deadline:
             return record
         time.sleep(0.1)

@@ -15,8 +15,11 @@ from support import make_zip
 def aws(server, *arguments: str) -> dict:
     executable = shutil.which("aws", path=str(Path(sys.executable).parent)) or shutil.which("aws")
     assert executable, "the awscli package is a test dependency"
-    environment = dict(
-        os.environ, AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test", AWS_DEFAULT_REGION="us-east-1", AWS_PAGER=""
+    # The AWS CLI with a profile: the credentials file the server wrote.
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
+    environment.update(
+        AWS_SHARED_CREDENTIALS_FILE=str(server.credentials_file), AWS_PROFILE="default", AWS_DEFAULT_REGION="us-east-1",
+        AWS_PAGER="", AWS_CONFIG_FILE="/dev/null",
     )
     done = subprocess.run(
         [executable, *arguments, "--endpoint-url", server.url, "--output", "json"],

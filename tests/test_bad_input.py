@@ -48,9 +48,11 @@ def _headers(extra: dict[str, str] | None) -> dict[str, str]:
 
 
 def send(server, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None) -> Answer:
+    """One request, signed as the default account's root."""
     connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
     try:
-        connection.request(method, path, body=body, headers=_headers(headers))
+        signed = server.signed(method, path, body or b"", {"Content-Type": "application/json", **(headers or {})})
+        connection.request(method, path, body=body, headers=signed)
         response = connection.getresponse()
         return Answer(response.status, response.headers, response.read())
     finally:

@@ -12,7 +12,9 @@ import zipfile
 
 
 def lambdabox(server, *arguments: str) -> subprocess.CompletedProcess:
-    environment = dict(os.environ, LAMBDABOX_ENDPOINT=server.url, AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test")
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
+    # The credentials the server wrote, as an operator would use them.
+    environment.update(LAMBDABOX_ENDPOINT=server.url, AWS_SHARED_CREDENTIALS_FILE=str(server.credentials_file))
     return subprocess.run(
         [sys.executable, "-m", "lambdabox", *arguments], capture_output=True, text=True, env=environment, timeout=60
     )
@@ -21,7 +23,7 @@ def lambdabox(server, *arguments: str) -> subprocess.CompletedProcess:
 def test_server_help_explains_every_option():
     done = subprocess.run([sys.executable, "-m", "lambdabox", "server", "--help"], capture_output=True, text=True)
     assert done.returncode == 0
-    for option in ("--host", "--port", "--data-dir", "--database-url", "--region", "--account", "--account-concurrency"):
+    for option in ("--host", "--port", "--data-dir", "--database-url", "--region", "--auth", "--account-concurrency"):
         assert option in done.stdout
     assert "LAMBDABOX_DATA_DIR" in done.stdout
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
@@ -116,14 +115,7 @@ def test_missing_function_is_not_found(lam, unique):
 def test_negative_reservation_is_invalid(lam, create_function, server):
     name = create_function()["FunctionName"]
     # botocore would refuse -1 itself; switch its check off to reach the server's.
-    client = boto3.client(
-        "lambda",
-        endpoint_url=server.url,
-        region_name=REGION,
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-        config=Config(parameter_validation=False, retries={"max_attempts": 1}),
-    )
+    client = server.client("lambda", config=Config(parameter_validation=False))
     with pytest.raises(ClientError) as raised:
         client.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=-1)
     assert error_of(raised) == (

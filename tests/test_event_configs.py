@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
@@ -55,14 +54,7 @@ def publish_new_version(lam, name: str, timeout: int) -> str:
 @pytest.fixture
 def raw(server):
     """A client that sends what it is told, without boto3's own parameter checks."""
-    return boto3.client(
-        "lambda",
-        endpoint_url=server.url,
-        region_name=REGION,
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-        config=Config(parameter_validation=False, retries={"max_attempts": 1}),
-    )
+    return server.client("lambda", config=Config(parameter_validation=False))
 
 
 @pytest.fixture

@@ -114,7 +114,7 @@ def test_delete_role(iam, role_name):
 
 
 def test_roles_belong_to_the_account_of_the_access_key(server, iam, unique):
-    other = server.client("iam", access_key="111111111111")
+    other = server.client("iam", account="111111111111")
     name = unique("role")
     created = other.create_role(RoleName=name, AssumeRolePolicyDocument=TRUST)["Role"]
     assert created["Arn"] == f"arn:aws:iam::111111111111:role/{name}"
@@ -383,11 +383,9 @@ def test_missing_inline_policy(iam, role_name):
 
 
 def test_unknown_action_over_raw_http(server):
-    request = urllib.request.Request(
-        server.url,
-        data=b"Action=FrobnicateRole&Version=2010-05-08",
-        headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"},
-    )
+    body = b"Action=FrobnicateRole&Version=2010-05-08"
+    headers = {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}
+    request = urllib.request.Request(server.url, data=body, headers=server.signed("POST", "/", body, headers, "iam"))
     with pytest.raises(urllib.error.HTTPError) as raised:
         urllib.request.urlopen(request, timeout=10)
     assert raised.value.code == 400

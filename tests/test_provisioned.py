@@ -11,7 +11,6 @@ import re
 import threading
 import time
 
-import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
@@ -91,10 +90,7 @@ def run(lam, name: str, qualifier: str | None = None, **payload) -> tuple[dict, 
 @pytest.fixture
 def raw(server: Server):
     """A client without boto3's own parameter checks, so the server's are what is tested."""
-    return boto3.client(
-        "lambda", endpoint_url=server.url, region_name=REGION, aws_access_key_id="test", aws_secret_access_key="test",
-        config=Config(parameter_validation=False, retries={"max_attempts": 1}),
-    )
+    return server.client("lambda", config=Config(parameter_validation=False))
 
 
 @pytest.fixture

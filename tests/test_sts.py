@@ -31,19 +31,16 @@ def test_caller_identity_of_the_default_account(server):
     )
 
 
-@pytest.mark.parametrize(("access_key", "account"), [("111111111111", "111111111111"), ("AKIAEXAMPLE", "000000000000")])
-def test_access_key_selects_the_account(server, access_key, account):
-    identity = server.client("sts", access_key=access_key).get_caller_identity()
-    assert identity["Account"] == account
-    assert identity["Arn"] == f"arn:aws:iam::{account}:root"
+def test_the_root_key_of_another_account_acts_in_that_account(server):
+    identity = server.client("sts", account="111111111111").get_caller_identity()
+    assert identity["Account"] == "111111111111"
+    assert identity["Arn"] == "arn:aws:iam::111111111111:root"
 
 
 def test_unknown_sts_action(server):
-    request = urllib.request.Request(
-        server.url,
-        data=b"Action=AssumeNothing&Version=2011-06-15",
-        headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"},
-    )
+    body = b"Action=AssumeNothing&Version=2011-06-15"
+    headers = {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}
+    request = urllib.request.Request(server.url, data=body, headers=server.signed("POST", "/", body, headers, "sts"))
     with pytest.raises(urllib.error.HTTPError) as raised:
         urllib.request.urlopen(request, timeout=10)
     assert raised.value.code == 400
@@ -58,12 +55,10 @@ def test_unknown_sts_action(server):
 
 def test_aws_cli(server, unique, tmp_path):
     env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")} | {
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
         "AWS_DEFAULT_REGION": "us-east-1",
-        # Keep the developer's own AWS configuration out of the test.
+        # Keep the developer's own AWS configuration out of the test; use the server's credentials file.
         "AWS_CONFIG_FILE": str(tmp_path / "config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "credentials"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(server.credentials_file),
     }
 
     def aws(*args: str) -> dict:

@@ -10,7 +10,6 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
@@ -49,10 +48,7 @@ def client_of(server: Server):
 
     (`support.Server.client` sets legacy `max_attempts: 1`, which is one retry.)
     """
-    return boto3.client(
-        "lambda", endpoint_url=server.url, region_name=REGION, aws_access_key_id="test", aws_secret_access_key="test",
-        config=Config(retries={"mode": "standard", "total_max_attempts": 1}, read_timeout=60),
-    )
+    return server.client("lambda", config=Config(retries={"mode": "standard", "total_max_attempts": 1}, read_timeout=60))
 
 
 def burst(server: Server, calls: list[tuple[str, dict, float]]) -> list[Outcome]:

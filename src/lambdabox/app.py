@@ -19,6 +19,8 @@ from contextlib import asynccontextmanager
 import botocore.session
 from starlette.applications import Starlette
 
+from lambdabox.access.authn import Open, Verified
+from lambdabox.access.sessions import Sessions
 from lambdabox.api.operations import ControlPlane, lambda_operations
 from lambdabox.api.query import QueryApi
 from lambdabox.api.rest import RestJsonApi
@@ -26,7 +28,9 @@ from lambdabox.api.server import Fronts, build_asgi
 from lambdabox.control.activation import Activator
 from lambdabox.control.aliases import Aliases
 from lambdabox.control.code_links import CodeLinks, load_secret
+from lambdabox.control import profiles
 from lambdabox.control.concurrency import Concurrency
+from lambdabox.control.credentials import Credentials
 from lambdabox.control.event_configs import EventInvokeConfigs
 from lambdabox.control.functions import Functions
 from lambdabox.control.iam import Iam
@@ -54,6 +58,7 @@ from lambdabox.sandbox.network import FunctionNetworks, NetworkUnavailable
 from lambdabox.settings import Settings, host_architecture
 from lambdabox.store.blobs import BlobStore
 from lambdabox.store.records import RecordStore
+from lambdabox.store.sealed import Sealer, load_key
 from lambdabox.store.unpacked import UnpackedStore
 
 log = logging.getLogger(__name__)
@@ -92,9 +97,36 @@ def function_networks(settings: Settings) -> FunctionNetworks | None:
     raise NetworkUnavailable(f"no network mode could be set up for functions (tried {', '.join(modes)})")
 
 
+def open_credentials(settings: Settings, store: RecordStore, sealer: Sealer) -> Credentials:
+    """The accounts and keys, with the default account made (and announced) on first start, and
+    DATA_DIR/credentials written afresh."""
+    credentials = Credentials(store, sealer)
+    made = profiles.ensure_account(credentials, settings.default_account)
+    profiles.write_all(settings.credentials_file, credentials, settings.default_account)
+    if made:
+        print(
+            f"Lambdabox made account {settings.default_account} and its root credentials, in {settings.credentials_file}"
+            f" (profile 'default'). Use them with:\n  export AWS_SHARED_CREDENTIALS_FILE={settings.credentials_file}"
+            f" AWS_DEFAULT_REGION={settings.default_region}",
+            flush=True,
+        )
+    return credentials
+
+
 def build_app(settings: Settings) -> Starlette:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = RecordStore(settings.database)
+    sealer = Sealer(load_key(settings.data_dir / "secrets.key"))
+    credentials = open_credentials(settings, store, sealer)
+    sessions = Sessions(sealer)
+    if settings.auth == "off":
+        log.warning(
+            "!!! AUTH IS OFF (--auth off): any request is accepted as the root of the account its key names, or of "
+            "account %s. Anyone who can reach this port can read and change everything. !!!", settings.default_account
+        )
+        authenticate = Open(settings.default_account).authenticate
+    else:
+        authenticate = Verified(store, credentials, sessions, lambda key: None).authenticate
     blobs = BlobStore(settings.data_dir / "archives")
     unpacked = UnpackedStore(blobs, settings.data_dir / "unpacked")
     links = CodeLinks(load_secret(settings.data_dir / "link-secret"))
@@ -174,7 +206,8 @@ def build_app(settings: Settings) -> Starlette:
     )
     model = botocore.session.get_session().get_service_model("lambda")
     fronts = Fronts(
-        RestJsonApi(model, lambda_operations(control, invoker)), QueryApi(Iam(store)), links, blobs, logs, events
+        RestJsonApi(model, lambda_operations(control, invoker), authenticate, settings.default_region),
+        QueryApi(Iam(store)), links, blobs, logs, events, authenticate, settings.auth == "off",
     )
 
     @asynccontextmanager

@@ -31,10 +31,11 @@ class Settings:
     database_url: str = ""
     #: Region of requests that carry no signature.
     default_region: str = "us-east-1"
-    #: Account of any access key not mapped in `accounts` and not itself 12 digits.
+    #: The account made on first start (its root credentials: profile "default" of DATA_DIR/credentials);
+    #: with auth off, the account of any access key that is not itself 12 digits.
     default_account: str = "000000000000"
-    #: Access key id -> account id.
-    accounts: dict[str, str] = field(default_factory=dict)
+    #: "on": every request is signed by real credentials and authorized; "off": anything goes (local throwaway use).
+    auth: str = "on"
     #: Concurrent executions an account may run (Lambda's default quota).
     account_concurrency: int = 1000
     #: "auto": isolate functions as far as the host allows; "none": run them as plain processes.
@@ -83,6 +84,11 @@ class Settings:
         """The URL functions use to call this server (AWS_ENDPOINT_URL inside environments)."""
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
         return f"http://{host}:{self.port}"
+
+    @property
+    def credentials_file(self) -> Path:
+        """Where the accounts' root credentials are written, as an AWS shared-credentials file."""
+        return self.data_dir / "credentials"
 
     @property
     def database(self) -> str:

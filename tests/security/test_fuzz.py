@@ -27,7 +27,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import botocore.session
 from botocore import xform_name
 import pytest
@@ -40,7 +39,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from support import ACCOUNT, REGION, Server, make_zip
-from wire import auth, hang_up_mid_body, log_alarms
+from wire import hang_up_mid_body, log_alarms
 
 #: Multiplies every example count: LAMBDABOX_FUZZ_SCALE=10 for a long hunt by hand; CI runs 1.
 SCALE = float(os.environ.get("LAMBDABOX_FUZZ_SCALE", "1"))
@@ -117,13 +116,7 @@ def tally() -> Counter:
 
 
 def fuzz_client(server: Server, service: str):
-    return boto3.client(
-        service, endpoint_url=server.url, region_name=REGION, aws_access_key_id="test", aws_secret_access_key="test",
-        config=Config(
-            parameter_validation=False, retries={"mode": "standard", "total_max_attempts": 1},
-            connect_timeout=5, read_timeout=60,
-        ),
-    )
+    return server.client(service, config=Config(parameter_validation=False))
 
 
 # -- strategies built from the service models -----------------------------------------------------
@@ -330,13 +323,12 @@ RAW_HEADERS = st.fixed_dictionaries({}, optional={
 
 
 def raw_request(server: Server, method: str, path: str, body: bytes, headers: dict[str, str], service: str) -> int | None:
-    """One request over a fresh connection; its status, or None when the HTTP layer refused it and hung up."""
+    """One request over a fresh connection, signed; its status, or None when the HTTP layer refused it and hung up."""
     connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
     try:
         connection.putrequest(method, path, skip_accept_encoding=True)
-        connection.putheader("Authorization", auth(service))
-        connection.putheader("Content-Length", str(len(body)))
-        for key, value in headers.items():
+        signed = server.signed(method, path, body, {**headers, "Content-Length": str(len(body))}, service)
+        for key, value in signed.items():
             connection.putheader(key, value)
         connection.endheaders(body)
         return connection.getresponse().status

@@ -86,8 +86,7 @@ def _log(server: Server, name: str, since: int = 0) -> list[dict]:
     seen: set[tuple] = set()
     while True:
         query = urllib.parse.urlencode({"since": since})
-        with urllib.request.urlopen(f"{server.url}/_lambdabox/logs/{urllib.parse.quote(name, safe='')}?{query}") as answer:
-            page = json.load(answer)
+        page = server.get_json(f"/_lambdabox/logs/{urllib.parse.quote(name, safe='')}?{query}")
         fresh = [e for e in page["events"] if (e["timestamp"], e["logStreamName"], e["message"]) not in seen]
         for event in fresh:
             seen.add((event["timestamp"], event["logStreamName"], event["message"]))
@@ -282,10 +281,8 @@ def test_the_size_cap_deletes_the_least_recently_written_streams_first(tmp_path:
     ],
 )
 def test_any_group_or_namespace_name_is_safe_to_read(server: Server, name: str, query: dict) -> None:
-    url = f"{server.url}/_lambdabox/logs/{urllib.parse.quote(name, safe='')}?{urllib.parse.urlencode(query)}"
-    with urllib.request.urlopen(url) as answer:
-        assert answer.status == 200
-        assert json.load(answer) == {"events": [], "truncated": False}
+    path = f"/_lambdabox/logs/{urllib.parse.quote(name, safe='')}?{urllib.parse.urlencode(query)}"
+    assert server.get_json(path) == {"events": [], "truncated": False}
 
 
 def test_drain_does_not_chase_a_function_that_keeps_printing(tmp_path: Path) -> None:

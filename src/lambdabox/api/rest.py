@@ -25,8 +25,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
+from lambdabox.access import authn
+from lambdabox.access.signatures import Refused
 from lambdabox.api import shapes
 from lambdabox.api.bodies import read_bounded
+from lambdabox.api.refusals import lambda_error
 from lambdabox.api.routing import Router
 from lambdabox.model import json_text, numerals
 from lambdabox.model.arns import Scope
@@ -40,6 +43,7 @@ from lambdabox.model.errors import (
     shortened,
 )
 from lambdabox.model.limits import MAX_CODE_REQUEST_BYTES, MAX_REQUEST_BYTES
+from lambdabox.model.principals import Principal
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +66,8 @@ class Call:
     request_id: str
     #: The request's headers, for the few operations that read unmodelled ones (X-Amzn-Trace-Id).
     headers: Any = None
+    #: Who is calling, as their signature proved (or as `--auth off` took them to be).
+    principal: Principal | None = None
 
 
 @dataclass
@@ -86,15 +92,38 @@ def error_response(error: AwsError, request_id: str) -> Response:
     )
 
 
+#: Who signed a request: authn.Verified.authenticate or authn.Open.authenticate.
+Authenticate = Callable[[authn.Request], authn.Caller]
+
+
+def incoming(request: Request, body: bytes) -> authn.Request:
+    """What authentication reads of `request`, whose body was `body`."""
+    raw_path = request.scope.get("raw_path", request.url.path.encode()).decode("latin-1").split("?", 1)[0]
+    headers = [(name.decode("latin-1").lower(), value.decode("latin-1")) for name, value in request.scope["headers"]]
+    return authn.Request(request.method, raw_path, request.scope.get("query_string", b"").decode("latin-1"), headers, body)
+
+
+def authenticated(request: Request, body: bytes, authenticate: Authenticate) -> authn.Caller:
+    """The caller of `request`, whose body was `body`; AWS's 403 (as an AwsError) when refused."""
+    try:
+        return authenticate(incoming(request, body))
+    except Refused as refused:
+        raise lambda_error(refused) from None
+
+
 class RestJsonApi:
-    def __init__(self, model: ServiceModel, handlers: dict[str, Handler]) -> None:
+    def __init__(
+        self, model: ServiceModel, handlers: dict[str, Handler], authenticate: Authenticate, default_region: str
+    ) -> None:
         self._router = Router(model)
         self._handlers = handlers
+        self._authenticate = authenticate
+        self._default_region = default_region
 
-    async def handle(self, request: Request, scope: Scope) -> Response:
+    async def handle(self, request: Request) -> Response:
         request_id = str(uuid.uuid4())
         try:
-            return await self._handle(request, scope, request_id)
+            return await self._handle(request, request_id)
         except AwsError as error:
             return error_response(error, request_id)
         except ClientDisconnect:
@@ -105,19 +134,22 @@ class RestJsonApi:
             log.exception("internal error in %s %s", request.method, request.url.path)
             return error_response(ServiceError("Lambdabox hit an internal error; see the server log."), request_id)
 
-    async def _handle(self, request: Request, scope: Scope, request_id: str) -> Response:
+    async def _handle(self, request: Request, request_id: str) -> Response:
         raw_path = request.scope.get("raw_path", request.url.path.encode()).decode("latin-1").split("?", 1)[0]
         query = {key: values for key, values in parse_qs(request.url.query, keep_blank_values=True).items()}
         found = self._router.find(request.method, raw_path, {key: values[-1] for key, values in query.items()})
+        # The signature is checked before anything else is said about the request, and it covers the body.
+        body = await _read_body(request, found[0].name if found else None)
+        caller = authenticated(request, body, self._authenticate)
         if found is None:
             raise UnknownOperation(f"No Lambda operation matches {request.method} {request.url.path}")
         operation, labels = found
         handler = self._handlers.get(operation.name)
         if handler is None:
             raise _not_implemented(operation.name)
-        body = await _read_body(request, operation.name)
         params = _gather(operation, labels, query, request.headers, body)
-        call = Call(scope, params, str(request.base_url).rstrip("/"), request_id, request.headers)
+        scope = Scope(caller.principal.account, caller.region or self._default_region)
+        call = Call(scope, params, str(request.base_url).rstrip("/"), request_id, request.headers, caller.principal)
         if inspect.iscoroutinefunction(handler):
             result = await handler(call)
         else:
@@ -131,10 +163,13 @@ def _not_implemented(name: str) -> AwsError:
     return error
 
 
-async def _read_body(request: Request, operation: str) -> bytes:
+async def _read_body(request: Request, operation: str | None) -> bytes:
+    """The body, read up to the operation's limit (an unknown operation's: any request's)."""
     limit = MAX_CODE_REQUEST_BYTES if operation in _CODE_OPERATIONS else MAX_REQUEST_BYTES
-    if operation == "Invoke":
-        too_large: AwsError = RequestTooLarge(f"Request must be smaller than {limit} bytes for the InvokeFunction operation")
+    if operation is None:
+        too_large: AwsError = RequestEntityTooLarge(f"Request must be smaller than {limit} bytes")
+    elif operation == "Invoke":
+        too_large = RequestTooLarge(f"Request must be smaller than {limit} bytes for the InvokeFunction operation")
     else:
         too_large = RequestEntityTooLarge(f"Request must be smaller than {limit} bytes for the {operation} operation")
     body = await read_bounded(request, limit)

@@ -2,7 +2,9 @@
 
 A request signed for the ``iam`` or ``sts`` service (or an unsigned form POST naming an
 IAM or STS API Version) goes to the Query-protocol front; everything else is Lambda's
-REST-JSON API. Lambdabox's own routes live under /_lambdabox/.
+REST-JSON API. Lambdabox's own routes live under /_lambdabox/: all but the health check
+and the (self-signed) code download links need a signed request, and answer only about
+the caller's own account.
 """
 
 from __future__ import annotations
@@ -21,13 +23,16 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from lambdabox.access.signatures import Refused
 from lambdabox.api import sigv4
 from lambdabox.api.bodies import read_bounded
 from lambdabox.api.query import QueryApi
-from lambdabox.api.rest import RestJsonApi
+from lambdabox.api.refusals import query_error
+from lambdabox.api.rest import Authenticate, RestJsonApi, authenticated, error_response, incoming
 from lambdabox.control.code_links import DOWNLOAD_PATH, CodeLinks
 from lambdabox.model import numerals
 from lambdabox.model.arns import Scope
+from lambdabox.model.errors import AwsError
 from lambdabox.model.iam import RequestEntityTooLarge
 from lambdabox.observe.logs import LogStore, group_name
 from lambdabox.settings import Settings
@@ -52,6 +57,15 @@ class Fronts:
     logs: LogStore | None = None
     #: The queue of asynchronous invocations, for looking them up.
     events: Any = None
+    #: Who signed a request (authn.Verified, or authn.Open with auth off).
+    authenticate: Authenticate | None = None
+    #: Auth is off: say so in every response.
+    auth_off: bool = False
+
+
+#: The header every response carries while auth is off.
+AUTH_OFF_HEADER = "x-lambdabox-warning"
+AUTH_OFF_WARNING = "auth is off: this server accepts any request as the root of any account"
 
 
 def build_asgi(settings: Settings, fronts: Fronts, lifespan: Callable[[Starlette], AbstractAsyncContextManager]) -> Starlette:
@@ -68,12 +82,24 @@ def build_asgi(settings: Settings, fronts: Fronts, lifespan: Callable[[Starlette
         return Response(data, media_type="application/zip")
 
     def own_scope(request: Request) -> Scope:
-        """Where one of our own routes acts: ?account= and ?region=, else as for a signed Lambda request."""
-        caller = sigv4.caller(request.headers, request.query_params)
-        account = request.query_params.get("account") or sigv4.account_for(
-            caller.access_key, settings.accounts, settings.default_account
-        )
+        """Where one of our own routes acts: the caller's account (with auth off, ?account= may name
+        another) and ?region=, else the signature's region. Raises AwsError (403) for a refused signature."""
+        caller = authenticated(request, b"", fronts.authenticate)
+        account = caller.principal.account
+        if fronts.auth_off:
+            account = request.query_params.get("account") or account
         return Scope(account, request.query_params.get("region") or caller.region or settings.default_region)
+
+    def own_route(route: Callable[[Request], Any]) -> Callable[[Request], Any]:
+        """`route`, answering a refused signature as Lambda does."""
+
+        async def guarded(request: Request) -> Response:
+            try:
+                return await route(request)
+            except AwsError as error:
+                return error_response(error, str(uuid.uuid4()))
+
+        return guarded
 
     async def logs(request: Request) -> Response:
         """A function's oldest log events since a time, one page of them (at most 10,000 events and 1 MB):
@@ -94,7 +120,10 @@ def build_asgi(settings: Settings, fronts: Fronts, lifespan: Callable[[Starlette
 
     async def invocation(request: Request) -> Response:
         """What became of one asynchronous invocation: GET /_lambdabox/invocations/{request id}."""
+        scope = own_scope(request)
         record = await run_in_threadpool(fronts.events.get, request.path_params["id"])
+        if record is not None and not _belongs(record, scope.account):
+            record = None
         if record is None:
             return JSONResponse({"message": "No asynchronous invocation has this request id."}, status_code=404)
         return JSONResponse(record)
@@ -110,15 +139,12 @@ def build_asgi(settings: Settings, fronts: Fronts, lifespan: Callable[[Starlette
         return JSONResponse({"invocations": found})
 
     async def dispatch(request: Request) -> Response:
-        caller = sigv4.caller(request.headers, request.query_params)
-        account = sigv4.account_for(caller.access_key, settings.accounts, settings.default_account)
-        service = caller.service
+        service = sigv4.caller(request.headers, request.query_params).service
         if service in ("iam", "sts") or (service is None and request.method == "POST" and request.url.path == "/"):
-            return await _query(request, service, account)
-        scope = Scope(account, caller.region or settings.default_region)
-        return await fronts.lambda_api.handle(request, scope)
+            return await _query(request, service)
+        return await fronts.lambda_api.handle(request)
 
-    async def _query(request: Request, service: str | None, account: str) -> Response:
+    async def _query(request: Request, service: str | None) -> Response:
         request_id = str(uuid.uuid4())
         try:
             form = await read_bounded(request, MAX_QUERY_BODY_BYTES)
@@ -133,18 +159,51 @@ def build_asgi(settings: Settings, fronts: Fronts, lifespan: Callable[[Starlette
             params = dict(parse_qsl(form.decode("utf-8", "replace"), keep_blank_values=True))
             params.update(request.query_params)
             service = service or _QUERY_VERSIONS.get(params.get("Version", ""), "iam")
-            status, body = await run_in_threadpool(fronts.query_api.handle, service, account, params, request_id)
+            try:
+                caller = fronts.authenticate(incoming(request, form))
+            except Refused as refused:
+                status, body = fronts.query_api.refuse(service, query_error(refused), request_id)
+            else:
+                status, body = await run_in_threadpool(
+                    fronts.query_api.handle, service, caller.principal.account, params, request_id
+                )
         return Response(body, status_code=status, media_type="text/xml", headers={"x-amzn-RequestId": request_id})
 
     methods = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"]
-    return Starlette(
+    app = Starlette(
         routes=[
             Route("/_lambdabox/health", health),
             Route(DOWNLOAD_PATH + "{key}", archive),
-            Route("/_lambdabox/logs/{name}", logs),
-            Route("/_lambdabox/invocations/{id}", invocation),
-            Route("/_lambdabox/invocations", invocations),
+            Route("/_lambdabox/logs/{name}", own_route(logs)),
+            Route("/_lambdabox/invocations/{id}", own_route(invocation)),
+            Route("/_lambdabox/invocations", own_route(invocations)),
             Route("/{path:path}", dispatch, methods=methods),
         ],
         lifespan=lifespan,
     )
+    return _Warning(app, AUTH_OFF_WARNING) if fronts.auth_off else app
+
+
+def _belongs(record: dict[str, Any], account: str) -> bool:
+    """Whether an asynchronous invocation's record is the account's to see."""
+    return record.get("account") == account
+
+
+class _Warning:
+    """ASGI middleware: adds a warning header to every HTTP response."""
+
+    def __init__(self, app: Any, warning: str) -> None:
+        self._app = app
+        self._header = (AUTH_OFF_HEADER.encode(), warning.encode())
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+
+        async def warned(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), self._header]}
+            await send(message)
+
+        await self._app(scope, receive, warned)

@@ -3,7 +3,8 @@
 The credential scope of a SigV4 signature names the access key, the date, the region and
 the service: ``Credential=AKID/20240101/us-east-1/lambda/aws4_request``. Lambdabox routes by
 it: the region selects where resources live, the service tells Lambda from IAM and STS, and
-the access key selects the account. Verifying signatures is not done yet (see the README).
+the access key selects the account. This module only reads the scope, to route a request to
+its front; access/signatures.py verifies it.
 """
 
 from __future__ import annotations
@@ -13,9 +14,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/(\d{8})/([^/,\s]+)/([^/,\s]+)/aws4_request")
-
-#: An access key that is itself a 12-digit number names that account.
-_ACCOUNT_KEY = re.compile(r"\d{12}")
 
 
 @dataclass(frozen=True)
@@ -34,14 +32,3 @@ def caller(headers: Mapping[str, str], query: Mapping[str, str]) -> Caller:
     if not found:
         return Caller(None, None, None)
     return Caller(found[1], found[3], found[4])
-
-
-def account_for(access_key: str | None, accounts: Mapping[str, str], default: str) -> str:
-    """The account an access key acts in: a configured mapping, a 12-digit key itself, or the default."""
-    if access_key is None:
-        return default
-    if access_key in accounts:
-        return accounts[access_key]
-    if _ACCOUNT_KEY.fullmatch(access_key):
-        return access_key
-    return default

@@ -7,10 +7,9 @@ import json
 import sys
 import urllib.error
 import urllib.parse
-import urllib.request
 from datetime import datetime, timezone
 
-from lambdabox.cli.client import add_endpoint_options
+from lambdabox.cli.client import add_endpoint_options, get_json
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -26,14 +25,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     listing = actions.add_parser("list", help="a function's recent invocations")
     listing.add_argument("name", help="function name")
     listing.add_argument("--limit", type=int, default=20, help="how many (default: %(default)s)")
-    listing.add_argument("--account", default="000000000000", help="account of the function (default: %(default)s)")
     add_endpoint_options(listing)
     listing.set_defaults(run=run_list)
 
 
 def _get(arguments: argparse.Namespace, path: str) -> dict:
-    with urllib.request.urlopen(f"{arguments.endpoint_url.rstrip('/')}{path}", timeout=30) as response:
-        return json.load(response)
+    return get_json(arguments, path)
 
 
 def _when(ms: int | None) -> str:
@@ -67,7 +64,7 @@ def run_get(arguments: argparse.Namespace) -> int:
 
 def run_list(arguments: argparse.Namespace) -> int:
     query = urllib.parse.urlencode(
-        {"function": arguments.name, "limit": arguments.limit, "account": arguments.account, "region": arguments.region}
+        {"function": arguments.name, "limit": arguments.limit, "region": arguments.region}
     )
     found = _get(arguments, f"/_lambdabox/invocations?{query}")["invocations"]
     rows = [["REQUEST ID", "STATUS", "ATTEMPTS", "RECEIVED"]]

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import time
 import urllib.parse
-import urllib.request
 from datetime import datetime, timezone
 
-from lambdabox.cli.client import add_endpoint_options
+from lambdabox.cli.client import add_endpoint_options, get_json
 
 #: How often --follow asks for new events, in seconds.
 FOLLOW_INTERVAL_S = 1.0
@@ -20,19 +18,14 @@ def register(commands: argparse._SubParsersAction) -> None:
     command.add_argument("name", help="function name")
     command.add_argument("--follow", "-f", action="store_true", help="keep printing new events as they arrive")
     command.add_argument("--since", type=int, default=0, help="only events from this many minutes ago (default: all)")
-    command.add_argument("--account", default="000000000000", help="account of the function (default: %(default)s)")
     add_endpoint_options(command)
     command.set_defaults(run=run)
 
 
 def _fetch(arguments: argparse.Namespace, since: int, skip: int) -> tuple[list[dict], bool]:
     """One page of events from `since` (less the first `skip` of that millisecond), and whether more follow it."""
-    query = urllib.parse.urlencode(
-        {"since": since, "skip": skip, "account": arguments.account, "region": arguments.region}
-    )
-    url = f"{arguments.endpoint_url.rstrip('/')}/_lambdabox/logs/{urllib.parse.quote(arguments.name, safe='')}?{query}"
-    with urllib.request.urlopen(url, timeout=30) as response:
-        answer = json.load(response)
+    query = urllib.parse.urlencode({"since": since, "skip": skip, "region": arguments.region})
+    answer = get_json(arguments, f"/_lambdabox/logs/{urllib.parse.quote(arguments.name, safe='')}?{query}")
     return answer["events"], bool(answer.get("truncated"))
 
 

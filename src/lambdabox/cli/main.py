@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from lambdabox.cli import deploy, functions, invocations, logs, server
+from lambdabox.cli import accounts, deploy, functions, invocations, logs, server
 
 
 def parser() -> argparse.ArgumentParser:
@@ -16,6 +16,7 @@ def parser() -> argparse.ArgumentParser:
     functions.register(commands)
     logs.register(commands)
     invocations.register(commands)
+    accounts.register(commands)
     return top
 
 

@@ -12,16 +12,6 @@ from lambdabox.cli import network_options
 from lambdabox.settings import DEFAULT_DATA_DIR, Settings, default_data_dir
 
 
-def _account_map(pairs: list[str]) -> dict[str, str]:
-    mapping = {}
-    for pair in pairs:
-        key, _, account = pair.partition("=")
-        if not key or not (account.isdigit() and len(account) == 12):
-            raise argparse.ArgumentTypeError(f"--account takes ACCESS_KEY=ACCOUNT_ID with a 12-digit id, not {pair!r}")
-        mapping[key] = account
-    return mapping
-
-
 def _delays(text: str) -> tuple[float, ...]:
     try:
         delays = tuple(float(part) for part in text.split(",") if part.strip())
@@ -108,14 +98,15 @@ def register(commands: argparse._SubParsersAction) -> None:
     command.add_argument(
         "--default-account",
         default="000000000000",
-        help="account of access keys that are neither mapped nor 12 digits (default: %(default)s)",
+        help="the account made on first start, whose root credentials are the profile 'default' of DATA_DIR/credentials;"
+        " with --auth off, the account of keys that are not 12 digits (default: %(default)s)",
     )
     command.add_argument(
-        "--account",
-        action="append",
-        default=[],
-        metavar="ACCESS_KEY=ACCOUNT_ID",
-        help="map an access key to an account; repeatable. A 12-digit access key always names that account.",
+        "--auth",
+        choices=("on", "off"),
+        default="on",
+        help="on: every request must be signed with real credentials (default); off: anything is accepted as the root"
+        " of the account a 12-digit key names, else of the default account. Only for throwaway local use.",
     )
     command.add_argument(
         "--account-concurrency",
@@ -228,7 +219,7 @@ def run(arguments: argparse.Namespace) -> int:
         database_url=arguments.database_url,
         default_region=arguments.region,
         default_account=arguments.default_account,
-        accounts=_account_map(arguments.account),
+        auth=arguments.auth,
         account_concurrency=arguments.account_concurrency,
         idle_timeout_s=arguments.idle_timeout,
         scale_environments=scale_environments,
