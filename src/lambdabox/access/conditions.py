@@ -83,7 +83,9 @@ def _number(text: str) -> Decimal | None:
 
 
 def _date(text: str) -> float | None:
-    """Epoch seconds of an ISO 8601 date or date-time (UTC unless it says otherwise), or of epoch seconds."""
+    """Epoch seconds of an ISO 8601 date or date-time (UTC unless it says otherwise), or of epoch seconds.
+
+    Text of digits alone is epoch seconds (so "20200101" is a 1970 instant, not the ISO basic date)."""
     text = text.strip()
     if not text or len(text) > MAX_SCALAR_CHARS:
         return None

@@ -72,8 +72,11 @@ def expand(text: str, context: Context, variables: bool) -> list[Piece]:
     """Split `text` into pieces, substituting `${key}`, `${key, 'default'}`, `${*}`, `${?}` and `${$}`.
 
     With `variables` False (a document without Version 2012-10-17) the text is returned whole.
-    A `${` with no closing `}` within `MAX_VARIABLE_CHARS` is literal text.
+    A `${` with no closing `}` within `MAX_VARIABLE_CHARS` is literal text. Raises `PatternError` for text
+    longer than `MAX_PATTERN_CHARS`, and `Unresolved` for a variable without a value.
     """
+    if len(text) > MAX_PATTERN_CHARS:
+        raise PatternError("policy value too long")
     if not variables or "${" not in text:
         return [(text, False)]
     pieces: list[Piece] = []
@@ -82,7 +85,8 @@ def expand(text: str, context: Context, variables: bool) -> list[Piece]:
     while at != -1:
         end = text.find("}", at + 2, at + 2 + MAX_VARIABLE_CHARS + 1)
         if end == -1:
-            break
+            at = text.find("${", at + 2)  # this `${` stays literal text
+            continue
         if at > start:
             pieces.append((text[start:at], False))
         pieces.append((_resolve(text[at + 2 : end], context), True))
