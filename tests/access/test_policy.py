@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from lambdabox.access.patterns import MAX_PATTERN_CHARS, Glob
+from lambdabox.access.patterns import MAX_PATTERN_CHARS
 from lambdabox.access.policy import Caller, Effect, Request, identity_effect, resource_effect
 
 ALLOW, DENY, NONE = Effect.ALLOW, Effect.DENY, Effect.NONE
@@ -533,19 +533,3 @@ def test_ipv4_mapped_ipv6_client() -> None:
 def test_aws_star_does_not_name_a_service() -> None:
     """{"AWS": "*"} is every AWS identity; a service principal is named by "*" or its Service entry."""
     assert resource_effect([doc(allow(Principal={"AWS": "*"}))], S3, Request(INVOKE, FN)) is NONE
-
-
-def test_glob_wildcards() -> None:
-    def glob(pattern: str, **options: bool) -> Glob:
-        return Glob.compile([(pattern, False)], **options)
-
-    assert glob("*").match("")
-    assert glob("a**b").match("ab")
-    assert glob("a*b*c").match("aXbYc") and not glob("a*b*c").match("aXbY")
-    assert glob("?").match("x") and not glob("?").match("") and not glob("?").match("xy")
-    assert glob("lambda:get*", fold_case=True).match("Lambda:GetFunction")
-    assert not glob("x*y", colon_bound=True).match("x:y")
-    assert glob("x*:y", colon_bound=True).match("x:z:y")
-    assert glob("x*", colon_bound=True).match("x:z")
-    literal = Glob.compile([("a", False), ("*?", True)])
-    assert literal.match("a*?") and not literal.match("abc")
