@@ -215,15 +215,24 @@ def _layers(params: Params, scope: Scope) -> Context:
     return {"lambda:Layer": layers} if layers else {}
 
 
-def _vpc(params: Params, scope: Scope) -> Context:
+def _subnets(params: Params, scope: Scope) -> Context:
+    """lambda:SubnetIds and lambda:SecurityGroupIds from a `VpcConfig`."""
     vpc = params.get("VpcConfig")
     if not isinstance(vpc, Mapping):
         return {}
-    subnets, groups = _texts(vpc.get("SubnetIds")), _texts(vpc.get("SecurityGroupIds"))
-    context: Context = {"lambda:SubnetIds": subnets, "lambda:SecurityGroupIds": groups}
-    # All of Lambdabox's networks are subnets of one VPC (model/vpc.py); AWS derives the VPC
-    # from the subnets the same way.
-    context["lambda:VpcIds"] = [VPC_ID] if subnets else []
+    return {
+        "lambda:SubnetIds": _texts(vpc.get("SubnetIds")),
+        "lambda:SecurityGroupIds": _texts(vpc.get("SecurityGroupIds")),
+    }
+
+
+def _vpc(params: Params, scope: Scope) -> Context:
+    """A function's VpcConfig: its subnets and groups, and lambda:VpcIds."""
+    context = _subnets(params, scope)
+    if context:
+        # All of Lambdabox's networks are subnets of one VPC (model/vpc.py); AWS derives the
+        # VPC from the subnets the same way.
+        context["lambda:VpcIds"] = [VPC_ID] if context["lambda:SubnetIds"] else []
     return context
 
 
@@ -341,9 +350,7 @@ LAMBDA: dict[str, _Lambda] = {
         "ListFunctionsByCodeSigningConfig", resource=_arn_in("CodeSigningConfigArn"),
     ),
     # Capacity providers.
-    "CreateCapacityProvider": _Lambda(
-        "CreateCapacityProvider", _capacity_provider, (_vpc, _request_tags)
-    ),
+    "CreateCapacityProvider": _Lambda("CreateCapacityProvider", _capacity_provider, (_subnets, _request_tags)),
     **_same(
         "GetCapacityProvider", "UpdateCapacityProvider", "DeleteCapacityProvider",
         "ListFunctionVersionsByCapacityProvider", resource=_capacity_provider,
