@@ -20,6 +20,8 @@ import botocore.session
 from starlette.applications import Starlette
 
 from lambdabox.access.authn import Open, Verified
+from lambdabox.access.gate import Gate
+from lambdabox.access.resource_policies import ResourcePolicies
 from lambdabox.access.sessions import Sessions
 from lambdabox.api.operations import ControlPlane, lambda_operations
 from lambdabox.api.query import QueryApi
@@ -36,6 +38,7 @@ from lambdabox.control.functions import Functions
 from lambdabox.control.iam import Iam
 from lambdabox.control.layers import Layers
 from lambdabox.control.provisioned import ProvisionedConcurrency
+from lambdabox.control.roles import trust_policy
 from lambdabox.control.tags import Tags
 from lambdabox.control.versions import Versions
 from lambdabox.invoke.async_worker import AsyncSettings, AsyncWorker
@@ -205,9 +208,16 @@ def build_app(settings: Settings) -> Starlette:
         provisioned=ProvisionedConcurrency(store, settings.account_concurrency, lambda scope, name: provisioner.nudge()),
     )
     model = botocore.session.get_session().get_service_model("lambda")
+    gate = None
+    if settings.auth != "off":
+        resource_policies = ResourcePolicies(
+            lambda scope, name, qualifier: None, lambda scope, name, version: None,
+            lambda account, role: trust_policy(store, account, role),
+        )
+        gate = Gate(lambda principal: [], resource_policies.of)
     fronts = Fronts(
-        RestJsonApi(model, lambda_operations(control, invoker), authenticate, settings.default_region),
-        QueryApi(Iam(store)), links, blobs, logs, events, authenticate, settings.auth == "off",
+        RestJsonApi(model, lambda_operations(control, invoker), authenticate, settings.default_region, gate),
+        QueryApi(Iam(store)), links, blobs, logs, events, authenticate, settings.auth == "off", gate,
     )
 
     @asynccontextmanager

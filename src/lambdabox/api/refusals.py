@@ -36,3 +36,10 @@ def query_error(refused: Refused) -> IamError:
     error = IamError(message)
     error.status, error.code = 403, code
     return error
+
+
+def query_denied(message: str) -> IamError:
+    """IAM's and STS's AccessDenied (403), for a request the caller's policies do not allow."""
+    error = IamError(message)
+    error.status, error.code = 403, "AccessDenied"
+    return error

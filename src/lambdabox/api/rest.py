@@ -26,6 +26,8 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from lambdabox.access import authn
+from lambdabox.access.actions import Target, lambda_target
+from lambdabox.access.gate import Denied, Gate, Origin
 from lambdabox.access.signatures import Refused
 from lambdabox.api import shapes
 from lambdabox.api.bodies import read_bounded
@@ -34,6 +36,7 @@ from lambdabox.api.routing import Router
 from lambdabox.model import json_text, numerals
 from lambdabox.model.arns import Scope
 from lambdabox.model.errors import (
+    AccessDenied,
     AwsError,
     InvalidRequestContent,
     RequestEntityTooLarge,
@@ -111,14 +114,30 @@ def authenticated(request: Request, body: bytes, authenticate: Authenticate) -> 
         raise lambda_error(refused) from None
 
 
+def origin(request: Request) -> Origin:
+    return Origin(request.client.host if request.client else None, request.url.scheme == "https")
+
+
+def authorize(gate: Gate | None, principal: Principal, target: Target, request: Request) -> None:
+    """Return if `principal` may act on `target`; AccessDeniedException (403) if not. No gate: auth is off."""
+    if gate is None:
+        return
+    try:
+        gate.check(principal, target, origin(request))
+    except Denied as denied:
+        raise AccessDenied(denied.message) from None
+
+
 class RestJsonApi:
     def __init__(
-        self, model: ServiceModel, handlers: dict[str, Handler], authenticate: Authenticate, default_region: str
+        self, model: ServiceModel, handlers: dict[str, Handler], authenticate: Authenticate, default_region: str,
+        gate: Gate | None = None,
     ) -> None:
         self._router = Router(model)
         self._handlers = handlers
         self._authenticate = authenticate
         self._default_region = default_region
+        self._gate = gate
 
     async def handle(self, request: Request) -> Response:
         request_id = str(uuid.uuid4())
@@ -149,6 +168,13 @@ class RestJsonApi:
             raise _not_implemented(operation.name)
         params = _gather(operation, labels, query, request.headers, body)
         scope = Scope(caller.principal.account, caller.region or self._default_region)
+        target = lambda_target(operation.name, params, scope)
+        authorize(self._gate, caller.principal, target, request)
+        for layer in params.get("Layers") or ():
+            # Using a layer version in a function needs permission to get it, from its owner if another account's.
+            authorize(self._gate, caller.principal, lambda_target("GetLayerVersionByArn", {"Arn": layer}, scope), request)
+        # Allowed to act on another account's resource: the call acts in that account.
+        scope = Scope(target.account, scope.region)
         call = Call(scope, params, str(request.base_url).rstrip("/"), request_id, request.headers, caller.principal)
         if inspect.iscoroutinefunction(handler):
             result = await handler(call)

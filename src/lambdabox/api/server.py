@@ -23,12 +23,14 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from lambdabox.access.actions import Target, query_target
+from lambdabox.access.gate import Denied, Gate
 from lambdabox.access.signatures import Refused
 from lambdabox.api import sigv4
 from lambdabox.api.bodies import read_bounded
 from lambdabox.api.query import QueryApi
-from lambdabox.api.refusals import query_error
-from lambdabox.api.rest import Authenticate, RestJsonApi, authenticated, error_response, incoming
+from lambdabox.api.refusals import query_denied, query_error
+from lambdabox.api.rest import Authenticate, RestJsonApi, authenticated, authorize, error_response, incoming, origin
 from lambdabox.control.code_links import DOWNLOAD_PATH, CodeLinks
 from lambdabox.model import numerals
 from lambdabox.model.arns import Scope
@@ -61,6 +63,8 @@ class Fronts:
     authenticate: Authenticate | None = None
     #: Auth is off: say so in every response.
     auth_off: bool = False
+    #: Who may do what (None with auth off).
+    gate: Gate | None = None
 
 
 #: The header every response carries while auth is off.
@@ -81,14 +85,23 @@ def build_asgi(settings: Settings, fronts: Fronts, lifespan: Callable[[Starlette
         data = await run_in_threadpool(fronts.blobs.read, key)
         return Response(data, media_type="application/zip")
 
-    def own_scope(request: Request) -> Scope:
+    def own_scope(request: Request, action: str, resource: Callable[[Scope], str]) -> Scope:
         """Where one of our own routes acts: the caller's account (with auth off, ?account= may name
-        another) and ?region=, else the signature's region. Raises AwsError (403) for a refused signature."""
+        another) and ?region=, else the signature's region; once the caller may do `action` on the
+        `resource` (an ARN in that scope). Raises AwsError (403) for a refused signature or a denial."""
         caller = authenticated(request, b"", fronts.authenticate)
         account = caller.principal.account
         if fronts.auth_off:
             account = request.query_params.get("account") or account
-        return Scope(account, request.query_params.get("region") or caller.region or settings.default_region)
+        scope = Scope(account, request.query_params.get("region") or caller.region or settings.default_region)
+        authorize(fronts.gate, caller.principal, Target(action, resource(scope), scope.account, scope.region), request)
+        return scope
+
+    def log_group(name: str) -> Callable[[Scope], str]:
+        return lambda scope: f"arn:aws:logs:{scope.region}:{scope.account}:log-group:{group_name(name)}:*"
+
+    def function(name: str) -> Callable[[Scope], str]:
+        return lambda scope: f"arn:aws:lambda:{scope.region}:{scope.account}:function:{name}"
 
     def own_route(route: Callable[[Request], Any]) -> Callable[[Request], Any]:
         """`route`, answering a refused signature as Lambda does."""
@@ -105,7 +118,7 @@ def build_asgi(settings: Settings, fronts: Fronts, lifespan: Callable[[Starlette
         """A function's oldest log events since a time, one page of them (at most 10,000 events and 1 MB):
         {"events": [{"timestamp", "message", "logStreamName"}], "truncated": whether later events were left
         out; ask again from the last event's timestamp}."""
-        scope = own_scope(request)
+        scope = own_scope(request, "logs:FilterLogEvents", log_group(request.path_params["name"]))
         since = numerals.natural(request.query_params.get("since")) or 0
         skip = numerals.natural(request.query_params.get("skip")) or 0
         page = await run_in_threadpool(
@@ -120,21 +133,25 @@ def build_asgi(settings: Settings, fronts: Fronts, lifespan: Callable[[Starlette
 
     async def invocation(request: Request) -> Response:
         """What became of one asynchronous invocation: GET /_lambdabox/invocations/{request id}."""
-        scope = own_scope(request)
+        caller = authenticated(request, b"", fronts.authenticate)
         record = await run_in_threadpool(fronts.events.get, request.path_params["id"])
-        if record is not None and not _belongs(record, scope.account):
+        if record is not None and not (fronts.auth_off or _belongs(record, caller.principal.account)):
             record = None
+        if record is not None:
+            name, scope = record["function"], Scope(record["account"], record["region"])
+            authorize(fronts.gate, caller.principal, Target("lambda:GetFunction", function(name)(scope), scope.account,
+                                                            scope.region), request)
         if record is None:
             return JSONResponse({"message": "No asynchronous invocation has this request id."}, status_code=404)
         return JSONResponse(record)
 
     async def invocations(request: Request) -> Response:
         """The newest asynchronous invocations of a function: GET /_lambdabox/invocations?function=NAME[&limit=N]."""
-        scope = own_scope(request)
-        function = request.query_params.get("function", "")
+        name = request.query_params.get("function", "")
+        scope = own_scope(request, "lambda:GetFunction", function(name))
         limit = numerals.natural(request.query_params.get("limit"))
         found = await run_in_threadpool(
-            fronts.events.recent, scope.account, scope.region, function, min(20 if limit is None else limit, 1000)
+            fronts.events.recent, scope.account, scope.region, name, min(20 if limit is None else limit, 1000)
         )
         return JSONResponse({"invocations": found})
 
@@ -161,8 +178,11 @@ def build_asgi(settings: Settings, fronts: Fronts, lifespan: Callable[[Starlette
             service = service or _QUERY_VERSIONS.get(params.get("Version", ""), "iam")
             try:
                 caller = fronts.authenticate(incoming(request, form))
+                _authorize_query(fronts.gate, service, params, caller.principal, request)
             except Refused as refused:
                 status, body = fronts.query_api.refuse(service, query_error(refused), request_id)
+            except Denied as denied:
+                status, body = fronts.query_api.refuse(service, query_denied(denied.message), request_id)
             else:
                 status, body = await run_in_threadpool(
                     fronts.query_api.handle, service, caller.principal.account, params, request_id
@@ -182,6 +202,18 @@ def build_asgi(settings: Settings, fronts: Fronts, lifespan: Callable[[Starlette
         lifespan=lifespan,
     )
     return _Warning(app, AUTH_OFF_WARNING) if fronts.auth_off else app
+
+
+def _authorize_query(gate: Gate | None, service: str, params: dict[str, str], principal: Any, request: Request) -> None:
+    """Return if `principal` may make this IAM or STS call; Denied if not. An action Lambdabox does not know is
+    let through, to be answered InvalidAction by its front."""
+    if gate is None:
+        return
+    try:
+        target = query_target(service, params.get("Action") or "", params, principal.account, caller=principal.arn)
+    except KeyError:
+        return
+    gate.check(principal, target, origin(request))
 
 
 def _belongs(record: dict[str, Any], account: str) -> bool:

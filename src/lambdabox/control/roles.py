@@ -7,7 +7,7 @@ keyed by RoleName, whose body is IAM's Role document (with ``Arn``).
 from __future__ import annotations
 
 from lambdabox.model.errors import InvalidParameterValue
-from lambdabox.store.records import Records
+from lambdabox.store.records import Records, RecordStore
 
 ROLE = "role"
 
@@ -19,3 +19,10 @@ def require_assumable(records: Records, account: str, arn: str) -> None:
     role = records.get(ROLE, account, name) if parts[4:5] == [account] else None
     if role is None or role.get("Arn") != arn:
         raise InvalidParameterValue("The role defined for the function cannot be assumed by Lambda.")
+
+
+def trust_policy(store: RecordStore, account: str, name: str) -> str | None:
+    """The trust policy (AssumeRolePolicyDocument) of a role, or None if there is no such role."""
+    with store.reading() as records:
+        role = records.get(ROLE, account, name)
+    return None if role is None else role.get("AssumeRolePolicyDocument")
