@@ -1,11 +1,12 @@
 """The composition root: builds the whole object graph from one Settings object.
 
 Nothing else constructs services or wires them together. Start-up order:
-1. open the data dir, the database and the archive stores;
-2. remove archives no record needs (left by a crash between write and commit);
-3. resume settling functions a crash left Pending or InProgress;
-4. provision the environments stored provisioned concurrency configs ask for (in the background);
-5. serve. Shutdown runs the other way: stop settling, shut environments down, close the database.
+1. open the data dir, its keys, the database and the archive stores;
+2. seal environment variables that a Lambdabox before sealing stored in the clear (once);
+3. remove archives no record needs (left by a crash between write and commit);
+4. resume settling functions a crash left Pending or InProgress;
+5. provision the environments stored provisioned concurrency configs ask for (in the background);
+6. serve. Shutdown runs the other way: stop settling, shut environments down, close the database.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from lambdabox.control.code_links import CodeLinks, load_secret
 from lambdabox.control import profiles
 from lambdabox.control.concurrency import Concurrency
 from lambdabox.control.credentials import Credentials
+from lambdabox.control.env_secrets import EnvSecrets
 from lambdabox.control.event_configs import EventInvokeConfigs
 from lambdabox.control.functions import Functions
 from lambdabox.control.iam import Iam
@@ -133,6 +135,8 @@ def build_app(settings: Settings) -> Starlette:
     blobs = BlobStore(settings.data_dir / "archives")
     unpacked = UnpackedStore(blobs, settings.data_dir / "unpacked")
     links = CodeLinks(load_secret(settings.data_dir / "link-secret"))
+    # Functions' environment variables are sealed with this key; losing the file loses them.
+    secrets = EnvSecrets(sealer)
     logs = LogStore(
         settings.data_dir / "logs",
         LogRate(settings.log_rate_bytes_per_s, settings.log_burst_bytes),
@@ -165,7 +169,8 @@ def build_app(settings: Settings) -> Starlette:
     provisioner = Provisioner(store, sandboxes, logs, lambda scope, record: invoker.blueprint(scope, record), pool.room)
     pool.count_also(provisioner.memory_mb)
     invoker = Invoker(
-        store, unpacked, runtimes, pool, limits, events, settings.endpoint_url, isolated, provisioner, snapshots
+        store, unpacked, runtimes, pool, limits, events, settings.endpoint_url, isolated, provisioner, snapshots,
+        secrets=secrets,
     )
     deliverer = Deliverer(invoker.enqueue, settings.sqs_endpoint_url, settings.sns_endpoint_url)
 
@@ -197,9 +202,9 @@ def build_app(settings: Settings) -> Starlette:
     activator = Activator(store, unpacked, settled, take_snapshot)
     control = ControlPlane(
         functions=Functions(
-            store, blobs, links, activator.submit, host_architecture(), runtimes.problem, settings.networks
+            store, blobs, links, secrets, activator.submit, host_architecture(), runtimes.problem, settings.networks
         ),
-        versions=Versions(store, activator.submit),
+        versions=Versions(store, secrets, activator.submit),
         aliases=Aliases(store),
         layers=Layers(store, blobs, links),
         tags=Tags(store),
@@ -223,6 +228,9 @@ def build_app(settings: Settings) -> Starlette:
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         loop.append(asyncio.get_running_loop())
+        sealed = secrets.seal_plain(store)
+        if sealed:
+            log.info("sealed the environment variables of %d function versions stored in the clear", sealed)
         with store.reading() as records:
             referenced = records.referenced_blobs()
         removed = blobs.sweep(referenced)

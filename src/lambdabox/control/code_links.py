@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import secrets
+import os
+import stat
 import time
 from pathlib import Path
 
 from lambdabox.model import numerals
+from lambdabox.store.sealed import load_key
 
 #: How long a link stays valid, in seconds (AWS's presigned URLs last 10 minutes).
 LINK_LIFETIME_S = 600
@@ -23,11 +25,20 @@ DOWNLOAD_PATH = "/_lambdabox/archives/"
 
 
 def load_secret(path: Path) -> bytes:
-    """The server's link secret, created on first start and kept across restarts."""
-    if not path.exists():
-        path.write_bytes(secrets.token_bytes(32))
-        path.chmod(0o600)
-    return path.read_bytes()
+    """The server's link secret: 32 random bytes made on first start, 0600, kept across restarts.
+
+    It is made as the data dir's sealing key is (`load_key`: exclusively, 0600 from the start,
+    no link followed). A secret an older Lambdabox left readable by others (it wrote the file,
+    then changed its mode) is made 0600 here.
+    """
+    secret = load_key(path)
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    try:
+        if stat.S_IMODE(os.fstat(fd).st_mode) & 0o077:
+            os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+    return secret
 
 
 class CodeLinks:

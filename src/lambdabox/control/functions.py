@@ -14,6 +14,7 @@ from typing import Any
 from lambdabox.control import catalog, layers, states, versions
 from lambdabox.control.catalog import ALIAS, FUNCTION, VERSION, namespace, version_key
 from lambdabox.control.code_links import CodeLinks
+from lambdabox.control.env_secrets import EnvSecrets
 from lambdabox.control.event_configs import EVENT_INVOKE_CONFIG
 from lambdabox.control.paging import decode_marker, encode_marker, with_marker
 from lambdabox.control.provisioned import PROVISIONED_CONFIG
@@ -65,6 +66,7 @@ class Functions:
         store: RecordStore,
         blobs: BlobStore,
         links: CodeLinks,
+        secrets: EnvSecrets,
         changed: Changed,
         architecture: str,
         runtime_problem: Callable[[str], str | None] = lambda runtime: None,
@@ -76,6 +78,8 @@ class Functions:
         self._store = store
         self._blobs = blobs
         self._links = links
+        #: Configurations go into records through `seal` and come out through `shown`.
+        self._secrets = secrets
         self._changed = changed
         self._architecture = architecture
 
@@ -111,10 +115,13 @@ class Functions:
             )
             states.creating(config)
             key = self._blobs.put(data)
-            record = {"config": config, "code_key": key, "unzipped": info.unzipped_size, "layers": resolved}
+            record = {
+                "config": self._secrets.seal(ref.scope, config), "code_key": key, "unzipped": info.unzipped_size,
+                "layers": resolved,
+            }
             records.put(FUNCTION, namespace(ref.scope), ref.name, {"Tags": tags, "last_version": 0})
             records.put(VERSION, namespace(ref.scope), version_key(ref.name, LATEST), record, blobs=versions.blobs_of(record))
-            answer = versions.publish(records, ref) if request.get("Publish") else config
+            answer = versions.publish(records, ref, self._secrets) if request.get("Publish") else config
         self._changed(ref.scope, ref.name)
         return answer
 
@@ -126,7 +133,7 @@ class Functions:
             function = catalog.function(records, ref)
             record, _ = catalog.resolve(records, ref)
         body: dict[str, Any] = {
-            "Configuration": _as_requested(record["config"], ref),
+            "Configuration": _as_requested(self._secrets.shown(ref.scope, record["config"]), ref),
             "Code": {"RepositoryType": "S3", "Location": self._links.url(base_url, record["code_key"])},
         }
         if function.get("Tags"):
@@ -139,7 +146,7 @@ class Functions:
         ref = parse_function_ref(request["FunctionName"], scope, request.get("Qualifier"))
         with self._store.reading() as records:
             record, _ = catalog.resolve(records, ref)
-        return _as_requested(record["config"], ref)
+        return _as_requested(self._secrets.shown(ref.scope, record["config"]), ref)
 
     def list(self, scope: Scope, request: dict[str, Any]) -> dict[str, Any]:
         every_version = request.get("FunctionVersion") == "ALL"
@@ -154,7 +161,9 @@ class Functions:
                     (name, records.get(VERSION, namespace(scope), version_key(name, LATEST))) for name, _ in names
                 ]
         chosen = [(key, body) for key, body in found if body is not None][:size]
-        functions = [versions.listed(body["config"], qualify_latest=every_version) for _, body in chosen]
+        functions = [
+            versions.listed(self._secrets.shown(scope, body["config"]), qualify_latest=every_version) for _, body in chosen
+        ]
         marker = encode_marker(chosen[-1][0]) if len(found) > size and chosen else None
         return with_marker({"Functions": functions}, marker)
 
@@ -172,14 +181,14 @@ class Functions:
             if "Architectures" in request:
                 config["Architectures"] = request["Architectures"]
             if request.get("DryRun"):
-                return config
+                return self._secrets.shown(ref.scope, config)
             config["LastModified"] = lambda_time(now())
             states.updating(config)
             record = {**record, "config": config, "code_key": self._blobs.put(data), "unzipped": info.unzipped_size}
             records.put(VERSION, namespace(ref.scope), version_key(ref.name, LATEST), record, blobs=versions.blobs_of(record))
-            answer = versions.publish(records, ref) if request.get("Publish") else config
+            answer = versions.publish(records, ref, self._secrets) if request.get("Publish") else config
         self._changed(ref.scope, ref.name)
-        return answer
+        return self._secrets.shown(ref.scope, answer)
 
     def update_configuration(self, scope: Scope, request: dict[str, Any]) -> dict[str, Any]:
         ref = parse_function_ref(request["FunctionName"], scope)
@@ -203,10 +212,10 @@ class Functions:
                     config["Layers"] = layers.public_layers(resolved)
             config["LastModified"] = lambda_time(now())
             states.updating(config)
-            record = {**record, "config": config, "layers": resolved}
+            record = {**record, "config": self._secrets.seal(ref.scope, config, record["config"]), "layers": resolved}
             records.put(VERSION, namespace(ref.scope), version_key(ref.name, LATEST), record, blobs=versions.blobs_of(record))
         self._changed(ref.scope, ref.name)
-        return config
+        return self._secrets.shown(ref.scope, config)
 
     def _check_runtime(self, runtime: str) -> None:
         """Refuse at create or update time a runtime this host cannot run, not at invoke time."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lambdabox.control import catalog, states
 from lambdabox.control.catalog import FUNCTION, VERSION, namespace, version_key
@@ -14,6 +14,9 @@ from lambdabox.model.configuration import fingerprint
 from lambdabox.model.errors import InvalidParameterValue, PreconditionFailed
 from lambdabox.model.timestamps import lambda_time, now
 from lambdabox.store.records import RecordStore, Records
+
+if TYPE_CHECKING:
+    from lambdabox.control.env_secrets import EnvSecrets
 
 REVISION_MISMATCH = (
     "The Revision Id provided does not match the latest Revision Id. "
@@ -26,11 +29,13 @@ def blobs_of(record: dict[str, Any]) -> list[str]:
     return [record["code_key"], *(layer["key"] for layer in record.get("layers", []))]
 
 
-def publish(records: Records, ref: FunctionRef, description: str | None = None) -> dict[str, Any]:
+def publish(records: Records, ref: FunctionRef, secrets: EnvSecrets, description: str | None = None) -> dict[str, Any]:
     """Publish $LATEST as a new version, or return the newest version if nothing changed since it.
 
-    A version of a function with SnapStart stays Pending until its snapshot is taken (the
-    activator takes it, after INIT), and shows OptimizationStatus On.
+    The answer is the version's configuration as the API shows it (variables in the clear);
+    the record holds them sealed for the new version. A version of a function with SnapStart
+    stays Pending until its snapshot is taken (the activator takes it, after INIT), and
+    shows OptimizationStatus On.
     """
     function = catalog.function(records, ref)
     latest = catalog.version(records, ref, LATEST)
@@ -38,9 +43,11 @@ def publish(records: Records, ref: FunctionRef, description: str | None = None) 
     if function["last_version"]:
         newest = records.scan(VERSION, namespace(ref.scope), prefix=f"{ref.name}/", limit=None)[-1][1]
         if newest["config"]["Version"] != LATEST and newest.get("fingerprint") == current:
-            return newest["config"]
+            return secrets.shown(ref.scope, newest["config"])
     number = function["last_version"] + 1
     function["last_version"] = number
+    # Opened as $LATEST's, sealed again below as the new version's: each sealed value opens in its own record only.
+    variables = secrets.variables(ref.scope, latest["config"]) if "Environment" in latest["config"] else None
     config = dict(latest["config"])
     config.update(
         FunctionArn=function_arn(ref.scope, ref.name, str(number)),
@@ -58,15 +65,20 @@ def publish(records: Records, ref: FunctionRef, description: str | None = None) 
     else:
         # The version goes Active together with $LATEST, once its code is unpacked (and snapshot).
         states.creating(config)
-    record = {**latest, "config": config, "fingerprint": current}
+    if variables is not None:
+        config["Environment"] = {"Variables": variables}
+    record = {**latest, "config": secrets.seal(ref.scope, config), "fingerprint": current}
     records.put(FUNCTION, namespace(ref.scope), ref.name, function)
     records.put(VERSION, namespace(ref.scope), version_key(ref.name, str(number)), record, blobs=blobs_of(record))
     return config
 
 
 class Versions:
-    def __init__(self, store: RecordStore, settle: Callable[[Scope, str], None] = lambda scope, name: None) -> None:
+    def __init__(
+        self, store: RecordStore, secrets: EnvSecrets, settle: Callable[[Scope, str], None] = lambda scope, name: None
+    ) -> None:
         self._store = store
+        self._secrets = secrets
         #: Asks the activator to settle a version published Pending (a SnapStart one).
         self._settle = settle
 
@@ -83,7 +95,7 @@ class Versions:
                 )
             if request.get("RevisionId") and request["RevisionId"] != latest["RevisionId"]:
                 raise PreconditionFailed(REVISION_MISMATCH)
-            config = publish(records, ref, request.get("Description"))
+            config = publish(records, ref, self._secrets, request.get("Description"))
         if not states.settled(config):
             self._settle(ref.scope, ref.name)
         return config
@@ -93,7 +105,7 @@ class Versions:
         with self._store.reading() as records:
             catalog.function(records, ref)
             found = catalog.versions(records, ref)
-        configs = [listed(record["config"], qualify_latest=True) for record in found]
+        configs = [listed(self._secrets.shown(ref.scope, record["config"]), qualify_latest=True) for record in found]
         chosen, marker = page(configs, _position, request.get("Marker"), request.get("MaxItems"))
         return with_marker({"Versions": chosen}, marker)
 

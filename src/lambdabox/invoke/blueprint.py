@@ -9,6 +9,7 @@ does not.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,7 @@ class Blueprint:
 def build(
     scope: Scope,
     config: dict[str, Any],
+    variables: Mapping[str, str],
     task_root: Path,
     opt_root: Path | None,
     catalog: RuntimeCatalog,
@@ -78,6 +80,9 @@ def build(
     isolated: bool = True,
 ) -> Blueprint:
     """The blueprint of the version `config` describes, whose code is unpacked at `task_root`.
+
+    `variables` are the function's own environment variables, in the clear: `config` holds
+    them sealed (control/env_secrets.py), and only the environment's `env` has them opened.
 
     Without isolation there are no mounts: the program sees the host's paths, so every
     sandbox path in argv and the environment is replaced by the host directory behind it.
@@ -93,7 +98,7 @@ def build(
     name, version = config["FunctionName"], config["Version"]
     snap_start = version != "$LATEST" and config.get("SnapStart", {}).get("OptimizationStatus") == "On"
     env = {
-        **config.get("Environment", {}).get("Variables", {}),
+        **variables,
         "AWS_LAMBDA_FUNCTION_NAME": name,
         "AWS_LAMBDA_FUNCTION_VERSION": version,
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(config["MemorySize"]),

@@ -26,6 +26,7 @@ from typing import Any
 
 from lambdabox.control import catalog
 from lambdabox.control.catalog import FUNCTION, namespace
+from lambdabox.control.env_secrets import EnvSecrets
 from lambdabox.invoke import blueprint as blueprints
 from lambdabox.invoke import lineage as lineages
 from lambdabox.invoke.blueprint import Blueprint
@@ -85,8 +86,12 @@ class Invoker:
         isolated: bool = True,
         provisioner: Provisioner | None = None,
         snapshots: Snapshots | None = None,
+        *,
+        secrets: EnvSecrets,
     ) -> None:
+        """`secrets` opens the versions' sealed environment variables, for blueprints only."""
         self._store = store
+        self._secrets = secrets
         self._unpacked = unpacked
         self._runtimes = runtimes
         self._pool = pool
@@ -225,7 +230,10 @@ class Invoker:
         return total
 
     async def blueprint(self, scope: Scope, record: dict[str, Any]) -> Blueprint:
-        """The (on-demand) blueprint of a version record, built once per version and revision."""
+        """The (on-demand) blueprint of a version record, built once per version and revision.
+
+        KMSAccessDeniedException when the record's environment variables do not open.
+        """
         config = record["config"]
         key = (scope.account, scope.region, config["FunctionName"], config["Version"], config["RevisionId"])
         found = self._blueprints.get(key)
@@ -233,8 +241,9 @@ class Invoker:
             task_root = self._unpacked.tree(record["code_key"])
             layer_keys = [layer["key"] for layer in record.get("layers", [])]
             opt_root = self._unpacked.layered(layer_keys) if layer_keys else None
+            variables = self._secrets.variables(scope, config)
             found = blueprints.build(
-                scope, config, task_root, opt_root, self._runtimes, self._endpoint_url, self._isolated
+                scope, config, variables, task_root, opt_root, self._runtimes, self._endpoint_url, self._isolated
             )
             self._blueprints[key] = found
         return found

@@ -122,6 +122,15 @@ class InvalidSubnetID(AwsError):
     code = "InvalidSubnetIDException"
 
 
+class KMSAccessDenied(AwsError):
+    """Invoke of a function whose environment variables cannot be decrypted (opened, here)."""
+
+    status = 502
+    code = "KMSAccessDeniedException"
+    fault = "User"
+    message_key = "Message"
+
+
 class ServiceError(AwsError):
     status = 500
     code = "ServiceException"

@@ -71,6 +71,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA busy_timeout=10000")
+    # Deleted and overwritten records are zeroed, so a copied database file holds no old secret.
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
 
 
