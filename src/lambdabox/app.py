@@ -31,6 +31,7 @@ from lambdabox.control.event_configs import EventInvokeConfigs
 from lambdabox.control.functions import Functions
 from lambdabox.control.iam import Iam
 from lambdabox.control.layers import Layers
+from lambdabox.control.permissions import Permissions
 from lambdabox.control.provisioned import ProvisionedConcurrency
 from lambdabox.control.tags import Tags
 from lambdabox.control.versions import Versions
@@ -171,6 +172,7 @@ def build_app(settings: Settings) -> Starlette:
         concurrency=Concurrency(store, settings.account_concurrency),
         event_configs=EventInvokeConfigs(store),
         provisioned=ProvisionedConcurrency(store, settings.account_concurrency, lambda scope, name: provisioner.nudge()),
+        permissions=Permissions(store),
     )
     model = botocore.session.get_session().get_service_model("lambda")
     fronts = Fronts(
