@@ -36,7 +36,15 @@ from lambdabox.control.layers import LAYER_POLICY, LAYER_VERSION
 from lambdabox.control.layers import version_key as layer_version_key
 from lambdabox.control.versions import blobs_of
 from lambdabox.model import permissions
-from lambdabox.model.arns import LATEST, FunctionRef, Scope, function_arn, layer_arn, parse_function_ref, parse_layer_name
+from lambdabox.model.arns import (
+    LATEST,
+    FunctionRef,
+    Scope,
+    function_arn,
+    layer_arn,
+    parse_function_ref,
+    parse_layer_name,
+)
 from lambdabox.model.errors import (
     AccessDenied,
     InvalidParameterValue,

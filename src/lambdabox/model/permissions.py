@@ -92,10 +92,12 @@ def layer_statement(request: Mapping[str, Any], resource: str) -> dict[str, Any]
     Action to lambda:GetLayerVersion.
     """
     principal = request["Principal"]
+    if principal != "*" and not principal.startswith("arn:"):
+        principal = f"arn:aws:iam::{principal}:root"
     statement: dict[str, Any] = {
         "Sid": request["StatementId"],
         "Effect": "Allow",
-        "Principal": "*" if principal == "*" else {"AWS": principal if principal.startswith("arn:") else f"arn:aws:iam::{principal}:root"},
+        "Principal": "*" if principal == "*" else {"AWS": principal},
         "Action": request["Action"],
         "Resource": resource,
     }
@@ -111,9 +113,7 @@ def render(statement: Mapping[str, Any]) -> str:
 
 def document(texts: Iterable[str]) -> str:
     """The policy document made of rendered statements, as GetPolicy returns it."""
-    return (
-        f'{{"Version":"{POLICY_VERSION}","Id":"{POLICY_ID}","Statement":[' + ",".join(texts) + "]}"
-    )
+    return f'{{"Version":"{POLICY_VERSION}","Id":"{POLICY_ID}","Statement":[' + ",".join(texts) + "]}"
 
 
 def check_size(text: str) -> None:
@@ -122,5 +122,7 @@ def check_size(text: str) -> None:
     The message is the one Lambda is reported to send; AWS's documentation does not quote it.
     """
     if len(text) > MAX_POLICY_CHARS:
-        raise PolicyLengthExceeded(f"The final policy size ({len(text)}) is bigger than the limit ({MAX_POLICY_CHARS}).")
+        raise PolicyLengthExceeded(
+            f"The final policy size ({len(text)}) is bigger than the limit ({MAX_POLICY_CHARS})."
+        )
 
