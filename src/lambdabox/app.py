@@ -39,6 +39,7 @@ from lambdabox.control.event_configs import EventInvokeConfigs
 from lambdabox.control.functions import Functions
 from lambdabox.control.iam import Iam
 from lambdabox.control.layers import Layers
+from lambdabox.control.permissions import Permissions
 from lambdabox.control.provisioned import ProvisionedConcurrency
 from lambdabox.control.roles import trust_policy
 from lambdabox.control.tags import Tags
@@ -211,6 +212,7 @@ def build_app(settings: Settings) -> Starlette:
         concurrency=Concurrency(store, settings.account_concurrency),
         event_configs=EventInvokeConfigs(store),
         provisioned=ProvisionedConcurrency(store, settings.account_concurrency, lambda scope, name: provisioner.nudge()),
+        permissions=Permissions(store),
     )
     model = botocore.session.get_session().get_service_model("lambda")
     gate = None

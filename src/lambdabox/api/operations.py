@@ -10,6 +10,7 @@ from lambdabox.control.concurrency import Concurrency
 from lambdabox.control.event_configs import EventInvokeConfigs
 from lambdabox.control.functions import Functions
 from lambdabox.control.layers import Layers
+from lambdabox.control.permissions import Permissions
 from lambdabox.control.provisioned import ProvisionedConcurrency
 from lambdabox.control.tags import Tags
 from lambdabox.control.versions import Versions
@@ -33,6 +34,7 @@ class ControlPlane:
     concurrency: Concurrency
     event_configs: EventInvokeConfigs
     provisioned: ProvisionedConcurrency
+    permissions: Permissions
 
 
 def lambda_operations(control: ControlPlane, invoker: "Invoker | None" = None) -> dict[str, Handler]:
@@ -72,6 +74,16 @@ def lambda_operations(control: ControlPlane, invoker: "Invoker | None" = None) -
 
     def delete_provisioned_config(call: Call) -> Reply:
         p.delete(call.scope, call.input)
+        return _NO_CONTENT
+
+    r = control.permissions
+
+    def remove_permission(call: Call) -> Reply:
+        r.remove(call.scope, call.input)
+        return _NO_CONTENT
+
+    def remove_layer_permission(call: Call) -> Reply:
+        r.remove_layer(call.scope, call.input)
         return _NO_CONTENT
 
     async def invoke(call: Call) -> Reply:
@@ -128,6 +140,12 @@ def lambda_operations(control: ControlPlane, invoker: "Invoker | None" = None) -
         "GetProvisionedConcurrencyConfig": lambda call: p.get(call.scope, call.input),
         "ListProvisionedConcurrencyConfigs": lambda call: p.list(call.scope, call.input),
         "DeleteProvisionedConcurrencyConfig": delete_provisioned_config,
+        "AddPermission": lambda call: r.add(call.scope, call.input),
+        "RemovePermission": remove_permission,
+        "GetPolicy": lambda call: r.get(call.scope, call.input),
+        "AddLayerVersionPermission": lambda call: r.add_layer(call.scope, call.input),
+        "RemoveLayerVersionPermission": remove_layer_permission,
+        "GetLayerVersionPolicy": lambda call: r.get_layer(call.scope, call.input),
     }
     if invoker is not None:
         operations["Invoke"] = invoke

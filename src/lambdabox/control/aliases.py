@@ -6,7 +6,7 @@ import uuid
 from typing import Any
 
 from lambdabox.control import catalog
-from lambdabox.control.catalog import ALIAS, namespace
+from lambdabox.control.catalog import ALIAS, POLICY, namespace, policy_key
 from lambdabox.control.event_configs import EVENT_INVOKE_CONFIG
 from lambdabox.control.paging import page, with_marker
 from lambdabox.control.provisioned import PROVISIONED_CONFIG
@@ -84,6 +84,7 @@ class Aliases:
             # The alias's asynchronous settings go with it, or a new alias of that name would inherit them.
             records.delete(EVENT_INVOKE_CONFIG, namespace(ref.scope), f"{ref.name}/{name}")
             records.delete(PROVISIONED_CONFIG, namespace(ref.scope), f"{ref.name}/{name}")
+            records.delete(POLICY, namespace(ref.scope), policy_key(ref.name, name))
 
     def list(self, scope: Scope, request: dict[str, Any]) -> dict[str, Any]:
         ref = parse_function_ref(request["FunctionName"], scope)

@@ -5,6 +5,8 @@ Record kinds and keys, within the namespace "ACCOUNT:REGION":
 - ``version``   NAME/$LATEST         the $LATEST configuration and its code
 - ``version``   NAME/0000000007      published version 7 (zero-padded so keys sort)
 - ``alias``     NAME/ALIAS           the AliasConfiguration
+- ``policy``    NAME/, NAME/7, NAME/ALIAS   the resource-based policy of the function (unqualified),
+                                     a version or an alias (see control/permissions.py)
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from lambdabox.model.arns import LATEST, FunctionRef, Scope, function_arn
 from lambdabox.model.errors import ResourceNotFound
 from lambdabox.store.records import Records
 
-FUNCTION, VERSION, ALIAS = "function", "version", "alias"
+FUNCTION, VERSION, ALIAS, POLICY = "function", "version", "alias", "policy"
 
 _NUMBER = re.compile(r"[0-9]+")
 
@@ -27,6 +29,13 @@ def namespace(scope: Scope) -> str:
 
 def version_key(name: str, version: str) -> str:
     return f"{name}/{version}" if version == LATEST else f"{name}/{int(version):010d}"
+
+
+def policy_key(name: str, qualifier: str | None) -> str:
+    """Where the policy of a function (no qualifier or $LATEST), a version or an alias is filed."""
+    if qualifier is None or qualifier == LATEST:
+        return f"{name}/"
+    return f"{name}/{qualifier.lstrip('0') or '0'}" if is_version_number(qualifier) else f"{name}/{qualifier}"
 
 
 def is_version_number(qualifier: str) -> bool:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Collection
 from typing import Any
 
 from lambdabox.control import catalog, layers, states, versions
-from lambdabox.control.catalog import ALIAS, FUNCTION, VERSION, namespace, version_key
+from lambdabox.control.catalog import ALIAS, FUNCTION, POLICY, VERSION, namespace, policy_key, version_key
 from lambdabox.control.code_links import CodeLinks
 from lambdabox.control.env_secrets import EnvSecrets
 from lambdabox.control.event_configs import EVENT_INVOKE_CONFIG
@@ -243,7 +243,7 @@ class Functions:
         with self._store.transaction() as records:
             catalog.function(records, FunctionRef(ref.scope, ref.name))
             if ref.qualifier is None:
-                for kind in (VERSION, ALIAS, EVENT_INVOKE_CONFIG, PROVISIONED_CONFIG):
+                for kind in (VERSION, ALIAS, EVENT_INVOKE_CONFIG, PROVISIONED_CONFIG, POLICY):
                     records.delete_prefix(kind, namespace(ref.scope), f"{ref.name}/")
                 records.delete(FUNCTION, namespace(ref.scope), ref.name)
             else:
@@ -262,6 +262,7 @@ class Functions:
         records.delete(VERSION, namespace(ref.scope), version_key(ref.name, ref.qualifier))
         records.delete(EVENT_INVOKE_CONFIG, namespace(ref.scope), f"{ref.name}/{ref.qualifier}")
         records.delete(PROVISIONED_CONFIG, namespace(ref.scope), f"{ref.name}/{ref.qualifier}")
+        records.delete(POLICY, namespace(ref.scope), policy_key(ref.name, ref.qualifier))
 
 
 def _routes_to(alias: dict[str, Any], version: str) -> bool:

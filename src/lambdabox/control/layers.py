@@ -3,6 +3,7 @@
 Records, in the namespace "ACCOUNT:REGION":
 - ``layer``          NAME               the layer's last version number (never reused)
 - ``layer_version``  NAME/0000000003    the LayerVersion document, its archive key and unzipped size
+- ``layer_policy``   NAME/0000000003    the version's resource-based policy (control/permissions.py)
 
 A deleted layer version stays usable by the functions that already reference it, as on
 AWS: each function version keeps the archive keys of its layers, so the blob lives on.
@@ -25,12 +26,12 @@ from lambdabox.model.timestamps import lambda_time, now
 from lambdabox.store.blobs import BlobStore
 from lambdabox.store.records import RecordStore, Records
 
-LAYER, LAYER_VERSION = "layer", "layer_version"
+LAYER, LAYER_VERSION, LAYER_POLICY = "layer", "layer_version", "layer_policy"
 
 _MISSING = "The resource you requested does not exist."
 
 
-def _version_key(name: str, version: int) -> str:
+def version_key(name: str, version: int) -> str:
     return f"{name}/{version:010d}"
 
 
@@ -55,7 +56,7 @@ def resolve(records: Records, scope: Scope, arns: list[str]) -> list[dict[str, A
             raise InvalidParameterValue(
                 f"Layers are not in the same region as the function. Layers are expected to be in region {scope.region}."
             )
-        found = records.get(LAYER_VERSION, namespace(ref.scope), _version_key(ref.name, ref.version))
+        found = records.get(LAYER_VERSION, namespace(ref.scope), version_key(ref.name, ref.version))
         if found is None:
             raise InvalidParameterValue(f"Layer version {arn} does not exist.")
         resolved.append(
@@ -135,7 +136,7 @@ class Layers:
             records.put(
                 LAYER_VERSION,
                 namespace(scope),
-                _version_key(name, number),
+                version_key(name, number),
                 {"info": body, "key": key, "unzipped": info.unzipped_size},
                 blobs=[key],
             )
@@ -146,7 +147,7 @@ class Layers:
         if number < 1:
             raise InvalidParameterValue("Layer Version Cannot be less than 1")
         with self._store.reading() as records:
-            found = records.get(LAYER_VERSION, namespace(scope), _version_key(name, number))
+            found = records.get(LAYER_VERSION, namespace(scope), version_key(name, number))
         if found is None:
             raise ResourceNotFound(_MISSING)
         return self._with_location(found["info"], found["key"], base_url)
@@ -163,7 +164,8 @@ class Layers:
         if number < 1:
             raise InvalidParameterValue("Layer Version Cannot be less than 1")
         with self._store.transaction() as records:
-            records.delete(LAYER_VERSION, namespace(scope), _version_key(name, number))
+            records.delete(LAYER_VERSION, namespace(scope), version_key(name, number))
+            records.delete(LAYER_POLICY, namespace(scope), version_key(name, number))
 
     def list_versions(self, scope: Scope, request: dict[str, Any]) -> dict[str, Any]:
         scope, name = parse_layer_name(request["LayerName"], scope)

@@ -91,6 +91,12 @@ class PreconditionFailed(AwsError):
     code = "PreconditionFailedException"
 
 
+class PolicyLengthExceeded(AwsError):
+    """A resource-based policy would outgrow Lambda's 20 KB limit."""
+
+    code = "PolicyLengthExceededException"
+
+
 class RequestEntityTooLarge(AwsError):
     status = 413
     code = "RequestEntityTooLargeException"
