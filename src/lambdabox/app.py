@@ -218,7 +218,7 @@ def build_app(settings: Settings) -> Starlette:
     gate = None
     if settings.auth != "off":
         resource_policies = ResourcePolicies(
-            lambda scope, name, qualifier: None, lambda scope, name, version: None,
+            control.permissions.function_policy, control.permissions.layer_policy,
             lambda account, role: trust_policy(store, account, role),
         )
         gate = Gate(lambda principal: [], resource_policies.of)
