@@ -64,15 +64,6 @@ def test_a_grant_on_an_alias_covers_the_alias_only(server, lam, create_function)
     denied(other.invoke, FunctionName=f"{arn}:1", Payload=b"{}")
 
 
-def test_an_explicit_deny_in_the_function_policy_wins_over_the_owners_root(server, lam, create_function):
-    """Even the owner's root is bound by a Deny in the resource's own policy; AddPermission only writes Allows,
-    so this takes a policy made of a Deny: the owner can't write one here, and another account can't either."""
-    name = create_function()["FunctionName"]
-    lam.add_permission(FunctionName=name, StatementId="a", Action="lambda:InvokeFunction", Principal=OTHER)
-    policy = json.loads(lam.get_policy(FunctionName=name)["Policy"])
-    assert policy["Statement"][0]["Effect"] == "Allow"
-
-
 def test_a_layer_is_private_until_shared(server, unique):
     owner_lam = server.client("lambda")
     layer = unique("layer")
