@@ -20,7 +20,10 @@ import botocore.session
 from starlette.applications import Starlette
 
 from lambdabox.api.operations import ControlPlane, lambda_operations
+from lambdabox.access.identity_policies import principal_for_key
+from lambdabox.access.sessions import Sessions
 from lambdabox.api.query import QueryApi
+from lambdabox.api.query_identity import IdentityServices
 from lambdabox.api.rest import RestJsonApi
 from lambdabox.api.server import Fronts, build_asgi
 from lambdabox.control.activation import Activator
@@ -29,9 +32,13 @@ from lambdabox.control.code_links import CodeLinks, load_secret
 from lambdabox.control.concurrency import Concurrency
 from lambdabox.control.event_configs import EventInvokeConfigs
 from lambdabox.control.functions import Functions
+from lambdabox.control.credentials import Credentials
 from lambdabox.control.iam import Iam
+from lambdabox.control.iam_groups import Groups
+from lambdabox.control.iam_users import Users
 from lambdabox.control.layers import Layers
 from lambdabox.control.provisioned import ProvisionedConcurrency
+from lambdabox.control.sts import Sts
 from lambdabox.control.tags import Tags
 from lambdabox.control.versions import Versions
 from lambdabox.invoke.async_worker import AsyncSettings, AsyncWorker
@@ -43,6 +50,7 @@ from lambdabox.invoke.provisioner import Provisioner
 from lambdabox.invoke.scaling import ScaleOutLimiter, ScaleRate
 from lambdabox.invoke.snapshots import Snapshots
 from lambdabox.model.arns import Scope
+from lambdabox.model.principals import Principal
 from lambdabox.observe.log_rate import LogRate
 from lambdabox.observe.log_sweeper import LogSweeper
 from lambdabox.observe.logs import LogStore, group_name
@@ -54,6 +62,7 @@ from lambdabox.sandbox.network import FunctionNetworks, NetworkUnavailable
 from lambdabox.settings import Settings, host_architecture
 from lambdabox.store.blobs import BlobStore
 from lambdabox.store.records import RecordStore
+from lambdabox.store.sealed import Sealer, load_key
 from lambdabox.store.unpacked import UnpackedStore
 
 log = logging.getLogger(__name__)
@@ -172,9 +181,23 @@ def build_app(settings: Settings) -> Starlette:
         event_configs=EventInvokeConfigs(store),
         provisioned=ProvisionedConcurrency(store, settings.account_concurrency, lambda scope, name: provisioner.nudge()),
     )
+    sealer = Sealer(load_key(settings.data_dir / "secrets.key"))
+    credentials = Credentials(store, sealer)
+    sessions = Sessions(sealer)
+
+    def identify(access_key: str, token: str | None) -> Principal | None:
+        """Unverified (the authenticator replaces it): the session a token holds, or the key's root or user."""
+        if token:
+            session = sessions.open(token)
+            return session.principal if session is not None and session.access_key == access_key else None
+        key = credentials.find(access_key)
+        return None if key is None else principal_for_key(store, key)
+
+    identity = IdentityServices(Users(store, credentials), Groups(store), Sts(store, sessions))
     model = botocore.session.get_session().get_service_model("lambda")
     fronts = Fronts(
-        RestJsonApi(model, lambda_operations(control, invoker)), QueryApi(Iam(store)), links, blobs, logs, events
+        RestJsonApi(model, lambda_operations(control, invoker)), QueryApi(Iam(store), identity), links, blobs, logs,
+        events, identify,
     )
 
     @asynccontextmanager

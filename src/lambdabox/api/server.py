@@ -29,6 +29,7 @@ from lambdabox.control.code_links import DOWNLOAD_PATH, CodeLinks
 from lambdabox.model import numerals
 from lambdabox.model.arns import Scope
 from lambdabox.model.iam import RequestEntityTooLarge
+from lambdabox.model.principals import Principal, root
 from lambdabox.observe.logs import LogStore, group_name
 from lambdabox.settings import Settings
 from lambdabox.store.blobs import BlobStore
@@ -38,6 +39,9 @@ log = logging.getLogger(__name__)
 #: Largest IAM or STS form body read, in bytes: the largest policy document IAM takes is
 #: 131,072 characters, which URL-encoding can triple; a hostile body past this is not buffered.
 MAX_QUERY_BODY_BYTES = 1024 * 1024
+
+#: How the access keys Lambdabox issues begin: long-term (AKIA) and session (ASIA) keys.
+_ISSUED_KEY_PREFIXES = ("AKIA", "ASIA")
 
 #: The Query-protocol API versions, for unsigned requests.
 _QUERY_VERSIONS = {"2010-05-08": "iam", "2011-06-15": "sts"}
@@ -52,6 +56,9 @@ class Fronts:
     logs: LogStore | None = None
     #: The queue of asynchronous invocations, for looking them up.
     events: Any = None
+    #: Who signed with (access key, session token), or None for a key Lambdabox did not issue. Signatures
+    #: are not verified yet: this is the unverified lookup the authenticator will replace.
+    identify: Callable[[str, str | None], Principal | None] | None = None
 
 
 def build_asgi(settings: Settings, fronts: Fronts, lifespan: Callable[[Starlette], AbstractAsyncContextManager]) -> Starlette:
@@ -109,16 +116,26 @@ def build_asgi(settings: Settings, fronts: Fronts, lifespan: Callable[[Starlette
         )
         return JSONResponse({"invocations": found})
 
+    async def principal_of(request: Request, caller: sigv4.Caller) -> Principal:
+        """The principal of a key or session Lambdabox issued; else the root of the account the key names."""
+        key = caller.access_key
+        if fronts.identify is not None and key is not None and key.startswith(_ISSUED_KEY_PREFIXES):
+            token = request.headers.get("x-amz-security-token") or request.query_params.get("X-Amz-Security-Token")
+            found = await run_in_threadpool(fronts.identify, key, token)
+            if found is not None:
+                return found
+        return root(sigv4.account_for(key, settings.accounts, settings.default_account))
+
     async def dispatch(request: Request) -> Response:
         caller = sigv4.caller(request.headers, request.query_params)
-        account = sigv4.account_for(caller.access_key, settings.accounts, settings.default_account)
+        principal = await principal_of(request, caller)
         service = caller.service
         if service in ("iam", "sts") or (service is None and request.method == "POST" and request.url.path == "/"):
-            return await _query(request, service, account)
-        scope = Scope(account, caller.region or settings.default_region)
+            return await _query(request, service, principal)
+        scope = Scope(principal.account, caller.region or settings.default_region)
         return await fronts.lambda_api.handle(request, scope)
 
-    async def _query(request: Request, service: str | None, account: str) -> Response:
+    async def _query(request: Request, service: str | None, principal: Principal) -> Response:
         request_id = str(uuid.uuid4())
         try:
             form = await read_bounded(request, MAX_QUERY_BODY_BYTES)
@@ -133,7 +150,7 @@ def build_asgi(settings: Settings, fronts: Fronts, lifespan: Callable[[Starlette
             params = dict(parse_qsl(form.decode("utf-8", "replace"), keep_blank_values=True))
             params.update(request.query_params)
             service = service or _QUERY_VERSIONS.get(params.get("Version", ""), "iam")
-            status, body = await run_in_threadpool(fronts.query_api.handle, service, account, params, request_id)
+            status, body = await run_in_threadpool(fronts.query_api.handle, service, principal, params, request_id)
         return Response(body, status_code=status, media_type="text/xml", headers={"x-amzn-RequestId": request_id})
 
     methods = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"]
