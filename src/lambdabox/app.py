@@ -24,8 +24,10 @@ from lambdabox.access.authn import Open, Verified
 from lambdabox.access.gate import Gate
 from lambdabox.access.resource_policies import ResourcePolicies
 from lambdabox.access.sessions import Sessions
+from lambdabox.access.identity_policies import identity_policies, principal_for_key
 from lambdabox.api.operations import ControlPlane, lambda_operations
 from lambdabox.api.query import QueryApi
+from lambdabox.api.query_identity import IdentityServices
 from lambdabox.api.rest import RestJsonApi
 from lambdabox.api.server import Fronts, build_asgi
 from lambdabox.control.activation import Activator
@@ -38,10 +40,13 @@ from lambdabox.control.env_secrets import EnvSecrets
 from lambdabox.control.event_configs import EventInvokeConfigs
 from lambdabox.control.functions import Functions
 from lambdabox.control.iam import Iam
+from lambdabox.control.iam_groups import Groups
+from lambdabox.control.iam_users import Users
 from lambdabox.control.layers import Layers
 from lambdabox.control.permissions import Permissions
 from lambdabox.control.provisioned import ProvisionedConcurrency
 from lambdabox.control.roles import trust_policy
+from lambdabox.control.sts import Sts
 from lambdabox.control.tags import Tags
 from lambdabox.control.versions import Versions
 from lambdabox.invoke.async_worker import AsyncSettings, AsyncWorker
@@ -132,7 +137,7 @@ def build_app(settings: Settings) -> Starlette:
         )
         authenticate = Open(settings.default_account).authenticate
     else:
-        authenticate = Verified(store, credentials, sessions, lambda key: None).authenticate
+        authenticate = Verified(store, credentials, sessions, lambda key: principal_for_key(store, key)).authenticate
     blobs = BlobStore(settings.data_dir / "archives")
     unpacked = UnpackedStore(blobs, settings.data_dir / "unpacked")
     links = CodeLinks(load_secret(settings.data_dir / "link-secret"))
@@ -214,6 +219,7 @@ def build_app(settings: Settings) -> Starlette:
         provisioned=ProvisionedConcurrency(store, settings.account_concurrency, lambda scope, name: provisioner.nudge()),
         permissions=Permissions(store),
     )
+    identity = IdentityServices(Users(store, credentials), Groups(store), Sts(store, sessions))
     model = botocore.session.get_session().get_service_model("lambda")
     gate = None
     if settings.auth != "off":
@@ -221,10 +227,10 @@ def build_app(settings: Settings) -> Starlette:
             control.permissions.function_policy, control.permissions.layer_policy,
             lambda account, role: trust_policy(store, account, role),
         )
-        gate = Gate(lambda principal: [], resource_policies.of)
+        gate = Gate(lambda principal: identity_policies(store, principal), resource_policies.of)
     fronts = Fronts(
         RestJsonApi(model, lambda_operations(control, invoker), authenticate, settings.default_region, gate),
-        QueryApi(Iam(store)), links, blobs, logs, events, authenticate, settings.auth == "off", gate,
+        QueryApi(Iam(store), identity), links, blobs, logs, events, authenticate, settings.auth == "off", gate,
     )
 
     @asynccontextmanager

@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
 
+from lambdabox.api.query_form import Form, Handler, encoded
+from lambdabox.api.query_identity import IdentityServices, group_actions, sts_actions, user_actions
 from lambdabox.control.iam import Iam
-from lambdabox.model import numerals
-from lambdabox.model.errors import shortened
-from lambdabox.model.iam import IamError, IamValidationError, InvalidAction, MissingAction, ServiceFailure, not_null
+from lambdabox.model.iam import IamError, InvalidAction, MissingAction, ServiceFailure
+from lambdabox.model.principals import Principal
 
 log = logging.getLogger(__name__)
 
@@ -38,81 +37,12 @@ _SERVICES = {
 }
 
 
-_TAG_FIELD = re.compile(r"Tags\.member\.([0-9]+)\.(Key|Value)")
 #: Characters XML 1.0 cannot carry at all; they are sent as U+FFFD.
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
-def _member(name: str) -> str:
-    """The name AWS's messages give a parameter: RoleName -> roleName."""
-    return name[:1].lower() + name[1:]
-
-
-class _Form:
-    """One request's form parameters, read as the API model's types."""
-
-    def __init__(self, params: dict[str, str]) -> None:
-        self._params = params
-
-    def text(self, name: str) -> str | None:
-        return self._params.get(name)
-
-    def required(self, name: str) -> str:
-        value = self._params.get(name)
-        if value is None:
-            raise not_null(_member(name))
-        return value
-
-    def integer(self, name: str) -> int | None:
-        raw = self._params.get(name)
-        if raw is None:
-            return None
-        number = numerals.integer(raw)
-        if number is None:
-            raise _unreadable(raw, name, "Member must be a number")
-        return number
-
-    def boolean(self, name: str) -> bool:
-        raw = self._params.get(name, "false")
-        if raw not in ("true", "false"):
-            raise _unreadable(raw, name, "Member must be true or false")
-        return raw == "true"
-
-    def tags(self) -> list[dict[str, str]]:
-        """``Tags.member.N.Key`` / ``.Value`` as [{"Key", "Value"}] in N order (``Tags=`` is an empty list)."""
-        fields: dict[int, dict[str, str]] = {}
-        for key, value in self._params.items():
-            found = _TAG_FIELD.fullmatch(key)
-            if found:
-                number = numerals.natural(found[1])
-                if number is None:
-                    raise _unreadable(found[1], "tags", "Member must have a member number")
-                fields.setdefault(number, {})[found[2]] = value
-        tags = []
-        for number in sorted(fields):
-            for part in ("Key", "Value"):
-                if part not in fields[number]:
-                    raise not_null(f"tags.{number}.member.{part.lower()}")
-            tags.append({"Key": fields[number]["Key"], "Value": fields[number]["Value"]})
-        return tags
-
-
-def _unreadable(raw: str, name: str, rule: str) -> IamValidationError:
-    return IamValidationError(
-        f"1 validation error detected: Value '{shortened(raw)}' at '{_member(name)}' failed to satisfy constraint: {rule}"
-    )
-
-
-def _encoded(body: Body, field: str) -> Body:
-    """`body` with its policy document `field` URL-encoded, as IAM returns documents."""
-    return {**body, field: quote(body[field], safe="")} if field in body else body
-
-
 def _role(role: Body) -> Body:
-    return _encoded(role, "AssumeRolePolicyDocument")
-
-
-Handler = Callable[[str, _Form], Body | None]
+    return encoded(role, "AssumeRolePolicyDocument")
 
 
 class QueryApi:
@@ -122,12 +52,15 @@ class QueryApi:
     and an XML body. An unexpected failure is logged and answered as ServiceFailure (500).
     """
 
-    def __init__(self, iam: Iam) -> None:
+    def __init__(self, iam: Iam, identity: IdentityServices) -> None:
         self._iam = iam
-        self._actions: dict[str, dict[str, Handler]] = {"iam": self._iam_actions(), "sts": self._sts_actions()}
+        self._actions: dict[str, dict[str, Handler]] = {
+            "iam": self._iam_actions() | user_actions(identity.users) | group_actions(identity.groups),
+            "sts": sts_actions(identity.sts),
+        }
 
-    def handle(self, service: str, account: str, params: dict[str, str], request_id: str) -> tuple[int, bytes]:
-        """(HTTP status, XML body) for one request to `service` by `account`.
+    def handle(self, service: str, caller: Principal, params: dict[str, str], request_id: str) -> tuple[int, bytes]:
+        """(HTTP status, XML body) for one request to `service` by `caller`, acting in the caller's account.
 
         `service` must be "iam" or "sts" (anything else is the caller's bug: KeyError).
         """
@@ -141,7 +74,7 @@ class QueryApi:
             handler = self._actions[service].get(action) if version == spec.version else None
             if handler is None:
                 raise InvalidAction(f"Could not find operation {action} for version {version}")
-            result = handler(account, _Form(params))
+            result = handler(caller, Form(params))
         except IamError as error:
             return error.status, _error_document(spec, error, request_id)
         except Exception:
@@ -153,69 +86,63 @@ class QueryApi:
         """(HTTP status, XML body) of `error`, for a request refused before its form could be read."""
         return error.status, _error_document(_SERVICES[service], error, request_id)
 
-    def _sts_actions(self) -> dict[str, Handler]:
-        def caller_identity(account: str, _: _Form) -> Body:
-            return {"UserId": account, "Account": account, "Arn": f"arn:aws:iam::{account}:root"}
-
-        return {"GetCallerIdentity": caller_identity}
-
     def _iam_actions(self) -> dict[str, Handler]:
         iam = self._iam
         return {
-            "CreateRole": lambda account, form: {"Role": _role(iam.create_role(
-                account, form.required("RoleName"), form.required("AssumeRolePolicyDocument"), form.text("Path"),
+            "CreateRole": lambda caller, form: {"Role": _role(iam.create_role(
+                caller.account, form.required("RoleName"), form.required("AssumeRolePolicyDocument"), form.text("Path"),
                 form.text("Description"), form.integer("MaxSessionDuration"), form.text("PermissionsBoundary"),
                 form.tags(),
             ))},
-            "GetRole": lambda account, form: {"Role": _role(iam.get_role(account, form.required("RoleName")))},
-            "UpdateRole": lambda account, form: self._update_role(account, form),
-            "UpdateAssumeRolePolicy": lambda account, form: iam.update_trust_policy(
-                account, form.required("RoleName"), form.required("PolicyDocument")
+            "GetRole": lambda caller, form: {"Role": _role(iam.get_role(caller.account, form.required("RoleName")))},
+            "UpdateRole": lambda caller, form: self._update_role(caller.account, form),
+            "UpdateAssumeRolePolicy": lambda caller, form: iam.update_trust_policy(
+                caller.account, form.required("RoleName"), form.required("PolicyDocument")
             ),
-            "DeleteRole": lambda account, form: iam.delete_role(account, form.required("RoleName")),
-            "ListRoles": lambda account, form: self._list_roles(account, form),
-            "CreatePolicy": lambda account, form: {"Policy": iam.create_policy(
-                account, form.required("PolicyName"), form.required("PolicyDocument"), form.text("Path"),
+            "DeleteRole": lambda caller, form: iam.delete_role(caller.account, form.required("RoleName")),
+            "ListRoles": lambda caller, form: self._list_roles(caller.account, form),
+            "CreatePolicy": lambda caller, form: {"Policy": iam.create_policy(
+                caller.account, form.required("PolicyName"), form.required("PolicyDocument"), form.text("Path"),
                 form.text("Description"), form.tags(),
             )},
-            "GetPolicy": lambda account, form: {"Policy": iam.get_policy(account, form.required("PolicyArn"))},
-            "DeletePolicy": lambda account, form: iam.delete_policy(account, form.required("PolicyArn")),
-            "ListPolicies": lambda account, form: iam.list_policies(
-                account, form.text("Scope"), form.boolean("OnlyAttached"), form.text("PathPrefix"),
+            "GetPolicy": lambda caller, form: {"Policy": iam.get_policy(caller.account, form.required("PolicyArn"))},
+            "DeletePolicy": lambda caller, form: iam.delete_policy(caller.account, form.required("PolicyArn")),
+            "ListPolicies": lambda caller, form: iam.list_policies(
+                caller.account, form.text("Scope"), form.boolean("OnlyAttached"), form.text("PathPrefix"),
                 form.text("Marker"), form.integer("MaxItems"),
             ),
-            "AttachRolePolicy": lambda account, form: iam.attach_role_policy(
-                account, form.required("RoleName"), form.required("PolicyArn")
+            "AttachRolePolicy": lambda caller, form: iam.attach_role_policy(
+                caller.account, form.required("RoleName"), form.required("PolicyArn")
             ),
-            "DetachRolePolicy": lambda account, form: iam.detach_role_policy(
-                account, form.required("RoleName"), form.required("PolicyArn")
+            "DetachRolePolicy": lambda caller, form: iam.detach_role_policy(
+                caller.account, form.required("RoleName"), form.required("PolicyArn")
             ),
-            "ListAttachedRolePolicies": lambda account, form: iam.list_attached_role_policies(
-                account, form.required("RoleName"), form.text("PathPrefix"), form.text("Marker"),
+            "ListAttachedRolePolicies": lambda caller, form: iam.list_attached_role_policies(
+                caller.account, form.required("RoleName"), form.text("PathPrefix"), form.text("Marker"),
                 form.integer("MaxItems"),
             ),
-            "PutRolePolicy": lambda account, form: iam.put_role_policy(
-                account, form.required("RoleName"), form.required("PolicyName"), form.required("PolicyDocument")
+            "PutRolePolicy": lambda caller, form: iam.put_role_policy(
+                caller.account, form.required("RoleName"), form.required("PolicyName"), form.required("PolicyDocument")
             ),
-            "GetRolePolicy": lambda account, form: _encoded(
-                iam.get_role_policy(account, form.required("RoleName"), form.required("PolicyName")), "PolicyDocument"
+            "GetRolePolicy": lambda caller, form: encoded(
+                iam.get_role_policy(caller.account, form.required("RoleName"), form.required("PolicyName")), "PolicyDocument"
             ),
-            "DeleteRolePolicy": lambda account, form: iam.delete_role_policy(
-                account, form.required("RoleName"), form.required("PolicyName")
+            "DeleteRolePolicy": lambda caller, form: iam.delete_role_policy(
+                caller.account, form.required("RoleName"), form.required("PolicyName")
             ),
-            "ListRolePolicies": lambda account, form: iam.list_role_policies(
-                account, form.required("RoleName"), form.text("Marker"), form.integer("MaxItems")
+            "ListRolePolicies": lambda caller, form: iam.list_role_policies(
+                caller.account, form.required("RoleName"), form.text("Marker"), form.integer("MaxItems")
             ),
         }
 
-    def _update_role(self, account: str, form: _Form) -> Body:
+    def _update_role(self, account: str, form: Form) -> Body:
         """UpdateRole answers with an empty UpdateRoleResult."""
         self._iam.update_role(
             account, form.required("RoleName"), form.text("Description"), form.integer("MaxSessionDuration")
         )
         return {}
 
-    def _list_roles(self, account: str, form: _Form) -> Body:
+    def _list_roles(self, account: str, form: Form) -> Body:
         page = self._iam.list_roles(account, form.text("PathPrefix"), form.text("Marker"), form.integer("MaxItems"))
         return {**page, "Roles": [_role(role) for role in page["Roles"]]}
 

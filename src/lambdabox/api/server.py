@@ -46,6 +46,8 @@ log = logging.getLogger(__name__)
 #: 131,072 characters, which URL-encoding can triple; a hostile body past this is not buffered.
 MAX_QUERY_BODY_BYTES = 1024 * 1024
 
+#: How the access keys Lambdabox issues begin: long-term (AKIA) and session (ASIA) keys.
+
 #: The Query-protocol API versions, for unsigned requests.
 _QUERY_VERSIONS = {"2010-05-08": "iam", "2011-06-15": "sts"}
 
@@ -185,7 +187,7 @@ def build_asgi(settings: Settings, fronts: Fronts, lifespan: Callable[[Starlette
                 status, body = fronts.query_api.refuse(service, query_denied(denied.message), request_id)
             else:
                 status, body = await run_in_threadpool(
-                    fronts.query_api.handle, service, caller.principal.account, params, request_id
+                    fronts.query_api.handle, service, caller.principal, params, request_id
                 )
         return Response(body, status_code=status, media_type="text/xml", headers={"x-amzn-RequestId": request_id})
 

@@ -124,6 +124,31 @@ class Credentials:
             body = records.get(ACCESS_KEY, GLOBAL, access_key)
         return None if body is None else self._opened(body)
 
+    def key(self, records: Records, access_key: str) -> AccessKey | None:
+        """As `find`, inside the caller's transaction."""
+        body = records.get(ACCESS_KEY, GLOBAL, access_key) if len(access_key) <= 128 else None
+        return None if body is None else self._opened(body)
+
+    def account_root_keys(self, records: Records, account: str) -> list[AccessKey]:
+        """The account's root keys, active or not, in key order (a scan of every key: roots have no index)."""
+        keys = []
+        for _, body in records.scan(ACCESS_KEY, GLOBAL):
+            if body.get("Account") == account and "UserName" not in body:
+                key = self._opened(body)
+                if key is not None:
+                    keys.append(key)
+        return keys
+
+    def rename_user(self, records: Records, account: str, old: str, new: str) -> None:
+        """Move a user's keys to its new name (UpdateUser), in `records`' transaction."""
+        for _, index in records.scan(USER_KEY, account, prefix=f"{old}/"):
+            key_id = index["AccessKeyId"]
+            body = records.get(ACCESS_KEY, GLOBAL, key_id)
+            if body is not None:
+                records.put(ACCESS_KEY, GLOBAL, key_id, {**body, "UserName": new})
+            records.delete(USER_KEY, account, f"{old}/{key_id}")
+            records.put(USER_KEY, account, f"{new}/{key_id}", index)
+
     def user_keys(self, records: Records, account: str, user_name: str) -> list[AccessKey]:
         keys = []
         for _, index in records.scan(USER_KEY, account, prefix=f"{user_name}/"):

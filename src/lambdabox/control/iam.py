@@ -40,7 +40,7 @@ _SCAN_BATCH = 200
 Body = dict[str, Any]
 
 
-def _page(
+def page(
     records: Records, kind: str, namespace: str, prefix: str, marker: str | None, max_items: int | None,
     keep: Callable[[Body], bool] = lambda _: True,
 ) -> tuple[list[Body], dict[str, Any]]:
@@ -62,7 +62,7 @@ def _page(
     return [body for _, body in chosen], paging
 
 
-def _list_fields(body: Body, *dropped: str) -> Body:
+def list_fields(body: Body, *dropped: str) -> Body:
     return {key: value for key, value in body.items() if key not in dropped}
 
 
@@ -182,10 +182,10 @@ class Iam:
         checks.done()
         prefix = path_prefix or "/"
         with self._store.reading() as records:
-            roles, paging = _page(
+            roles, paging = page(
                 records, ROLE, account, "", marker, max_items, lambda role: role["Path"].startswith(prefix)
             )
-        return {"Roles": [_list_fields(role, "Tags", "PermissionsBoundary") for role in roles], **paging}
+        return {"Roles": [list_fields(role, "Tags", "PermissionsBoundary") for role in roles], **paging}
 
     # Managed policies
 
@@ -238,7 +238,7 @@ class Iam:
         """The Policy document of a customer or AWS-managed policy; NoSuchEntity if there is none."""
         ref = iam.check_policy_arn(arn)
         with self._store.reading() as records:
-            policy = _policy(records, account, ref)
+            policy = managed_policy(records, account, ref)
         if policy is None:
             raise iam.policy_not_found(arn)
         return policy
@@ -250,7 +250,7 @@ class Iam:
             # Which error AWS gives here is not known; InvalidInput is one DeletePolicy may return.
             raise iam.InvalidInput(f"Policy {arn} is managed by AWS and cannot be deleted.")
         with self._store.transaction() as records:
-            policy = _policy(records, account, ref)
+            policy = managed_policy(records, account, ref)
             if policy is None:
                 raise iam.policy_not_found(arn)
             if policy["AttachmentCount"]:
@@ -279,8 +279,8 @@ class Iam:
             return owner in owners and attached and policy["Path"].startswith(prefix)
 
         with self._store.reading() as records:
-            policies, paging = _page(records, POLICY, account, "", marker, max_items, keep)
-        return {"Policies": [_list_fields(policy, "Description", "Tags") for policy in policies], **paging}
+            policies, paging = page(records, POLICY, account, "", marker, max_items, keep)
+        return {"Policies": [list_fields(policy, "Description", "Tags") for policy in policies], **paging}
 
     # Managed policies attached to roles
 
@@ -291,7 +291,7 @@ class Iam:
             _role(records, account, role_name)
             if ref.aws_managed and ref.path == iam.SERVICE_ROLE_POLICY_PATH:
                 raise iam.PolicyNotAttachable("Cannot attach a Service Role Policy to a Customer Role.")
-            policy = _policy(records, account, ref)
+            policy = managed_policy(records, account, ref)
             if policy is None:
                 raise iam.not_attachable(arn)
             key = f"{role_name}/{arn}"
@@ -308,7 +308,7 @@ class Iam:
             _role(records, account, role_name)
             if not records.delete(ATTACHMENT, account, f"{role_name}/{arn}"):
                 raise iam.policy_not_found(arn)
-            policy = _policy(records, account, ref)
+            policy = managed_policy(records, account, ref)
             if policy is not None:
                 policy["AttachmentCount"] = max(0, policy["AttachmentCount"] - 1)
                 records.put(POLICY, account, arn, policy)
@@ -327,11 +327,11 @@ class Iam:
         prefix = path_prefix or "/"
         with self._store.reading() as records:
             _role(records, account, role_name)
-            attached, paging = _page(
+            attached, paging = page(
                 records, ATTACHMENT, account, f"{role_name}/", marker, max_items,
                 lambda attachment: attachment["Path"].startswith(prefix),
             )
-        return {"AttachedPolicies": [_list_fields(item, "Path") for item in attached], **paging}
+        return {"AttachedPolicies": [list_fields(item, "Path") for item in attached], **paging}
 
     # Inline role policies
 
@@ -375,7 +375,7 @@ class Iam:
         checks.done()
         with self._store.reading() as records:
             _role(records, account, role_name)
-            policies, paging = _page(records, INLINE, account, f"{role_name}/", marker, max_items)
+            policies, paging = page(records, INLINE, account, f"{role_name}/", marker, max_items)
         return {"PolicyNames": [policy["PolicyName"] for policy in policies], **paging}
 
 
@@ -390,7 +390,7 @@ def _inline_not_found(name: str) -> iam.NoSuchEntity:
     return iam.NoSuchEntity(f"The role policy with name {name} cannot be found.")
 
 
-def _policy(records: Records, account: str, ref: PolicyRef) -> Body | None:
+def managed_policy(records: Records, account: str, ref: PolicyRef) -> Body | None:
     """The policy `ref` names as this account sees it, or None.
 
     AWS-managed policies exist in every account; one this account never attached has no

@@ -27,8 +27,10 @@ PARTITION = "aws"
 DEFAULT_SESSION_S, MIN_SESSION_S, MAX_SESSION_S = 3600, 3600, 43200
 #: Page size of the List operations when MaxItems is not given, and its upper bound (items).
 DEFAULT_MAX_ITEMS, MAX_MAX_ITEMS = 100, 1000
-#: Tags on one role or policy.
+#: Tags on one role, user or policy.
 MAX_TAGS = 50
+#: Access keys one user (or an account's root) may hold at once: AWS's AccessKeysPerUser quota.
+MAX_KEYS_PER_USER = 2
 #: Longest policy document the API model accepts, in characters.
 MAX_DOCUMENT_CHARS = 131_072
 #: Unique IDs are a 4-letter type prefix and 17 characters of this (base32) alphabet.
@@ -75,6 +77,18 @@ class IamValidationError(IamError):
     code = "ValidationError"
 
 
+class LimitExceeded(IamError):
+    status = 409
+    code = "LimitExceeded"
+
+
+class AccessDenied(IamError):
+    """STS's refusal (AssumeRole of a role the caller may not assume, or that does not exist)."""
+
+    status = 403
+    code = "AccessDenied"
+
+
 class InvalidAction(IamError):
     code = "InvalidAction"
 
@@ -99,6 +113,14 @@ class ServiceFailure(IamError):
 
 def role_not_found(name: str) -> NoSuchEntity:
     return NoSuchEntity(f"The role with name {name} cannot be found.")
+
+
+def user_not_found(name: str) -> NoSuchEntity:
+    return NoSuchEntity(f"The user with name {name} cannot be found.")
+
+
+def group_not_found(name: str) -> NoSuchEntity:
+    return NoSuchEntity(f"The group with name {name} cannot be found.")
 
 
 def policy_not_found(arn: str) -> NoSuchEntity:
@@ -160,6 +182,10 @@ class Checks:
             self._rules.append(f"The specified value for {member} is invalid. {rule}")
 
     def _pattern(self, ok: bool, value: str, member: str, shown: str) -> None:
+        self.matches(ok, value, member, shown)
+
+    def matches(self, ok: bool, value: str, member: str, shown: str) -> None:
+        """Note a model pattern `value` breaks (`ok` False); `shown` is the pattern as AWS prints it."""
         if not ok:
             rule = f"Member must satisfy regular expression pattern: {shown}"
             self._constraints.append(constraint(value, member, rule))
@@ -169,9 +195,10 @@ class Checks:
         if self.length(value, member, 1, high):
             self._rule(bool(_NAME.fullmatch(value)), member, _NAME_RULE)
 
-    def role_path(self, value: str) -> None:
-        if self.length(value, "path", 1, 512):
-            self._rule(bool(_ROLE_PATH.fullmatch(value)), "path", _PATH_RULE)
+    def role_path(self, value: str, member: str = "path") -> None:
+        """A role's, user's or group's Path (`member` newPath when UpdateUser/UpdateGroup moves one)."""
+        if self.length(value, member, 1, 512):
+            self._rule(bool(_ROLE_PATH.fullmatch(value)), member, _PATH_RULE)
 
     def policy_path(self, value: str, member: str = "path") -> None:
         """A policy's Path, or (as `member` pathPrefix) a PathPrefix listing policies, which has the same form."""
@@ -298,6 +325,14 @@ def stable_id(prefix: str, seed: str) -> str:
 def iam_time(moment: datetime) -> str:
     """IAM's timestamp form: 2024-01-01T12:00:00Z."""
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def user_arn(account: str, path: str, name: str) -> str:
+    return f"arn:{PARTITION}:iam::{account}:user{path}{name}"
+
+
+def group_arn(account: str, path: str, name: str) -> str:
+    return f"arn:{PARTITION}:iam::{account}:group{path}{name}"
 
 
 def policy_arn(account: str, path: str, name: str) -> str:
