@@ -96,17 +96,33 @@ def sts_failure(call, **arguments) -> tuple[int, str, str]:
 
 @pytest.fixture
 def user_sts(server, unique):
-    """An STS client signing as a fresh IAM user (signatures are not verified yet: the key id is enough)."""
+    """An STS client signing as a fresh IAM user whose policy lets it assume roles."""
     iam = server.client("iam")
     name = unique("caller")
     iam.create_user(UserName=name)
-    key = iam.create_access_key(UserName=name)["AccessKey"]["AccessKeyId"]
-    return session_client(server, "sts", {"AccessKeyId": key, "SecretAccessKey": "unchecked", "SessionToken": None})
+    iam.put_user_policy(UserName=name, PolicyName="may-assume", PolicyDocument=MAY_ASSUME)
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    return session_client(
+        server, "sts", {"AccessKeyId": key["AccessKeyId"], "SecretAccessKey": key["SecretAccessKey"], "SessionToken": None}
+    )
+
+
+#: A role the account's own principals may assume (given an identity policy that lets them), and Lambda too.
+ACCOUNT_TRUST = json.dumps({"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::000000000000:root"}, "Action": "sts:AssumeRole"},
+    {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"},
+]})
+#: An identity policy that lets its holder assume any role that trusts it.
+MAY_ASSUME = json.dumps({"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}]})
 
 
 def make_role(server, unique, max_session_s: int = 3600) -> tuple[str, str]:
+    """A role the account trusts, whose sessions may assume roles in turn."""
     name = unique("role")
-    role = server.client("iam").create_role(RoleName=name, AssumeRolePolicyDocument=TRUST, MaxSessionDuration=max_session_s)
+    iam = server.client("iam")
+    role = iam.create_role(RoleName=name, AssumeRolePolicyDocument=ACCOUNT_TRUST, MaxSessionDuration=max_session_s)
+    iam.put_role_policy(RoleName=name, PolicyName="may-assume", PolicyDocument=MAY_ASSUME)
     return name, role["Role"]["Arn"]
 
 
@@ -153,7 +169,11 @@ def test_assume_role_returns_session_credentials_that_name_the_role(server, user
 
 
 def test_a_role_session_must_name_the_user_it_asks_about(server, user_sts, unique):
-    _, arn = make_role(server, unique)
+    name, arn = make_role(server, unique)
+    # Allowed to ask, so that what is tested is the question, not the permission.
+    server.client("iam").put_role_policy(RoleName=name, PolicyName="users", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["iam:GetUser", "iam:*AccessKey*"],
+                                                "Resource": "*"}]}))
     credentials = user_sts.assume_role(RoleArn=arn, RoleSessionName="s1")["Credentials"]
     iam = session_client(server, "iam", credentials)
     for call in (iam.get_user, iam.list_access_keys, iam.create_access_key):

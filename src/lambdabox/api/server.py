@@ -211,6 +211,8 @@ def _authorize_query(gate: Gate | None, service: str, params: dict[str, str], pr
     let through, to be answered InvalidAction by its front."""
     if gate is None:
         return
+    if params.get("Action") == "AssumeRole" and not params.get("RoleArn", "").startswith("arn:"):
+        return  # not an ARN at all: refused by AssumeRole's own check ("Request ARN is invalid"), as on AWS
     try:
         target = query_target(service, params.get("Action") or "", params, principal.account, caller=principal.arn)
     except KeyError:
