@@ -22,6 +22,7 @@ from starlette.applications import Starlette
 from lambdabox.api.operations import ControlPlane, lambda_operations
 from lambdabox.api.query import QueryApi
 from lambdabox.api.rest import RestJsonApi
+from lambdabox.access.sessions import Sessions
 from lambdabox.api.server import Fronts, build_asgi
 from lambdabox.control.activation import Activator
 from lambdabox.control.aliases import Aliases
@@ -40,6 +41,7 @@ from lambdabox.invoke.invoker import Invoker
 from lambdabox.invoke.limits import ConcurrencyLimits
 from lambdabox.invoke.pool import EnvironmentPool
 from lambdabox.invoke.provisioner import Provisioner
+from lambdabox.invoke.role_credentials import RoleCredentials
 from lambdabox.invoke.scaling import ScaleOutLimiter, ScaleRate
 from lambdabox.invoke.snapshots import Snapshots
 from lambdabox.model.arns import Scope
@@ -54,6 +56,7 @@ from lambdabox.sandbox.network import FunctionNetworks, NetworkUnavailable
 from lambdabox.settings import Settings, host_architecture
 from lambdabox.store.blobs import BlobStore
 from lambdabox.store.records import RecordStore
+from lambdabox.store.sealed import Sealer, load_key
 from lambdabox.store.unpacked import UnpackedStore
 
 log = logging.getLogger(__name__)
@@ -98,6 +101,10 @@ def build_app(settings: Settings) -> Starlette:
     blobs = BlobStore(settings.data_dir / "archives")
     unpacked = UnpackedStore(blobs, settings.data_dir / "unpacked")
     links = CodeLinks(load_secret(settings.data_dir / "link-secret"))
+    # One key seals every secret at rest and every session token; everything that seals shares this Sealer.
+    sealer = Sealer(load_key(settings.data_dir / "secrets.key"))
+    sessions = Sessions(sealer)
+    role_credentials = RoleCredentials(sessions.issue, store, settings.role_session_s)
     logs = LogStore(
         settings.data_dir / "logs",
         LogRate(settings.log_rate_bytes_per_s, settings.log_burst_bytes),
@@ -121,13 +128,17 @@ def build_app(settings: Settings) -> Starlette:
             sandboxes.isolation_problem,
         )
     scale_out = ScaleOutLimiter(ScaleRate(settings.scale_environments, settings.scale_period_s))
-    snapshots = Snapshots(sandboxes, logs)
-    pool = EnvironmentPool(sandboxes, logs, settings.idle_timeout_s, scale_out, settings.memory_cap_mb, snapshots)
+    snapshots = Snapshots(sandboxes, logs, role_credentials)
+    pool = EnvironmentPool(
+        sandboxes, logs, role_credentials, settings.idle_timeout_s, scale_out, settings.memory_cap_mb, snapshots
+    )
     events = SqliteEventQueue(settings.data_dir / "events.db")
     limits = ConcurrencyLimits(settings.account_concurrency)
     # The provisioner builds blueprints as the invoker does (and shares its cache); the lambda
     # is only called once both exist.
-    provisioner = Provisioner(store, sandboxes, logs, lambda scope, record: invoker.blueprint(scope, record), pool.room)
+    provisioner = Provisioner(
+        store, sandboxes, logs, role_credentials, lambda scope, record: invoker.blueprint(scope, record), pool.room
+    )
     pool.count_also(provisioner.memory_mb)
     invoker = Invoker(
         store, unpacked, runtimes, pool, limits, events, settings.endpoint_url, isolated, provisioner, snapshots
