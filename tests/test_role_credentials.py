@@ -261,3 +261,26 @@ def test_credentials_are_renewed_before_they_expire(short_server):
         # The old environment is gone: only the new one is left on the host.
         left = environments_of(short_server, "on-demand")
         assert len(left) == 1 and next(iter(left)).startswith(fresh["host"].removeprefix("lambdabox-")), left
+
+
+def test_without_isolation_environments_get_sessions_too(tmp_path):
+    unisolated = Server(tmp_path / "data", extra_args=["--isolation", "none"]).start()
+    try:
+        lam = unisolated.client("lambda")
+        role = lambda_role(unisolated, "plain")
+        lam.create_function(
+            FunctionName="plain", Runtime="python3.12", Role=role, Handler="app.handler", Code={"ZipFile": make_zip(PROBE)},
+            SnapStart={"ApplyOn": "PublishedVersions"},
+        )
+        lam.get_waiter("function_active_v2").wait(FunctionName="plain", WaiterConfig={"Delay": 0.2, "MaxAttempts": 100})
+        version = lam.publish_version(FunctionName="plain")["Version"]
+        lam.get_waiter("function_active_v2").wait(FunctionName="plain", Qualifier=version)
+        for qualifier in (None, version):
+            first, second = at_once(lam, "plain", 2, qualifier)
+            assert first["env"]["AWS_ACCESS_KEY_ID"] != second["env"]["AWS_ACCESS_KEY_ID"]
+            for body in (first, second):
+                assert body["env"] == body["proc"]
+                session = opener(unisolated)(body["env"]["AWS_SESSION_TOKEN"])
+                assert session is not None and (session.role_arn, session.session_name) == (role, "plain")
+    finally:
+        unisolated.stop()
