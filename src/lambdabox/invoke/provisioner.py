@@ -205,7 +205,8 @@ class Provisioner:
         finally:
             allocation.busy.discard(environment)
             current = self._allocations.get(self._key(allocation)) is allocation
-            if environment.dead or environment.exited or environment in self._retired or not current or not self._usable(environment):
+            spent = environment.dead or environment.exited or not self._usable(environment)
+            if spent or environment in self._retired or not current:
                 self._retired.discard(environment)
                 await self._destroy(environment)
                 self.nudge()
@@ -294,7 +295,8 @@ class Provisioner:
         # Renew (guarantee 7): a replacement for each environment whose credentials are due.
         if may_start and not allocation.room_waits:
             for environment in [*allocation.idle, *allocation.busy]:
-                if environment not in allocation.replacing and self._credentials.renewal_due(environment.credentials_expire):
+                due = self._credentials.renewal_due(environment.credentials_expire)
+                if due and environment not in allocation.replacing:
                     allocation.replacing.add(environment)
                     self._background(self._start_one(allocation, allocation.blueprint, replaces=environment))
 

@@ -120,6 +120,6 @@ class RoleCredentials:
             with self._store.reading() as records:
                 role = records.get(ROLE, account, name)
         if role is None or role.get("Arn") != role_arn:
-            log.warning("the execution role %s no longer exists; its functions' environments start all the same", role_arn)
+            log.warning("the execution role %s does not exist; its functions' environments start anyway", role_arn)
             return ""
         return role["RoleId"]

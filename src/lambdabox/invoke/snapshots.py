@@ -49,7 +49,8 @@ class Snapshots:
         if starting is None or (starting.done() and (starting.exception() is not None or starting.result().exited)):
             starting = self._templates[key] = asyncio.ensure_future(
                 Environment.start(
-                    blueprint, self._factory, self._logs, as_template=True, credentials=self._credentials.issue(blueprint)
+                    blueprint, self._factory, self._logs, as_template=True,
+                    credentials=self._credentials.issue(blueprint),
                 )
             )
         try:
