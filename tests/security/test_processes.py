@@ -113,7 +113,7 @@ def test_python_environments_see_only_their_own_variables(python_probe, slam):
 
 
 def test_no_environment_finds_another_ones_credentials(python_probe, slam, srole, secret_server):
-    """Each environment's role credentials are its own: not in another's /proc, not in the server's environment.
+    """Each environment's role credentials are its own: not in another's /proc, the server's environment or its log.
 
     (A SnapStart clone holds its template's in memory, as it holds all INIT left; those are of the
     same function and role, and no clone is given them.)
@@ -136,6 +136,9 @@ def test_no_environment_finds_another_ones_credentials(python_probe, slam, srole
     for name in names:
         assert mine[name] not in server_environ and theirs[name] not in server_environ
     assert "AWS_SESSION_TOKEN" not in variables(server_environ)
+    # Nor does the server write them to its log.
+    server_log = secret_server.log.read_text(errors="replace")
+    assert mine["AWS_SECRET_ACCESS_KEY"] not in server_log and mine["AWS_SESSION_TOKEN"] not in server_log
 
 
 def test_python_environments_inherit_no_descriptor_limit_or_signal(python_probe, slam):
