@@ -55,6 +55,7 @@ from lambdabox.invoke.invoker import Invoker
 from lambdabox.invoke.limits import ConcurrencyLimits
 from lambdabox.invoke.pool import EnvironmentPool
 from lambdabox.invoke.provisioner import Provisioner
+from lambdabox.invoke.role_credentials import RoleCredentials
 from lambdabox.invoke.scaling import ScaleOutLimiter, ScaleRate
 from lambdabox.invoke.snapshots import Snapshots
 from lambdabox.model.arns import Scope
@@ -143,6 +144,7 @@ def build_app(settings: Settings) -> Starlette:
     links = CodeLinks(load_secret(settings.data_dir / "link-secret"))
     # Functions' environment variables are sealed with this key; losing the file loses them.
     secrets = EnvSecrets(sealer)
+    role_credentials = RoleCredentials(sessions.issue, store, settings.role_session_s)
     logs = LogStore(
         settings.data_dir / "logs",
         LogRate(settings.log_rate_bytes_per_s, settings.log_burst_bytes),
@@ -166,13 +168,17 @@ def build_app(settings: Settings) -> Starlette:
             sandboxes.isolation_problem,
         )
     scale_out = ScaleOutLimiter(ScaleRate(settings.scale_environments, settings.scale_period_s))
-    snapshots = Snapshots(sandboxes, logs)
-    pool = EnvironmentPool(sandboxes, logs, settings.idle_timeout_s, scale_out, settings.memory_cap_mb, snapshots)
+    snapshots = Snapshots(sandboxes, logs, role_credentials)
+    pool = EnvironmentPool(
+        sandboxes, logs, role_credentials, settings.idle_timeout_s, scale_out, settings.memory_cap_mb, snapshots
+    )
     events = SqliteEventQueue(settings.data_dir / "events.db")
     limits = ConcurrencyLimits(settings.account_concurrency)
     # The provisioner builds blueprints as the invoker does (and shares its cache); the lambda
     # is only called once both exist.
-    provisioner = Provisioner(store, sandboxes, logs, lambda scope, record: invoker.blueprint(scope, record), pool.room)
+    provisioner = Provisioner(
+        store, sandboxes, logs, role_credentials, lambda scope, record: invoker.blueprint(scope, record), pool.room
+    )
     pool.count_also(provisioner.memory_mb)
     invoker = Invoker(
         store, unpacked, runtimes, pool, limits, events, settings.endpoint_url, isolated, provisioner, snapshots,

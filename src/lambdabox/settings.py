@@ -42,6 +42,10 @@ class Settings:
     isolation: str = "auto"
     #: Seconds an execution environment may stay idle before it is shut down.
     idle_timeout_s: float = 600.0
+    #: Seconds the execution role's credentials each environment gets last (12 hours, IAM's longest
+    #: role session; at least 60). An environment takes no invoke within min(5 minutes, a quarter of
+    #: this) of their expiry: a new one, with new credentials, serves instead.
+    role_session_s: float = 12 * 3600.0
     #: New execution environments per function per `scale_period_s` seconds (Lambda: 1,000 per 10 s).
     scale_environments: int = 1000
     scale_period_s: float = 10.0

@@ -21,6 +21,17 @@ import json, os
 def _status():
     return {line.split(":")[0]: line.split(":", 1)[1].strip() for line in open("/proc/self/status")}
 
+def _others():
+    # The environment blocks of every other process this one can read.
+    found = {}
+    for pid in os.listdir("/proc"):
+        if pid.isdigit() and int(pid) != os.getpid():
+            try:
+                found[pid] = open("/proc/%s/environ" % pid, "rb").read().decode(errors="replace")
+            except OSError:
+                pass
+    return found
+
 def handler(event, context):
     fds = {}
     for fd in os.listdir("/proc/self/fd"):
@@ -40,6 +51,7 @@ def handler(event, context):
         "uid_map": open("/proc/self/uid_map").read().split(),
         "ids": [os.getuid(), os.getgid(), os.getgroups()],
         "umask": os.umask(0o022),
+        "others": _others(),
     }
 """
 
@@ -98,6 +110,35 @@ def test_python_environments_see_only_their_own_variables(python_probe, slam):
     assert "LAMBDABOX_OPERATOR_SECRET" not in environ and "DATABASE_PASSWORD" not in environ
     # The command line is the runtime's, not the zygote's (which names Lambdabox's source tree).
     assert "lambdabox" not in body["cmdline"].lower().replace("lambdabox-", "")
+
+
+def test_no_environment_finds_another_ones_credentials(python_probe, slam, srole, secret_server):
+    """Each environment's role credentials are its own: not in another's /proc, the server's environment or its log.
+
+    (A SnapStart clone holds its template's in memory, as it holds all INIT left; those are of the
+    same function and role, and no clone is given them.)
+    """
+    names = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+    other = deploy(slam, srole, {"app.py": "import os\ndef handler(event, context):\n    return dict(os.environ)\n"})
+    # Alive (idle) while the probe looks.
+    theirs = call(slam, other)
+    body = call(slam, *python_probe)
+    mine = variables(body["environ"])
+    assert mine["AWS_ACCESS_KEY_ID"].startswith("ASIA") and mine["AWS_ACCESS_KEY_ID"] != theirs["AWS_ACCESS_KEY_ID"]
+    seen = json.dumps(body)
+    for name in names:
+        assert theirs[name] not in seen
+    # Whatever other process it can read is of its own environment, with its own credentials.
+    for block in body["others"].values():
+        found = variables(block)
+        assert all(found.get(name) in (None, mine[name]) for name in names), found
+    server_environ = open(f"/proc/{secret_server.pid}/environ", "rb").read().decode(errors="replace")
+    for name in names:
+        assert mine[name] not in server_environ and theirs[name] not in server_environ
+    assert "AWS_SESSION_TOKEN" not in variables(server_environ)
+    # Nor does the server write them to its log.
+    server_log = secret_server.log.read_text(errors="replace")
+    assert mine["AWS_SECRET_ACCESS_KEY"] not in server_log and mine["AWS_SESSION_TOKEN"] not in server_log
 
 
 def test_python_environments_inherit_no_descriptor_limit_or_signal(python_probe, slam):

@@ -64,6 +64,15 @@ def _positive(option: str, text: str) -> float:
     return value
 
 
+def _role_session_s(text: str) -> float:
+    from lambdabox.invoke.role_credentials import MIN_LIFETIME_S
+
+    seconds = _positive("--role-session-seconds", text)
+    if seconds < MIN_LIFETIME_S:
+        raise SystemExit(f"lambdabox server: --role-session-seconds must be at least {MIN_LIFETIME_S:.0f}")
+    return seconds
+
+
 def _burst_bytes(text: str) -> int:
     from lambdabox.observe.log_rate import EVENT_OVERHEAD_BYTES
     from lambdabox.observe.logs import MAX_EVENT_BYTES
@@ -120,6 +129,13 @@ def register(commands: argparse._SubParsersAction) -> None:
         default=600.0,
         metavar="SECONDS",
         help="shut down an execution environment idle this long (default: %(default)s)",
+    )
+    command.add_argument(
+        "--role-session-seconds",
+        default="43200",
+        metavar="SECONDS",
+        help="how long the execution role's credentials each environment gets last; an environment is "
+        "replaced by a new one, with new credentials, before they expire (default: %(default)s, 12 hours; at least 60)",
     )
     command.add_argument(
         "--scale-rate",
@@ -222,6 +238,7 @@ def run(arguments: argparse.Namespace) -> int:
         auth=arguments.auth,
         account_concurrency=arguments.account_concurrency,
         idle_timeout_s=arguments.idle_timeout,
+        role_session_s=_role_session_s(arguments.role_session_seconds),
         scale_environments=scale_environments,
         scale_period_s=scale_period_s,
         memory_cap_mb=_memory_cap(arguments.memory_cap),

@@ -2,7 +2,8 @@
 
 A `Blueprint` is everything needed to start environments of one immutable version (or
 one revision of $LATEST): the sandbox limits, the mounts and the standard environment
-variables Lambda sets. Building one reads the stores; starting environments from it
+variables Lambda sets, but for the execution role's credentials, which are each
+environment's own. Building one reads the stores; starting environments from it
 does not.
 """
 
@@ -113,11 +114,9 @@ def build(
         "LANG": "en_US.UTF-8",
         "PATH": ":".join([*launch.path, *_BASE_PATH]),
         "LD_LIBRARY_PATH": _LIBRARY_PATH,
-        # boto3 and the AWS CLI inside the function call this Lambdabox, in the function's account.
+        # boto3 and the AWS CLI inside the function call this Lambdabox, as the function's execution role:
+        # each environment gets credentials of its own when it starts (role_credentials.py), none are here.
         "AWS_ENDPOINT_URL": endpoint_url,
-        "AWS_ACCESS_KEY_ID": scope.account,
-        "AWS_SECRET_ACCESS_KEY": "lambdabox",
-        "AWS_SESSION_TOKEN": "lambdabox",
     }
     if launch.execution_env:
         env["AWS_EXECUTION_ENV"] = launch.execution_env

@@ -8,6 +8,11 @@ SnapStart: `start(..., as_template=True)` runs INIT (and the before-snapshot hoo
 template sandbox that is never invoked; `start(..., template=t)` then RESTOREs a new
 environment by cloning it, and runs only the after-restore hooks. A restore that fails
 raises SnapStartError, one that overruns RESTORE_TIMEOUT_S SnapStartTimeout.
+
+Credentials: `start(..., credentials=c)` gives the runtime the execution role's session `c`
+(see role_credentials.py) in its environment; a clone takes them on with the rest of its
+environment before its after-restore hooks run, so no clone runs with its template's.
+`credentials_expire` says when they expire (never, for an environment started without).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from urllib.parse import urlsplit
 from lambdabox.invoke.api_bridge import ApiBridge
 from lambdabox.invoke.blueprint import MB_PER_VCPU, Blueprint
 from lambdabox.invoke.output import OutputCapture
+from lambdabox.invoke.role_credentials import EnvironmentCredentials
 from lambdabox.model.errors import SnapStartError, SnapStartTimeout
 from lambdabox.observe.logs import LogStore, group_name, new_stream_name
 from lambdabox.runtime.api import InitFailed, Invocation, Outcome
@@ -72,6 +78,8 @@ class Environment:
         self.invocations = 0
         self.dead = False
         self.last_used = time.monotonic()
+        #: When its credentials expire, in epoch seconds.
+        self.credentials_expire = math.inf
         self._frozen = False
         self._freezing: asyncio.TimerHandle | None = None
         self._exit = asyncio.ensure_future(sandbox.wait_exit())
@@ -85,6 +93,7 @@ class Environment:
         logs: LogStore,
         template: Environment | None = None,
         as_template: bool = False,
+        credentials: EnvironmentCredentials | None = None,
     ) -> Environment:
         """INIT: create the sandbox and wait until the runtime asks for its first event.
 
@@ -112,7 +121,10 @@ class Environment:
         spec = SandboxSpec(
             id=f"{blueprint.name[:40]}-{environment_id}",
             argv=blueprint.argv,
-            env={**blueprint.env, **addresses, "AWS_LAMBDA_LOG_STREAM_NAME": stream.name},
+            env={
+                **blueprint.env, **addresses, **(credentials.variables if credentials else {}),
+                "AWS_LAMBDA_LOG_STREAM_NAME": stream.name,
+            },
             networks=blueprint.networks,
             mounts=blueprint.mounts,
             tmp_mb=blueprint.config.get("EphemeralStorage", {}).get("Size", 512),
@@ -137,6 +149,8 @@ class Environment:
             raise
         output.attach(asyncio.get_running_loop())
         environment = cls(blueprint, sandbox, api, output, 0.0)
+        if credentials is not None:
+            environment.credentials_expire = credentials.expires
         try:
             await environment._connect(private, blueprint.env.get("AWS_ENDPOINT_URL", ""))
         except BaseException:

@@ -14,7 +14,8 @@ Guarantees:
    exceeds the memory cap (None: no cap). An environment counts from the moment its
    creation is decided until its shutdown has finished.
 4. When the `async with` block ends, a dead environment is destroyed; a live one goes
-   back to the idle set (its sandbox frozen), unless it was retired meanwhile.
+   back to the idle set (its sandbox frozen), unless it was retired meanwhile or its
+   credentials are no longer usable.
 5. `retire(stale)` destroys the idle environments `stale` picks and marks busy ones so
    they are destroyed when their invocation ends: updated or deleted functions never
    serve again from an old environment.
@@ -25,6 +26,9 @@ Guarantees:
 9. Environments started elsewhere (provisioned ones) count too: `count_also` adds what they
    hold, and `room(memory_mb)` makes room for one as for a new environment of ours (or
    raises TooManyRequests), counting it for the body of the `async with`.
+10. Every environment is started with credentials of its own (`credentials.issue`), and is
+   never handed an invoke once they are within their margin of expiry (`credentials.usable`):
+   `checkout` destroys such an idle one and takes another, and the reaper retires them.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from contextlib import asynccontextmanager, contextmanager
 from lambdabox.invoke.blueprint import Blueprint
 from lambdabox.invoke.environment import Environment
 from lambdabox.invoke.limits import ACCOUNT_EXCEEDED, throttled
+from lambdabox.invoke.role_credentials import RoleCredentials
 from lambdabox.invoke.scaling import ScaleOutLimiter, ScaleRate
 from lambdabox.invoke.snapshots import Snapshots
 from lambdabox.model.errors import TooManyRequests
@@ -59,6 +64,7 @@ class EnvironmentPool:
         self,
         factory: SandboxFactory,
         logs: LogStore,
+        credentials: RoleCredentials,
         idle_timeout_s: float,
         scale_out: ScaleOutLimiter | None = None,
         memory_cap_mb: int | None = None,
@@ -66,6 +72,7 @@ class EnvironmentPool:
     ) -> None:
         self._factory = factory
         self._logs = logs
+        self._credentials = credentials
         self._idle_timeout_s = idle_timeout_s
         self._scale_out = scale_out or ScaleOutLimiter(ScaleRate())
         self._memory_cap_mb = memory_cap_mb
@@ -85,21 +92,33 @@ class EnvironmentPool:
 
     @asynccontextmanager
     async def checkout(self, blueprint: Blueprint) -> AsyncIterator[tuple[Environment, bool]]:
-        idle = self._idle.get(blueprint.key)
-        if idle:
-            environment, cold = idle.pop(), False
-        else:
-            environment, cold = await self._create(blueprint), True
+        environment = await self._take_idle(blueprint)
+        cold = environment is None
+        if environment is None:
+            environment = await self._create(blueprint)
         self._busy.add(environment)
         try:
             yield environment, cold
         finally:
             self._busy.discard(environment)
-            if environment.dead or environment in self._retired:
+            if environment.dead or environment in self._retired or not self._usable(environment):
                 self._retired.discard(environment)
                 await self._destroy(environment)
             else:
                 self._idle.setdefault(blueprint.key, []).append(environment)
+
+    async def _take_idle(self, blueprint: Blueprint) -> Environment | None:
+        """The most recently used idle environment of `blueprint` that may take an invoke (guarantee 10)."""
+        # Looked up again after each await: `retire` may have replaced the list meanwhile.
+        while idle := self._idle.get(blueprint.key):
+            environment = idle.pop()
+            if self._usable(environment):
+                return environment
+            await self._destroy(environment)
+        return None
+
+    def _usable(self, environment: Environment) -> bool:
+        return self._credentials.usable(environment.credentials_expire)
 
     def environments(self) -> list[Environment]:
         return [*self._busy, *(env for envs in self._idle.values() for env in envs)]
@@ -148,7 +167,9 @@ class EnvironmentPool:
             template = None
             if blueprint.restores and self._snapshots is not None:
                 template = await self._snapshots.template(blueprint)
-            environment = await Environment.start(blueprint, self._factory, self._logs, template)
+            environment = await Environment.start(
+                blueprint, self._factory, self._logs, template, credentials=self._credentials.issue(blueprint)
+            )
             self._live.add(environment)
         return environment
 
@@ -219,7 +240,9 @@ class EnvironmentPool:
             await asyncio.sleep(REAP_INTERVAL_S)
             horizon = time.monotonic() - self._idle_timeout_s
             try:
-                await self.retire(lambda env: env.last_used < horizon and env not in self._busy)
+                await self.retire(
+                    lambda env: (env.last_used < horizon and env not in self._busy) or not self._usable(env)
+                )
             except Exception:
                 log.exception("reaping idle environments failed")
 

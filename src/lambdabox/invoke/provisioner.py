@@ -26,6 +26,11 @@ Guarantees:
    INIT_RETRY_DELAY_S up to ROOM_RETRY_MAX_S, and a new Put of the config starts over.
    The log says once that the config is short of room and once that it found room, not
    at every try.
+7. Each environment is started with credentials of its own (role_credentials.py). Once
+   they are due for renewal, a replacement is started, and the old environment goes when
+   the replacement is ready (after its invocation, if busy), so Allocated stays as it is.
+   An environment whose credentials are within their margin of expiry is never handed an
+   invoke, replaced or not: it is destroyed, and started again as a missing one.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ from typing import Any
 from lambdabox.control import provisioned
 from lambdabox.invoke.blueprint import PROVISIONED, Blueprint
 from lambdabox.invoke.environment import Environment
+from lambdabox.invoke.role_credentials import RoleCredentials
 from lambdabox.model.arns import Scope
 from lambdabox.model.errors import TooManyRequests
 from lambdabox.observe.logs import LogStore
@@ -110,6 +116,8 @@ class _Allocation:
     retry_at: float = 0.0
     #: Tries in a row that found no room under the memory cap (guarantee 6); 0 when it fits.
     room_waits: int = 0
+    #: Environments whose replacement (for new credentials, guarantee 7) is starting.
+    replacing: set[Environment] = field(default_factory=set)
 
     @property
     def allocated(self) -> int:
@@ -122,10 +130,12 @@ class Provisioner:
         store: RecordStore,
         factory: SandboxFactory,
         logs: LogStore,
+        credentials: RoleCredentials,
         blueprint_of: BlueprintOf,
         room: Callable[[int], AbstractAsyncContextManager[None]] | None = None,
     ) -> None:
         self._store = store
+        self._credentials = credentials
         #: Room under the memory cap for one environment of that MemorySize, for its start (guarantee 6).
         self._room = room
         self._factory = factory
@@ -195,7 +205,8 @@ class Provisioner:
         finally:
             allocation.busy.discard(environment)
             current = self._allocations.get(self._key(allocation)) is allocation
-            if environment.dead or environment.exited or environment in self._retired or not current:
+            spent = environment.dead or environment.exited or not self._usable(environment)
+            if spent or environment in self._retired or not current:
                 self._retired.discard(environment)
                 await self._destroy(environment)
                 self.nudge()
@@ -208,9 +219,9 @@ class Provisioner:
                 continue
             while allocation.idle:
                 environment = allocation.idle.pop()
-                if not (environment.dead or environment.exited):
+                if not (environment.dead or environment.exited) and self._usable(environment):
                     return allocation, environment
-                # Died while frozen (killed from outside, say): replace it.
+                # Died while frozen (killed from outside, say), or its credentials are about to expire: replace it.
                 self._background(self._destroy(environment))
                 self.nudge()
         return None
@@ -264,7 +275,7 @@ class Provisioner:
             # A new version behind the alias (or a first pass): the old environments go.
             await self._retire_all(allocation)
             allocation.blueprint = plan
-        for environment in [env for env in allocation.idle if env.dead or env.exited]:
+        for environment in [env for env in allocation.idle if env.dead or env.exited or not self._usable(env)]:
             allocation.idle.remove(environment)
             await self._destroy(environment)
         # Shrink: idle environments first, least recently used first; then busy ones, after their invocation.
@@ -273,19 +284,30 @@ class Provisioner:
             await self._destroy(allocation.idle.pop(0))
         while allocation.allocated > allocation.requested:
             self._retired.add(allocation.busy.pop())
+        may_start = allocation.failures < MAX_INIT_ATTEMPTS and time.monotonic() >= allocation.retry_at
         # Grow.
         missing = allocation.requested - allocation.allocated - allocation.starting
-        if missing > 0 and allocation.failures < MAX_INIT_ATTEMPTS and time.monotonic() >= allocation.retry_at:
+        if missing > 0 and may_start:
             # Short of room, one start finds out whether there is room again for the rest.
             for _ in range(1 if allocation.room_waits else missing):
                 allocation.starting += 1
                 self._background(self._start_one(allocation, allocation.blueprint))
+        # Renew (guarantee 7): a replacement for each environment whose credentials are due.
+        if may_start and not allocation.room_waits:
+            for environment in [*allocation.idle, *allocation.busy]:
+                due = self._credentials.renewal_due(environment.credentials_expire)
+                if due and environment not in allocation.replacing:
+                    allocation.replacing.add(environment)
+                    self._background(self._start_one(allocation, allocation.blueprint, replaces=environment))
 
-    async def _start_one(self, allocation: _Allocation, plan: Blueprint) -> None:
-        """INIT one environment for `allocation`; keep it only if the allocation still wants `plan`."""
+    async def _start_one(self, allocation: _Allocation, plan: Blueprint, replaces: Environment | None = None) -> None:
+        """INIT one environment for `allocation` (in place of `replaces`, if given); keep it only if the
+        allocation still wants `plan`."""
         try:
             async with self._inits, self._room_for(plan.memory_mb):
-                environment = await Environment.start(plan, self._factory, self._logs)
+                environment = await Environment.start(
+                    plan, self._factory, self._logs, credentials=self._credentials.issue(plan)
+                )
         except TooManyRequests:
             self._short_of_room(allocation, plan)
             return
@@ -295,7 +317,10 @@ class Provisioner:
             log.warning("provisioned INIT of %s:%s failed (%d in a row): %s", plan.name, plan.version, allocation.failures, error)
             return
         finally:
-            allocation.starting -= 1
+            if replaces is None:
+                allocation.starting -= 1
+            else:
+                allocation.replacing.discard(replaces)
             self.nudge()
         current = self._allocations.get(self._key(allocation)) is allocation
         if allocation.room_waits:
@@ -304,8 +329,19 @@ class Provisioner:
         if current and allocation.blueprint is not None and allocation.blueprint.key == plan.key:
             allocation.failures = 0
             allocation.idle.append(environment)
+            if replaces is not None:
+                await self._replaced(allocation, replaces)
         else:
             await self._destroy(environment)
+
+    async def _replaced(self, allocation: _Allocation, old: Environment) -> None:
+        """`old` has a replacement: destroy it now if idle, after its invocation if busy."""
+        if old in allocation.idle:
+            allocation.idle.remove(old)
+            await self._destroy(old)
+        elif old in allocation.busy:
+            allocation.busy.discard(old)
+            self._retired.add(old)
 
     @staticmethod
     def _short_of_room(allocation: _Allocation, plan: Blueprint) -> None:
@@ -324,6 +360,9 @@ class Provisioner:
                 plan.name, plan.version, ROOM_RETRY_MAX_S,
             )
 
+    def _usable(self, environment: Environment) -> bool:
+        return self._credentials.usable(environment.credentials_expire)
+
     def _room_for(self, memory_mb: int) -> AbstractAsyncContextManager[None]:
         return self._room(memory_mb) if self._room is not None else nullcontext()
 
@@ -332,6 +371,7 @@ class Provisioner:
         idle, allocation.idle = allocation.idle, []
         self._retired.update(allocation.busy)
         allocation.busy.clear()
+        allocation.replacing.clear()
         for environment in idle:
             await self._destroy(environment)
 

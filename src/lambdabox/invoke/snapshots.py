@@ -10,6 +10,8 @@ Guarantees:
 3. `retire(gone)` shuts down the templates of versions `gone` picks (deleted versions and
    functions); their clones die with them, so retire their environments first.
 4. `close()` shuts every template down.
+5. A template runs INIT with credentials of the execution role of its own; its clones are
+   each given new ones when restored (see environment.py), never the template's.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from collections.abc import Callable
 
 from lambdabox.invoke.blueprint import Blueprint
 from lambdabox.invoke.environment import Environment
+from lambdabox.invoke.role_credentials import RoleCredentials
 from lambdabox.observe.logs import LogStore
 from lambdabox.sandbox.api import SandboxFactory
 
@@ -34,9 +37,10 @@ def version_key(blueprint: Blueprint) -> VersionKey:
 
 
 class Snapshots:
-    def __init__(self, factory: SandboxFactory, logs: LogStore) -> None:
+    def __init__(self, factory: SandboxFactory, logs: LogStore, credentials: RoleCredentials) -> None:
         self._factory = factory
         self._logs = logs
+        self._credentials = credentials
         self._templates: dict[VersionKey, asyncio.Future[Environment]] = {}
 
     async def template(self, blueprint: Blueprint) -> Environment:
@@ -44,7 +48,10 @@ class Snapshots:
         starting = self._templates.get(key)
         if starting is None or (starting.done() and (starting.exception() is not None or starting.result().exited)):
             starting = self._templates[key] = asyncio.ensure_future(
-                Environment.start(blueprint, self._factory, self._logs, as_template=True)
+                Environment.start(
+                    blueprint, self._factory, self._logs, as_template=True,
+                    credentials=self._credentials.issue(blueprint),
+                )
             )
         try:
             return await asyncio.shield(starting)
