@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import http.client
 import os
 import socket
@@ -247,3 +248,29 @@ class Answer:
         import json
 
         return json.loads(self.body)
+
+
+@functools.cache
+def boto3_layer(*services: str) -> bytes:
+    """A layer with boto3 and what it needs, botocore's models cut down to `services`' (the sandbox has no boto3)."""
+    import importlib.util
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for module in ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six"):
+            origin = Path(importlib.util.find_spec(module).origin)
+            if origin.name != "__init__.py":
+                archive.write(origin, f"python/{origin.name}")
+                continue
+            root = origin.parent
+            for path in sorted(root.rglob("*")):
+                relative = path.relative_to(root.parent)
+                parts = relative.parts
+                if not path.is_file() or "__pycache__" in parts:
+                    continue
+                if parts[:2] == ("botocore", "data") and len(parts) > 3 and parts[2] not in services:
+                    continue
+                archive.write(path, f"python/{relative.as_posix()}")
+    return buffer.getvalue()

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import base64
 import concurrent.futures
-import io
 import json
 import os
 import time
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from support import ACCOUNT, Server, lambda_role, make_zip, sandbox_processes, wait_provisioned
+from support import ACCOUNT, Server, boto3_layer, lambda_role, make_zip, sandbox_processes, wait_provisioned
 
 #: Returns the environment's credentials, which environment it is, and what INIT (a SnapStart template's) saw.
 PROBE = {
@@ -166,31 +164,8 @@ def test_a_function_whose_role_was_deleted_still_starts(server, create_function,
 # -- from inside the function -----------------------------------------------------------------
 
 
-def boto3_layer() -> bytes:
-    """A layer with boto3 and what it needs, botocore's models cut down to STS's (the sandbox has no boto3)."""
-    import importlib.util
-
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for module in ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six"):
-            origin = Path(importlib.util.find_spec(module).origin)
-            if origin.name != "__init__.py":
-                archive.write(origin, f"python/{origin.name}")
-                continue
-            root = origin.parent
-            for path in sorted(root.rglob("*")):
-                relative = path.relative_to(root.parent)
-                parts = relative.parts
-                if not path.is_file() or "__pycache__" in parts:
-                    continue
-                if parts[:2] == ("botocore", "data") and len(parts) > 3 and parts[2] != "sts":
-                    continue
-                archive.write(path, f"python/{relative.as_posix()}")
-    return buffer.getvalue()
-
-
 def test_boto3_inside_the_function_is_the_assumed_role(server, deploy, lam, role):
-    layer = lam.publish_layer_version(LayerName="boto3-sts", Content={"ZipFile": boto3_layer()})["LayerVersionArn"]
+    layer = lam.publish_layer_version(LayerName="boto3-sts", Content={"ZipFile": boto3_layer("sts")})["LayerVersionArn"]
     name = deploy(WHO_AM_I, Layers=[layer], Timeout=30, MemorySize=256)
     response = lam.invoke(FunctionName=name)
     answer = json.loads(response["Payload"].read())
