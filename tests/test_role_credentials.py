@@ -254,3 +254,26 @@ def test_without_isolation_environments_get_sessions_too(tmp_path):
                 assert session is not None and (session.role_arn, session.session_name) == (role, "plain")
     finally:
         unisolated.stop()
+
+
+def test_credentials_stop_working_when_they_expire(short_server):
+    """What a function was given works until its expiry, then gets AWS's ExpiredToken answers."""
+    from botocore.exceptions import ClientError
+
+    from support import error_of
+
+    lam = short_server.client("lambda")
+    role = lambda_role(short_server, "expiring")
+    lam.create_function(FunctionName="expiring", Runtime="python3.12", Role=role, Handler="app.handler",
+                        Code={"ZipFile": make_zip(PROBE)})
+    lam.get_waiter("function_active_v2").wait(FunctionName="expiring", WaiterConfig={"Delay": 0.2, "MaxAttempts": 100})
+    env = probe(lam, "expiring")["env"]
+    given = (env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"], env["AWS_SESSION_TOKEN"])
+    session = opener(short_server)(env["AWS_SESSION_TOKEN"])
+    sts = short_server.client("sts", credentials=given)
+    assert sts.get_caller_identity()["Arn"].endswith(":assumed-role/expiring/expiring")
+    sleep_until(session.expires + 0.5)
+    for client, code in [(sts, "ExpiredToken"), (short_server.client("lambda", credentials=given), "ExpiredTokenException")]:
+        with pytest.raises(ClientError) as raised:
+            client.get_caller_identity() if code == "ExpiredToken" else client.list_functions()
+        assert error_of(raised) == (403, code, "The security token included in the request is expired")
