@@ -37,19 +37,34 @@ START_MARGIN_S = 0.2
 
 @dataclass(frozen=True)
 class Target:
-    """Where the load goes: an endpoint and the function name in the Invoke path."""
+    """Where the load goes: an endpoint, the function name in the Invoke path, and the (key, secret) its
+    requests are signed with (None: unsigned, for the bare ASGI baseline)."""
 
     host: str
     port: int
     function: str
     payload: bytes = b"{}"
+    credentials: tuple[str, str] | None = None
 
     @property
     def path(self) -> str:
         return f"/2015-03-31/functions/{self.function}/invocations"
 
-    def request(self) -> bytes:
-        return http_client.post(self.host, self.port, self.path, self.payload)
+    def request(self, payload: bytes | None = None) -> bytes:
+        """The bytes of one Invoke, signed now: a signature stays valid for the server's 15 minutes of skew, so
+        one request may be sent again and again for as long as any benchmark runs."""
+        body = self.payload if payload is None else payload
+        headers = {}
+        if self.credentials is not None:
+            from botocore.auth import SigV4Auth
+            from botocore.awsrequest import AWSRequest
+            from botocore.credentials import Credentials
+
+            signing = AWSRequest(method="POST", url=f"http://{self.host}:{self.port}{self.path}", data=body,
+                                 headers={"Content-Type": "application/json"})
+            SigV4Auth(Credentials(*self.credentials), "lambda", "us-east-1").add_auth(signing)
+            headers = {name: value for name, value in signing.headers.items() if name.lower() != "content-type"}
+        return http_client.post(self.host, self.port, self.path, body, headers)
 
 
 @dataclass
@@ -89,7 +104,8 @@ def closed_loop(
     holds their differences.
     """
     shares = [connections // processes + (1 if index < connections % processes else 0) for index in range(processes)]
-    spec = {"host": target.host, "port": target.port, "function": target.function, "payload": target.payload.decode()}
+    spec = {"host": target.host, "port": target.port, "function": target.function, "payload": target.payload.decode(),
+            "credentials": target.credentials}
     children = []
     try:
         for share in shares:
@@ -157,7 +173,7 @@ def burst(target: Target, payloads: list[bytes], timeout_s: float = 120.0) -> tu
     gate = threading.Barrier(len(payloads) + 1, action=lambda: released.append(time.time()))
 
     def one(index: int, payload: bytes) -> None:
-        request = http_client.post(target.host, target.port, target.path, payload)
+        request = target.request(payload)
         try:
             connection = http_client.Connection(target.host, target.port, timeout=timeout_s)
         except OSError:
@@ -190,7 +206,8 @@ def burst(target: Target, payloads: list[bytes], timeout_s: float = 120.0) -> tu
 
 
 def _client_process(job: dict) -> dict:
-    target = Target(job["host"], job["port"], job["function"], job["payload"].encode())
+    credentials = tuple(job["credentials"]) if job["credentials"] else None
+    target = Target(job["host"], job["port"], job["function"], job["payload"].encode(), credentials)
     senders = [_sender(target, job["client"]) for _ in range(job["threads"])]
     print("ready", flush=True)
     start = float(sys.stdin.readline())
@@ -268,8 +285,8 @@ def _sender(target: Target, client: str) -> Callable[[], tuple[str, str]]:
         "lambda",
         endpoint_url=f"http://{target.host}:{target.port}",
         region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
+        aws_access_key_id=target.credentials[0] if target.credentials else "unsigned",
+        aws_secret_access_key=target.credentials[1] if target.credentials else "unsigned",
         config=Config(retries={"max_attempts": 1}, connect_timeout=5, read_timeout=60),
     )
 

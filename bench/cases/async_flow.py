@@ -4,9 +4,7 @@ before its 202) by 16 boto3 clients, and events processed per second end to end.
 from __future__ import annotations
 
 import concurrent.futures
-import json
 import time
-import urllib.request
 
 from bench import deploy
 from bench.suite import Context, Outcome, Row
@@ -32,10 +30,9 @@ def run(context: Context) -> Outcome:
         with concurrent.futures.ThreadPoolExecutor(THREADS) as pool:
             list(pool.map(send, [events // THREADS] * THREADS))
         acknowledged = time.perf_counter()
-        url = f"{server.url}/_lambdabox/invocations?function={name}&limit={total}"
+        path = f"/_lambdabox/invocations?function={name}&limit={total}"
         while True:
-            with urllib.request.urlopen(url) as response:
-                statuses = [item["status"] for item in json.load(response)["invocations"]]
+            statuses = [item["status"] for item in server.get_json(path)["invocations"]]
             if statuses.count("succeeded") >= total:
                 break
             time.sleep(POLL_S)

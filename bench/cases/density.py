@@ -50,7 +50,7 @@ def run(context: Context) -> Outcome:
         time.sleep(SETTLE_S)
         t0, (used_before, available_before) = time.monotonic(), sandboxes.memory_in_use()
         server_before = sandboxes.footprint([server.pid])
-        _, answers = burst(Target("127.0.0.1", server.port, name), [json.dumps({"sleep": HOLD_S}).encode()] * count)
+        _, answers = burst(Target("127.0.0.1", server.port, name, credentials=server.root()), [json.dumps({"sleep": HOLD_S}).encode()] * count)
         time.sleep(SETTLE_S)
         t1, (used_idle, _) = time.monotonic(), sandboxes.memory_in_use()
         server_after = sandboxes.footprint([server.pid])

@@ -26,7 +26,7 @@ HOLD_S = 1.0
 def run(context: Context) -> Outcome:
     server, size = context.server, context.profile.burst
     with deploy.function(context.lam, context.role, "scaleout", deploy.package(deploy.SLEEPER)) as name:
-        released, answers = burst(Target("127.0.0.1", server.port, name), [json.dumps({"sleep": HOLD_S}).encode()] * size)
+        released, answers = burst(Target("127.0.0.1", server.port, name, credentials=server.root()), [json.dumps({"sleep": HOLD_S}).encode()] * size)
     first_start: dict[str, float] = {}
     first_response: dict[str, float] = {}
     throttles: Counter = Counter()

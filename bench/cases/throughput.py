@@ -110,7 +110,7 @@ def _measure(context: Context) -> tuple[dict[str, list[LoadResult]], dict[str, l
     boto: dict[str, list[LoadResult]] = {}
     with deploy.function(context.lam, context.role, "throughput", code, memory_mb=deploy.ONE_VCPU_MB, reserved=2 * concurrency) as name:
         with hello_asgi() as baseline:
-            ours = Target("127.0.0.1", server.port, name)
+            ours = Target("127.0.0.1", server.port, name, credentials=server.root())
             theirs = Target("127.0.0.1", baseline.port, name)
 
             def ours_probe() -> dict[str, float]:
