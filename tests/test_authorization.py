@@ -352,3 +352,26 @@ def test_an_inactive_or_deleted_key_stops_working_at_once(server, two_functions)
     with pytest.raises(ClientError) as gone:
         sts.get_caller_identity()
     assert error_of(gone)[:2] == (403, "InvalidClientTokenId")
+
+
+def test_in_one_account_a_resource_policy_naming_the_user_is_enough_but_naming_the_account_is_not(server, two_functions):
+    """Policy evaluation logic: within an account, a resource policy that names the principal itself allows
+    without any identity policy; one that names the account only delegates to the account's identity policies."""
+    import os
+
+    alpha, beta = two_functions
+    iam, lam = server.client("iam"), server.client("lambda")
+    name = f"cy-{os.urandom(3).hex()}"
+    iam.create_user(UserName=name)
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    theirs = server.client("lambda", credentials=(key["AccessKeyId"], key["SecretAccessKey"]))
+    lam.add_permission(FunctionName=alpha, StatementId=f"user-{name}", Action="lambda:InvokeFunction",
+                       Principal=user_arn(name))
+    lam.add_permission(FunctionName=beta, StatementId=f"account-{name}", Action="lambda:InvokeFunction",
+                       Principal=ACCOUNT)
+    try:
+        assert theirs.invoke(FunctionName=alpha, InvocationType="DryRun")["StatusCode"] == 204
+        denied_message(theirs.invoke, FunctionName=beta, InvocationType="DryRun")
+    finally:
+        lam.remove_permission(FunctionName=alpha, StatementId=f"user-{name}")
+        lam.remove_permission(FunctionName=beta, StatementId=f"account-{name}")

@@ -233,7 +233,9 @@ def build_app(settings: Settings) -> Starlette:
             control.permissions.function_policy, control.permissions.layer_policy,
             lambda account, role: trust_policy(store, account, role),
         )
-        gate = Gate(lambda principal: identity_policies(store, principal), resource_policies.of)
+        gate = Gate(
+            lambda principal: identity_policies(store, principal), resource_policies.of, resource_policies.can_deny
+        )
     fronts = Fronts(
         RestJsonApi(model, lambda_operations(control, invoker), authenticate, settings.default_region, gate),
         QueryApi(Iam(store), identity), links, blobs, logs, events, authenticate, settings.auth == "off", gate,

@@ -53,15 +53,18 @@ IdentityPolicies = Callable[[Principal], Sequence[Mapping]]
 #: The resource policies (parsed documents) of a target's resource: a function's, a layer version's,
 #: a role's trust policy; empty when it has none.
 ResourcePolicies = Callable[[Target], Sequence[Mapping]]
+#: Whether a target's resource policy could hold a Deny (a role's trust policy can; what AddPermission writes can't).
+CanDeny = Callable[[Target], bool]
 
 
 class Gate:
     def __init__(
         self, identity_policies: IdentityPolicies, resource_policies: ResourcePolicies,
-        clock: Callable[[], float] = time.time,
+        can_deny: CanDeny = lambda target: True, clock: Callable[[], float] = time.time,
     ) -> None:
         self._identity_policies = identity_policies
         self._resource_policies = resource_policies
+        self._can_deny = can_deny
         self._clock = clock
 
     def check(self, principal: Principal, target: Target, origin: Origin = Origin()) -> None:
@@ -75,6 +78,9 @@ class Gate:
             identity = Effect.ALLOW
         else:
             identity = identity_effect(self._identity_policies(principal), request)
+        assume_role = target.action.lower() == _ASSUME_ROLE
+        if identity is Effect.ALLOW and same_account and not assume_role and not self._can_deny(target):
+            return  # allowed, and no resource policy of this kind can take it back: no need to read one
         documents = self._resource_policies(target)
         anyone_of_account = Caller(principal.account, principal.arn, principal.role_arn)
         # A statement naming only the account delegates to the account's own policies (see the contract).
@@ -85,7 +91,7 @@ class Gate:
             raise Denied(_message(principal, target, "with an explicit deny in an identity-based policy"))
         if resource is Effect.DENY:
             raise Denied(_message(principal, target, "with an explicit deny in a resource-based policy"))
-        if target.action.lower() == _ASSUME_ROLE:
+        if assume_role:
             if resource is not Effect.ALLOW:
                 raise Denied(_message(principal, target, ""))
             if identity is Effect.ALLOW or (same_account and resource_itself is Effect.ALLOW):

@@ -32,6 +32,12 @@ class ResourcePolicies:
         self._layer_policy = layer_policy
         self._trust_policy = trust_policy
 
+    @staticmethod
+    def can_deny(target: Target) -> bool:
+        """Whether the target's resource policy could hold a Deny: a role's trust policy can; the policies of
+        functions and layer versions are made by AddPermission, which writes only Allows."""
+        return not target.action.lower().startswith("lambda:")
+
     def of(self, target: Target) -> list[Mapping]:
         resource = target.resource
         if target.action.lower() == "sts:assumerole":
