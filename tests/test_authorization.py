@@ -375,3 +375,25 @@ def test_in_one_account_a_resource_policy_naming_the_user_is_enough_but_naming_t
     finally:
         lam.remove_permission(FunctionName=alpha, StatementId=f"user-{name}")
         lam.remove_permission(FunctionName=beta, StatementId=f"account-{name}")
+
+
+def test_iam_resources_are_judged_with_their_stored_paths(server, user):
+    """GetRole names a role without its path; the resource checked is still role/PATH/NAME."""
+    import os
+
+    from support import TRUST
+
+    name, credentials = user
+    iam = server.client("iam")
+    role = f"pathed-{os.urandom(3).hex()}"
+    iam.create_role(RoleName=role, Path="/service-role/", AssumeRolePolicyDocument=TRUST)
+    theirs = server.client("iam", credentials=credentials)
+    iam.put_user_policy(UserName=name, PolicyName="paths", PolicyDocument=document(
+        allow("iam:GetRole", f"arn:aws:iam::{ACCOUNT}:role/service-role/*")))
+    try:
+        assert theirs.get_role(RoleName=role)["Role"]["Path"] == "/service-role/"
+        iam.put_user_policy(UserName=name, PolicyName="paths", PolicyDocument=document(
+            allow("iam:GetRole", f"arn:aws:iam::{ACCOUNT}:role/{role}")))
+        assert f"role/service-role/{role}" in denied_message(theirs.get_role, RoleName=role)
+    finally:
+        iam.delete_user_policy(UserName=name, PolicyName="paths")

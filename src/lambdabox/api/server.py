@@ -67,6 +67,8 @@ class Fronts:
     auth_off: bool = False
     #: Who may do what (None with auth off).
     gate: Gate | None = None
+    #: IAM paths and key owners, for the resource ARNs of IAM calls (access.actions.IamNames).
+    iam_names: Any = None
 
 
 #: The header every response carries while auth is off.
@@ -180,7 +182,7 @@ def build_asgi(settings: Settings, fronts: Fronts, lifespan: Callable[[Starlette
             service = service or _QUERY_VERSIONS.get(params.get("Version", ""), "iam")
             try:
                 caller = fronts.authenticate(incoming(request, form))
-                _authorize_query(fronts.gate, service, params, caller.principal, request)
+                _authorize_query(fronts.gate, service, params, caller.principal, request, fronts.iam_names)
             except Refused as refused:
                 status, body = fronts.query_api.refuse(service, query_error(refused), request_id)
             except Denied as denied:
@@ -206,7 +208,9 @@ def build_asgi(settings: Settings, fronts: Fronts, lifespan: Callable[[Starlette
     return _Warning(app, AUTH_OFF_WARNING) if fronts.auth_off else app
 
 
-def _authorize_query(gate: Gate | None, service: str, params: dict[str, str], principal: Any, request: Request) -> None:
+def _authorize_query(
+    gate: Gate | None, service: str, params: dict[str, str], principal: Any, request: Request, names: Any
+) -> None:
     """Return if `principal` may make this IAM or STS call; Denied if not. An action Lambdabox does not know is
     let through, to be answered InvalidAction by its front."""
     if gate is None:
@@ -214,7 +218,9 @@ def _authorize_query(gate: Gate | None, service: str, params: dict[str, str], pr
     if params.get("Action") == "AssumeRole" and not params.get("RoleArn", "").startswith("arn:"):
         return  # not an ARN at all: refused by AssumeRole's own check ("Request ARN is invalid"), as on AWS
     try:
-        target = query_target(service, params.get("Action") or "", params, principal.account, caller=principal.arn)
+        target = query_target(
+            service, params.get("Action") or "", params, principal.account, caller=principal.arn, names=names
+        )
     except KeyError:
         return
     gate.check(principal, target, origin(request))
