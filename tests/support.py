@@ -141,6 +141,15 @@ class Server:
         SigV4Auth(Credentials(*self.root(account)), service, region).add_auth(request)
         return dict(request.headers.items())
 
+    def cli(self, *arguments: str, check: bool = False) -> subprocess.CompletedProcess:
+        """`lambdabox ARGUMENTS --endpoint-url URL`, with this server's credentials file as an operator would use it."""
+        environment = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
+        environment["AWS_SHARED_CREDENTIALS_FILE"] = str(self.credentials_file)
+        return subprocess.run(
+            [sys.executable, "-m", "lambdabox", *arguments, "--endpoint-url", self.url],
+            capture_output=True, text=True, timeout=30, env=environment, check=check,
+        )
+
     def get_json(self, path: str, account: str = ACCOUNT):
         """GET one of the server's own routes (/_lambdabox/...), signed; the parsed JSON answer."""
         import json

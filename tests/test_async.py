@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
-from support import Server, free_port, make_zip
+from support import Server, boto3_layer, free_port, make_zip
 
 TRUST = (
     '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},'
@@ -33,19 +33,30 @@ def handler(event, context):
 
 
 #: A function that reports its depth, then invokes itself asynchronously as boto3 would (carrying the
-#: trace header), while its depth is under DEPTH_LIMIT.
+#: trace header, signed with its role's credentials), while its depth is under DEPTH_LIMIT.
 SELF_INVOKER = """
 import json, os, urllib.request
+import boto3
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+
 def handler(event, context):
     urllib.request.urlopen(urllib.request.Request(event["report"], data=json.dumps({"depth": event["depth"]}).encode(),
                                                   method="POST"), timeout=10).read()
     if event["depth"] < DEPTH_LIMIT:
-        request = urllib.request.Request(
-            os.environ["AWS_ENDPOINT_URL"] + "/2015-03-31/functions/" + context.function_name + "/invocations",
-            data=json.dumps({"report": event["report"], "depth": event["depth"] + 1}).encode(), method="POST",
+        request = AWSRequest(
+            method="POST",
+            url=os.environ["AWS_ENDPOINT_URL"] + "/2015-03-31/functions/" + context.function_name + "/invocations",
+            data=json.dumps({"report": event["report"], "depth": event["depth"] + 1}).encode(),
             headers={"X-Amz-Invocation-Type": "Event", "X-Amzn-Trace-Id": os.environ["_X_AMZN_TRACE_ID"]})
-        urllib.request.urlopen(request, timeout=10).read()
+        credentials = boto3.Session().get_credentials().get_frozen_credentials()
+        SigV4Auth(credentials, "lambda", os.environ["AWS_REGION"]).add_auth(request)
+        urllib.request.urlopen(urllib.request.Request(request.url, data=request.data, headers=dict(request.headers),
+                                                      method="POST"), timeout=10).read()
 """
+#: What a function that invokes itself needs its role to allow.
+MAY_INVOKE = json.dumps({"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": "*"}]})
 
 
 #: Server options for functions that must reach a test's Listener on the host's loopback.
@@ -153,7 +164,9 @@ def receive(sqs, url: str, count: int = 1, timeout: float = 30) -> list[dict]:
 @pytest.fixture
 def make(async_server, unique):
     lam, iam = async_server.client("lambda"), async_server.client("iam")
-    role = iam.create_role(RoleName=unique("role"), AssumeRolePolicyDocument=TRUST)["Role"]["Arn"]
+    role_name = unique("role")
+    role = iam.create_role(RoleName=role_name, AssumeRolePolicyDocument=TRUST)["Role"]["Arn"]
+    iam.put_role_policy(RoleName=role_name, PolicyName="may-invoke", PolicyDocument=MAY_INVOKE)
 
     def create(source: str = REPORTER, **config) -> str:
         name = config.pop("FunctionName", None) or unique("async")
@@ -191,12 +204,10 @@ def test_event_invocations_run_and_can_be_looked_up(async_server, make, listener
     assert legacy["Status"] == 202
     assert sorted(post["event"]["n"] for post in listener.wait_for(2)) == [1, 2]
 
-    done = subprocess.run([sys.executable, "-m", "lambdabox", "invocations", "get", request_id, "--endpoint-url",
-                           async_server.url], capture_output=True, text=True, timeout=30)
+    done = async_server.cli("invocations", "get", request_id)
     assert done.returncode == 0, done.stderr
     assert "succeeded" in done.stdout and "attempt 1: Success" in done.stdout
-    listed = subprocess.run([sys.executable, "-m", "lambdabox", "invocations", "list", name, "--endpoint-url",
-                             async_server.url], capture_output=True, text=True, timeout=30)
+    listed = async_server.cli("invocations", "list", name)
     assert request_id in listed.stdout
 
 
@@ -290,29 +301,33 @@ def test_unreachable_destinations_are_retried_and_logged(async_server, make, lis
         time.sleep(0.2)
     assert deliveries[0]["status"] == "retrying"
     assert deliveries[0]["history"][0]["result"] == "DeliveryFailed"
-    done = subprocess.run([sys.executable, "-m", "lambdabox", "logs", name, "--endpoint-url", async_server.url],
-                          capture_output=True, text=True, timeout=30)
+    done = async_server.cli("logs", name)
     assert f"could not deliver the record of {request_id} to {missing}" in done.stdout
 
 
-def test_recursion_is_stopped_at_16(async_server, make, listener, sqs, unique):
+@pytest.fixture(scope="module")
+def boto3_layer_arn(async_server) -> str:
+    content = {"ZipFile": boto3_layer("lambda")}
+    return async_server.client("lambda").publish_layer_version(LayerName="boto3", Content=content)["LayerVersionArn"]
+
+
+def test_recursion_is_stopped_at_16(async_server, make, listener, sqs, unique, boto3_layer_arn):
     failure_url, failure_arn = queue_arn(sqs, unique("loop-failure"))
     lam = async_server.client("lambda")
-    name = make(SELF_INVOKER.replace("DEPTH_LIMIT", "1000"))
+    name = make(SELF_INVOKER.replace("DEPTH_LIMIT", "1000"), Layers=[boto3_layer_arn], MemorySize=256)
     lam.put_function_event_invoke_config(FunctionName=name, DestinationConfig={"OnFailure": {"Destination": failure_arn}})
     assert lam.get_function_recursion_config(FunctionName=name)["RecursiveLoop"] == "Terminate"
     lam.invoke(FunctionName=name, InvocationType="Event", Payload=json.dumps({"report": listener.url, "depth": 0}))
     stopped = json.loads(receive(sqs, failure_url, timeout=60)[0]["Body"])
     assert stopped["requestContext"]["condition"] == "RecursiveInvocationException"
     assert sorted(post["depth"] for post in listener.posts) == list(range(16))
-    done = subprocess.run([sys.executable, "-m", "lambdabox", "logs", name, "--endpoint-url", async_server.url],
-                          capture_output=True, text=True, timeout=30)
+    done = async_server.cli("logs", name)
     assert "recursive loop" in done.stdout
 
 
-def test_recursion_allowed_when_configured(async_server, make, listener):
+def test_recursion_allowed_when_configured(async_server, make, listener, boto3_layer_arn):
     lam = async_server.client("lambda")
-    name = make(SELF_INVOKER.replace("DEPTH_LIMIT", "20"))
+    name = make(SELF_INVOKER.replace("DEPTH_LIMIT", "20"), Layers=[boto3_layer_arn], MemorySize=256)
     lam.put_function_recursion_config(FunctionName=name, RecursiveLoop="Allow")
     lam.invoke(FunctionName=name, InvocationType="Event", Payload=json.dumps({"report": listener.url, "depth": 0}))
     assert sorted(post["depth"] for post in listener.wait_for(21, timeout=60)) == list(range(21))

@@ -285,16 +285,10 @@ def test_missing_interpreter_is_refused_at_create(lam, role, unique):
 
 
 def test_logs_command_prints_the_log(deploy, invoke, server):
-    import subprocess
-    import sys
-
     name = deploy({"app.py": "def handler(e, c):\n    print('line for the logs command')\n"})
     invoke(name, {})
     time.sleep(0.1)
-    done = subprocess.run(
-        [sys.executable, "-m", "lambdabox", "logs", name, "--endpoint-url", server.url],
-        capture_output=True, text=True, timeout=30,
-    )
+    done = server.cli("logs", name)
     assert done.returncode == 0, done.stderr
     assert "line for the logs command" in done.stdout
     assert "REPORT RequestId:" in done.stdout

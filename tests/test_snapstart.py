@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import base64
 import concurrent.futures
-import subprocess
-import sys
 import time
 
 import pytest
@@ -114,10 +112,7 @@ def test_init_runs_once_and_every_clone_is_its_own(snapped, invoke, lam, server)
         tail = base64.b64decode(result.headers["x-amz-log-result"]).decode()
         assert "Restore Duration:" in tail and "Billed Restore Duration:" in tail and "Init Duration" not in tail
     # INIT's own output went to one log stream, the template's: it ran once.
-    printed = subprocess.run(
-        [sys.executable, "-m", "lambdabox", "logs", name, "--endpoint-url", server.url],
-        capture_output=True, text=True, timeout=30, check=True,
-    ).stdout
+    printed = server.cli("logs", name, check=True).stdout
     assert printed.count("INIT ran") == 1
 
 
