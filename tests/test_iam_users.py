@@ -78,10 +78,17 @@ def test_list_users_pages(iam, unique):
     assert [user["UserName"] for page in pages for user in page["Users"]] == names
 
 
+#: The self-service policy AWS's IAM guide shows: a user may read itself and manage its own keys.
+SELF_SERVICE = json.dumps({"Version": "2012-10-17", "Statement": [{
+    "Effect": "Allow", "Action": ["iam:GetUser", "iam:*AccessKey*"],
+    "Resource": "arn:aws:iam::*:user/${aws:username}"}]})
+
+
 def test_get_user_without_a_name_is_the_caller(server, iam, user):
     root = iam.get_user()["User"]
     assert (root["UserId"], root["Arn"]) == (ACCOUNT, f"arn:aws:iam::{ACCOUNT}:root")
 
+    iam.put_user_policy(UserName=user, PolicyName="self", PolicyDocument=SELF_SERVICE)
     key = iam.create_access_key(UserName=user)["AccessKey"]
     own = server.client("iam", credentials=(key["AccessKeyId"], key["SecretAccessKey"])).get_user()["User"]
     assert own["UserName"] == user and own["Arn"] == f"arn:aws:iam::{ACCOUNT}:user/{user}"
@@ -203,6 +210,7 @@ def test_key_calls_on_another_users_key_find_nothing(iam, unique):
 
 
 def test_a_user_manages_its_own_keys_without_naming_itself(server, iam, user):
+    iam.put_user_policy(UserName=user, PolicyName="self", PolicyDocument=SELF_SERVICE)
     key = iam.create_access_key(UserName=user)["AccessKey"]
     own = server.client("iam", credentials=(key["AccessKeyId"], key["SecretAccessKey"]))
     created = own.create_access_key()["AccessKey"]
@@ -218,14 +226,16 @@ def test_a_user_manages_its_own_keys_without_naming_itself(server, iam, user):
 
 def test_root_manages_the_root_keys(fresh_server):
     iam = fresh_server.client("iam", account="222222222222")
-    assert iam.list_access_keys()["AccessKeyMetadata"] == []
+    first, _ = fresh_server.root("222222222222")
+    assert [item["AccessKeyId"] for item in iam.list_access_keys()["AccessKeyMetadata"]] == [first]
     created = iam.create_access_key()["AccessKey"]
     assert "UserName" not in created and created["AccessKeyId"].startswith("AKIA")
-    identity = fresh_server.client("sts", credentials=(created["AccessKeyId"], created["SecretAccessKey"])).get_caller_identity()
-    assert identity["Arn"] == "arn:aws:iam::222222222222:root"
-    assert [item["AccessKeyId"] for item in iam.list_access_keys()["AccessKeyMetadata"]] == [created["AccessKeyId"]]
+    signed = fresh_server.client("sts", credentials=(created["AccessKeyId"], created["SecretAccessKey"]))
+    assert signed.get_caller_identity()["Arn"] == "arn:aws:iam::222222222222:root"
+    listed = {item["AccessKeyId"] for item in iam.list_access_keys()["AccessKeyMetadata"]}
+    assert listed == {first, created["AccessKeyId"]}
     iam.delete_access_key(AccessKeyId=created["AccessKeyId"])
-    assert iam.list_access_keys()["AccessKeyMetadata"] == []
+    assert [item["AccessKeyId"] for item in iam.list_access_keys()["AccessKeyMetadata"]] == [first]
 
 
 def test_the_secret_is_shown_once_and_never_stored_in_clear(server, iam, user):

@@ -125,7 +125,9 @@ def test_reserved_concurrency_zero_throttles_every_invoke(server, function_on):
         assert_throttled(outcome, "ReservedFunctionConcurrentInvocationLimitExceeded")
 
     # The wire form, as AWS sends it: error type in the header, Type/message/Reason in the body.
-    request = urllib.request.Request(f"{server.url}/2015-03-31/functions/{name}/invocations", data=b"{}", method="POST")
+    path = f"/2015-03-31/functions/{name}/invocations"
+    request = urllib.request.Request(f"{server.url}{path}", data=b"{}", method="POST",
+                                     headers=server.signed("POST", path, b"{}"))
     with pytest.raises(urllib.error.HTTPError) as raised:
         urllib.request.urlopen(request, timeout=10)
     assert raised.value.code == 429
