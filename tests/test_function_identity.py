@@ -128,3 +128,44 @@ def test_a_function_reaches_nothing_of_another_account(server, layer):
     assert result[f"/_lambdabox/invocations?function={victim}&account={other}"] == {"invocations": []}
     # B itself sees its own.
     assert server.get_json(f"/_lambdabox/invocations/{request_id}", account=other)["function"] == victim
+
+
+LEAKER = """
+import os
+def handler(event, context):
+    return [os.environ[name] for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")]
+"""
+
+
+def test_a_functions_stolen_credentials_reach_no_further_than_its_role(server):
+    """A hostile function hands its credentials out: they are its role's and nothing more. Changed, they are nothing."""
+    from botocore.exceptions import ClientError
+
+    from support import error_of
+
+    suffix = os.urandom(3).hex()
+    name = make(server, f"leaker-{suffix}", role_with(server, f"leaker-{suffix}", [
+        {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}]), {"app.py": LEAKER})
+    key, secret, token = json.load(server.client("lambda").invoke(FunctionName=name)["Payload"])
+    sts = server.client("sts", credentials=(key, secret, token))
+    assert sts.get_caller_identity()["Arn"] == f"arn:aws:sts::{ACCOUNT}:assumed-role/leaker-{suffix}/{name}"
+
+    # A role of another account that trusts only its own account: the stolen session can't become it.
+    other = "888888888888"
+    target = server.client("iam", account=other).create_role(RoleName=f"guarded-{suffix}", AssumeRolePolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{other}:root"},
+                                                 "Action": "sts:AssumeRole"}]}))["Role"]["Arn"]
+    with pytest.raises(ClientError) as raised:
+        sts.assume_role(RoleArn=target, RoleSessionName="escape")
+    assert error_of(raised)[:2] == (403, "AccessDenied")
+
+    # Nor can it reach IAM beyond what the role allows.
+    with pytest.raises(ClientError) as iam_refused:
+        server.client("iam", credentials=(key, secret, token)).create_user(UserName=f"backdoor-{suffix}")
+    assert error_of(iam_refused)[:2] == (403, "AccessDenied")
+
+    # Any change to the token makes it no token at all.
+    flipped = token[:-5] + ("A" if token[-5] != "A" else "B") + token[-4:]
+    with pytest.raises(ClientError) as forged:
+        server.client("sts", credentials=(key, secret, flipped)).get_caller_identity()
+    assert error_of(forged) == (403, "InvalidClientTokenId", "The security token included in the request is invalid.")
