@@ -70,16 +70,19 @@ class Gate:
     def check(self, principal: Principal, target: Target, origin: Origin = Origin()) -> None:
         if target.always_allowed:
             return
-        request = Request(target.action, target.resource, self.context(principal, target, origin))
         # AWS-managed policies ("aws" owns them) are everyone's to read and attach: only identity policies govern.
         same_account = target.account in (principal.account, "aws")
+        assume_role = target.action.lower() == _ASSUME_ROLE
+        final = same_account and not assume_role and not self._can_deny(target)
+        if principal.kind == ROOT and final:
+            return  # a root in its own account, on a resource whose policy can't take that back
+        request = Request(target.action, target.resource, self.context(principal, target, origin))
         if principal.kind == ROOT:
             # Anything in its own account; elsewhere, whatever the other account's resource policy grants it.
             identity = Effect.ALLOW
         else:
             identity = identity_effect(self._identity_policies(principal), request)
-        assume_role = target.action.lower() == _ASSUME_ROLE
-        if identity is Effect.ALLOW and same_account and not assume_role and not self._can_deny(target):
+        if identity is Effect.ALLOW and final:
             return  # allowed, and no resource policy of this kind can take it back: no need to read one
         documents = self._resource_policies(target)
         anyone_of_account = Caller(principal.account, principal.arn, principal.role_arn)
