@@ -37,7 +37,10 @@ def test_publish_numbers_from_one(lam, create_function, unique):
     assert first["CodeSha256"] == created["CodeSha256"]
     assert first["Description"] == "first release"
     assert first["RevisionId"] != latest["RevisionId"]
-    assert lam.get_function_configuration(FunctionName=name)["Description"] == "", "$LATEST keeps its description"
+    after = lam.get_function_configuration(FunctionName=name)
+    assert after["Description"] == "", "$LATEST keeps its description"
+    # Publishing changes the function: $LATEST gets a RevisionId of its own, new (recorded on AWS).
+    assert after["RevisionId"] not in (latest["RevisionId"], first["RevisionId"])
 
     configure(lam, name, MemorySize=256)
     second = lam.publish_version(FunctionName=name)
@@ -180,3 +183,16 @@ def test_versions_of_a_missing_function(lam, unique):
     )
     status, error, _ = aws_error(lam.publish_version, FunctionName=name)
     assert (status, error) == (404, "ResourceNotFoundException")
+
+
+def test_create_with_publish_answers_version_1_under_the_unqualified_arn(lam, role, unique):
+    """As AWS answers CreateFunction with Publish: true (recorded): Version "1", FunctionArn without a qualifier."""
+    from support import make_zip
+
+    name = unique("fn")
+    created = lam.create_function(FunctionName=name, Runtime="python3.12", Role=role, Handler="app.handler",
+                                  Code={"ZipFile": make_zip()}, Publish=True)
+    assert (created["Version"], created["FunctionArn"]) == ("1", arn(name))
+    lam.get_waiter("function_active_v2").wait(FunctionName=name)
+    versions = lam.list_versions_by_function(FunctionName=name)["Versions"]
+    assert [(item["Version"], item["FunctionArn"]) for item in versions] == [("$LATEST", arn(name, "$LATEST")), ("1", arn(name, "1"))]

@@ -121,7 +121,10 @@ class Functions:
             }
             records.put(FUNCTION, namespace(ref.scope), ref.name, {"Tags": tags, "last_version": 0})
             records.put(VERSION, namespace(ref.scope), version_key(ref.name, LATEST), record, blobs=versions.blobs_of(record))
-            answer = versions.publish(records, ref, self._secrets) if request.get("Publish") else config
+            answer = config
+            if request.get("Publish"):
+                # AWS answers with version 1's configuration under the function's unqualified ARN.
+                answer = {**versions.publish(records, ref, self._secrets), "FunctionArn": function_arn(ref.scope, ref.name)}
         self._changed(ref.scope, ref.name)
         return answer
 

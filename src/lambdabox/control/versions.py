@@ -68,6 +68,10 @@ def publish(records: Records, ref: FunctionRef, secrets: EnvSecrets, description
     if variables is not None:
         config["Environment"] = {"Variables": variables}
     record = {**latest, "config": secrets.seal(ref.scope, config), "fingerprint": current}
+    # Publishing is a change to the function: $LATEST gets a new RevisionId too, as on AWS.
+    latest_key = version_key(ref.name, LATEST)
+    renewed = {**latest, "config": {**latest["config"], "RevisionId": str(uuid.uuid4())}}
+    records.put(VERSION, namespace(ref.scope), latest_key, renewed, blobs=blobs_of(latest))
     records.put(FUNCTION, namespace(ref.scope), ref.name, function)
     records.put(VERSION, namespace(ref.scope), version_key(ref.name, str(number)), record, blobs=blobs_of(record))
     return config
