@@ -725,3 +725,14 @@ def test_create_existing_function_conflicts(lam, create_function, unique):
         "first",
         first["CodeSha256"],
     )
+
+
+def test_a_json_log_format_defaults_its_levels_to_info(lam, create_function):
+    """As AWS answers (recorded): LogFormat JSON without levels shows ApplicationLogLevel and SystemLogLevel INFO."""
+    name = create_function(LoggingConfig={"LogFormat": "JSON"})["FunctionName"]
+    shown = lam.get_function_configuration(FunctionName=name)["LoggingConfig"]
+    assert shown == {"LogFormat": "JSON", "ApplicationLogLevel": "INFO", "SystemLogLevel": "INFO",
+                     "LogGroup": f"/aws/lambda/{name}"}
+    updated = lam.update_function_configuration(FunctionName=name, LoggingConfig={"ApplicationLogLevel": "DEBUG"})
+    assert updated["LoggingConfig"]["ApplicationLogLevel"] == "DEBUG"
+    assert updated["LoggingConfig"]["SystemLogLevel"] == "INFO"

@@ -184,6 +184,10 @@ def apply(configuration: dict[str, Any], request: dict[str, Any]) -> dict[str, A
             value = {"ApplyOn": value.get("ApplyOn", "None"), "OptimizationStatus": "Off"}
         elif member == "LoggingConfig":
             value = {**configuration.get("LoggingConfig", {}), **value}
+            if value.get("LogFormat") == "JSON":
+                # AWS fills in INFO for the levels a JSON log format was given without.
+                value.setdefault("ApplicationLogLevel", "INFO")
+                value.setdefault("SystemLogLevel", "INFO")
         elif member == "DeadLetterConfig" and not value.get("TargetArn"):
             updated.pop(member, None)
             continue
