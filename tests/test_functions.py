@@ -475,6 +475,11 @@ def test_delete_function_with_a_qualifier(lam, create_function, unique):
     assert aws_error(lam.delete_function, FunctionName=unique("missing"), Qualifier="$LATEST") == (
         400, "InvalidParameterValueException", latest
     )  # fmt: skip
+    # But after a qualifier in the name that contradicts the Qualifier (recorded on AWS).
+    assert aws_error(lam.delete_function, FunctionName=f"{name}:1", Qualifier="$LATEST") == (
+        400, "InvalidParameterValueException",
+        "The derived qualifier from the function name does not match the specified qualifier.",
+    )  # fmt: skip
 
     assert aws_error(lam.delete_function, FunctionName=name, Qualifier="1") == (
         409,

@@ -239,10 +239,10 @@ class Functions:
     # -- delete -------------------------------------------------------------------------
 
     def delete(self, scope: Scope, request: dict[str, Any]) -> None:
-        qualifier = request.get("Qualifier")
-        if qualifier == LATEST or request["FunctionName"].endswith(f":{LATEST}"):
+        # A qualifier in the name that contradicts the Qualifier is refused first, as AWS does.
+        ref = parse_function_ref(request["FunctionName"], scope, request.get("Qualifier"))
+        if ref.qualifier == LATEST:
             raise InvalidParameterValue("$LATEST version cannot be deleted without deleting the function.")
-        ref = parse_function_ref(request["FunctionName"], scope, qualifier)
         with self._store.transaction() as records:
             catalog.function(records, FunctionRef(ref.scope, ref.name))
             if ref.qualifier is None:
