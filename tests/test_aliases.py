@@ -188,7 +188,8 @@ ROUTING_ERRORS = {
     ),
     "weight-below-zero": (
         "1",
-        {"2": -1.0},
+        # An integer, as a CLI user writes it: AWS still prints the double.
+        {"2": -1},
         (
             400,
             "ValidationException",

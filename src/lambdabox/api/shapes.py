@@ -73,7 +73,8 @@ def decode(shape: Shape, value: Any, where: str) -> Any:
     if kind in ("float", "double"):
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise _parse_error(f"Cannot deserialize {where}: expected a number, got {_type_name(value)}")
-        return value
+        # A double is a double however the client wrote it: -1 is -1.0, as AWS prints and answers it.
+        return float(value)
     if kind == "boolean":
         if not isinstance(value, bool):
             raise _parse_error(f"Cannot deserialize {where}: expected a boolean, got {_type_name(value)}")
