@@ -15,6 +15,7 @@ import uuid
 import pytest
 from botocore.exceptions import ClientError
 
+from lambdabox.model.runtimes import AWS_RUNTIMES
 from support import ACCOUNT, REGION, REVISION_MISMATCH, Server, arn, aws_error, make_zip
 
 LAST_MODIFIED = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}\+0000")
@@ -645,12 +646,18 @@ REJECTED_CREATES = {
         {"Handler": "handler"},
         _invalid("The handler 'handler' is not valid for python3.12: it must name a file and a function, as in 'app.handler'."),
     ),
-    "unsupported-runtime": (
+    "unknown-runtime": (
+        {"Runtime": "cobol85"},
+        _invalid(
+            "Value cobol85 at 'runtime' failed to satisfy constraint: Member must satisfy enum value set: "
+            f"[{', '.join(AWS_RUNTIMES)}] or be a valid ARN"
+        ),
+    ),
+    "a-runtime-aws-runs-and-lambdabox-does-not": (
         {"Runtime": "java21"},
         _invalid(
-            "Value java21 at 'runtime' failed to satisfy constraint: Member must satisfy enum value set: "
-            "[python3.9, python3.10, python3.11, python3.12, python3.13, python3.14, nodejs18.x, nodejs20.x, "
-            "nodejs22.x, nodejs24.x, provided.al2023, provided.al2] or be a valid ARN"
+            "Lambdabox does not run the java21 runtime. It runs: python3.9, python3.10, python3.11, python3.12, "
+            "python3.13, python3.14, nodejs18.x, nodejs20.x, nodejs22.x, nodejs24.x, provided.al2023, provided.al2."
         ),
     ),
     "deprecated-runtime": (
@@ -741,3 +748,13 @@ def test_a_json_log_format_defaults_its_levels_to_info(lam, create_function):
     updated = lam.update_function_configuration(FunctionName=name, LoggingConfig={"ApplicationLogLevel": "DEBUG"})
     assert updated["LoggingConfig"]["ApplicationLogLevel"] == "DEBUG"
     assert updated["LoggingConfig"]["SystemLogLevel"] == "INFO"
+
+
+def test_the_runtime_list_in_messages_is_awss():
+    """The names an unknown runtime's message lists are AWS's own (its service model's Runtime enum)."""
+    import botocore.session
+
+    from lambdabox.model.runtimes import AWS_RUNTIMES
+
+    enum = botocore.session.get_session().get_service_model("lambda").shape_for("Runtime").enum
+    assert [name for name in enum if name in AWS_RUNTIMES] == list(AWS_RUNTIMES)
