@@ -758,3 +758,18 @@ def test_the_runtime_list_in_messages_is_awss():
 
     enum = botocore.session.get_session().get_service_model("lambda").shape_for("Runtime").enum
     assert [name for name in enum if name in AWS_RUNTIMES] == list(AWS_RUNTIMES)
+
+
+@pytest.mark.parametrize("name", ["no spaces allowed", "x" * 65, "y" * 171, "fn!"], ids=["malformed", "65", "171", "bang"])
+def test_get_and_delete_of_a_name_no_function_could_have_are_not_found(lam, name):
+    """Recorded on AWS: Get and Delete answer ResourceNotFound, "Function not found: <arn>", not a validation error."""
+    message = f"Function not found: arn:aws:lambda:us-east-1:000000000000:function:{name}"
+    for call in (lam.get_function, lam.get_function_configuration, lam.delete_function):
+        assert aws_error(call, FunctionName=name) == (404, "ResourceNotFoundException", message)
+
+
+def test_a_huge_unknown_name_is_quoted_back_shortened(lam):
+    name = "z" * 5000
+    status, code, message = aws_error(lam.get_function, FunctionName=name)
+    assert (status, code) == (404, "ResourceNotFoundException")
+    assert message == f"Function not found: arn:aws:lambda:us-east-1:000000000000:function:{'z' * 256}..."

@@ -56,6 +56,8 @@ _CODE_OPERATIONS = frozenset({"CreateFunction", "UpdateFunctionCode", "PublishLa
 
 #: Members whose failures Lambda reports itself, not through the model's ValidationException.
 _EXEMPT = frozenset({"runtime", "recursiveLoop"})
+#: Operations that answer a FunctionName no function could have as not found, as AWS does, not as invalid.
+_NOT_FOUND_IF_MALFORMED = frozenset({"GetFunction", "GetFunctionConfiguration", "DeleteFunction"})
 
 
 @dataclass(frozen=True)
@@ -232,7 +234,7 @@ def _gather(
             params[name] = _scalar(member, query[wire], wire)
         elif location == "header" and wire in headers:
             params[name] = _scalar(member, [headers[wire]], wire)
-    shapes.check(shape, params, _EXEMPT)
+    shapes.check(shape, params, _EXEMPT | ({"functionName"} if operation.name in _NOT_FOUND_IF_MALFORMED else set()))
     return params
 
 

@@ -21,7 +21,7 @@ from lambdabox.control.provisioned import PROVISIONED_CONFIG
 from lambdabox.control.roles import require_assumable
 from lambdabox.control.tags import check_tag_count
 from lambdabox.model import configuration, package
-from lambdabox.model.arns import LATEST, FunctionRef, Scope, function_arn, parse_function_ref
+from lambdabox.model.arns import LATEST, FunctionRef, Scope, existing_function_ref, function_arn, parse_function_ref
 from lambdabox.model.errors import (
     InvalidParameterValue,
     PreconditionFailed,
@@ -131,7 +131,7 @@ class Functions:
     # -- read ---------------------------------------------------------------------------
 
     def get(self, scope: Scope, request: dict[str, Any], base_url: str) -> dict[str, Any]:
-        ref = parse_function_ref(request["FunctionName"], scope, request.get("Qualifier"))
+        ref = existing_function_ref(request["FunctionName"], scope, request.get("Qualifier"))
         with self._store.reading() as records:
             function = catalog.function(records, ref)
             record, _ = catalog.resolve(records, ref)
@@ -146,7 +146,7 @@ class Functions:
         return body
 
     def get_configuration(self, scope: Scope, request: dict[str, Any]) -> dict[str, Any]:
-        ref = parse_function_ref(request["FunctionName"], scope, request.get("Qualifier"))
+        ref = existing_function_ref(request["FunctionName"], scope, request.get("Qualifier"))
         with self._store.reading() as records:
             record, _ = catalog.resolve(records, ref)
         return _as_requested(self._secrets.shown(ref.scope, record["config"]), ref)
@@ -240,7 +240,7 @@ class Functions:
 
     def delete(self, scope: Scope, request: dict[str, Any]) -> None:
         # A qualifier in the name that contradicts the Qualifier is refused first, as AWS does.
-        ref = parse_function_ref(request["FunctionName"], scope, request.get("Qualifier"))
+        ref = existing_function_ref(request["FunctionName"], scope, request.get("Qualifier"))
         if ref.qualifier == LATEST:
             raise InvalidParameterValue("$LATEST version cannot be deleted without deleting the function.")
         with self._store.transaction() as records:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from lambdabox.model.errors import AccessDenied, InvalidParameterValue, ResourceNotFound, ValidationError
+from lambdabox.model.errors import AccessDenied, InvalidParameterValue, ResourceNotFound, ValidationError, shortened
 
 #: The partition every ARN we mint lives in.
 PARTITION = "aws"
@@ -84,6 +84,16 @@ def parse_function_ref(text: str, scope: Scope, qualifier: str | None = None) ->
     if inner and qualifier and inner != qualifier:
         raise InvalidParameterValue("The derived qualifier from the function name does not match the specified qualifier.")
     return FunctionRef(scope, match["name"], inner or qualifier)
+
+
+def existing_function_ref(text: str, scope: Scope, qualifier: str | None = None) -> FunctionRef:
+    """A FunctionName that must name an existing function: one no function could have (malformed, or a name
+    longer than 64) is not found, as AWS answers Get and Delete for it, rather than invalid."""
+    match = _FUNCTION_REF.match(text)
+    if not match or len(match["name"]) > 64:
+        # Quoted back at most 256 characters long: a name in a URL can be far longer than any function's.
+        raise ResourceNotFound(f"Function not found: {function_arn(scope, shortened(text, 256))}")
+    return parse_function_ref(text, scope, qualifier)
 
 
 @dataclass(frozen=True)
