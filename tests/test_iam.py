@@ -527,3 +527,23 @@ def test_aws_managed_policy_versions(iam):
     assert version["IsDefaultVersion"] is True
     assert "logs:PutLogEvents" in version["Document"]["Statement"][0]["Action"]
     assert [v["VersionId"] for v in iam.list_policy_versions(PolicyArn=BASIC_EXECUTION)["Versions"]] == ["v1"]
+
+
+def test_policy_tags(iam, unique):
+    arn = iam.create_policy(PolicyName=unique("policy"), PolicyDocument=PERMISSIONS,
+                            Tags=[{"Key": "env", "Value": "dev"}])["Policy"]["Arn"]
+    iam.tag_policy(PolicyArn=arn, Tags=[{"Key": "ENV", "Value": "prod"}, {"Key": "team", "Value": "a"}])
+    listed = iam.list_policy_tags(PolicyArn=arn)
+    assert (listed["Tags"], listed["IsTruncated"]) == (
+        [{"Key": "ENV", "Value": "prod"}, {"Key": "team", "Value": "a"}], False)
+    assert iam.get_policy(PolicyArn=arn)["Policy"]["Tags"] == listed["Tags"]
+    iam.untag_policy(PolicyArn=arn, TagKeys=["env", "team"])
+    assert iam.list_policy_tags(PolicyArn=arn)["Tags"] == []
+    assert "Tags" not in iam.get_policy(PolicyArn=arn)["Policy"]
+    assert iam.list_policy_tags(PolicyArn=BASIC_EXECUTION)["Tags"] == []
+    with pytest.raises(ClientError) as raised:
+        iam.tag_policy(PolicyArn=BASIC_EXECUTION, Tags=[{"Key": "k", "Value": "v"}])
+    assert raised.value.response["Error"]["Code"] == "InvalidInput"
+    with pytest.raises(ClientError) as raised:
+        iam.list_policy_tags(PolicyArn=arn.replace(":policy/", ":policy/nosuch-"))
+    assert raised.value.response["Error"]["Code"] == "NoSuchEntity"

@@ -3,7 +3,7 @@
 The provider cannot be downloaded here, so each resource's life cycle (create, read, update, read,
 destroy) is replayed from its source (hashicorp/terraform-provider-aws, internal/service/lambda/
 function.go, alias.go, layer_version.go, permission.go and internal/service/iam/role.go,
-role_policy_attachment.go, policy.go). Each call must succeed, and each answer must hold what the
+role_policy_attachment.go, policy.go, tags.go). Each call must succeed, and each answer must hold what the
 provider reads from it, in the shape it reads it.
 """
 
@@ -120,6 +120,10 @@ def test_iam_role_with_policies(server, unique):
         iam.create_policy_version(PolicyArn=policy_arn, PolicyDocument=narrower, SetAsDefault=True)
     state = read_policy(iam, policy_arn)
     assert state["document"] == json.loads(narrower) and state["policy"]["DefaultVersionId"] == "v6"
+    # Its tags change with UntagPolicy and TagPolicy; the read takes them from GetPolicy.
+    iam.untag_policy(PolicyArn=policy_arn, TagKeys=["env"])
+    iam.tag_policy(PolicyArn=policy_arn, Tags=[{"Key": "env", "Value": "prod"}])
+    assert read_policy(iam, policy_arn)["policy"]["Tags"] == [{"Key": "env", "Value": "prod"}]
 
     # Destroy the attachments: DetachRolePolicy; the read after shows them gone.
     for arn in (policy_arn, BASIC_EXECUTION):

@@ -554,7 +554,9 @@ IAM: dict[str, _Query] = {
     "UntagRole": _Query(_ROLE, (_form_list("TagKeys", "aws:TagKeys"),)),
     "ListRoles": _Query(_iam_anything),
     "CreatePolicy": _Query(_created("policy", "PolicyName"), (_form_tags,)),
-    **_all(_policy_arn, "GetPolicy", "DeletePolicy", "GetPolicyVersion", "ListPolicyVersions",
+    "TagPolicy": _Query(_policy_arn, (_form_tags,), account_from_arn=True),
+    "UntagPolicy": _Query(_policy_arn, (_form_list("TagKeys", "aws:TagKeys"),), account_from_arn=True),
+    **_all(_policy_arn, "GetPolicy", "DeletePolicy", "ListPolicyTags", "GetPolicyVersion", "ListPolicyVersions",
            "CreatePolicyVersion", "DeletePolicyVersion", "SetDefaultPolicyVersion", account_from_arn=True),
     "ListPolicies": _Query(_iam_anything),
     "CreateUser": _Query(

@@ -18,6 +18,7 @@ from lambdabox.api.query_form import Form, Handler, encoded
 from lambdabox.api.query_identity import IdentityServices, group_actions, sts_actions, user_actions
 from lambdabox.control.iam import Iam
 from lambdabox.control.iam_policy_versions import PolicyVersions
+from lambdabox.control.iam_tags import IamTags
 from lambdabox.model.iam import IamError, InvalidAction, MissingAction, ServiceFailure
 from lambdabox.model.principals import Principal
 
@@ -53,10 +54,10 @@ class QueryApi:
     and an XML body. An unexpected failure is logged and answered as ServiceFailure (500).
     """
 
-    def __init__(self, iam: Iam, identity: IdentityServices, versions: PolicyVersions) -> None:
+    def __init__(self, iam: Iam, identity: IdentityServices, versions: PolicyVersions, tags: IamTags) -> None:
         self._iam = iam
         self._actions: dict[str, dict[str, Handler]] = {
-            "iam": self._iam_actions() | _version_actions(versions) | user_actions(identity.users)
+            "iam": self._iam_actions() | _version_actions(versions) | _tag_actions(tags) | user_actions(identity.users)
             | group_actions(identity.groups),
             "sts": sts_actions(identity.sts),
         }
@@ -138,13 +139,6 @@ class QueryApi:
             "UpdateRoleDescription": lambda caller, form: {"Role": _role(iam.update_role_description(
                 caller.account, form.required("RoleName"), form.required("Description")
             ))},
-            "TagRole": lambda caller, form: iam.tag_role(caller.account, form.required("RoleName"), form.tags()),
-            "UntagRole": lambda caller, form: iam.untag_role(
-                caller.account, form.required("RoleName"), form.members("TagKeys") or []
-            ),
-            "ListRoleTags": lambda caller, form: iam.list_role_tags(
-                caller.account, form.required("RoleName"), form.text("Marker"), form.integer("MaxItems")
-            ),
             "ListInstanceProfilesForRole": lambda caller, form: iam.list_instance_profiles_for_role(
                 caller.account, form.required("RoleName"), form.text("Marker"), form.integer("MaxItems")
             ),
@@ -182,6 +176,26 @@ def _version_actions(versions: PolicyVersions) -> dict[str, Handler]:
         ),
         "SetDefaultPolicyVersion": lambda caller, form: versions.set_default(
             caller.account, form.required("PolicyArn"), form.required("VersionId")
+        ),
+    }
+
+
+def _tag_actions(tags: IamTags) -> dict[str, Handler]:
+    """The tag calls of roles and customer managed policies."""
+    return {
+        "TagRole": lambda caller, form: tags.tag_role(caller.account, form.required("RoleName"), form.tags()),
+        "UntagRole": lambda caller, form: tags.untag_role(
+            caller.account, form.required("RoleName"), form.members("TagKeys") or []
+        ),
+        "ListRoleTags": lambda caller, form: tags.list_role_tags(
+            caller.account, form.required("RoleName"), form.text("Marker"), form.integer("MaxItems")
+        ),
+        "TagPolicy": lambda caller, form: tags.tag_policy(caller.account, form.required("PolicyArn"), form.tags()),
+        "UntagPolicy": lambda caller, form: tags.untag_policy(
+            caller.account, form.required("PolicyArn"), form.members("TagKeys") or []
+        ),
+        "ListPolicyTags": lambda caller, form: tags.list_policy_tags(
+            caller.account, form.required("PolicyArn"), form.text("Marker"), form.integer("MaxItems")
         ),
     }
 

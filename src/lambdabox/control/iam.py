@@ -176,54 +176,6 @@ class Iam:
         self.update_role(account, name, description)
         return self.get_role(account, name)
 
-    def tag_role(self, account: str, name: str, tags: Sequence[dict[str, str]]) -> None:
-        """Add tags, or change the values of keys the role has (keys compare ignoring case, as IAM's do);
-        LimitExceeded past 50 tags."""
-        checks = Checks()
-        checks.name(name, "roleName", 64)
-        checks.tags(tags)
-        checks.done()
-        iam.check_tag_keys(tags)
-        with self._store.transaction() as records:
-            role = _role(records, account, name)
-            given = {tag["Key"].lower(): {"Key": tag["Key"], "Value": tag["Value"]} for tag in tags}
-            kept = [tag for tag in role.get("Tags", []) if tag["Key"].lower() not in given]
-            merged = kept + list(given.values())
-            if len(merged) > iam.MAX_TAGS:
-                # AWS's exact wording here is not known.
-                raise iam.LimitExceeded(f"A role can have at most {iam.MAX_TAGS} tags.")
-            role["Tags"] = merged
-            records.put(ROLE, account, name, role)
-
-    def untag_role(self, account: str, name: str, keys: Sequence[str]) -> None:
-        """Remove the tags with these keys (ignoring case); keys the role does not have are ignored."""
-        iam.check_names(name)
-        gone = {key.lower() for key in keys}
-        with self._store.transaction() as records:
-            role = _role(records, account, name)
-            kept = [tag for tag in role.get("Tags", []) if tag["Key"].lower() not in gone]
-            if kept:
-                role["Tags"] = kept
-            else:
-                role.pop("Tags", None)
-            records.put(ROLE, account, name, role)
-
-    def list_role_tags(self, account: str, name: str, marker: str | None = None, max_items: int | None = None) -> Body:
-        """A page of the role's tags, in the order they were added: {"Tags", "IsTruncated", "Marker"?}."""
-        checks = Checks()
-        checks.name(name, "roleName", 64)
-        checks.paging(marker, max_items)
-        checks.done()
-        with self._store.reading() as records:
-            tags = _role(records, account, name).get("Tags", [])
-        # At most 50 tags: a page is a slice, and the marker the index past it.
-        start = int(marker) if marker and marker.isdigit() else 0
-        size = max_items or iam.DEFAULT_MAX_ITEMS
-        paging: Body = {"IsTruncated": start + size < len(tags)}
-        if paging["IsTruncated"]:
-            paging["Marker"] = str(start + size)
-        return {"Tags": tags[start:start + size], **paging}
-
     def list_instance_profiles_for_role(
         self, account: str, name: str, marker: str | None = None, max_items: int | None = None
     ) -> Body:
