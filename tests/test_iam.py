@@ -421,3 +421,129 @@ def test_service_linked_role_policies_do_not_attach(iam, role_name):
             RoleName=role_name, PolicyArn="arn:aws:iam::aws:policy/aws-service-role/AWSLambdaReplicator"
         )
     assert_error(raised, 400, "PolicyNotAttachable", "Cannot attach a Service Role Policy to a Customer Role.")
+
+
+# Role tags, instance profiles and descriptions: what Terraform's aws_iam_role calls
+
+
+def test_role_tags(iam, role_name):
+    empty = iam.list_role_tags(RoleName=role_name)
+    assert (empty["Tags"], empty["IsTruncated"]) == ([], False)
+    iam.tag_role(RoleName=role_name, Tags=[{"Key": "env", "Value": "dev"}, {"Key": "team", "Value": "a"}])
+    iam.tag_role(RoleName=role_name, Tags=[{"Key": "Env", "Value": "prod"}])
+    tags = iam.list_role_tags(RoleName=role_name)
+    assert (tags["Tags"], tags["IsTruncated"]) == ([{"Key": "team", "Value": "a"}, {"Key": "Env", "Value": "prod"}], False)
+    assert iam.get_role(RoleName=role_name)["Role"]["Tags"] == tags["Tags"]
+    page = iam.list_role_tags(RoleName=role_name, MaxItems=1)
+    assert (page["Tags"], page["IsTruncated"]) == ([{"Key": "team", "Value": "a"}], True)
+    rest = iam.list_role_tags(RoleName=role_name, Marker=page["Marker"])
+    assert (rest["Tags"], rest["IsTruncated"]) == ([{"Key": "Env", "Value": "prod"}], False)
+    iam.untag_role(RoleName=role_name, TagKeys=["env", "nosuch"])
+    assert iam.list_role_tags(RoleName=role_name)["Tags"] == [{"Key": "team", "Value": "a"}]
+    iam.untag_role(RoleName=role_name, TagKeys=["team"])
+    assert "Tags" not in iam.get_role(RoleName=role_name)["Role"]
+    with pytest.raises(ClientError) as raised:
+        iam.tag_role(RoleName=role_name, Tags=[{"Key": f"k{n}", "Value": ""} for n in range(51)])
+    assert raised.value.response["Error"]["Code"] == "ValidationError"
+    with pytest.raises(ClientError) as raised:
+        iam.list_role_tags(RoleName="nosuch-role")
+    assert_error(raised, 404, "NoSuchEntity", "The role with name nosuch-role cannot be found.")
+
+
+def test_instance_profiles_for_role(iam, role_name):
+    listed = iam.list_instance_profiles_for_role(RoleName=role_name)
+    assert (listed["InstanceProfiles"], listed["IsTruncated"]) == ([], False)
+    with pytest.raises(ClientError) as raised:
+        iam.list_instance_profiles_for_role(RoleName="nosuch-role")
+    assert_error(raised, 404, "NoSuchEntity", "The role with name nosuch-role cannot be found.")
+
+
+def test_update_role_description(iam, role_name):
+    role = iam.update_role_description(RoleName=role_name, Description="new words")["Role"]
+    assert (role["RoleName"], role["Description"]) == (role_name, "new words")
+    assert iam.get_role(RoleName=role_name)["Role"]["Description"] == "new words"
+
+
+# Policy versions
+
+
+def test_policy_versions(iam, unique):
+    arn = iam.create_policy(PolicyName=unique("policy"), PolicyDocument=PERMISSIONS)["Policy"]["Arn"]
+    first = iam.get_policy_version(PolicyArn=arn, VersionId="v1")["PolicyVersion"]
+    assert (first["VersionId"], first["IsDefaultVersion"], first["Document"]) == ("v1", True, json.loads(PERMISSIONS))
+    second_document = json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "lambda:*", "Resource": "*"}]}
+    )
+    created = iam.create_policy_version(PolicyArn=arn, PolicyDocument=second_document)["PolicyVersion"]
+    assert (created["VersionId"], created["IsDefaultVersion"], "Document" in created) == ("v2", False, False)
+    assert iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"] == "v1"
+    versions = iam.list_policy_versions(PolicyArn=arn)
+    assert [(v["VersionId"], v["IsDefaultVersion"]) for v in versions["Versions"]] == [("v2", False), ("v1", True)]
+    assert not versions["IsTruncated"] and all("Document" not in v for v in versions["Versions"])
+
+    iam.set_default_policy_version(PolicyArn=arn, VersionId="v2")
+    assert iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"] == "v2"
+    assert iam.get_policy_version(PolicyArn=arn, VersionId="v1")["PolicyVersion"]["IsDefaultVersion"] is False
+    with pytest.raises(ClientError) as raised:
+        iam.delete_policy_version(PolicyArn=arn, VersionId="v2")
+    assert_error(raised, 409, "DeleteConflict", "Cannot delete the default version of a policy.")
+    iam.delete_policy_version(PolicyArn=arn, VersionId="v1")
+    with pytest.raises(ClientError) as raised:
+        iam.get_policy_version(PolicyArn=arn, VersionId="v1")
+    assert_error(raised, 404, "NoSuchEntity", f"Policy {arn} version v1 does not exist or is not attachable.")
+
+    for _ in range(4):
+        iam.create_policy_version(PolicyArn=arn, PolicyDocument=PERMISSIONS)
+    with pytest.raises(ClientError) as raised:
+        iam.create_policy_version(PolicyArn=arn, PolicyDocument=PERMISSIONS)
+    assert_error(
+        raised, 409, "LimitExceeded",
+        "A managed policy can have up to 5 versions. Before you create a new version, you must delete an existing "
+        "version.",
+    )
+    assert [v["VersionId"] for v in iam.list_policy_versions(PolicyArn=arn)["Versions"]] == ["v6", "v5", "v4", "v3", "v2"]
+
+
+def test_a_new_default_version_is_the_one_evaluated(server, iam, unique):
+    """SetDefaultPolicyVersion changes what a user's attached policy allows."""
+    user = unique("user")
+    iam.create_user(UserName=user)
+    key = iam.create_access_key(UserName=user)["AccessKey"]
+    other = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]})
+    arn = iam.create_policy(PolicyName=unique("policy"), PolicyDocument=other)["Policy"]["Arn"]
+    iam.attach_user_policy(UserName=user, PolicyArn=arn)
+    as_user = server.client("iam", credentials=(key["AccessKeyId"], key["SecretAccessKey"]))
+    with pytest.raises(ClientError) as raised:
+        as_user.list_roles()
+    assert raised.value.response["Error"]["Code"] == "AccessDenied"
+    allow = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iam:ListRoles",
+                                                                 "Resource": "*"}]})
+    iam.create_policy_version(PolicyArn=arn, PolicyDocument=allow, SetAsDefault=True)
+    assert "Roles" in as_user.list_roles()
+
+
+def test_aws_managed_policy_versions(iam):
+    version = iam.get_policy_version(PolicyArn=BASIC_EXECUTION, VersionId="v1")["PolicyVersion"]
+    assert version["IsDefaultVersion"] is True
+    assert "logs:PutLogEvents" in version["Document"]["Statement"][0]["Action"]
+    assert [v["VersionId"] for v in iam.list_policy_versions(PolicyArn=BASIC_EXECUTION)["Versions"]] == ["v1"]
+
+
+def test_policy_tags(iam, unique):
+    arn = iam.create_policy(PolicyName=unique("policy"), PolicyDocument=PERMISSIONS,
+                            Tags=[{"Key": "env", "Value": "dev"}])["Policy"]["Arn"]
+    iam.tag_policy(PolicyArn=arn, Tags=[{"Key": "ENV", "Value": "prod"}, {"Key": "team", "Value": "a"}])
+    listed = iam.list_policy_tags(PolicyArn=arn)
+    assert (listed["Tags"], listed["IsTruncated"]) == (
+        [{"Key": "ENV", "Value": "prod"}, {"Key": "team", "Value": "a"}], False)
+    assert iam.get_policy(PolicyArn=arn)["Policy"]["Tags"] == listed["Tags"]
+    iam.untag_policy(PolicyArn=arn, TagKeys=["env", "team"])
+    assert iam.list_policy_tags(PolicyArn=arn)["Tags"] == []
+    assert "Tags" not in iam.get_policy(PolicyArn=arn)["Policy"]
+    assert iam.list_policy_tags(PolicyArn=BASIC_EXECUTION)["Tags"] == []
+    with pytest.raises(ClientError) as raised:
+        iam.tag_policy(PolicyArn=BASIC_EXECUTION, Tags=[{"Key": "k", "Value": "v"}])
+    assert raised.value.response["Error"]["Code"] == "InvalidInput"
+    with pytest.raises(ClientError) as raised:
+        iam.list_policy_tags(PolicyArn=arn.replace(":policy/", ":policy/nosuch-"))
+    assert raised.value.response["Error"]["Code"] == "NoSuchEntity"

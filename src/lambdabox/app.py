@@ -40,6 +40,8 @@ from lambdabox.control.env_secrets import EnvSecrets
 from lambdabox.control.event_configs import EventInvokeConfigs
 from lambdabox.control.functions import Functions
 from lambdabox.control.iam import Iam
+from lambdabox.control.iam_policy_versions import PolicyVersions
+from lambdabox.control.iam_tags import IamTags
 from lambdabox.control.iam_groups import Groups
 from lambdabox.control.iam_names import StoredNames
 from lambdabox.control.iam_users import Users
@@ -239,7 +241,7 @@ def build_app(settings: Settings) -> Starlette:
         )
     fronts = Fronts(
         RestJsonApi(model, lambda_operations(control, invoker), authenticate, settings.default_region, gate),
-        QueryApi(Iam(store), identity), links, blobs, logs, events, authenticate, settings.auth == "off", gate,
+        QueryApi(Iam(store), identity, PolicyVersions(store), IamTags(store)), links, blobs, logs, events, authenticate, settings.auth == "off", gate,
         StoredNames(store, credentials),
     )
 

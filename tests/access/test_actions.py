@@ -219,8 +219,9 @@ def test_actions_aws_never_denies_are_marked(action):
 
 def test_every_iam_action_lambdabox_serves_has_an_entry():
     served = (
-        "CreateRole GetRole UpdateRole UpdateAssumeRolePolicy DeleteRole ListRoles CreatePolicy GetPolicy "
-        "DeletePolicy ListPolicies GetPolicyVersion ListPolicyVersions CreatePolicyVersion DeletePolicyVersion "
+        "CreateRole GetRole UpdateRole UpdateRoleDescription UpdateAssumeRolePolicy DeleteRole ListRoles CreatePolicy "
+        "GetPolicy DeletePolicy ListPolicies GetPolicyVersion ListPolicyVersions CreatePolicyVersion DeletePolicyVersion "
+        "SetDefaultPolicyVersion TagPolicy UntagPolicy ListPolicyTags "
         "AttachRolePolicy DetachRolePolicy ListAttachedRolePolicies PutRolePolicy GetRolePolicy DeleteRolePolicy "
         "ListRolePolicies TagRole UntagRole ListRoleTags ListInstanceProfilesForRole CreateUser GetUser ListUsers "
         "DeleteUser UpdateUser CreateAccessKey ListAccessKeys UpdateAccessKey DeleteAccessKey GetAccessKeyLastUsed "

@@ -546,15 +546,18 @@ IAM: dict[str, _Query] = {
     **_all(_ROLE, "GetRole", "ListAttachedRolePolicies", "GetRolePolicy", "ListRolePolicies", "ListRoleTags",
            "ListInstanceProfilesForRole"),
     # iam:PermissionsBoundary here is the boundary the stored role has.
-    **_all(_ROLE, "UpdateRole", "UpdateAssumeRolePolicy", "DeleteRole", "PutRolePolicy", "DeleteRolePolicy",
+    **_all(_ROLE, "UpdateRole", "UpdateRoleDescription", "UpdateAssumeRolePolicy", "DeleteRole", "PutRolePolicy",
+           "DeleteRolePolicy",
            from_state=_BOUNDARY),
     **_all(_ROLE, "AttachRolePolicy", "DetachRolePolicy", keys=(_POLICY_KEY,), from_state=_BOUNDARY),
     "TagRole": _Query(_ROLE, (_form_tags,)),
     "UntagRole": _Query(_ROLE, (_form_list("TagKeys", "aws:TagKeys"),)),
     "ListRoles": _Query(_iam_anything),
     "CreatePolicy": _Query(_created("policy", "PolicyName"), (_form_tags,)),
-    **_all(_policy_arn, "GetPolicy", "DeletePolicy", "GetPolicyVersion", "ListPolicyVersions",
-           "CreatePolicyVersion", "DeletePolicyVersion", account_from_arn=True),
+    "TagPolicy": _Query(_policy_arn, (_form_tags,), account_from_arn=True),
+    "UntagPolicy": _Query(_policy_arn, (_form_list("TagKeys", "aws:TagKeys"),), account_from_arn=True),
+    **_all(_policy_arn, "GetPolicy", "DeletePolicy", "ListPolicyTags", "GetPolicyVersion", "ListPolicyVersions",
+           "CreatePolicyVersion", "DeletePolicyVersion", "SetDefaultPolicyVersion", account_from_arn=True),
     "ListPolicies": _Query(_iam_anything),
     "CreateUser": _Query(
         _created("user", "UserName"), (_form_tags, _form_value("PermissionsBoundary", "iam:PermissionsBoundary"))

@@ -101,6 +101,7 @@ def lambda_operations(control: ControlPlane, invoker: "Invoker | None" = None) -
         "CreateFunction": lambda call: f.create(call.scope, call.input),
         "GetFunction": lambda call: f.get(call.scope, call.input, call.base_url),
         "GetFunctionConfiguration": lambda call: f.get_configuration(call.scope, call.input),
+        "GetFunctionCodeSigningConfig": lambda call: f.code_signing_config(call.scope, call.input),
         "UpdateFunctionCode": lambda call: f.update_code(call.scope, call.input),
         "UpdateFunctionConfiguration": lambda call: f.update_configuration(call.scope, call.input),
         "DeleteFunction": delete_function,

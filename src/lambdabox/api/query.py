@@ -17,6 +17,8 @@ from typing import Any
 from lambdabox.api.query_form import Form, Handler, encoded
 from lambdabox.api.query_identity import IdentityServices, group_actions, sts_actions, user_actions
 from lambdabox.control.iam import Iam
+from lambdabox.control.iam_policy_versions import PolicyVersions
+from lambdabox.control.iam_tags import IamTags
 from lambdabox.model.iam import IamError, InvalidAction, MissingAction, ServiceFailure
 from lambdabox.model.principals import Principal
 
@@ -52,10 +54,11 @@ class QueryApi:
     and an XML body. An unexpected failure is logged and answered as ServiceFailure (500).
     """
 
-    def __init__(self, iam: Iam, identity: IdentityServices) -> None:
+    def __init__(self, iam: Iam, identity: IdentityServices, versions: PolicyVersions, tags: IamTags) -> None:
         self._iam = iam
         self._actions: dict[str, dict[str, Handler]] = {
-            "iam": self._iam_actions() | user_actions(identity.users) | group_actions(identity.groups),
+            "iam": self._iam_actions() | _version_actions(versions) | _tag_actions(tags) | user_actions(identity.users)
+            | group_actions(identity.groups),
             "sts": sts_actions(identity.sts),
         }
 
@@ -133,6 +136,12 @@ class QueryApi:
             "ListRolePolicies": lambda caller, form: iam.list_role_policies(
                 caller.account, form.required("RoleName"), form.text("Marker"), form.integer("MaxItems")
             ),
+            "UpdateRoleDescription": lambda caller, form: {"Role": _role(iam.update_role_description(
+                caller.account, form.required("RoleName"), form.required("Description")
+            ))},
+            "ListInstanceProfilesForRole": lambda caller, form: iam.list_instance_profiles_for_role(
+                caller.account, form.required("RoleName"), form.text("Marker"), form.integer("MaxItems")
+            ),
         }
 
     def _update_role(self, account: str, form: Form) -> Body:
@@ -145,6 +154,50 @@ class QueryApi:
     def _list_roles(self, account: str, form: Form) -> Body:
         page = self._iam.list_roles(account, form.text("PathPrefix"), form.text("Marker"), form.integer("MaxItems"))
         return {**page, "Roles": [_role(role) for role in page["Roles"]]}
+
+
+def _version_actions(versions: PolicyVersions) -> dict[str, Handler]:
+    """The managed policy version calls; documents travel URL-encoded, as IAM sends them."""
+
+    def get(caller: Principal, form: Form) -> Body:
+        found = versions.get(caller.account, form.required("PolicyArn"), form.required("VersionId"))
+        return {"PolicyVersion": encoded(found["PolicyVersion"], "Document")}
+
+    return {
+        "CreatePolicyVersion": lambda caller, form: versions.create(
+            caller.account, form.required("PolicyArn"), form.required("PolicyDocument"), form.boolean("SetAsDefault")
+        ),
+        "GetPolicyVersion": get,
+        "ListPolicyVersions": lambda caller, form: versions.list(
+            caller.account, form.required("PolicyArn"), form.text("Marker"), form.integer("MaxItems")
+        ),
+        "DeletePolicyVersion": lambda caller, form: versions.delete(
+            caller.account, form.required("PolicyArn"), form.required("VersionId")
+        ),
+        "SetDefaultPolicyVersion": lambda caller, form: versions.set_default(
+            caller.account, form.required("PolicyArn"), form.required("VersionId")
+        ),
+    }
+
+
+def _tag_actions(tags: IamTags) -> dict[str, Handler]:
+    """The tag calls of roles and customer managed policies."""
+    return {
+        "TagRole": lambda caller, form: tags.tag_role(caller.account, form.required("RoleName"), form.tags()),
+        "UntagRole": lambda caller, form: tags.untag_role(
+            caller.account, form.required("RoleName"), form.members("TagKeys") or []
+        ),
+        "ListRoleTags": lambda caller, form: tags.list_role_tags(
+            caller.account, form.required("RoleName"), form.text("Marker"), form.integer("MaxItems")
+        ),
+        "TagPolicy": lambda caller, form: tags.tag_policy(caller.account, form.required("PolicyArn"), form.tags()),
+        "UntagPolicy": lambda caller, form: tags.untag_policy(
+            caller.account, form.required("PolicyArn"), form.members("TagKeys") or []
+        ),
+        "ListPolicyTags": lambda caller, form: tags.list_policy_tags(
+            caller.account, form.required("PolicyArn"), form.text("Marker"), form.integer("MaxItems")
+        ),
+    }
 
 
 def _text(value: str) -> str:

@@ -1,8 +1,9 @@
 """The ASGI application: one endpoint for Lambda, IAM and STS, as AWS tooling expects.
 
 A request signed for the ``iam`` or ``sts`` service (or an unsigned form POST naming an
-IAM or STS API Version) goes to the Query-protocol front; everything else is Lambda's
-REST-JSON API. Lambdabox's own routes live under /_lambdabox/: all but the health check
+IAM or STS API Version) goes to the Query-protocol front; one signed for ``lambda``, or not
+signed at all, to Lambda's REST-JSON API; one signed for any other service is told, in that
+service's protocol, that Lambdabox does not serve it (api/unserved.py). Lambdabox's own routes live under /_lambdabox/: all but the health check
 and the (self-signed) code download links need a signed request, and answer only about
 the caller's own account.
 """
@@ -31,6 +32,7 @@ from lambdabox.api.bodies import read_bounded
 from lambdabox.api.query import QueryApi
 from lambdabox.api.refusals import query_denied, query_error
 from lambdabox.api.rest import Authenticate, RestJsonApi, authenticated, authorize, error_response, incoming, origin
+from lambdabox.api.unserved import Unserved
 from lambdabox.control.code_links import DOWNLOAD_PATH, CodeLinks
 from lambdabox.model import numerals
 from lambdabox.model.arns import Scope
@@ -159,11 +161,27 @@ def build_asgi(settings: Settings, fronts: Fronts, lifespan: Callable[[Starlette
         )
         return JSONResponse({"invocations": found})
 
+    unserved = Unserved(fronts.authenticate, incoming)
+
+    async def query(request: Request, service: str | None) -> Response:
+        return await _query(request, service)
+
+    async def lambda_api(request: Request, _: str | None) -> Response:
+        return await fronts.lambda_api.handle(request)
+
+    #: The front of each service served, by the signing name of its requests.
+    served: dict[str, Callable[[Request, str | None], Any]] = {"iam": query, "sts": query, "lambda": lambda_api}
+
     async def dispatch(request: Request) -> Response:
         service = sigv4.caller(request.headers, request.query_params).service
-        if service in ("iam", "sts") or (service is None and request.method == "POST" and request.url.path == "/"):
-            return await _query(request, service)
-        return await fronts.lambda_api.handle(request)
+        if service is None:
+            # Unsigned: refused by the front its shape suggests, in that front's protocol.
+            front = query if request.method == "POST" and request.url.path == "/" else lambda_api
+            return await front(request, None)
+        front = served.get(service)
+        if front is None:
+            return await unserved.handle(request, service, str(uuid.uuid4()))
+        return await front(request, service)
 
     async def _query(request: Request, service: str | None) -> Response:
         request_id = str(uuid.uuid4())

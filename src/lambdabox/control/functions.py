@@ -145,6 +145,15 @@ class Functions:
             body["Concurrency"] = {"ReservedConcurrentExecutions": function["ReservedConcurrentExecutions"]}
         return body
 
+    def code_signing_config(self, scope: Scope, request: dict[str, Any]) -> dict[str, Any]:
+        """GetFunctionCodeSigningConfig. Lambdabox keeps no code signing configs, so every function has none:
+        {"CodeSigningConfigArn": "", "FunctionName": NAME} (both members are required in AWS's model);
+        ResourceNotFoundException for a function that does not exist."""
+        ref = parse_function_ref(request["FunctionName"], scope, None)
+        with self._store.reading() as records:
+            catalog.function(records, ref)
+        return {"CodeSigningConfigArn": "", "FunctionName": ref.name}
+
     def get_configuration(self, scope: Scope, request: dict[str, Any]) -> dict[str, Any]:
         ref = existing_function_ref(request["FunctionName"], scope, request.get("Qualifier"))
         with self._store.reading() as records:

@@ -171,6 +171,23 @@ class Iam:
             records.delete(ROLE, account, name)
             records.delete(ROLE_NAME, account, name.lower())
 
+    def update_role_description(self, account: str, name: str, description: str) -> Body:
+        """UpdateRoleDescription: set (or, with "", remove) the description; the Role document."""
+        self.update_role(account, name, description)
+        return self.get_role(account, name)
+
+    def list_instance_profiles_for_role(
+        self, account: str, name: str, marker: str | None = None, max_items: int | None = None
+    ) -> Body:
+        """Lambdabox has no instance profiles (an EC2 concept): an empty page for a role that exists."""
+        checks = Checks()
+        checks.name(name, "roleName", 64)
+        checks.paging(marker, max_items)
+        checks.done()
+        with self._store.reading() as records:
+            _role(records, account, name)
+        return {"InstanceProfiles": [], "IsTruncated": False}
+
     def list_roles(
         self, account: str, path_prefix: str | None = None, marker: str | None = None, max_items: int | None = None
     ) -> Body:
