@@ -277,3 +277,48 @@ def test_help_describes_every_command_and_option():
     assert undescribed == []
     done = subprocess.run([sys.executable, "-m", "lambdabox", "invoke", "--help"], capture_output=True, text=True)
     assert done.returncode == 0 and "--logs" in done.stdout and "stdin" in done.stdout
+
+
+def readme_block(heading: str) -> str:
+    """The first ```sh block after `heading` in the README."""
+    from pathlib import Path
+
+    text = (Path(__file__).parent.parent / "README.md").read_text()
+    section = text[text.index(f"\n{heading}\n"):]
+    return section.split("```sh\n", 1)[1].split("```", 1)[0]
+
+
+def run_readme(server, script: str, cwd) -> subprocess.CompletedProcess:
+    """`script` run by bash -e as a reader would, but against `server` with its credentials file."""
+    script = script.replace("http://127.0.0.1:9000", server.url)
+    script = script.replace("~/.lambdabox/credentials", str(server.credentials_file))
+    environment = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "LAMBDABOX_"))}
+    environment.update(
+        PATH=f"{os.path.dirname(sys.executable)}:{environment.get('PATH', '')}",
+        AWS_SHARED_CREDENTIALS_FILE=str(server.credentials_file),
+        LAMBDABOX_ENDPOINT=server.url,
+    )
+    return subprocess.run(["bash", "-e", "-c", script], cwd=cwd, capture_output=True, text=True, env=environment,
+                          timeout=120)
+
+
+def test_the_readme_aws_cli_quick_start_runs_as_written(server, tmp_path):
+    import shutil
+
+    if shutil.which("zip") is None or not os.path.exists(os.path.join(os.path.dirname(sys.executable), "aws")):
+        import pytest
+
+        pytest.skip("needs zip and the AWS CLI in the venv")
+    done = run_readme(server, readme_block("## Quick start with the AWS CLI"), tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert json.loads((tmp_path / "out.json").read_text()) == {"hello": {"name": "you"}}
+
+
+def test_the_readme_lambdabox_quick_start_runs_as_written(server, lam, tmp_path):
+    done = run_readme(server, readme_block("## The `lambdabox` command"), tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert '{"greeting": "hello, you"}' in done.stdout
+    assert '{"greeting": "hello, pipe"}' in done.stdout
+    assert "greeting you" in done.stderr  # the log tail
+    assert "deleted greeter" in done.stdout
+    assert "greeter" not in [f["FunctionName"] for f in lam.list_functions()["Functions"]]
