@@ -209,6 +209,37 @@ def test_deploy_warns_when_the_handler_is_not_in_the_package(server, unique, tmp
     assert done.returncode == 0, done.stderr
     assert "warning" not in done.stderr
 
+    (tmp_path / "app.py").unlink()
+    done = lambdabox(server, "deploy", str(tmp_path), "--name", unique("bare"), "--runtime", "provided.al2023",
+                     "--handler", "anything")
+    assert done.returncode == 0, done.stderr
+    assert "lambdabox deploy: warning: there is no bootstrap at the package's root" in done.stderr
+
+
+def test_the_handler_check_reads_python_and_node_sources():
+    from lambdabox.cli.package import handler_problem
+    from support import make_zip
+
+    node = make_zip({
+        "index.mjs": "export const handler = async (event) => event;\n",
+        "lib/re.js": "module.exports = require('./x');\n",
+    })
+    assert handler_problem(node, "nodejs20.x", "index.handler") is None
+    assert handler_problem(node, "nodejs20.x", "index.main") == "index.mjs does not define the handler's function 'main'"
+    assert handler_problem(node, "nodejs20.x", "lib/re.handler") is None  # re-exported: cannot tell
+    assert "is not in the package" in handler_problem(node, "nodejs20.x", "app.handler")
+    python = make_zip({
+        "pkg/__init__.py": "",
+        "pkg/mod.py": "from .impl import handler as entry\ntry:\n    import x\nexcept ImportError:\n    pass\n",
+        "plain.py": "entry = lambda event, context: 1\n",
+    })
+    assert handler_problem(python, "python3.12", "pkg.mod.entry") is None
+    assert handler_problem(python, "python3.12", "pkg.mod.other") is None  # may be bound in the try: cannot tell
+    assert handler_problem(python, "python3.12", "plain.entry") is None
+    assert handler_problem(python, "python3.12", "plain.other") == "plain.py does not define the handler's function 'other'"
+    assert handler_problem(python, "python3.12", "nodot") == "the handler 'nodot' is not MODULE.FUNCTION"
+    assert handler_problem(python, "java21", "a.b") is None
+
 
 def test_every_command_says_in_one_line_that_the_server_is_unreachable(server, tmp_path):
     from support import free_port

@@ -57,7 +57,9 @@ def _environment(pairs: list[str]) -> dict[str, str]:
 
 
 def _size(count: int) -> str:
-    return f"{count} bytes" if count < 10_000 else f"{count / 1_000_000:.1f} MB" if count >= 1_000_000 else f"{count // 1000} KB"
+    if count < 10_000:
+        return f"{count} bytes"
+    return f"{count // 1000} KB" if count < 1_000_000 else f"{count / 1_000_000:.1f} MB"
 
 
 def _default_role(arguments: argparse.Namespace) -> str:

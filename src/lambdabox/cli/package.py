@@ -100,21 +100,28 @@ def package(directory: Path) -> Package:
 def handler_problem(archive: bytes, runtime: str, handler: str) -> str | None:
     """Why `handler` will not be found in the package, if it can be told without running it; else None.
 
-    Only Python and Node.js handlers are checked. A module may also come from a layer, so this is
-    a warning for the caller to print, not a refusal.
+    Python and Node.js handlers are looked up as MODULE.FUNCTION; an OS-only runtime (provided.*)
+    needs an executable `bootstrap` at the root. Either may also come from a layer, so this is a
+    warning for the caller to print, not a refusal.
     """
-    module, dot, function = handler.rpartition(".")
-    if not dot or not module or not function:
-        return f"the handler {handler!r} is not MODULE.FUNCTION"
     with zipfile.ZipFile(io.BytesIO(archive)) as package_zip:
         names = set(package_zip.namelist())
+        if runtime.startswith("provided"):
+            if "bootstrap" not in names:
+                return "there is no bootstrap at the package's root"
+            if not (package_zip.getinfo("bootstrap").external_attr >> 16) & 0o111:
+                return "the package's bootstrap is not executable"
+            return None
+        if not runtime.startswith(("python", "nodejs")):
+            return None
+        module, dot, function = handler.rpartition(".")
+        if not dot or not module or not function:
+            return f"the handler {handler!r} is not MODULE.FUNCTION"
         if runtime.startswith("python"):
             base = module.replace(".", "/")
             candidates = [f"{base}.py", f"{base}/__init__.py"]
-        elif runtime.startswith("nodejs"):
-            candidates = [f"{module}{suffix}" for suffix in (".js", ".mjs", ".cjs")]
         else:
-            return None
+            candidates = [f"{module}{suffix}" for suffix in (".js", ".mjs", ".cjs")]
         found = next((name for name in candidates if name in names), None)
         if found is None:
             return f"the handler's module {module!r} is not in the package (looked for {', '.join(candidates)})"
