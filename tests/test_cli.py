@@ -180,19 +180,21 @@ def test_deploy_leaves_out_caches_and_what_lambdaboxignore_lists(server, lam, un
         "docs/keep.txt": "",
         "tests/test_app.py": "",
         "lib/tests": "a file, not a folder",
+        "build/out.txt": "",
+        "lib/build/kept.txt": "",
     }
     for path, content in files.items():
         (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / path).write_text(content)
-    (tmp_path / ".lambdaboxignore").write_text("# not shipped\n*.log\ndocs/*.md\ntests/\n")
+    (tmp_path / ".lambdaboxignore").write_text("# not shipped\n*.log\ndocs/*.md\ntests/\n/build/\n")
     done = lambdabox(server, "deploy", str(tmp_path), "--name", name, "--runtime", "python3.12", "--handler", "app.handler")
     assert done.returncode == 0, done.stderr
     assert "warning" not in done.stderr
-    assert done.stderr.startswith("zipped 5 files")
+    assert done.stderr.startswith("zipped 6 files")
     location = lam.get_function(FunctionName=name)["Code"]["Location"]
     with urllib.request.urlopen(location) as response, zipfile.ZipFile(io.BytesIO(response.read())) as archive:
         assert sorted(archive.namelist()) == [
-            "app.py", "docs/keep.txt", "lib/keep.py", "lib/tests", "node_modules/left/index.js"
+            "app.py", "docs/keep.txt", "lib/build/kept.txt", "lib/keep.py", "lib/tests", "node_modules/left/index.js"
         ]
 
 

@@ -4,7 +4,8 @@ What is left out: the patterns of DEFAULT_IGNORE, then those of DIR/.lambdaboxig
 (`#` starts a comment). A pattern without a slash is matched (fnmatch) against each file's and
 folder's own name at any depth, e.g. `*.log`, `tests`; one with a slash against the path from DIR,
 e.g. `docs/*.md`, `node_modules/.cache`. A trailing slash matches folders only. A folder left out is
-not walked. There is no `!` negation.
+not walked. A leading slash anchors a name at DIR (`/build`); `*` also matches across slashes; there is
+no `!` negation.
 """
 
 from __future__ import annotations
@@ -38,8 +39,11 @@ class Pattern:
         if not line or line.startswith("#"):
             return None
         folders_only = line.endswith("/")
-        glob = line.strip("/")
-        return cls(glob, "/" in glob, folders_only) if glob else None
+        glob = line.rstrip("/")
+        # A slash anywhere but at the end anchors the pattern at DIR, as in .gitignore: `/build` is DIR/build only.
+        anchored = "/" in glob
+        glob = glob.lstrip("/")
+        return cls(glob, anchored, folders_only) if glob else None
 
     def matches(self, relative: str, is_folder: bool) -> bool:
         if self.folders_only and not is_folder:
