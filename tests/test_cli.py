@@ -277,7 +277,7 @@ def test_an_invalid_argument_is_one_line_and_exit_2(server, create_function, uni
         (["invoke", name, "{not json"], "lambdabox invoke: the payload is not JSON"),
         (["invoke", name, "{}", "--file", "-"], "lambdabox invoke: give the payload as PAYLOAD or --file, not both"),
         (["invoke", name, "--file", str(tmp_path / "missing.json")], "lambdabox invoke: cannot read"),
-        (["invoke"], "lambdabox invoke: the following arguments are required: name"),
+        (["invoke"], "lambdabox invoke: the following arguments are required: NAME"),
         (["logs", name, "--since", "soon"], "lambdabox logs: argument --since: invalid int value"),
         (["deploy", str(tmp_path / "none"), "--name", name, "--runtime", "python3.12", "--handler", "a.b"],
          "lambdabox deploy: "),

@@ -43,7 +43,7 @@ def register_delete(commands: argparse._SubParsersAction) -> None:
         help="delete a function, or one of its versions",
         description="Delete a function with all its versions and aliases, or only the version --qualifier.",
     )
-    command.add_argument("name", help="function name or ARN")
+    command.add_argument("name", metavar="NAME", help="function name or ARN")
     command.add_argument("--qualifier", "-q", help="delete only this version")
     add_endpoint_options(command)
     command.set_defaults(run=run_delete)

@@ -25,9 +25,9 @@ def register(commands: argparse._SubParsersAction) -> None:
         description="Invoke a function synchronously and print its result. The payload is PAYLOAD, or the contents "
         "of --file FILE (- for stdin), or nothing.",
     )
-    command.add_argument("name", help="function name or ARN")
+    command.add_argument("name", metavar="NAME", help="function name or ARN")
     command.add_argument("payload", nargs="?", metavar="PAYLOAD", help="the event, as JSON text")
-    command.add_argument("--file", "-f", metavar="FILE", help="read the event from FILE; - reads stdin")
+    command.add_argument("--file", metavar="FILE", help="read the event from FILE; - reads stdin")
     command.add_argument("--qualifier", "-q", help="a version or alias (default: $LATEST)")
     command.add_argument("--logs", action="store_true", help="print the log tail (the last 4 KB) to stderr")
     add_endpoint_options(command)
