@@ -19,9 +19,15 @@ def register(commands: argparse._SubParsersAction) -> None:
         "accounts", help="create and list accounts", description="Create and list the accounts of a data dir."
     )
     actions = command.add_subparsers(dest="action", required=True, metavar="ACTION")
-    create = actions.add_parser("create", help="a new account with root credentials")
+    create = actions.add_parser(
+        "create", help="a new account with root credentials",
+        description="Make an account with root credentials, written as the profile ACCOUNT_ID of DATA_DIR/credentials.",
+    )
     create.add_argument("--id", help="its 12-digit id (default: a random one)")
-    listing = actions.add_parser("list", help="the accounts and their credential profiles")
+    listing = actions.add_parser(
+        "list", help="the accounts and their credential profiles",
+        description="List the data dir's accounts and the credentials profile of each.",
+    )
     for action in (create, listing):
         action.add_argument(
             "--data-dir", type=Path, default=None,

@@ -53,11 +53,14 @@ def session(arguments: argparse.Namespace):
     return boto3.Session(botocore_session=core, region_name=arguments.region)
 
 
-def client(service: str, arguments: argparse.Namespace):
+def client(service: str, arguments: argparse.Namespace, *, read_timeout_s: int = 60, attempts: int = 2):
+    """A boto3 client for `service` at --endpoint-url; `read_timeout_s` bounds the wait for an answer, and a
+    call is made at most `attempts` times."""
     from botocore.config import Config
 
     return session(arguments).client(
-        service, endpoint_url=arguments.endpoint_url, config=Config(retries={"max_attempts": 2})
+        service, endpoint_url=arguments.endpoint_url,
+        config=Config(retries={"total_max_attempts": attempts}, read_timeout=read_timeout_s),
     )
 
 

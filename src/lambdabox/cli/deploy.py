@@ -1,17 +1,18 @@
-"""`lambdabox deploy DIR`: zip a directory and create or update the function from it."""
+"""`lambdabox deploy DIR`: zip a directory and create or update the function from it.
+
+It prints to stderr what it zipped and left out (see lambdabox.cli.package) and a warning if the
+handler's module or function is not in the package, then uploads.
+"""
 
 from __future__ import annotations
 
 import argparse
-import io
 import json
-import os
-import stat
 import sys
-import zipfile
 from pathlib import Path
 
 from lambdabox.cli.client import add_endpoint_options, client
+from lambdabox.cli.package import DEFAULT_IGNORE, IGNORE_FILE, handler_problem, package
 
 #: The execution role `deploy` creates and uses when none is given.
 DEFAULT_ROLE = "lambdabox-execution-role"
@@ -26,7 +27,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     command = commands.add_parser(
         "deploy",
         help="zip a directory and create or update a function from it",
-        description="Zip DIR and create the function, or update its code and the given settings if it exists.",
+        description="Zip DIR and create the function, or update its code and the given settings if it exists. "
+        f"Left out: {', '.join(DEFAULT_IGNORE)}, and the patterns listed in DIR/{IGNORE_FILE} (one a line, "
+        "fnmatch; with a slash, matched against the path from DIR; a trailing slash for folders only).",
     )
     command.add_argument("directory", type=Path, metavar="DIR", help="the directory to package as the function's code")
     command.add_argument("--name", required=True, help="function name")
@@ -42,29 +45,21 @@ def register(commands: argparse._SubParsersAction) -> None:
     command.set_defaults(run=run)
 
 
-def package(directory: Path) -> bytes:
-    """The directory as a zip, paths relative to it, executable bits kept, caches left out."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for root, folders, files in os.walk(directory):
-            folders[:] = sorted(folder for folder in folders if folder != "__pycache__")
-            for name in sorted(files):
-                path = Path(root) / name
-                entry = zipfile.ZipInfo.from_file(path, path.relative_to(directory).as_posix())
-                entry.compress_type = zipfile.ZIP_DEFLATED
-                entry.external_attr = (stat.S_IMODE(path.stat().st_mode) | stat.S_IFREG) << 16
-                archive.writestr(entry, path.read_bytes())
-    return buffer.getvalue()
-
-
 def _environment(pairs: list[str]) -> dict[str, str]:
     variables = {}
     for pair in pairs:
         key, equals, value = pair.partition("=")
         if not equals or not key:
-            raise SystemExit(f"lambdabox deploy: --env takes KEY=VALUE, not {pair!r}")
+            print(f"lambdabox deploy: --env takes KEY=VALUE, not {pair!r}", file=sys.stderr)
+            raise SystemExit(2)
         variables[key] = value
     return variables
+
+
+def _size(count: int) -> str:
+    if count < 10_000:
+        return f"{count} bytes"
+    return f"{count // 1000} KB" if count < 1_000_000 else f"{count / 1_000_000:.1f} MB"
 
 
 def _default_role(arguments: argparse.Namespace) -> str:
@@ -80,7 +75,6 @@ def run(arguments: argparse.Namespace) -> int:
     if not arguments.directory.is_dir():
         print(f"lambdabox deploy: {arguments.directory} is not a directory", file=sys.stderr)
         return 2
-    code = package(arguments.directory)
     settings: dict = {"Runtime": arguments.runtime, "Handler": arguments.handler}
     if arguments.memory is not None:
         settings["MemorySize"] = arguments.memory
@@ -94,26 +88,31 @@ def run(arguments: argparse.Namespace) -> int:
         settings["Layers"] = arguments.layer
     if arguments.role:
         settings["Role"] = arguments.role
+    packaged = package(arguments.directory)
+    code = packaged.zip
+    left_out = f", left out {len(packaged.skipped)}: {', '.join(packaged.skipped[:5])}" if packaged.skipped else ""
+    more = f" and {len(packaged.skipped) - 5} more" if len(packaged.skipped) > 5 else ""
+    files = f"{packaged.files} file{'' if packaged.files == 1 else 's'}"
+    print(f"zipped {files} ({_size(len(code))}){left_out}{more}; uploading", file=sys.stderr, flush=True)
+    problem = handler_problem(code, arguments.runtime, arguments.handler)
+    if problem:
+        print(f"lambdabox deploy: warning: {problem}", file=sys.stderr, flush=True)
     lam = client("lambda", arguments)
     try:
-        try:
-            lam.get_function(FunctionName=arguments.name)
-            exists = True
-        except lam.exceptions.ResourceNotFoundException:
-            exists = False
-        if exists:
-            lam.update_function_code(FunctionName=arguments.name, ZipFile=code)
-            lam.get_waiter("function_updated_v2").wait(FunctionName=arguments.name)
-            result = lam.update_function_configuration(FunctionName=arguments.name, **settings)
-            lam.get_waiter("function_updated_v2").wait(FunctionName=arguments.name)
-            verb = "updated"
-        else:
-            settings.setdefault("Role", _default_role(arguments))
-            result = lam.create_function(FunctionName=arguments.name, Code={"ZipFile": code}, **settings)
-            lam.get_waiter("function_active_v2").wait(FunctionName=arguments.name)
-            verb = "created"
-    except lam.exceptions.ClientError as error:
-        print(f"lambdabox deploy: {error}", file=sys.stderr)
-        return 1
+        lam.get_function(FunctionName=arguments.name)
+        exists = True
+    except lam.exceptions.ResourceNotFoundException:
+        exists = False
+    if exists:
+        lam.update_function_code(FunctionName=arguments.name, ZipFile=code)
+        lam.get_waiter("function_updated_v2").wait(FunctionName=arguments.name)
+        result = lam.update_function_configuration(FunctionName=arguments.name, **settings)
+        lam.get_waiter("function_updated_v2").wait(FunctionName=arguments.name)
+        verb = "updated"
+    else:
+        settings.setdefault("Role", _default_role(arguments))
+        result = lam.create_function(FunctionName=arguments.name, Code={"ZipFile": code}, **settings)
+        lam.get_waiter("function_active_v2").wait(FunctionName=arguments.name)
+        verb = "created"
     print(f"{verb} {result['FunctionArn']} ({len(code)} bytes, CodeSha256 {result['CodeSha256']})")
     return 0

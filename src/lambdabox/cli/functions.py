@@ -1,4 +1,4 @@
-"""`lambdabox functions`: the functions of an account and region, as a table."""
+"""`lambdabox functions` and `delete NAME`: the functions of an account and region, as a table; removing one."""
 
 from __future__ import annotations
 
@@ -34,4 +34,25 @@ def run(arguments: argparse.Namespace) -> int:
     lam = client("lambda", arguments)
     functions = [f for page in lam.get_paginator("list_functions").paginate() for f in page["Functions"]]
     print(table(functions))
+    return 0
+
+
+def register_delete(commands: argparse._SubParsersAction) -> None:
+    command = commands.add_parser(
+        "delete",
+        help="delete a function, or one of its versions",
+        description="Delete a function with all its versions and aliases, or only the version --qualifier.",
+    )
+    command.add_argument("name", metavar="NAME", help="function name or ARN")
+    command.add_argument("--qualifier", "-q", help="delete only this version")
+    add_endpoint_options(command)
+    command.set_defaults(run=run_delete)
+
+
+def run_delete(arguments: argparse.Namespace) -> int:
+    request = {"FunctionName": arguments.name}
+    if arguments.qualifier:
+        request["Qualifier"] = arguments.qualifier
+    client("lambda", arguments).delete_function(**request)
+    print(f"deleted {arguments.name}" + (f" version {arguments.qualifier}" if arguments.qualifier else ""))
     return 0

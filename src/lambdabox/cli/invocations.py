@@ -17,12 +17,19 @@ def register(commands: argparse._SubParsersAction) -> None:
         "invocations", help="look up asynchronous invocations", description="Look up asynchronous invocations."
     )
     actions = command.add_subparsers(dest="action", required=True, metavar="ACTION")
-    get = actions.add_parser("get", help="one invocation by the request id its 202 answered with")
+    get = actions.add_parser(
+        "get", help="one invocation by the request id its 202 answered with",
+        description="Show an asynchronous invocation's status, attempts and deliveries, by the request id its 202 "
+        "answered with.",
+    )
     get.add_argument("id", help="request id")
     get.add_argument("--json", action="store_true", help="print the record as JSON")
     add_endpoint_options(get)
     get.set_defaults(run=run_get)
-    listing = actions.add_parser("list", help="a function's recent invocations")
+    listing = actions.add_parser(
+        "list", help="a function's recent invocations",
+        description="List a function's recent asynchronous invocations.",
+    )
     listing.add_argument("name", help="function name")
     listing.add_argument("--limit", type=int, default=20, help="how many (default: %(default)s)")
     add_endpoint_options(listing)

@@ -7,7 +7,7 @@ import time
 import urllib.parse
 from datetime import datetime, timezone
 
-from lambdabox.cli.client import add_endpoint_options, get_json
+from lambdabox.cli.client import add_endpoint_options, client, get_json
 
 #: How often --follow asks for new events, in seconds.
 FOLLOW_INTERVAL_S = 1.0
@@ -35,6 +35,8 @@ def _show(event: dict) -> str:
 
 
 def run(arguments: argparse.Namespace) -> int:
+    # The log of a function that does not exist is empty, not missing: ask first, to say so (exit 1).
+    client("lambda", arguments).get_function_configuration(FunctionName=arguments.name)
     since = int((time.time() - arguments.since * 60) * 1000) if arguments.since else 0
     # The cursor: events before `since`, and the first `skip` at `since`, have been printed.
     skip = 0
