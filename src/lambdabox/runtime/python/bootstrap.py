@@ -168,17 +168,22 @@ def set_search_path(task_root):
     module named `bootstrap`.
     """
     version = "python%d.%d" % sys.version_info[:2]
-    # Layers are at /opt and the runtime's libraries at /var/lang, except on a host that runs functions without isolation.
+    # Layers are at /opt and the runtime's libraries at /var/lang, except on a host that runs
+    # functions without isolation.
     opt = os.environ.get("LAMBDABOX_OPT_DIR", "/opt")
     libraries = os.environ.get("LAMBDABOX_LIBRARIES_DIR", "/var/lang/lib/%s/site-packages" % version)
     front = [task_root, "%s/python/lib/%s/site-packages" % (opt, version), "%s/python" % opt, libraries]
     here = os.path.dirname(_THIS_FILE)
-    rest = [
-        entry for entry in sys.path
-        if entry not in front
-        and os.path.abspath(entry or ".") != here
-        and os.path.basename(entry.rstrip("/")) not in ("site-packages", "dist-packages")
-    ]
+
+    def kept(entry):
+        if entry in front or os.path.abspath(entry or ".") == here:
+            return False
+        # The function's own (a PYTHONPATH of its choice) stay; the interpreter's site directories go.
+        if entry.startswith((task_root + "/", opt + "/")):
+            return True
+        return os.path.basename(entry.rstrip("/")) not in ("site-packages", "dist-packages")
+
+    rest = [entry for entry in sys.path if kept(entry)]
     sys.path[:] = front + rest
 
 
