@@ -41,3 +41,7 @@ target="."
 [ -n "$extras" ] && target=".[$extras]"
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip 2>/dev/null || true
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -e "$target"
+
+# The AWS SDK each Python runtime includes (boto3 and what it needs), from PyPI, for every
+# Python runtime this host can run; skipped for those already installed at their pinned version.
+"$venv/bin/python" -m lambdabox.runtime.sdk

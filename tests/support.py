@@ -261,7 +261,7 @@ class Answer:
 
 @functools.cache
 def boto3_layer(*services: str) -> bytes:
-    """A layer with boto3 and what it needs, botocore's models cut down to `services`' (the sandbox has no boto3)."""
+    """A layer with boto3 and what it needs, botocore's models cut down to `services`' (it wins over the runtime's own)."""
     import importlib.util
     import io
     import zipfile

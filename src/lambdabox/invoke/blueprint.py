@@ -96,6 +96,8 @@ def build(
     if launch.runtime_dir is not None:
         mounts.append(Mount(launch.runtime_dir, RUNTIME_DIR))
     mounts += [Mount(prefix, str(prefix)) for prefix in launch.prefixes]
+    if launch.libraries is not None:
+        mounts.append(Mount(*launch.libraries))
     name, version = config["FunctionName"], config["Version"]
     snap_start = version != "$LATEST" and config.get("SnapStart", {}).get("OptimizationStatus") == "On"
     env = {
@@ -125,6 +127,9 @@ def build(
     argv = launch.argv
     if not isolated:
         argv, env = _on_host(argv, env, mounts)
+        if launch.libraries is not None:
+            # The bootstrap finds the runtime's libraries at their sandbox path, or here.
+            env["LAMBDABOX_LIBRARIES_DIR"] = str(launch.libraries[0])
     preload = None
     if isolated and runtime.startswith("python") and launch.runtime_dir is not None:
         preload = launch.runtime_dir / "bootstrap.py"

@@ -3,6 +3,10 @@
 python3.X runs on a matching host interpreter (pyenv's, or the system's), nodejsNN.x on
 the host's `node`, and provided.* runs the package's own `bootstrap`. The interpreter's
 prefix is bound into the sandbox at the same path, so it finds its libraries as on the host.
+
+A Python interpreter starts with -S: none of the host's site-packages or dist-packages is on
+its path. The bootstrap builds sys.path in Lambda's order, with the runtime's SDK (sdk.py),
+which the environment gets read-only at /var/lang/lib/python3.X/site-packages.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lambdabox.model import runtimes
+from lambdabox.runtime import sdk
 
 #: Where the bootstraps of our own runtimes live in the source tree; mounted at /var/runtime.
 BOOTSTRAP_ROOT = Path(__file__).parent
@@ -38,15 +43,25 @@ class Launch:
     path: list[str] = field(default_factory=list)
     #: AWS_EXECUTION_ENV, when the runtime is one of Lambda's managed ones.
     execution_env: str | None = None
+    #: Host directory of the runtime's own libraries (Python's SDK) and where it is mounted read-only.
+    libraries: tuple[Path, str] | None = None
 
 
 class RuntimeCatalog:
     """Finds the host programs behind each runtime; the answers are cached per runtime."""
 
-    def __init__(self, pyenv_root: Path | None = None) -> None:
+    def __init__(self, pyenv_root: Path | None = None, sdk_root: Path | None = None) -> None:
         root = pyenv_root or Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
         self._pyenv_versions = root / "versions"
+        #: Where setup installed the Python runtimes' SDKs (sdk.py).
+        self._sdk_root = sdk_root or sdk.default_root()
         self._found: dict[str, Path | None] = {}
+
+    def interpreter(self, runtime: str) -> Path | None:
+        """The host program that runs `runtime` (a Python or Node.js one), or None if there is none."""
+        if runtime in runtimes.PROVIDED:
+            return None
+        return self._program(runtime)
 
     def problem(self, runtime: str) -> str | None:
         """Why `runtime` cannot run on this host, or None when it can."""
@@ -76,12 +91,17 @@ class RuntimeCatalog:
                 path=[str(executable.parent)],
                 execution_env=f"AWS_Lambda_{runtime}",
             )
+        libraries = None
+        if sdk.installed(self._sdk_root, runtime):
+            libraries = (sdk.site_dir(self._sdk_root, runtime), sdk.SITE_PACKAGES.format(runtime=runtime))
         return Launch(
-            argv=[str(executable), "-u", f"{RUNTIME_DIR}/bootstrap.py"],
+            # -S: no site module, so no host site-packages, dist-packages or .pth files; the bootstrap sets sys.path.
+            argv=[str(executable), "-S", "-u", f"{RUNTIME_DIR}/bootstrap.py"],
             runtime_dir=BOOTSTRAP_ROOT / "python",
             prefixes=prefixes,
             path=[str(executable.parent)],
             execution_env=f"AWS_Lambda_{runtime}",
+            libraries=libraries,
         )
 
     def _program(self, runtime: str) -> Path | None:

@@ -57,13 +57,13 @@ class Spawner:
     def start(cls, interpreter: str = sys.executable, preload: Path | None = None) -> Spawner:
         """A spawner running on `interpreter`; with `preload`, a zygote that has imported that script.
 
-        A plain spawner runs without site-packages; a zygote keeps them, as its sandboxes run
-        the script as `interpreter script` would.
+        Both run without the site module (-S), as the runtimes' interpreters do (catalog.py):
+        none of the host's site-packages or .pth files reaches a zygote's sandboxes.
         """
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
         source = str(Path(__file__).resolve().parents[2])
-        flags = ["-I"] if preload else ["-I", "-S"]
+        flags = ["-I", "-S"]
         extra = [str(preload)] if preload else []
         try:
             process = subprocess.Popen(

@@ -157,18 +157,33 @@ def log_error(document):
 
 
 def set_search_path(task_root):
-    """Put the function's code and layers first on sys.path, in Lambda's order.
+    """Set sys.path in Lambda's order, with none of the host's site-packages.
 
     Lambda's order is: the task root, the layers' version-specific site-packages, the
-    layers' /opt/python, then the interpreter's own paths. This script's directory, which
-    Python put first, is dropped so that a function may have a module named `bootstrap`.
+    layers' /opt/python, the runtime's own libraries (boto3 and what it needs, in
+    /var/lang/lib/python3.X/site-packages), then the standard library. So a function's or
+    a layer's boto3 wins over the runtime's. The interpreter runs with -S; any other
+    site-packages or dist-packages (a zygote's, say) is dropped all the same. This
+    script's directory, which Python put first, is dropped so that a function may have a
+    module named `bootstrap`.
     """
     version = "python%d.%d" % sys.version_info[:2]
-    # Layers are at /opt, except on a host that runs functions without isolation.
+    # Layers are at /opt and the runtime's libraries at /var/lang, except on a host that runs
+    # functions without isolation.
     opt = os.environ.get("LAMBDABOX_OPT_DIR", "/opt")
-    front = [task_root, "%s/python/lib/%s/site-packages" % (opt, version), "%s/python" % opt]
+    libraries = os.environ.get("LAMBDABOX_LIBRARIES_DIR", "/var/lang/lib/%s/site-packages" % version)
+    front = [task_root, "%s/python/lib/%s/site-packages" % (opt, version), "%s/python" % opt, libraries]
     here = os.path.dirname(_THIS_FILE)
-    rest = [entry for entry in sys.path if entry not in front and os.path.abspath(entry or ".") != here]
+
+    def kept(entry):
+        if entry in front or os.path.abspath(entry or ".") == here:
+            return False
+        # The function's own (a PYTHONPATH of its choice) stay; the interpreter's site directories go.
+        if entry.startswith((task_root + "/", opt + "/")):
+            return True
+        return os.path.basename(entry.rstrip("/")) not in ("site-packages", "dist-packages")
+
+    rest = [entry for entry in sys.path if kept(entry)]
     sys.path[:] = front + rest
 
 
