@@ -2,7 +2,8 @@
 
 Lifecycle, as on Lambda: INIT once (`start`), then INVOKEs one at a time (`invoke`),
 frozen in between (from FREEZE_DELAY_S after an invocation), then SHUTDOWN (`destroy`). An environment whose invoke timed out,
-whose runtime died, or that ran out of memory is `dead` and never used again.
+whose runtime died, or that ran out of memory is `dead` and never used again; one whose runtime
+exited after replying, or died while idle, is `spent` and never handed another invocation.
 
 SnapStart: `start(..., as_template=True)` runs INIT (and the before-snapshot hooks) in a
 template sandbox that is never invoked; `start(..., template=t)` then RESTOREs a new
@@ -206,6 +207,14 @@ class Environment:
     def exited(self) -> bool:
         """Whether the runtime process has ended, also between invocations (killed, crashed)."""
         return self._exit.done()
+
+    @property
+    def spent(self) -> bool:
+        """Whether it must take no more invocations: dead, its runtime ended, or the runtime dropped its /next.
+
+        The dropped /next tells first: a process's sockets close as it exits, before its exit is seen.
+        """
+        return self.dead or self.exited or self.api.runtime_left
 
     def _exit_message(self) -> str:
         if self.sandbox.oom_killed():

@@ -13,9 +13,11 @@ Guarantees:
 3. The total MemorySize of environments whose sandbox exists or is being created never
    exceeds the memory cap (None: no cap). An environment counts from the moment its
    creation is decided until its shutdown has finished.
-4. When the `async with` block ends, a dead environment is destroyed; a live one goes
-   back to the idle set (its sandbox frozen), unless it was retired meanwhile or its
-   credentials are no longer usable.
+4. When the `async with` block ends, a spent environment (dead, or its runtime exited or
+   dropped its Runtime API connection) is destroyed; a live one goes back to the idle set
+   (its sandbox frozen), unless it was retired meanwhile or its credentials are no longer
+   usable. An idle one whose runtime has since ended is destroyed at `checkout`, which
+   takes another, and by the reaper: it is never handed an invoke.
 5. `retire(stale)` destroys the idle environments `stale` picks and marks busy ones so
    they are destroyed when their invocation ends: updated or deleted functions never
    serve again from an old environment.
@@ -101,18 +103,18 @@ class EnvironmentPool:
             yield environment, cold
         finally:
             self._busy.discard(environment)
-            if environment.dead or environment in self._retired or not self._usable(environment):
+            if environment.spent or environment in self._retired or not self._usable(environment):
                 self._retired.discard(environment)
                 await self._destroy(environment)
             else:
                 self._idle.setdefault(blueprint.key, []).append(environment)
 
     async def _take_idle(self, blueprint: Blueprint) -> Environment | None:
-        """The most recently used idle environment of `blueprint` that may take an invoke (guarantee 10)."""
+        """The most recently used idle environment of `blueprint` that may take an invoke (guarantees 4 and 10)."""
         # Looked up again after each await: `retire` may have replaced the list meanwhile.
         while idle := self._idle.get(blueprint.key):
             environment = idle.pop()
-            if self._usable(environment):
+            if not environment.spent and self._usable(environment):
                 return environment
             await self._destroy(environment)
         return None
@@ -241,7 +243,7 @@ class EnvironmentPool:
             horizon = time.monotonic() - self._idle_timeout_s
             try:
                 await self.retire(
-                    lambda env: (env.last_used < horizon and env not in self._busy) or not self._usable(env)
+                    lambda env: (env not in self._busy and (env.last_used < horizon or env.spent)) or not self._usable(env)
                 )
             except Exception:
                 log.exception("reaping idle environments failed")

@@ -168,6 +168,15 @@ class RuntimeApi:
             raise RuntimeError("RuntimeApi.start() has not run")
         return self._address
 
+    @property
+    def runtime_left(self) -> bool:
+        """Whether the runtime dropped the GET .../next it waited on: it can take no invocation (its process ended).
+
+        False while no /next waits (an invocation in flight, or the runtime between two requests).
+        """
+        waiter = self._waiter
+        return waiter is not None and not waiter.done() and self._peer_gone(self._waiter_reader)
+
     async def wait_ready(self) -> None:
         """Resolve when the runtime first asks for work; raise InitFailed on an init error."""
         if self._ready is None:
