@@ -65,3 +65,43 @@ def test_node_runtime_with_an_unhandled_rejection_after_replying_is_followed_by_
     second = invoke(name, LogType="Tail")
     assert second.error is None, (first.log, second.log)
     assert INIT_DURATION.search(second.log), second.log
+
+
+#: Lambda's platform lines of an invoke whose INIT failed, as its logs show them: INIT_REPORT of the
+#: init phase, INIT_REPORT of the INIT run again for the invoke, then START, END and REPORT.
+def platform_lines(log: str) -> list[str]:
+    return [line for line in log.splitlines() if line.split(" ", 1)[0] in ("INIT_REPORT", "START", "END", "REPORT")]
+
+
+def expect_failed_init_lines(lines: list[str], error_type: str) -> None:
+    assert len(lines) == 5, lines
+    first, again, start, end, report = lines
+    assert re.fullmatch(rf"INIT_REPORT Init Duration: \d+\.\d\d ms\tPhase: init\tStatus: error\tError Type: {error_type}", first)
+    assert re.fullmatch(rf"INIT_REPORT Init Duration: \d+\.\d\d ms\tPhase: invoke\tStatus: error\tError Type: {error_type}", again)
+    request_id = re.fullmatch(r"START RequestId: ([0-9a-f-]{36}) Version: \$LATEST", start).group(1)
+    assert end == f"END RequestId: {request_id}"
+    assert re.fullmatch(
+        rf"REPORT RequestId: {request_id}\tDuration: \d+\.\d\d ms\tBilled Duration: \d+ ms\tMemory Size: 128 MB\t"
+        rf"Max Memory Used: \d+ MB\tStatus: error\tError Type: {error_type}",
+        report,
+    ), report
+
+
+@pytest.mark.parametrize(
+    ("files", "handler", "error_type"),
+    [
+        ({"app.py": "def handler(:\n"}, "app.handler", "Runtime.UserCodeSyntaxError"),
+        ({"app.py": "x = 1\n"}, "app.handler", "Runtime.HandlerNotFound"),
+        ({"app.py": "x = 1\n"}, "missing.handler", "Runtime.ImportModuleError"),
+        ({"app.py": "raise ValueError('at import')\ndef handler(e, c): pass\n"}, "app.handler", "ValueError"),
+    ],
+)
+def test_failed_init_logs_lambdas_lines_in_the_tail_and_the_log_group(deploy, invoke, server, files, handler, error_type):
+    name = deploy(files, handler=handler)
+    done = invoke(name, {}, LogType="Tail")
+    assert done.error == "Unhandled" and done.body["errorType"] == error_type
+    expect_failed_init_lines(platform_lines(done.log), error_type)
+    # The runtime's own error line comes before each INIT_REPORT, as it printed it.
+    assert done.log.count(error_type) >= 5
+    logged = [event["message"] for event in server.get_json(f"/_lambdabox/logs/{name}")["events"]]
+    expect_failed_init_lines(platform_lines("\n".join(logged)), error_type)

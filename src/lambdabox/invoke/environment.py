@@ -14,6 +14,11 @@ Credentials: `start(..., credentials=c)` gives the runtime the execution role's 
 (see role_credentials.py) in its environment; a clone takes them on with the rest of its
 environment before its after-restore hooks run, so no clone runs with its template's.
 `credentials_expire` says when they expire (never, for an environment started without).
+
+An INIT that fails (not a template's or a restore's) logs Lambda's INIT_REPORT line after what the
+runtime printed, with its phase ("init", or "invoke" when Lambda runs INIT again for the invoke that
+found it failed), and leaves an `InitReport` on the InitFailed it raises. `log_failed_invoke` then
+logs the START, END and REPORT lines of the invoke that INIT failure ended, in the same stream.
 """
 
 from __future__ import annotations
@@ -50,6 +55,10 @@ RESTORE_TIMEOUT_S = 10.0
 #: Where an environment with a network of its own finds its Runtime API and Lambdabox's API, as on AWS.
 PRIVATE_RUNTIME_API = f"127.0.0.1:{linux.RUNTIME_API_PORT}"
 PRIVATE_ENDPOINT_URL = f"http://127.0.0.1:{linux.API_PORT}"
+#: The phases an INIT runs in, as INIT_REPORT names them: ahead of any invoke, or again for the invoke
+#: that found the first one failed.
+INIT_PHASE = "init"
+INVOKE_PHASE = "invoke"
 #: How long an environment stays thawed after an invocation, in seconds: back-to-back invocations skip a
 #: freeze and a thaw (about 1 ms on cgroup v1), and an idle environment is frozen soon after.
 FREEZE_DELAY_S = 0.05
@@ -62,6 +71,17 @@ class Result:
     log_lines: list[str]
     duration_ms: float
     init_ms: float | None
+
+
+@dataclass(frozen=True)
+class InitReport:
+    """What a failed INIT left in its environment's log."""
+
+    stream_name: str
+    #: The runtime's output and the INIT_REPORT line, the last ones (as many as LogType Tail's 4 KB needs).
+    log_lines: list[str]
+    init_ms: float
+    memory_used_mb: int
 
 
 def _error(error_type: str, message: str) -> bytes:
@@ -95,16 +115,20 @@ class Environment:
         template: Environment | None = None,
         as_template: bool = False,
         credentials: EnvironmentCredentials | None = None,
+        phase: str = INIT_PHASE,
+        stream_name: str | None = None,
     ) -> Environment:
         """INIT: create the sandbox and wait until the runtime asks for its first event.
 
         Raises InitFailed (with Lambda's error document) when the runtime reports an init
-        error, exits, or overruns the init timeout; nothing is left running then. A
-        template is ready once its runtime asks for its snapshot (GET .../restore/next).
+        error, exits, or overruns the init timeout; nothing is left running then, and the
+        INIT_REPORT line of `phase` is logged. A template is ready once its runtime asks for
+        its snapshot (GET .../restore/next). `stream_name`: log to that stream (the one of
+        an INIT that failed before), not a new one.
         """
         began = time.perf_counter()
         stream = logs.open_stream(
-            f"{blueprint.scope.account}:{blueprint.scope.region}", group_name(blueprint.name), new_stream_name(blueprint.version)
+            _namespace(blueprint), group_name(blueprint.name), stream_name or new_stream_name(blueprint.version)
         )
         output = OutputCapture(stream, logs.rate)
         api = RuntimeApi()
@@ -174,6 +198,8 @@ class Environment:
                 raise InitFailed("Runtime.InitTimeout", _error("Runtime.InitTimeout", f"INIT phase timed out after {limit:.2f} seconds"))
         except BaseException as error:
             ready.cancel()
+            if isinstance(error, InitFailed) and template is None and not as_template:
+                await environment._report_failed_init(error, phase, began)
             await environment.destroy()
             if template is not None and isinstance(error, InitFailed):
                 raise SnapStartError(error.describe()) from None
@@ -191,6 +217,14 @@ class Environment:
         # Idle means frozen: an environment no invocation takes at once (a provisioned one) stops.
         environment._freezing = asyncio.get_running_loop().call_later(FREEZE_DELAY_S, environment._freeze)
         return environment
+
+    async def _report_failed_init(self, failure: InitFailed, phase: str, began: float) -> None:
+        """Log the INIT_REPORT of a failed INIT after what the runtime printed; keep both on `failure`."""
+        init_ms = (time.perf_counter() - began) * 1000
+        await self.output.drain()
+        status = "timeout" if failure.error_type == "Runtime.InitTimeout" else f"error\tError Type: {failure.error_type}"
+        self.output.line(f"INIT_REPORT Init Duration: {init_ms:.2f} ms\tPhase: {phase}\tStatus: {status}")
+        failure.report = InitReport(self.output.stream_name, self.output.tail_lines(), init_ms, self.sandbox.memory_peak_mb())
 
     async def _connect(self, private: bool, endpoint_url: str) -> None:
         """Serve the Runtime API (and the API bridge) on what the sandbox's network holds."""
@@ -298,6 +332,39 @@ class Environment:
         if self._bridge is not None:
             await self._bridge.close()
         self.output.close()
+
+
+def log_failed_invoke(logs: LogStore, blueprint: Blueprint, failure: InitFailed, request_id: str) -> list[str]:
+    """Log START, END and REPORT of the invoke an INIT failure ended, in that INIT's stream.
+
+    Returns the invoke's log lines, INIT's first (for LogType Tail); none when the failed INIT
+    logged nothing (a restore's, say).
+    """
+    report = failure.report
+    if not isinstance(report, InitReport):
+        return []
+    duration_ms = report.init_ms
+    if failure.error_type == "Runtime.InitTimeout":
+        status = "timeout"
+    else:
+        status = f"error\tError Type: {failure.error_type}"
+    lines = [
+        f"START RequestId: {request_id} Version: {blueprint.version}",
+        f"END RequestId: {request_id}",
+        f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\t"
+        f"Billed Duration: {max(1, math.ceil(duration_ms))} ms\tMemory Size: {blueprint.memory_mb} MB\t"
+        f"Max Memory Used: {report.memory_used_mb} MB\tStatus: {status}",
+    ]
+    stream = logs.open_stream(_namespace(blueprint), group_name(blueprint.name), report.stream_name)
+    try:
+        stream.write_many(lines)
+    finally:
+        stream.close()
+    return [*report.log_lines, *lines]
+
+
+def _namespace(blueprint: Blueprint) -> str:
+    return f"{blueprint.scope.account}:{blueprint.scope.region}"
 
 
 def _utc_now() -> str:

@@ -174,7 +174,8 @@ class Invoker:
                 async with self._checkout(blueprint) as (environment, cold):
                     result = await environment.invoke(invocation, cold)
             except InitFailed as failure:
-                return Run(version, Outcome(failure.payload, failure.error_type), [])
+                lines = self._pool.log_failed_invoke(blueprint, failure, request_id)
+                return Run(version, Outcome(failure.payload, failure.error_type), lines)
             except UnknownNetwork as error:
                 # Stored with a network the operator has since removed (--network): AWS's answer for a bad subnet.
                 raise InvalidSubnetID(f"Lambda was unable to configure the function's VPC: {error}.") from None

@@ -3,7 +3,10 @@
 Guarantees:
 1. `checkout(blueprint)` yields an environment of exactly that blueprint (same version and
    revision) that no one else is using: the most recently used idle one, or a new one
-   (then `cold` is True and INIT has run). An INIT failure propagates; nothing is kept.
+   (then `cold` is True and INIT has run). An INIT that fails with an error (not a timeout)
+   is run once more in a new sandbox, in the invoke phase and the same log stream, as
+   Lambda does for the invoke that found it failed; a second failure propagates (its
+   report holds both INITs' lines), and nothing is kept.
 2. A new environment is created only when the function has a scale-out token (see
    `scaling`) and its MemorySize fits under the memory cap. To fit, the least recently used
    idle environments of any function are shut down first, and the new sandbox is created
@@ -36,19 +39,21 @@ Guarantees:
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 
 from lambdabox.invoke.blueprint import Blueprint
-from lambdabox.invoke.environment import Environment
+from lambdabox.invoke.environment import INVOKE_PHASE, Environment, InitReport, log_failed_invoke
 from lambdabox.invoke.limits import ACCOUNT_EXCEEDED, throttled
 from lambdabox.invoke.role_credentials import RoleCredentials
 from lambdabox.invoke.scaling import ScaleOutLimiter, ScaleRate
 from lambdabox.invoke.snapshots import Snapshots
 from lambdabox.model.errors import TooManyRequests
 from lambdabox.observe.logs import LogStore
+from lambdabox.runtime.api import InitFailed
 from lambdabox.sandbox.api import SandboxFactory
 
 log = logging.getLogger(__name__)
@@ -59,6 +64,8 @@ REAP_INTERVAL_S = 1.0
 #: caller's); the cap is this server's concurrency, shared by every function and account, so
 #: it answers as the account-level concurrency limit does.
 MEMORY_CAP_EXCEEDED = ACCOUNT_EXCEEDED
+#: The error type of an INIT that overran its time: not run again (Lambda would, with the function's timeout).
+INIT_TIMEOUT = "Runtime.InitTimeout"
 
 
 class EnvironmentPool:
@@ -169,11 +176,32 @@ class EnvironmentPool:
             template = None
             if blueprint.restores and self._snapshots is not None:
                 template = await self._snapshots.template(blueprint)
-            environment = await Environment.start(
-                blueprint, self._factory, self._logs, template, credentials=self._credentials.issue(blueprint)
-            )
+            try:
+                environment = await Environment.start(
+                    blueprint, self._factory, self._logs, template, credentials=self._credentials.issue(blueprint)
+                )
+            except InitFailed as failed:
+                if template is not None or not isinstance(failed.report, InitReport) or failed.error_type == INIT_TIMEOUT:
+                    raise
+                environment = await self._start_again(blueprint, failed.report)
             self._live.add(environment)
         return environment
+
+    async def _start_again(self, blueprint: Blueprint, first: InitReport) -> Environment:
+        """INIT once more, in the invoke phase, after `first` failed (guarantee 1)."""
+        try:
+            return await Environment.start(
+                blueprint, self._factory, self._logs, credentials=self._credentials.issue(blueprint),
+                phase=INVOKE_PHASE, stream_name=first.stream_name,
+            )
+        except InitFailed as again:
+            if isinstance(again.report, InitReport):
+                again.report = dataclasses.replace(again.report, log_lines=[*first.log_lines, *again.report.log_lines])
+            raise
+
+    def log_failed_invoke(self, blueprint: Blueprint, failure: InitFailed, request_id: str) -> list[str]:
+        """Log the START, END and REPORT of an invoke whose INIT failed; its log lines, INIT's first."""
+        return log_failed_invoke(self._logs, blueprint, failure, request_id)
 
     def _forget_evicted(self, evicted: list[Environment]) -> None:
         for environment in evicted:
