@@ -249,6 +249,25 @@ def test_a_vanished_runtime_does_not_swallow_the_invocation() -> None:
     asyncio.run(scenario())
 
 
+def test_runtime_left_tells_a_dropped_next() -> None:
+    async def scenario() -> None:
+        api = await started()
+        try:
+            assert not api.runtime_left  # nothing waits yet
+            client = await RawClient.connect(api)
+            client.send("GET", NEXT)
+            await asyncio.wait_for(api.wait_ready(), STEP_TIMEOUT_S)
+            await asyncio.sleep(0.05)
+            assert not api.runtime_left  # parked, its connection open
+            client.close()
+            await asyncio.sleep(0.05)  # Let the server see the EOF.
+            assert api.runtime_left
+        finally:
+            await api.close()
+
+    asyncio.run(scenario())
+
+
 # -- Amazon's runtime interface client ----------------------------------------------------------
 
 
