@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import logging
 import math
 import signal
 import time
@@ -45,6 +46,8 @@ from lambdabox.runtime.api_server import RuntimeApi
 from lambdabox.sandbox import linux
 from lambdabox.sandbox.api import Sandbox, SandboxFactory, SandboxSpec
 from lambdabox.sandbox.peer_owner import peer_uid
+
+log = logging.getLogger(__name__)
 
 #: Longest INIT Lambda allows, in seconds.
 INIT_TIMEOUT_S = 10.0
@@ -198,9 +201,11 @@ class Environment:
                 raise InitFailed("Runtime.InitTimeout", _error("Runtime.InitTimeout", f"INIT phase timed out after {limit:.2f} seconds"))
         except BaseException as error:
             ready.cancel()
-            if isinstance(error, InitFailed) and template is None and not as_template:
-                await environment._report_failed_init(error, phase, began)
-            await environment.destroy()
+            try:
+                if isinstance(error, InitFailed) and template is None and not as_template:
+                    await environment._report_failed_init(error, phase, began)
+            finally:
+                await environment.destroy()
             if template is not None and isinstance(error, InitFailed):
                 raise SnapStartError(error.describe()) from None
             raise
@@ -355,11 +360,16 @@ def log_failed_invoke(logs: LogStore, blueprint: Blueprint, failure: InitFailed,
         f"Billed Duration: {max(1, math.ceil(duration_ms))} ms\tMemory Size: {blueprint.memory_mb} MB\t"
         f"Max Memory Used: {report.memory_used_mb} MB\tStatus: {status}",
     ]
-    stream = logs.open_stream(_namespace(blueprint), group_name(blueprint.name), report.stream_name)
     try:
-        stream.write_many(lines)
-    finally:
-        stream.close()
+        stream = logs.open_stream(_namespace(blueprint), group_name(blueprint.name), report.stream_name)
+    except OSError as error:
+        # The log is not the invoke's to fail: the lines still go to the tail.
+        log.warning("could not log the end of an invoke of %s whose INIT failed: %s", blueprint.name, error)
+    else:
+        try:
+            stream.write_many(lines)
+        finally:
+            stream.close()
     return [*report.log_lines, *lines]
 
 
