@@ -268,6 +268,26 @@ def test_runtime_left_tells_a_dropped_next() -> None:
     asyncio.run(scenario())
 
 
+def test_delivered_once_a_next_takes_the_invocation() -> None:
+    async def scenario() -> None:
+        api = await started()
+        try:
+            item = invocation(b"1")
+            invoked = asyncio.ensure_future(api.invoke(item))
+            await asyncio.sleep(0.01)
+            assert not api.delivered  # no /next has asked yet
+            client = await RawClient.connect(api)
+            status, _, body = await client.request("GET", NEXT)
+            assert (status, body, api.delivered) == (200, b"1", True)
+            await client.request("POST", f"/2018-06-01/runtime/invocation/{item.request_id}/response", b"2")
+            assert (await asyncio.wait_for(invoked, STEP_TIMEOUT_S)).payload == b"2"
+            client.close()
+        finally:
+            await api.close()
+
+    asyncio.run(scenario())
+
+
 # -- Amazon's runtime interface client ----------------------------------------------------------
 
 

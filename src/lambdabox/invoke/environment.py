@@ -45,6 +45,7 @@ from lambdabox.runtime.api import InitFailed, Invocation, Outcome
 from lambdabox.runtime.api_server import RuntimeApi
 from lambdabox.sandbox import linux
 from lambdabox.sandbox.api import Sandbox, SandboxFactory, SandboxSpec
+from lambdabox.sandbox.exits import kill_pending
 from lambdabox.sandbox.peer_owner import peer_uid
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,8 @@ class Result:
     log_lines: list[str]
     duration_ms: float
     init_ms: float | None
+    #: False when the runtime ended before it took the invocation: it never ran, and may run in another environment.
+    delivered: bool = True
 
 
 @dataclass(frozen=True)
@@ -249,11 +252,13 @@ class Environment:
 
     @property
     def spent(self) -> bool:
-        """Whether it must take no more invocations: dead, its runtime ended, or the runtime dropped its /next.
+        """Whether it must take no more invocations: dead, its runtime ended or was killed, or the runtime
+        dropped its /next.
 
         The dropped /next tells first: a process's sockets close as it exits, before its exit is seen.
+        A runtime killed while frozen (cgroup v1) shows only as a pending SIGKILL until thawed.
         """
-        return self.dead or self.exited or self.api.runtime_left
+        return self.dead or self.exited or self.api.runtime_left or (self._frozen and kill_pending(self.sandbox.pid))
 
     def _exit_message(self) -> str:
         if self.sandbox.oom_killed():
@@ -278,9 +283,15 @@ class Environment:
         if task in done:
             outcome = task.result()
         else:
+            undelivered = self._exit in done and not self.api.delivered
             task.cancel()
             self.dead = True
             rid = invocation.request_id
+            if undelivered:
+                # Ended while idle (killed while frozen, say, which shows only once thawed): no END or REPORT here.
+                await self.output.drain()
+                kind, message = "Runtime.ExitError", f"RequestId: {rid} Error: {self._exit_message()}"
+                return Result(Outcome(_error(kind, message), kind), self.output.tail_lines(), duration_ms, None, delivered=False)
             if self._exit in done:
                 kind = "Runtime.OutOfMemory" if self.sandbox.oom_killed() else "Runtime.ExitError"
                 message = f"RequestId: {rid} Error: {self._exit_message()}"
