@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from pathlib import Path
 
@@ -50,6 +52,18 @@ def test_idle_environments_are_shut_down(private, role_in, invoke_on):
     assert invoke_on(lam, name)["count"] == 2
     time.sleep(4)
     assert invoke_on(lam, name)["count"] == 1
+
+
+def test_an_environment_killed_while_frozen_is_not_handed_an_invoke(private, role_in, invoke_on):
+    lam = private.client("lambda")
+    name = role_in(private, COUNTER)
+    assert invoke_on(lam, name)["count"] == 1
+    assert invoke_on(lam, name)["count"] == 2
+    time.sleep(0.3)  # idle, and frozen by now
+    for pid in sandbox_processes(private.pid):
+        os.kill(int(pid), signal.SIGKILL)
+    answer = invoke_on(lam, name)
+    assert answer.get("count") == 1, answer  # a new environment, not Runtime.ExitError
 
 
 def test_delete_shuts_environments_down(private, role_in, invoke_on):

@@ -249,6 +249,45 @@ def test_a_vanished_runtime_does_not_swallow_the_invocation() -> None:
     asyncio.run(scenario())
 
 
+def test_runtime_left_tells_a_dropped_next() -> None:
+    async def scenario() -> None:
+        api = await started()
+        try:
+            assert not api.runtime_left  # nothing waits yet
+            client = await RawClient.connect(api)
+            client.send("GET", NEXT)
+            await asyncio.wait_for(api.wait_ready(), STEP_TIMEOUT_S)
+            await asyncio.sleep(0.05)
+            assert not api.runtime_left  # parked, its connection open
+            client.close()
+            await asyncio.sleep(0.05)  # Let the server see the EOF.
+            assert api.runtime_left
+        finally:
+            await api.close()
+
+    asyncio.run(scenario())
+
+
+def test_delivered_once_a_next_takes_the_invocation() -> None:
+    async def scenario() -> None:
+        api = await started()
+        try:
+            item = invocation(b"1")
+            invoked = asyncio.ensure_future(api.invoke(item))
+            await asyncio.sleep(0.01)
+            assert not api.delivered  # no /next has asked yet
+            client = await RawClient.connect(api)
+            status, _, body = await client.request("GET", NEXT)
+            assert (status, body, api.delivered) == (200, b"1", True)
+            await client.request("POST", f"/2018-06-01/runtime/invocation/{item.request_id}/response", b"2")
+            assert (await asyncio.wait_for(invoked, STEP_TIMEOUT_S)).payload == b"2"
+            client.close()
+        finally:
+            await api.close()
+
+    asyncio.run(scenario())
+
+
 # -- Amazon's runtime interface client ----------------------------------------------------------
 
 

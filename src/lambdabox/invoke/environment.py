@@ -2,7 +2,8 @@
 
 Lifecycle, as on Lambda: INIT once (`start`), then INVOKEs one at a time (`invoke`),
 frozen in between (from FREEZE_DELAY_S after an invocation), then SHUTDOWN (`destroy`). An environment whose invoke timed out,
-whose runtime died, or that ran out of memory is `dead` and never used again.
+whose runtime died, or that ran out of memory is `dead` and never used again; one whose runtime
+exited after replying, or died while idle, is `spent` and never handed another invocation.
 
 SnapStart: `start(..., as_template=True)` runs INIT (and the before-snapshot hooks) in a
 template sandbox that is never invoked; `start(..., template=t)` then RESTOREs a new
@@ -13,6 +14,11 @@ Credentials: `start(..., credentials=c)` gives the runtime the execution role's 
 (see role_credentials.py) in its environment; a clone takes them on with the rest of its
 environment before its after-restore hooks run, so no clone runs with its template's.
 `credentials_expire` says when they expire (never, for an environment started without).
+
+An INIT that fails (not a template's or a restore's) logs Lambda's INIT_REPORT line after what the
+runtime printed, with its phase ("init", or "invoke" when Lambda runs INIT again for the invoke that
+found it failed), and leaves an `InitReport` on the InitFailed it raises. `log_failed_invoke` then
+logs the START, END and REPORT lines of the invoke that INIT failure ended, in the same stream.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import logging
 import math
 import signal
 import time
@@ -38,7 +45,10 @@ from lambdabox.runtime.api import InitFailed, Invocation, Outcome
 from lambdabox.runtime.api_server import RuntimeApi
 from lambdabox.sandbox import linux
 from lambdabox.sandbox.api import Sandbox, SandboxFactory, SandboxSpec
+from lambdabox.sandbox.exits import kill_pending
 from lambdabox.sandbox.peer_owner import peer_uid
+
+log = logging.getLogger(__name__)
 
 #: Longest INIT Lambda allows, in seconds.
 INIT_TIMEOUT_S = 10.0
@@ -49,6 +59,10 @@ RESTORE_TIMEOUT_S = 10.0
 #: Where an environment with a network of its own finds its Runtime API and Lambdabox's API, as on AWS.
 PRIVATE_RUNTIME_API = f"127.0.0.1:{linux.RUNTIME_API_PORT}"
 PRIVATE_ENDPOINT_URL = f"http://127.0.0.1:{linux.API_PORT}"
+#: The phases an INIT runs in, as INIT_REPORT names them: ahead of any invoke, or again for the invoke
+#: that found the first one failed.
+INIT_PHASE = "init"
+INVOKE_PHASE = "invoke"
 #: How long an environment stays thawed after an invocation, in seconds: back-to-back invocations skip a
 #: freeze and a thaw (about 1 ms on cgroup v1), and an idle environment is frozen soon after.
 FREEZE_DELAY_S = 0.05
@@ -61,6 +75,19 @@ class Result:
     log_lines: list[str]
     duration_ms: float
     init_ms: float | None
+    #: False when the runtime ended before it took the invocation: it never ran, and may run in another environment.
+    delivered: bool = True
+
+
+@dataclass(frozen=True)
+class InitReport:
+    """What a failed INIT left in its environment's log."""
+
+    stream_name: str
+    #: The runtime's output and the INIT_REPORT line, the last ones (as many as LogType Tail's 4 KB needs).
+    log_lines: list[str]
+    init_ms: float
+    memory_used_mb: int
 
 
 def _error(error_type: str, message: str) -> bytes:
@@ -94,16 +121,20 @@ class Environment:
         template: Environment | None = None,
         as_template: bool = False,
         credentials: EnvironmentCredentials | None = None,
+        phase: str = INIT_PHASE,
+        stream_name: str | None = None,
     ) -> Environment:
         """INIT: create the sandbox and wait until the runtime asks for its first event.
 
         Raises InitFailed (with Lambda's error document) when the runtime reports an init
-        error, exits, or overruns the init timeout; nothing is left running then. A
-        template is ready once its runtime asks for its snapshot (GET .../restore/next).
+        error, exits, or overruns the init timeout; nothing is left running then, and the
+        INIT_REPORT line of `phase` is logged. A template is ready once its runtime asks for
+        its snapshot (GET .../restore/next). `stream_name`: log to that stream (the one of
+        an INIT that failed before), not a new one.
         """
         began = time.perf_counter()
         stream = logs.open_stream(
-            f"{blueprint.scope.account}:{blueprint.scope.region}", group_name(blueprint.name), new_stream_name(blueprint.version)
+            _namespace(blueprint), group_name(blueprint.name), stream_name or new_stream_name(blueprint.version)
         )
         output = OutputCapture(stream, logs.rate)
         api = RuntimeApi()
@@ -173,7 +204,11 @@ class Environment:
                 raise InitFailed("Runtime.InitTimeout", _error("Runtime.InitTimeout", f"INIT phase timed out after {limit:.2f} seconds"))
         except BaseException as error:
             ready.cancel()
-            await environment.destroy()
+            try:
+                if isinstance(error, InitFailed) and template is None and not as_template:
+                    await environment._report_failed_init(error, phase, began)
+            finally:
+                await environment.destroy()
             if template is not None and isinstance(error, InitFailed):
                 raise SnapStartError(error.describe()) from None
             raise
@@ -191,6 +226,14 @@ class Environment:
         environment._freezing = asyncio.get_running_loop().call_later(FREEZE_DELAY_S, environment._freeze)
         return environment
 
+    async def _report_failed_init(self, failure: InitFailed, phase: str, began: float) -> None:
+        """Log the INIT_REPORT of a failed INIT after what the runtime printed; keep both on `failure`."""
+        init_ms = (time.perf_counter() - began) * 1000
+        await self.output.drain()
+        status = "timeout" if failure.error_type == "Runtime.InitTimeout" else f"error\tError Type: {failure.error_type}"
+        self.output.line(f"INIT_REPORT Init Duration: {init_ms:.2f} ms\tPhase: {phase}\tStatus: {status}")
+        failure.report = InitReport(self.output.stream_name, self.output.tail_lines(), init_ms, self.sandbox.memory_peak_mb())
+
     async def _connect(self, private: bool, endpoint_url: str) -> None:
         """Serve the Runtime API (and the API bridge) on what the sandbox's network holds."""
         held = getattr(self.sandbox, "held", None)
@@ -206,6 +249,16 @@ class Environment:
     def exited(self) -> bool:
         """Whether the runtime process has ended, also between invocations (killed, crashed)."""
         return self._exit.done()
+
+    @property
+    def spent(self) -> bool:
+        """Whether it must take no more invocations: dead, its runtime ended or was killed, or the runtime
+        dropped its /next.
+
+        The dropped /next tells first: a process's sockets close as it exits, before its exit is seen.
+        A runtime killed while frozen (cgroup v1) shows only as a pending SIGKILL until thawed.
+        """
+        return self.dead or self.exited or self.api.runtime_left or (self._frozen and kill_pending(self.sandbox.pid))
 
     def _exit_message(self) -> str:
         if self.sandbox.oom_killed():
@@ -230,9 +283,15 @@ class Environment:
         if task in done:
             outcome = task.result()
         else:
+            undelivered = self._exit in done and not self.api.delivered
             task.cancel()
             self.dead = True
             rid = invocation.request_id
+            if undelivered:
+                # Ended while idle (killed while frozen, say, which shows only once thawed): no END or REPORT here.
+                await self.output.drain()
+                kind, message = "Runtime.ExitError", f"RequestId: {rid} Error: {self._exit_message()}"
+                return Result(Outcome(_error(kind, message), kind), self.output.tail_lines(), duration_ms, None, delivered=False)
             if self._exit in done:
                 kind = "Runtime.OutOfMemory" if self.sandbox.oom_killed() else "Runtime.ExitError"
                 message = f"RequestId: {rid} Error: {self._exit_message()}"
@@ -289,6 +348,44 @@ class Environment:
         if self._bridge is not None:
             await self._bridge.close()
         self.output.close()
+
+
+def log_failed_invoke(logs: LogStore, blueprint: Blueprint, failure: InitFailed, request_id: str) -> list[str]:
+    """Log START, END and REPORT of the invoke an INIT failure ended, in that INIT's stream.
+
+    Returns the invoke's log lines, INIT's first (for LogType Tail); none when the failed INIT
+    logged nothing (a restore's, say).
+    """
+    report = failure.report
+    if not isinstance(report, InitReport):
+        return []
+    duration_ms = report.init_ms
+    if failure.error_type == "Runtime.InitTimeout":
+        status = "timeout"
+    else:
+        status = f"error\tError Type: {failure.error_type}"
+    lines = [
+        f"START RequestId: {request_id} Version: {blueprint.version}",
+        f"END RequestId: {request_id}",
+        f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\t"
+        f"Billed Duration: {max(1, math.ceil(duration_ms))} ms\tMemory Size: {blueprint.memory_mb} MB\t"
+        f"Max Memory Used: {report.memory_used_mb} MB\tStatus: {status}",
+    ]
+    try:
+        stream = logs.open_stream(_namespace(blueprint), group_name(blueprint.name), report.stream_name)
+    except OSError as error:
+        # The log is not the invoke's to fail: the lines still go to the tail.
+        log.warning("could not log the end of an invoke of %s whose INIT failed: %s", blueprint.name, error)
+    else:
+        try:
+            stream.write_many(lines)
+        finally:
+            stream.close()
+    return [*report.log_lines, *lines]
+
+
+def _namespace(blueprint: Blueprint) -> str:
+    return f"{blueprint.scope.account}:{blueprint.scope.region}"
 
 
 def _utc_now() -> str:

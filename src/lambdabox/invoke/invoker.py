@@ -48,6 +48,9 @@ from lambdabox.store.unpacked import UnpackedStore
 
 log = logging.getLogger(__name__)
 
+#: Environments tried for one invocation while their runtimes end before taking it (a runtime that died
+#: idle is seen only when thawed); after the last, the invocation fails with Runtime.ExitError.
+MAX_ENVIRONMENTS_TRIED = 3
 #: Largest decoded ClientContext, in bytes.
 MAX_CLIENT_CONTEXT_BYTES = 3583
 #: Largest payload of an asynchronous invocation, in bytes (1 MB).
@@ -171,10 +174,14 @@ class Invoker:
         reserved = function.get("ReservedConcurrentExecutions")
         with self._limits.lease(ref.scope.account, ref.scope.region, ref.name, reserved, self._reserved_total(ref.scope)):
             try:
-                async with self._checkout(blueprint) as (environment, cold):
-                    result = await environment.invoke(invocation, cold)
+                for _ in range(MAX_ENVIRONMENTS_TRIED):
+                    async with self._checkout(blueprint) as (environment, cold):
+                        result = await environment.invoke(invocation, cold)
+                    if result.delivered:
+                        break
             except InitFailed as failure:
-                return Run(version, Outcome(failure.payload, failure.error_type), [])
+                lines = self._pool.log_failed_invoke(blueprint, failure, request_id)
+                return Run(version, Outcome(failure.payload, failure.error_type), lines)
             except UnknownNetwork as error:
                 # Stored with a network the operator has since removed (--network): AWS's answer for a bad subnet.
                 raise InvalidSubnetID(f"Lambda was unable to configure the function's VPC: {error}.") from None

@@ -92,6 +92,10 @@ class OutputCapture:
         self._loop = loop
         loop.add_reader(self._read_fd, self._read, READ_BUDGET_BYTES)
 
+    @property
+    def stream_name(self) -> str:
+        return self._stream.name
+
     def begin_invocation(self) -> None:
         """Forget the previous invocation's tail."""
         self._tail.clear()

@@ -3,7 +3,10 @@
 Guarantees:
 1. `checkout(blueprint)` yields an environment of exactly that blueprint (same version and
    revision) that no one else is using: the most recently used idle one, or a new one
-   (then `cold` is True and INIT has run). An INIT failure propagates; nothing is kept.
+   (then `cold` is True and INIT has run). An INIT that fails with an error (not a timeout)
+   is run once more in a new sandbox, in the invoke phase and the same log stream, as
+   Lambda does for the invoke that found it failed; a second failure propagates (its
+   report holds both INITs' lines), and nothing is kept.
 2. A new environment is created only when the function has a scale-out token (see
    `scaling`) and its MemorySize fits under the memory cap. To fit, the least recently used
    idle environments of any function are shut down first, and the new sandbox is created
@@ -13,9 +16,11 @@ Guarantees:
 3. The total MemorySize of environments whose sandbox exists or is being created never
    exceeds the memory cap (None: no cap). An environment counts from the moment its
    creation is decided until its shutdown has finished.
-4. When the `async with` block ends, a dead environment is destroyed; a live one goes
-   back to the idle set (its sandbox frozen), unless it was retired meanwhile or its
-   credentials are no longer usable.
+4. When the `async with` block ends, a spent environment (dead, or its runtime exited or
+   dropped its Runtime API connection) is destroyed; a live one goes back to the idle set
+   (its sandbox frozen), unless it was retired meanwhile or its credentials are no longer
+   usable. An idle one whose runtime has since ended is destroyed at `checkout`, which
+   takes another, and by the reaper: it is never handed an invoke.
 5. `retire(stale)` destroys the idle environments `stale` picks and marks busy ones so
    they are destroyed when their invocation ends: updated or deleted functions never
    serve again from an old environment.
@@ -34,19 +39,21 @@ Guarantees:
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 
 from lambdabox.invoke.blueprint import Blueprint
-from lambdabox.invoke.environment import Environment
+from lambdabox.invoke.environment import INVOKE_PHASE, Environment, InitReport, log_failed_invoke
 from lambdabox.invoke.limits import ACCOUNT_EXCEEDED, throttled
 from lambdabox.invoke.role_credentials import RoleCredentials
 from lambdabox.invoke.scaling import ScaleOutLimiter, ScaleRate
 from lambdabox.invoke.snapshots import Snapshots
 from lambdabox.model.errors import TooManyRequests
 from lambdabox.observe.logs import LogStore
+from lambdabox.runtime.api import InitFailed
 from lambdabox.sandbox.api import SandboxFactory
 
 log = logging.getLogger(__name__)
@@ -57,6 +64,8 @@ REAP_INTERVAL_S = 1.0
 #: caller's); the cap is this server's concurrency, shared by every function and account, so
 #: it answers as the account-level concurrency limit does.
 MEMORY_CAP_EXCEEDED = ACCOUNT_EXCEEDED
+#: The error type of an INIT that overran its time: not run again (Lambda would, with the function's timeout).
+INIT_TIMEOUT = "Runtime.InitTimeout"
 
 
 class EnvironmentPool:
@@ -101,18 +110,18 @@ class EnvironmentPool:
             yield environment, cold
         finally:
             self._busy.discard(environment)
-            if environment.dead or environment in self._retired or not self._usable(environment):
+            if environment.spent or environment in self._retired or not self._usable(environment):
                 self._retired.discard(environment)
                 await self._destroy(environment)
             else:
                 self._idle.setdefault(blueprint.key, []).append(environment)
 
     async def _take_idle(self, blueprint: Blueprint) -> Environment | None:
-        """The most recently used idle environment of `blueprint` that may take an invoke (guarantee 10)."""
+        """The most recently used idle environment of `blueprint` that may take an invoke (guarantees 4 and 10)."""
         # Looked up again after each await: `retire` may have replaced the list meanwhile.
         while idle := self._idle.get(blueprint.key):
             environment = idle.pop()
-            if self._usable(environment):
+            if not environment.spent and self._usable(environment):
                 return environment
             await self._destroy(environment)
         return None
@@ -167,11 +176,32 @@ class EnvironmentPool:
             template = None
             if blueprint.restores and self._snapshots is not None:
                 template = await self._snapshots.template(blueprint)
-            environment = await Environment.start(
-                blueprint, self._factory, self._logs, template, credentials=self._credentials.issue(blueprint)
-            )
+            try:
+                environment = await Environment.start(
+                    blueprint, self._factory, self._logs, template, credentials=self._credentials.issue(blueprint)
+                )
+            except InitFailed as failed:
+                if template is not None or not isinstance(failed.report, InitReport) or failed.error_type == INIT_TIMEOUT:
+                    raise
+                environment = await self._start_again(blueprint, failed.report)
             self._live.add(environment)
         return environment
+
+    async def _start_again(self, blueprint: Blueprint, first: InitReport) -> Environment:
+        """INIT once more, in the invoke phase, after `first` failed (guarantee 1)."""
+        try:
+            return await Environment.start(
+                blueprint, self._factory, self._logs, credentials=self._credentials.issue(blueprint),
+                phase=INVOKE_PHASE, stream_name=first.stream_name,
+            )
+        except InitFailed as again:
+            if isinstance(again.report, InitReport):
+                again.report = dataclasses.replace(again.report, log_lines=[*first.log_lines, *again.report.log_lines])
+            raise
+
+    def log_failed_invoke(self, blueprint: Blueprint, failure: InitFailed, request_id: str) -> list[str]:
+        """Log the START, END and REPORT of an invoke whose INIT failed; its log lines, INIT's first."""
+        return log_failed_invoke(self._logs, blueprint, failure, request_id)
 
     def _forget_evicted(self, evicted: list[Environment]) -> None:
         for environment in evicted:
@@ -241,7 +271,7 @@ class EnvironmentPool:
             horizon = time.monotonic() - self._idle_timeout_s
             try:
                 await self.retire(
-                    lambda env: (env.last_used < horizon and env not in self._busy) or not self._usable(env)
+                    lambda env: (env not in self._busy and (env.last_used < horizon or env.spent)) or not self._usable(env)
                 )
             except Exception:
                 log.exception("reaping idle environments failed")

@@ -205,7 +205,7 @@ class Provisioner:
         finally:
             allocation.busy.discard(environment)
             current = self._allocations.get(self._key(allocation)) is allocation
-            spent = environment.dead or environment.exited or not self._usable(environment)
+            spent = environment.spent or not self._usable(environment)
             if spent or environment in self._retired or not current:
                 self._retired.discard(environment)
                 await self._destroy(environment)
@@ -219,9 +219,9 @@ class Provisioner:
                 continue
             while allocation.idle:
                 environment = allocation.idle.pop()
-                if not (environment.dead or environment.exited) and self._usable(environment):
+                if not environment.spent and self._usable(environment):
                     return allocation, environment
-                # Died while frozen (killed from outside, say), or its credentials are about to expire: replace it.
+                # Died while frozen (killed from outside, say) or after replying, or its credentials are about to expire: replace it.
                 self._background(self._destroy(environment))
                 self.nudge()
         return None
@@ -275,7 +275,7 @@ class Provisioner:
             # A new version behind the alias (or a first pass): the old environments go.
             await self._retire_all(allocation)
             allocation.blueprint = plan
-        for environment in [env for env in allocation.idle if env.dead or env.exited or not self._usable(env)]:
+        for environment in [env for env in allocation.idle if env.spent or not self._usable(env)]:
             allocation.idle.remove(environment)
             await self._destroy(environment)
         # Shrink: idle environments first, least recently used first; then busy ones, after their invocation.

@@ -58,6 +58,8 @@ class InitFailed(Exception):
         super().__init__(error_type)
         self.error_type = error_type
         self.payload = payload
+        #: What the environment that ran this INIT logged of it (an `InitReport` of invoke/environment.py), or None.
+        self.report: object | None = None
 
     def describe(self) -> str:
         """"errorType: errorMessage" of the posted document (the type alone when it has no message)."""

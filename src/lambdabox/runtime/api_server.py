@@ -24,6 +24,8 @@ Beyond the contract:
    connect. On the host's shared loopback, `restrict_to(uid, owner_of)` makes every
    connection prove it comes from the environment's host uid (`owner_of` tells who owns the
    peer's socket); any other is closed before a byte of it is read.
+7. `delivered` tells whether the invocation in flight has been handed to the runtime (a
+   GET .../next answered with it); until then, a runtime that ends has not seen it.
 """
 
 from __future__ import annotations
@@ -126,6 +128,8 @@ class RuntimeApi:
         self._outcome: asyncio.Future[Outcome] | None = None
         #: Set when an invoke was cancelled: the endpoint may not be reused (contract 5).
         self._spoiled = False
+        #: Whether the invocation in flight has been handed to the runtime (guarantee 7).
+        self._delivered = False
         self._connections: set[asyncio.StreamWriter] = set()
         #: Host uid every connection must come from, and how to find a connection's, when on a shared loopback.
         self._allowed_uid: asyncio.Future[int] | None = None
@@ -168,6 +172,20 @@ class RuntimeApi:
             raise RuntimeError("RuntimeApi.start() has not run")
         return self._address
 
+    @property
+    def delivered(self) -> bool:
+        """Whether the invocation in flight has been handed to the runtime (guarantee 7)."""
+        return self._delivered
+
+    @property
+    def runtime_left(self) -> bool:
+        """Whether the runtime dropped the GET .../next it waited on: it can take no invocation (its process ended).
+
+        False while no /next waits (an invocation in flight, or the runtime between two requests).
+        """
+        waiter = self._waiter
+        return waiter is not None and not waiter.done() and self._peer_gone(self._waiter_reader)
+
     async def wait_ready(self) -> None:
         """Resolve when the runtime first asks for work; raise InitFailed on an init error."""
         if self._ready is None:
@@ -186,6 +204,7 @@ class RuntimeApi:
                 raise ValueError(f"not usable as an HTTP header value: {value!r}")
         outcome = asyncio.get_running_loop().create_future()
         self._current_id = invocation.request_id
+        self._delivered = False
         self._outcome = outcome
         self._hand_over(invocation)
         try:
@@ -273,6 +292,8 @@ class RuntimeApi:
             headers.append((b"Lambda-Runtime-Client-Context", invocation.client_context.encode()))
         if invocation.cognito_identity is not None:
             headers.append((b"Lambda-Runtime-Cognito-Identity", invocation.cognito_identity.encode()))
+        if invocation.request_id == self._current_id:
+            self._delivered = True
         return _reply(200, invocation.payload, headers)
 
     def _settle(self, request_id: str, outcome: Outcome) -> bool:

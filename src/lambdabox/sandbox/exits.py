@@ -124,6 +124,22 @@ class ReportedExit(ExitWatch):
         self._channel.close()
 
 
+def kill_pending(pid: int) -> bool:
+    """Whether a SIGKILL waits to be delivered to `pid`: under the cgroup v1 freezer, a frozen process that
+    was killed dies only once thawed, and until then its exit cannot be seen. False if it cannot be read."""
+    try:
+        with open(f"/proc/{pid}/status", "rb") as status:
+            text = status.read()
+    except OSError:
+        return False
+    mask = 1 << (signal.SIGKILL - 1)
+    for line in text.splitlines():
+        # SigPnd: signals pending for the thread; ShdPnd: for the whole process (hexadecimal masks).
+        if line.startswith((b"SigPnd:", b"ShdPnd:")) and int(line.split()[1], 16) & mask:
+            return True
+    return False
+
+
 def _readable(fd: int) -> bool:
     """Whether `fd` is readable now (a pidfd: its process has exited); poll, as descriptors go past FD_SETSIZE."""
     poller = select.poll()

@@ -346,6 +346,9 @@ class Runtime {
           if (answer.status !== 202) {
             process.stderr.write(`lambdabox runtime: the result was refused (${answer.status}): ${answer.body}\n`);
           }
+          // Replied: a later uncaught error has no invocation to fail, and the runtime just exits
+          // (posting it would wait behind the next /next on the one connection, until an invoke came).
+          this.onFatal = (_error, status) => process.exit(status);
           resolveInvocation();
         }, (failure) => {
           process.stderr.write(`lambdabox runtime: the Runtime API is gone (${failure})\n`);
