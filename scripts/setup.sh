@@ -37,10 +37,19 @@ if ! command -v nft >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nftables >/dev/null
 fi
 
+# pip runs only when what pyproject.toml asks for changed since the last install with these extras
+# (the install is editable: changed sources need none). The stamp names the file's hash.
 target="."
 [ -n "$extras" ] && target=".[$extras]"
-"$venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip 2>/dev/null || true
-"$venv/bin/python" -m pip install --quiet --disable-pip-version-check -e "$target"
+wanted="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+stamp="$venv/.installed-${extras:-base}"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip 2>/dev/null || true
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -e "$target"
+  echo "$wanted" > "$stamp"
+  # Any extras include the base install.
+  echo "$wanted" > "$venv/.installed-base"
+fi
 
 # The AWS SDK each Python runtime includes (boto3 and what it needs), from PyPI, for every
 # Python runtime this host can run; skipped for those already installed at their pinned version.
