@@ -47,11 +47,32 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from lambdabox.model.arns import PARTITION, Scope, function_arn, layer_arn, parse_layer_name, parse_layer_version_arn
-from lambdabox.model.vpc import VPC_ID
-
-Params = Mapping[str, Any]
-Context = dict[str, list[str]]
+from lambdabox.access.lambda_requests import (
+    ARN,
+    Context,
+    Keys,
+    Params,
+    Resource,
+    anything,
+    arn_in,
+    as_text,
+    capacity_provider,
+    code_signing_config,
+    event_source_mapping,
+    function,
+    function_arn_key,
+    layer,
+    layer_version,
+    layer_version_arn_of,
+    layers,
+    principal,
+    removed_tag_keys,
+    request_tags,
+    subnets,
+    url_auth_type,
+    vpc,
+)
+from lambdabox.model.arns import PARTITION, Scope
 
 
 @dataclass(frozen=True)
@@ -76,191 +97,6 @@ class Target:
     from_state: tuple[str, ...] = ()
 
 
-# --- Reading names ---------------------------------------------------------------------------
-
-#: A FunctionName as the handler reads it (model/arns.py), with any characters in the name, so
-#: that odd names still give a readable ARN: a full ARN, a partial ARN, `function:NAME`, or NAME,
-#: each with an optional `:QUALIFIER`.
-_FUNCTION_NAME = re.compile(
-    r"^(?:arn:aws[a-zA-Z-]*:lambda:(?P<region>[a-z0-9-]+):(?P<arn_account>\d{12}):function:"
-    r"|(?P<account>\d{12}):function:"
-    r"|function:)?"
-    r"(?P<name>[^:]+)(?::(?P<qualifier>[^:]+))?$"
-)
-#: Any ARN: arn:PARTITION:SERVICE:REGION:ACCOUNT:REST.
-_ARN = re.compile(r"^arn:[^:]*:[^:]*:(?P<region>[^:]*):(?P<account>[^:]*):.")
-_ACCOUNT = re.compile(r"^\d{12}$")
-
-
-def _text(value: Any) -> str:
-    """A parameter as text: strings as they are, anything else (a hostile body) by str()."""
-    return value if isinstance(value, str) else "" if value is None else str(value)
-
-
-def _texts(value: Any) -> list[str]:
-    """A list parameter as a list of texts; a lone value as a one-element list."""
-    if value is None:
-        return []
-    if isinstance(value, (list, tuple)):
-        return [_text(item) for item in value]
-    return [_text(value)]
-
-
-@dataclass(frozen=True)
-class _Place:
-    resource: str
-    account: str
-    region: str
-
-
-def _function_place(params: Params, scope: Scope) -> _Place:
-    """The function, version or alias a request names; see "Qualifiers" above."""
-    text = _text(params.get("FunctionName"))
-    separate = _text(params.get("Qualifier")) or None
-    match = _FUNCTION_NAME.match(text)
-    if not match:
-        # Unreadable: the handler refuses it; give the text as the name, in the caller's scope.
-        return _Place(function_arn(scope, text, separate), scope.account, scope.region)
-    place = Scope(match["arn_account"] or match["account"] or scope.account, match["region"] or scope.region)
-    # A qualifier in the name wins; one given twice and different is refused by the handler.
-    qualifier = match["qualifier"] or separate
-    return _Place(function_arn(place, match["name"], qualifier), place.account, place.region)
-
-
-def _arn_place(text: str, scope: Scope) -> _Place:
-    """An ARN given whole (a tag target, a code signing config): its own account and region."""
-    match = _ARN.match(text)
-    if not match or not _ACCOUNT.match(match["account"]):
-        return _Place(text, scope.account, scope.region)
-    return _Place(text, match["account"], match["region"])
-
-
-# --- Lambda resource kinds: (params, scope) -> where the request acts -------------------------
-
-Resource = Callable[[Params, Scope], _Place]
-
-
-def _anything(params: Params, scope: Scope) -> _Place:
-    return _Place("*", scope.account, scope.region)
-
-
-def _function(params: Params, scope: Scope) -> _Place:
-    return _function_place(params, scope)
-
-
-def _layer(params: Params, scope: Scope) -> _Place:
-    place, name = parse_layer_name(_text(params.get("LayerName")), scope)
-    return _Place(layer_arn(place, name), place.account, place.region)
-
-
-def _layer_version(params: Params, scope: Scope) -> _Place:
-    place, name = parse_layer_name(_text(params.get("LayerName")), scope)
-    version = _text(params.get("VersionNumber"))
-    return _Place(f"{layer_arn(place, name)}:{version}", place.account, place.region)
-
-
-def _layer_version_arn(params: Params, scope: Scope) -> _Place:
-    text = _text(params.get("Arn"))
-    ref = parse_layer_version_arn(text)
-    if ref is None:
-        return _arn_place(text, scope)
-    return _Place(layer_arn(ref.scope, ref.name, ref.version), ref.scope.account, ref.scope.region)
-
-
-def _event_source_mapping(params: Params, scope: Scope) -> _Place:
-    uuid = _text(params.get("UUID"))
-    arn = f"arn:{PARTITION}:lambda:{scope.region}:{scope.account}:event-source-mapping:{uuid}"
-    return _Place(arn, scope.account, scope.region)
-
-
-def _capacity_provider(params: Params, scope: Scope) -> _Place:
-    name = _text(params.get("CapacityProviderName"))
-    if name.startswith("arn:"):
-        return _arn_place(name, scope)
-    arn = f"arn:{PARTITION}:lambda:{scope.region}:{scope.account}:capacity-provider:{name}"
-    return _Place(arn, scope.account, scope.region)
-
-
-def _arn_in(param: str) -> Resource:
-    """The resource is the ARN a parameter holds whole (TagResource's Resource, ...)."""
-
-    def place(params: Params, scope: Scope) -> _Place:
-        return _arn_place(_text(params.get(param)), scope)
-
-    return place
-
-
-# --- Lambda condition keys: (params, scope) -> keys and values --------------------------------
-
-Keys = Callable[[Params, Scope], Context]
-
-
-def _request_tags(params: Params, scope: Scope) -> Context:
-    """aws:RequestTag/KEY and aws:TagKeys from a Lambda `Tags` map."""
-    tags = params.get("Tags")
-    if not isinstance(tags, Mapping) or not tags:
-        return {}
-    context: Context = {f"aws:RequestTag/{_text(key)}": [_text(value)] for key, value in tags.items()}
-    context["aws:TagKeys"] = [_text(key) for key in tags]
-    return context
-
-
-def _removed_tag_keys(params: Params, scope: Scope) -> Context:
-    keys = _texts(params.get("TagKeys"))
-    return {"aws:TagKeys": keys} if keys else {}
-
-
-def _layers(params: Params, scope: Scope) -> Context:
-    layers = _texts(params.get("Layers"))
-    return {"lambda:Layer": layers} if layers else {}
-
-
-def _subnets(params: Params, scope: Scope) -> Context:
-    """lambda:SubnetIds and lambda:SecurityGroupIds from a `VpcConfig`."""
-    vpc = params.get("VpcConfig")
-    if not isinstance(vpc, Mapping):
-        return {}
-    return {
-        "lambda:SubnetIds": _texts(vpc.get("SubnetIds")),
-        "lambda:SecurityGroupIds": _texts(vpc.get("SecurityGroupIds")),
-    }
-
-
-def _vpc(params: Params, scope: Scope) -> Context:
-    """A function's VpcConfig: its subnets and groups, and lambda:VpcIds."""
-    context = _subnets(params, scope)
-    if context:
-        # All of Lambdabox's networks are subnets of one VPC (model/vpc.py); AWS derives the
-        # VPC from the subnets the same way.
-        context["lambda:VpcIds"] = [VPC_ID] if context["lambda:SubnetIds"] else []
-    return context
-
-
-def _code_signing_config(params: Params, scope: Scope) -> Context:
-    arn = params.get("CodeSigningConfigArn")
-    return {"lambda:CodeSigningConfigArn": [_text(arn)]} if arn is not None else {}
-
-
-def _function_arn(params: Params, scope: Scope) -> Context:
-    """lambda:FunctionArn: the function the request names (an event source mapping's, a URL's)."""
-    if params.get("FunctionName") is None:
-        return {}
-    return {"lambda:FunctionArn": [_function_place(params, scope).resource]}
-
-
-def _principal(params: Params, scope: Scope) -> Context:
-    principal = params.get("Principal")
-    return {"lambda:Principal": [_text(principal)]} if principal is not None else {}
-
-
-def _url_auth_type(param: str) -> Keys:
-    def keys(params: Params, scope: Scope) -> Context:
-        value = params.get(param)
-        return {"lambda:FunctionUrlAuthType": [_text(value)]} if value is not None else {}
-
-    return keys
-
-
 # --- The Lambda table -------------------------------------------------------------------------
 
 
@@ -278,7 +114,7 @@ def _same(*names: str, resource: Resource, keys: tuple[Keys, ...] = ()) -> dict[
     return {name: _Lambda(name, resource, keys) for name in names}
 
 
-_URL_KEYS = (_url_auth_type("AuthType"), _function_arn)
+_URL_KEYS = (url_auth_type("AuthType"), function_arn_key)
 
 #: Every operation of botocore's Lambda model, and the function URL invocation.
 LAMBDA: dict[str, _Lambda] = {
@@ -295,82 +131,82 @@ LAMBDA: dict[str, _Lambda] = {
         "PublishVersion", "PutFunctionConcurrency", "PutFunctionEventInvokeConfig", "PutFunctionRecursionConfig",
         "PutFunctionScalingConfig", "PutProvisionedConcurrencyConfig", "PutRuntimeManagementConfig",
         "UpdateAlias", "UpdateFunctionCode", "UpdateFunctionEventInvokeConfig", "InvokeAsync",
-        resource=_function,
+        resource=function,
     ),
     # The reference's action for Invoke and InvokeWithResponseStream is InvokeFunction.
-    "Invoke": _Lambda("InvokeFunction", _function),
-    "InvokeWithResponseStream": _Lambda("InvokeFunction", _function),
+    "Invoke": _Lambda("InvokeFunction", function),
+    "InvokeWithResponseStream": _Lambda("InvokeFunction", function),
     "CreateFunction": _Lambda(
-        "CreateFunction", _function, (_layers, _vpc, _code_signing_config, _request_tags)
+        "CreateFunction", function, (layers, vpc, code_signing_config, request_tags)
     ),
-    "UpdateFunctionConfiguration": _Lambda("UpdateFunctionConfiguration", _function, (_layers, _vpc)),
-    "AddPermission": _Lambda("AddPermission", _function, (_principal, _url_auth_type("FunctionUrlAuthType"))),
-    "RemovePermission": _Lambda("RemovePermission", _function, (), ("lambda:Principal",)),
-    "PutFunctionCodeSigningConfig": _Lambda("PutFunctionCodeSigningConfig", _function, (_code_signing_config,)),
+    "UpdateFunctionConfiguration": _Lambda("UpdateFunctionConfiguration", function, (layers, vpc)),
+    "AddPermission": _Lambda("AddPermission", function, (principal, url_auth_type("FunctionUrlAuthType"))),
+    "RemovePermission": _Lambda("RemovePermission", function, (), ("lambda:Principal",)),
+    "PutFunctionCodeSigningConfig": _Lambda("PutFunctionCodeSigningConfig", function, (code_signing_config,)),
     # Function URLs: the function or the alias the Qualifier names.
-    **_same("CreateFunctionUrlConfig", "UpdateFunctionUrlConfig", resource=_function, keys=_URL_KEYS),
+    **_same("CreateFunctionUrlConfig", "UpdateFunctionUrlConfig", resource=function, keys=_URL_KEYS),
     "GetFunctionUrlConfig": _Lambda(
-        "GetFunctionUrlConfig", _function, (_function_arn,), ("lambda:FunctionUrlAuthType",)
+        "GetFunctionUrlConfig", function, (function_arn_key,), ("lambda:FunctionUrlAuthType",)
     ),
     "DeleteFunctionUrlConfig": _Lambda(
-        "DeleteFunctionUrlConfig", _function, (_function_arn,), ("lambda:FunctionUrlAuthType",)
+        "DeleteFunctionUrlConfig", function, (function_arn_key,), ("lambda:FunctionUrlAuthType",)
     ),
-    "ListFunctionUrlConfigs": _Lambda("ListFunctionUrlConfigs", _function, (), ("lambda:FunctionUrlAuthType",)),
-    "InvokeFunctionUrl": _Lambda("InvokeFunctionUrl", _function, _URL_KEYS),
+    "ListFunctionUrlConfigs": _Lambda("ListFunctionUrlConfigs", function, (), ("lambda:FunctionUrlAuthType",)),
+    "InvokeFunctionUrl": _Lambda("InvokeFunctionUrl", function, _URL_KEYS),
     # Account-wide: no resource-level permission.
     **_same(
         "GetAccountSettings", "ListFunctions", "ListEventSourceMappings", "ListLayers", "ListLayerVersions",
-        "ListCodeSigningConfigs", "ListCapacityProviders", resource=_anything,
+        "ListCodeSigningConfigs", "ListCapacityProviders", resource=anything,
     ),
     # Event source mappings: created on "*", then the mapping's own ARN; lambda:FunctionArn is
     # the function the request names, else the mapping's (stored).
-    "CreateEventSourceMapping": _Lambda("CreateEventSourceMapping", _anything, (_function_arn, _request_tags)),
-    "UpdateEventSourceMapping": _Lambda("UpdateEventSourceMapping", _event_source_mapping, (_function_arn,)),
+    "CreateEventSourceMapping": _Lambda("CreateEventSourceMapping", anything, (function_arn_key, request_tags)),
+    "UpdateEventSourceMapping": _Lambda("UpdateEventSourceMapping", event_source_mapping, (function_arn_key,)),
     "GetEventSourceMapping": _Lambda(
-        "GetEventSourceMapping", _event_source_mapping, (), ("lambda:FunctionArn",)
+        "GetEventSourceMapping", event_source_mapping, (), ("lambda:FunctionArn",)
     ),
     "DeleteEventSourceMapping": _Lambda(
-        "DeleteEventSourceMapping", _event_source_mapping, (), ("lambda:FunctionArn",)
+        "DeleteEventSourceMapping", event_source_mapping, (), ("lambda:FunctionArn",)
     ),
     # Layers: publishing acts on the layer, everything else on one version of it.
-    "PublishLayerVersion": _Lambda("PublishLayerVersion", _layer),
+    "PublishLayerVersion": _Lambda("PublishLayerVersion", layer),
     **_same(
         "GetLayerVersion", "DeleteLayerVersion", "GetLayerVersionPolicy", "AddLayerVersionPermission",
-        "RemoveLayerVersionPermission", resource=_layer_version,
+        "RemoveLayerVersionPermission", resource=layer_version,
     ),
-    "GetLayerVersionByArn": _Lambda("GetLayerVersion", _layer_version_arn),
+    "GetLayerVersionByArn": _Lambda("GetLayerVersion", layer_version_arn_of),
     # Tags: the resource is the ARN the request names.
-    "TagResource": _Lambda("TagResource", _arn_in("Resource"), (_request_tags,)),
-    "UntagResource": _Lambda("UntagResource", _arn_in("Resource"), (_removed_tag_keys,)),
-    "ListTags": _Lambda("ListTags", _arn_in("Resource")),
+    "TagResource": _Lambda("TagResource", arn_in("Resource"), (request_tags,)),
+    "UntagResource": _Lambda("UntagResource", arn_in("Resource"), (removed_tag_keys,)),
+    "ListTags": _Lambda("ListTags", arn_in("Resource")),
     # Code signing configurations.
-    "CreateCodeSigningConfig": _Lambda("CreateCodeSigningConfig", _anything, (_request_tags,)),
+    "CreateCodeSigningConfig": _Lambda("CreateCodeSigningConfig", anything, (request_tags,)),
     **_same(
         "GetCodeSigningConfig", "UpdateCodeSigningConfig", "DeleteCodeSigningConfig",
-        "ListFunctionsByCodeSigningConfig", resource=_arn_in("CodeSigningConfigArn"),
+        "ListFunctionsByCodeSigningConfig", resource=arn_in("CodeSigningConfigArn"),
     ),
     # Capacity providers.
-    "CreateCapacityProvider": _Lambda("CreateCapacityProvider", _capacity_provider, (_subnets, _request_tags)),
+    "CreateCapacityProvider": _Lambda("CreateCapacityProvider", capacity_provider, (subnets, request_tags)),
     **_same(
         "GetCapacityProvider", "UpdateCapacityProvider", "DeleteCapacityProvider",
-        "ListFunctionVersionsByCapacityProvider", resource=_capacity_provider,
+        "ListFunctionVersionsByCapacityProvider", resource=capacity_provider,
     ),
     # Resource-based policies named by ARN (a function, version or alias).
-    "GetResourcePolicy": _Lambda("GetResourcePolicy", _arn_in("ResourceArn")),
-    "PutResourcePolicy": _Lambda("PutResourcePolicy", _arn_in("ResourceArn"), (), ("lambda:Principal",)),
-    "DeleteResourcePolicy": _Lambda("DeleteResourcePolicy", _arn_in("ResourceArn"), (), ("lambda:Principal",)),
+    "GetResourcePolicy": _Lambda("GetResourcePolicy", arn_in("ResourceArn")),
+    "PutResourcePolicy": _Lambda("PutResourcePolicy", arn_in("ResourceArn"), (), ("lambda:Principal",)),
+    "DeleteResourcePolicy": _Lambda("DeleteResourcePolicy", arn_in("ResourceArn"), (), ("lambda:Principal",)),
     # Durable executions, named by their ARN. Pause, Resume and Delete are not in the reference
     # yet: they take the operation's own name, as every other durable execution action does.
     **_same(
         "GetDurableExecution", "GetDurableExecutionHistory", "GetDurableExecutionState",
         "CheckpointDurableExecution", "StopDurableExecution", "PauseDurableExecution",
-        "ResumeDurableExecution", "DeleteDurableExecution", resource=_arn_in("DurableExecutionArn"),
+        "ResumeDurableExecution", "DeleteDurableExecution", resource=arn_in("DurableExecutionArn"),
     ),
     # A callback ID does not say which execution it belongs to: "*" until the enforcer can look
     # the execution up (Lambdabox serves none of these).
     **_same(
         "SendDurableExecutionCallbackSuccess", "SendDurableExecutionCallbackFailure",
-        "SendDurableExecutionCallbackHeartbeat", resource=_anything,
+        "SendDurableExecutionCallbackHeartbeat", resource=anything,
     ),
 }
 
@@ -415,7 +251,7 @@ class _Request:
     names: IamNames | None
 
     def text(self, name: str) -> str:
-        return _text(self.params.get(name))
+        return as_text(self.params.get(name))
 
     def stored_path(self, kind: str, name: str) -> str:
         path = self.names.path(self.account, kind, name) if self.names is not None else None
@@ -482,7 +318,7 @@ def _form_tags(request: _Request) -> Context:
     for name, value in request.params.items():
         match = re.fullmatch(r"Tags\.member\.([0-9]{1,6})\.(Key|Value)", name)
         if match:
-            pairs.setdefault(int(match[1]), {})[match[2]] = _text(value)
+            pairs.setdefault(int(match[1]), {})[match[2]] = as_text(value)
     context: Context = {}
     keys = []
     for number in sorted(pairs):
@@ -504,7 +340,7 @@ def _form_list(param: str, key: str) -> IamKeys:
         for name, value in request.params.items():
             match = pattern.fullmatch(name)
             if match:
-                members[int(match[1])] = _text(value)
+                members[int(match[1])] = as_text(value)
         return {key: [members[number] for number in sorted(members)]} if members else {}
 
     return keys
@@ -515,7 +351,7 @@ def _form_value(param: str, key: str) -> IamKeys:
 
     def keys(request: _Request) -> Context:
         value = request.params.get(param)
-        return {key: [_text(value)]} if value is not None else {}
+        return {key: [as_text(value)]} if value is not None else {}
 
     return keys
 
@@ -618,7 +454,7 @@ def query_target(
     resource = spec.resource(request)
     owner = account
     if spec.account_from_arn:
-        match = _ARN.match(resource)
+        match = ARN.match(resource)
         if match and match["account"]:
             owner = match["account"]
     context: Context = {}
