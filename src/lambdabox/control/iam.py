@@ -62,6 +62,42 @@ def page(
     return [body for _, body in chosen], paging
 
 
+def page_under_path(
+    store: RecordStore, kind: str, account: str, path_prefix: str | None, marker: str | None, max_items: int | None,
+) -> tuple[list[Body], dict[str, Any]]:
+    """A checked page of an account's roles, users or groups (`kind`) in name order, under `path_prefix`."""
+    checks = Checks()
+    if path_prefix is not None:
+        checks.path_prefix(path_prefix)
+    checks.paging(marker, max_items)
+    checks.done()
+    prefix = path_prefix or "/"
+    with store.reading() as records:
+        return page(records, kind, account, "", marker, max_items, lambda entity: entity["Path"].startswith(prefix))
+
+
+def with_extras(entity: Body, permissions_boundary: str | None, tags: Sequence[dict[str, str]]) -> Body:
+    """A role or user document with its permissions boundary and tags, as IAM shows them."""
+    if permissions_boundary is not None:
+        entity["PermissionsBoundary"] = {
+            "PermissionsBoundaryType": "PermissionsBoundaryPolicy",
+            "PermissionsBoundaryArn": permissions_boundary,
+        }
+    if tags:
+        entity["Tags"] = [{"Key": tag["Key"], "Value": tag["Value"]} for tag in tags]
+    return entity
+
+
+def put_named(
+    records: Records, kind: str, index: str, account: str, name: str, name_field: str, entity: Body, noun: str
+) -> None:
+    """Store a new role, user or group, whose names are unique regardless of case; EntityAlreadyExists if taken."""
+    if records.get(index, account, name.lower()) is not None:
+        raise iam.EntityAlreadyExists(f"{noun} with name {name} already exists.")
+    records.put(index, account, name.lower(), {name_field: name})
+    records.put(kind, account, name, entity)
+
+
 def list_fields(body: Body, *dropped: str) -> Body:
     return {key: value for key, value in body.items() if key not in dropped}
 
@@ -107,18 +143,9 @@ class Iam:
         }
         if description is not None:
             role["Description"] = description
-        if permissions_boundary is not None:
-            role["PermissionsBoundary"] = {
-                "PermissionsBoundaryType": "PermissionsBoundaryPolicy",
-                "PermissionsBoundaryArn": permissions_boundary,
-            }
-        if tags:
-            role["Tags"] = [{"Key": tag["Key"], "Value": tag["Value"]} for tag in tags]
+        with_extras(role, permissions_boundary, tags)
         with self._store.transaction() as records:
-            if records.get(ROLE_NAME, account, name.lower()) is not None:
-                raise iam.EntityAlreadyExists(f"Role with name {name} already exists.")
-            records.put(ROLE_NAME, account, name.lower(), {"RoleName": name})
-            records.put(ROLE, account, name, role)
+            put_named(records, ROLE, ROLE_NAME, account, name, "RoleName", role, "Role")
         return role
 
     def get_role(self, account: str, name: str) -> Body:
@@ -192,16 +219,7 @@ class Iam:
         self, account: str, path_prefix: str | None = None, marker: str | None = None, max_items: int | None = None
     ) -> Body:
         """A page of roles in name order, under `path_prefix` if given: {"Roles", "IsTruncated", "Marker"?}."""
-        checks = Checks()
-        if path_prefix is not None:
-            checks.path_prefix(path_prefix)
-        checks.paging(marker, max_items)
-        checks.done()
-        prefix = path_prefix or "/"
-        with self._store.reading() as records:
-            roles, paging = page(
-                records, ROLE, account, "", marker, max_items, lambda role: role["Path"].startswith(prefix)
-            )
+        roles, paging = page_under_path(self._store, ROLE, account, path_prefix, marker, max_items)
         return {"Roles": [list_fields(role, "Tags", "PermissionsBoundary") for role in roles], **paging}
 
     # Managed policies

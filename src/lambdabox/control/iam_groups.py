@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from lambdabox.control.held_policies import HeldPolicies, Holder
-from lambdabox.control.iam import list_fields, page
+from lambdabox.control.iam import list_fields, page, page_under_path, put_named
 from lambdabox.control.iam_users import GROUP_MEMBER, USER_GROUP, USERS
 from lambdabox.model import iam
 from lambdabox.model.iam import Checks
@@ -57,10 +57,7 @@ class Groups:
             "CreateDate": iam.iam_time(now()),
         }
         with self._store.transaction() as records:
-            if records.get(GROUP_NAME, account, name.lower()) is not None:
-                raise iam.EntityAlreadyExists(f"Group with name {name} already exists.")
-            records.put(GROUP_NAME, account, name.lower(), {"GroupName": name})
-            records.put(GROUP, account, name, group)
+            put_named(records, GROUP, GROUP_NAME, account, name, "GroupName", group, "Group")
         return group
 
     def get_group(self, account: str, name: str, marker: str | None = None, max_items: int | None = None) -> Body:
@@ -78,14 +75,7 @@ class Groups:
     def list_groups(
         self, account: str, path_prefix: str | None = None, marker: str | None = None, max_items: int | None = None
     ) -> Body:
-        checks = Checks()
-        if path_prefix is not None:
-            checks.path_prefix(path_prefix)
-        checks.paging(marker, max_items)
-        checks.done()
-        prefix = path_prefix or "/"
-        with self._store.reading() as records:
-            groups, paging = page(records, GROUP, account, "", marker, max_items, lambda g: g["Path"].startswith(prefix))
+        groups, paging = page_under_path(self._store, GROUP, account, path_prefix, marker, max_items)
         return {"Groups": groups, **paging}
 
     def delete_group(self, account: str, name: str) -> None:

@@ -25,7 +25,7 @@ from typing import Any
 
 from lambdabox.control.credentials import ACCOUNT, GLOBAL, AccessKey, Credentials
 from lambdabox.control.held_policies import HeldPolicies, Holder
-from lambdabox.control.iam import list_fields, page
+from lambdabox.control.iam import list_fields, page_under_path, put_named, with_extras
 from lambdabox.model import iam
 from lambdabox.model.iam import Checks
 from lambdabox.model.principals import ASSUMED_ROLE, USER, Principal
@@ -91,18 +91,9 @@ class Users:
             "Arn": iam.user_arn(account, path, name),
             "CreateDate": iam.iam_time(now()),
         }
-        if permissions_boundary is not None:
-            user["PermissionsBoundary"] = {
-                "PermissionsBoundaryType": "PermissionsBoundaryPolicy",
-                "PermissionsBoundaryArn": permissions_boundary,
-            }
-        if tags:
-            user["Tags"] = [{"Key": tag["Key"], "Value": tag["Value"]} for tag in tags]
+        with_extras(user, permissions_boundary, tags)
         with self._store.transaction() as records:
-            if records.get(USER_NAME, account, name.lower()) is not None:
-                raise iam.EntityAlreadyExists(f"User with name {name} already exists.")
-            records.put(USER_NAME, account, name.lower(), {"UserName": name})
-            records.put(USER_KIND, account, name, user)
+            put_named(records, USER_KIND, USER_NAME, account, name, "UserName", user, "User")
         return user
 
     def get_user(self, caller: Principal, name: str | None = None) -> Body:
@@ -124,14 +115,7 @@ class Users:
         self, account: str, path_prefix: str | None = None, marker: str | None = None, max_items: int | None = None
     ) -> Body:
         """A page of users in name order, under `path_prefix` if given: {"Users", "IsTruncated", "Marker"?}."""
-        checks = Checks()
-        if path_prefix is not None:
-            checks.path_prefix(path_prefix)
-        checks.paging(marker, max_items)
-        checks.done()
-        prefix = path_prefix or "/"
-        with self._store.reading() as records:
-            users, paging = page(records, USER_KIND, account, "", marker, max_items, lambda u: u["Path"].startswith(prefix))
+        users, paging = page_under_path(self._store, USER_KIND, account, path_prefix, marker, max_items)
         return {"Users": [list_fields(user, "Tags", "PermissionsBoundary") for user in users], **paging}
 
     def update_user(self, account: str, name: str, new_name: str | None = None, new_path: str | None = None) -> None:
