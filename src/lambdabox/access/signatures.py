@@ -124,6 +124,16 @@ def parse(headers: Sequence[tuple[str, str]], raw_query: str) -> Signature | Non
     return None
 
 
+def signed_service(authorization: str | None, query_credential: str | None) -> str | None:
+    """The service a request's signature is scoped to ("lambda", "iam", "sts", ...), read without judging the
+    signature, to route the request to its front; None when there is no credential scope to read."""
+    credential = query_credential
+    if credential is None and authorization is not None:
+        credential = dict(_PART.findall(authorization)).get("Credential")
+    found = _CREDENTIAL.fullmatch(credential) if credential is not None else None
+    return found[4] if found else None
+
+
 def _signature(credential: str, signed: str, signature: str, timestamp: str, token: str | None,
                expires_s: int | None) -> Signature:
     found = _CREDENTIAL.fullmatch(credential)

@@ -26,8 +26,7 @@ from starlette.routing import Route
 
 from lambdabox.access.actions import Target, query_target
 from lambdabox.access.gate import Denied, Gate
-from lambdabox.access.signatures import Refused
-from lambdabox.api import sigv4
+from lambdabox.access.signatures import Refused, signed_service
 from lambdabox.api.bodies import read_bounded
 from lambdabox.api.query import QueryApi
 from lambdabox.api.refusals import query_denied, query_error
@@ -173,7 +172,7 @@ def build_asgi(settings: Settings, fronts: Fronts, lifespan: Callable[[Starlette
     served: dict[str, Callable[[Request, str | None], Any]] = {"iam": query, "sts": query, "lambda": lambda_api}
 
     async def dispatch(request: Request) -> Response:
-        service = sigv4.caller(request.headers, request.query_params).service
+        service = signed_service(request.headers.get("authorization"), request.query_params.get("X-Amz-Credential"))
         if service is None:
             # Unsigned: refused by the front its shape suggests, in that front's protocol.
             front = query if request.method == "POST" and request.url.path == "/" else lambda_api
