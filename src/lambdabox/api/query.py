@@ -200,7 +200,7 @@ def _tag_actions(tags: IamTags) -> dict[str, Handler]:
     }
 
 
-def _text(value: str) -> str:
+def xml_text(value: str) -> str:
     """`value` as XML character data."""
     value = _NOT_XML.sub("\ufffd", value)
     return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\r", "&#13;")
@@ -220,7 +220,7 @@ def _element(name: str, value: object, out: list[str]) -> None:
     elif isinstance(value, bool):
         out.append("true" if value else "false")
     else:
-        out.append(_text(str(value)))
+        out.append(xml_text(str(value)))
     out.append(f"</{name}>")
 
 

@@ -41,6 +41,7 @@ from starlette.responses import Response
 from lambdabox.access import authn
 from lambdabox.access.signatures import Refused
 from lambdabox.api.bodies import read_bounded
+from lambdabox.api.query import xml_text
 from lambdabox.api.refusals import lambda_error, query_error
 from lambdabox.model.limits import MAX_REQUEST_BYTES
 
@@ -191,21 +192,17 @@ def render(service: Service, status: int, code: str, text: str, request_id: str)
     """An error response in `service`'s protocol."""
     headers = {"x-amzn-RequestId": request_id}
     if service.protocol == "query":
-        namespace = f' xmlns="{_xml(service.namespace)}"' if service.namespace else ""
-        body = (f'<ErrorResponse{namespace}><Error><Type>Sender</Type><Code>{_xml(code)}</Code>'
-                f"<Message>{_xml(text)}</Message></Error><RequestId>{request_id}</RequestId></ErrorResponse>")
+        namespace = f' xmlns="{xml_text(service.namespace)}"' if service.namespace else ""
+        body = (f'<ErrorResponse{namespace}><Error><Type>Sender</Type><Code>{xml_text(code)}</Code>'
+                f"<Message>{xml_text(text)}</Message></Error><RequestId>{request_id}</RequestId></ErrorResponse>")
     elif service.protocol == "rest-xml":
         headers["x-amz-request-id"] = request_id
-        body = f"<Error><Code>{_xml(code)}</Code><Message>{_xml(text)}</Message><RequestId>{request_id}</RequestId></Error>"
+        body = f"<Error><Code>{xml_text(code)}</Code><Message>{xml_text(text)}</Message><RequestId>{request_id}</RequestId></Error>"
     elif service.protocol == "ec2":
-        body = (f"<Response><Errors><Error><Code>{_xml(code)}</Code><Message>{_xml(text)}</Message></Error></Errors>"
+        body = (f"<Response><Errors><Error><Code>{xml_text(code)}</Code><Message>{xml_text(text)}</Message></Error></Errors>"
                 f"<RequestID>{request_id}</RequestID></Response>")
     else:
         headers["x-amzn-ErrorType"] = code
         content = "application/x-amz-json-1.1" if service.protocol == "json" else "application/json"
         return Response(json.dumps({"__type": code, "message": text}), status, headers, content)
     return Response('<?xml version="1.0" encoding="UTF-8"?>\n' + body, status, headers, "text/xml")
-
-
-def _xml(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
