@@ -73,3 +73,14 @@ def test_lambda_iam_and_sts_are_still_served(server: Server):
     assert "Functions" in server.client("lambda").list_functions()
     assert "Roles" in server.client("iam").list_roles()
     assert server.client("sts").get_caller_identity()["Account"] == "000000000000"
+
+
+def test_names_made_up_by_the_thousand_are_not_all_remembered():
+    """A hostile client can sign for any service name it likes, before any key is checked: the catalog of
+    services answers each, and remembers a bounded number of them."""
+    from lambdabox.api.unserved import MAX_REMEMBERED, ServiceCatalog
+
+    catalog = ServiceCatalog()
+    for number in range(MAX_REMEMBERED + 500):
+        assert catalog.find(f"made-up-{number}").name
+    assert catalog.remembered == MAX_REMEMBERED

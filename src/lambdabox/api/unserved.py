@@ -69,6 +69,10 @@ class Service:
     namespace: str = ""
 
 
+#: Signing names a catalog remembers (botocore knows about 400 services).
+MAX_REMEMBERED = 1024
+
+
 class ServiceCatalog:
     """botocore's services, looked up by signing name. Thread-safe; blocking (models are read from disk).
 
@@ -88,8 +92,17 @@ class ServiceCatalog:
         with self._lock:
             found = self._found.get(signing_name)
             if found is None:
-                found = self._found[signing_name] = self._describe(signing_name)
+                found = self._describe(signing_name)
+                # The name comes from any request, signed or not: remember only so many, not one per name sent.
+                if len(self._found) < MAX_REMEMBERED:
+                    self._found[signing_name] = found
             return found
+
+    @property
+    def remembered(self) -> int:
+        """How many signing names are remembered."""
+        with self._lock:
+            return len(self._found)
 
     def _describe(self, signing_name: str) -> Service:
         model = self._model(signing_name, signing_name)
