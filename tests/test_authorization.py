@@ -397,3 +397,24 @@ def test_iam_resources_are_judged_with_their_stored_paths(server, user):
         assert f"role/service-role/{role}" in denied_message(theirs.get_role, RoleName=role)
     finally:
         iam.delete_user_policy(UserName=name, PolicyName="paths")
+
+
+def test_many_tags_against_many_wildcards_cost_what_a_real_request_costs(server, user, two_functions):
+    """A hostile pair: a policy of 10,000 wildcard values (inside IAM's document limit) and a TagResource carrying
+    100,000 tags (inside the body limit). Each value against each tag would be a billion matches; the request is
+    judged on the 51 tags any real one could hold, refused, and the server answers the next call at once."""
+    name, credentials = user
+    alpha, _ = two_functions
+    iam = server.client("iam")
+    iam.put_user_policy(UserName=name, PolicyName="wild", PolicyDocument=document(
+        allow("lambda:TagResource", function_arn(alpha),
+              Condition={"ForAnyValue:StringLike": {"aws:TagKeys": [f"*q{i}*" for i in range(10_000)]}})))
+    try:
+        theirs = server.client("lambda", credentials=credentials)
+        tags = {f"t{i}": "v" for i in range(100_000)}
+        with pytest.raises(ClientError) as raised:
+            theirs.tag_resource(Resource=function_arn(alpha), Tags=tags)
+        assert error_of(raised)[0] in (400, 403)
+        assert server.client("lambda").get_function(FunctionName=alpha)["Tags"] == {"team": "red"}
+    finally:
+        iam.delete_user_policy(UserName=name, PolicyName="wild")

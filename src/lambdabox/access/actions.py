@@ -48,6 +48,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from lambdabox.access.lambda_requests import (
+    MOST_VALUES,
     ARN,
     Context,
     Keys,
@@ -321,7 +322,7 @@ def _form_tags(request: _Request) -> Context:
             pairs.setdefault(int(match[1]), {})[match[2]] = as_text(value)
     context: Context = {}
     keys = []
-    for number in sorted(pairs):
+    for number in sorted(pairs)[:MOST_VALUES]:
         key = pairs[number].get("Key")
         if key is not None:
             context[f"aws:RequestTag/{key}"] = [pairs[number].get("Value", "")]

@@ -8,16 +8,23 @@ handler refuses later. See access/actions.py for the rules (qualifiers, accounts
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from lambdabox.model.arns import PARTITION, Scope, function_arn, layer_arn, parse_layer_name, parse_layer_version_arn
+from lambdabox.model.limits import MAX_LAYERS, MAX_TAGS
 from lambdabox.model.vpc import VPC_ID
 
 Params = Mapping[str, Any]
 Context = dict[str, list[str]]
+
+#: Most values a multi-valued condition key takes from one request: one more than any request that can
+#: succeed holds (50 tags, 5 layers), so every decision that matters is the same, while a hostile request
+#: with 100,000 tags can't make a policy's wildcards run 100,000 times each.
+MOST_VALUES = max(MAX_TAGS, MAX_LAYERS) + 1
 
 
 # --- Reading names ---------------------------------------------------------------------------
@@ -144,18 +151,19 @@ def request_tags(params: Params, scope: Scope) -> Context:
     tags = params.get("Tags")
     if not isinstance(tags, Mapping) or not tags:
         return {}
-    context: Context = {f"aws:RequestTag/{as_text(key)}": [as_text(value)] for key, value in tags.items()}
-    context["aws:TagKeys"] = [as_text(key) for key in tags]
+    first = list(itertools.islice(tags.items(), MOST_VALUES))
+    context: Context = {f"aws:RequestTag/{as_text(key)}": [as_text(value)] for key, value in first}
+    context["aws:TagKeys"] = [as_text(key) for key, _ in first]
     return context
 
 
 def removed_tag_keys(params: Params, scope: Scope) -> Context:
-    keys = as_texts(params.get("TagKeys"))
+    keys = as_texts(params.get("TagKeys"))[:MOST_VALUES]
     return {"aws:TagKeys": keys} if keys else {}
 
 
 def layers(params: Params, scope: Scope) -> Context:
-    layers = as_texts(params.get("Layers"))
+    layers = as_texts(params.get("Layers"))[:MOST_VALUES]
     return {"lambda:Layer": layers} if layers else {}
 
 

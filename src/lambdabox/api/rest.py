@@ -45,7 +45,7 @@ from lambdabox.model.errors import (
     UnknownOperation,
     shortened,
 )
-from lambdabox.model.limits import MAX_CODE_REQUEST_BYTES, MAX_REQUEST_BYTES
+from lambdabox.model.limits import MAX_CODE_REQUEST_BYTES, MAX_LAYERS, MAX_REQUEST_BYTES
 from lambdabox.model.principals import Principal
 
 log = logging.getLogger(__name__)
@@ -172,7 +172,8 @@ class RestJsonApi:
         scope = Scope(caller.principal.account, caller.region or self._default_region)
         target = lambda_target(operation.name, params, scope)
         authorize(self._gate, caller.principal, target, request)
-        for layer in params.get("Layers") or ():
+        # More layers than a function may have are refused by the handler: checking the first few is enough.
+        for layer in (params.get("Layers") or ())[:MAX_LAYERS + 1]:
             # Using a layer version in a function needs permission to get it, from its owner if another account's.
             authorize(self._gate, caller.principal, lambda_target("GetLayerVersionByArn", {"Arn": layer}, scope), request)
         # Allowed to act on another account's resource: the call acts in that account.
