@@ -198,6 +198,64 @@ def test_deploy_leaves_out_caches_and_what_lambdaboxignore_lists(server, lam, un
         ]
 
 
+def test_deploy_on_a_terminal_shows_zipping_and_uploading_bars_and_uploads_intact(server, lam, unique, tmp_path):
+    """On a terminal, bars follow the zipping and the upload (the body botocore sends is counted as it is read);
+    what arrives is exactly the package zipped."""
+    import hashlib
+    import base64
+    import pty
+    import select
+
+    (tmp_path / "app.py").write_text("def handler(event, context):\n    return 1\n")
+    (tmp_path / "blob.bin").write_bytes(os.urandom(3 * 1024 * 1024))  # incompressible: a 3 MB upload
+    name = unique("bars")
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
+    environment.update(LAMBDABOX_ENDPOINT=server.url, AWS_SHARED_CREDENTIALS_FILE=str(server.credentials_file),
+                       TERM="xterm", COLUMNS="120")
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "lambdabox", "deploy", str(tmp_path), "--name", name, "--runtime", "python3.12",
+         "--handler", "app.handler"], stdin=terminal, stdout=terminal, stderr=terminal, env=environment,
+    )
+    os.close(terminal)
+    shown = b""
+    while True:
+        ready, _, _ = select.select([controller], [], [], 60)
+        if not ready:
+            break
+        try:
+            chunk = os.read(controller, 65536)
+        except OSError:  # the terminal's last holder exited
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(controller)
+    assert process.wait(timeout=60) == 0, shown
+    import re
+
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", shown.decode(errors="replace"))
+    # Bars, not only the summary line ("zipped 2 files (3.1 MB); uploading"): a name, the bar, the bytes so far.
+    assert re.search(r"zipping ━+ [0-9.]+/[0-9.]+ MB", text), text[-2000:]
+    assert re.search(r"uploading ━+ [0-9.]+/4\.[0-9] MB", text), text[-2000:]  # the JSON body: 3 MB in base64
+    assert "created arn:aws:lambda:us-east-1:" in text
+
+    function = lam.get_function(FunctionName=name)
+    code = urllib.request.urlopen(function["Code"]["Location"], timeout=30).read()
+    assert base64.b64encode(hashlib.sha256(code).digest()).decode() == function["Configuration"]["CodeSha256"]
+    assert zipfile.ZipFile(io.BytesIO(code)).read("blob.bin") == (tmp_path / "blob.bin").read_bytes()
+
+
+def test_deploy_draws_no_bars_when_output_is_not_a_terminal(server, unique, tmp_path):
+    (tmp_path / "app.py").write_text("def handler(event, context):\n    return 1\n")
+    (tmp_path / "blob.bin").write_bytes(os.urandom(1024 * 1024))
+    done = lambdabox(server, "deploy", str(tmp_path), "--name", unique("plain"), "--runtime", "python3.12",
+                     "--handler", "app.handler")
+    assert done.returncode == 0, done.stderr
+    assert "\x1b[" not in done.stderr and "\x1b[" not in done.stdout
+    assert done.stderr.startswith("zipped 2 files (")
+
+
 def test_deploy_warns_when_the_handler_is_not_in_the_package(server, unique, tmp_path):
     (tmp_path / "app.py").write_text("import json\n\ndef main(event, context):\n    return 1\n")
     name = unique("misnamed")
