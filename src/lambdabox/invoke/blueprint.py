@@ -46,6 +46,8 @@ class Blueprint:
     initialization_type: str = ON_DEMAND
     #: The bootstrap a zygote of the interpreter preloads (Python runtimes, when isolated): see SandboxSpec.preload.
     preload: Path | None = None
+    #: The runtime's libraries its zygote imports boto3 from ahead (host directory, sandbox path): see SandboxSpec.
+    preimport: tuple[str, str] | None = None
     #: A published version with SnapStart: INIT runs once, in a template its environments are cloned from
     #: (when `preload` is set; else each environment runs INIT and the hooks itself).
     snap_start: bool = False
@@ -130,13 +132,15 @@ def build(
         if launch.libraries is not None:
             # The bootstrap finds the runtime's libraries at their sandbox path, or here.
             env["LAMBDABOX_LIBRARIES_DIR"] = str(launch.libraries[0])
-    preload = None
+    preload = preimport = None
     if isolated and runtime.startswith("python") and launch.runtime_dir is not None:
         preload = launch.runtime_dir / "bootstrap.py"
+        if launch.libraries is not None:
+            preimport = (str(launch.libraries[0]), launch.libraries[1])
     networks = vpc.attached_networks(config)
     return Blueprint(
-        scope, name, version, config["RevisionId"], config, argv, mounts, env, preload=preload, snap_start=snap_start,
-        networks=networks,
+        scope, name, version, config["RevisionId"], config, argv, mounts, env, preload=preload, preimport=preimport,
+        snap_start=snap_start, networks=networks,
     )
 
 

@@ -39,7 +39,7 @@ import sys
 from contextlib import contextmanager
 from typing import Any, Iterator
 
-from lambdabox.sandbox import cloning, linux
+from lambdabox.sandbox import cloning, linux, preimport
 
 #: Largest request the spawner accepts, in bytes (the environment is the bulk of it).
 MAX_REQUEST = 1 << 20
@@ -107,24 +107,35 @@ _preloaded: list[Any] = []
 _WARM_MODULES = ("socket", "importlib", "logging", "traceback", "decimal", "json")
 
 
-def _preload(path: str) -> None:
-    """Import the script (its imports run now, once); its main() runs later, in each sandbox."""
+def _preload(path: str, libraries: list[str]) -> None:
+    """Import the script (its imports run now, once); its main() runs later, in each sandbox.
+
+    With `libraries` (the host directory of the runtime's libraries, and where sandboxes see
+    them), the runtime's SDK is imported too (preimport.py). What the zygote holds then is
+    frozen out of the garbage collector's reach, so that collections in sandboxes don't write
+    to (and so copy) the pages they share with it.
+    """
+    import gc
     import importlib
     import importlib.util
 
     for name in _WARM_MODULES:
         importlib.import_module(name)
+    imported = preimport.preimport(*libraries) if libraries else []
 
     spec = importlib.util.spec_from_file_location("lambdabox_preloaded", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    # The runtime decides in each sandbox whether the function may use them (bootstrap.forget_preimported).
+    module.PREIMPORTED = tuple(sorted({name.partition(".")[0] for name in imported}))
     _preloaded.append(module)
+    gc.freeze()
 
 
-def serve(sock_fd: int, preload: str | None = None) -> None:
+def serve(sock_fd: int, preload: str | None = None, libraries: list[str] | None = None) -> None:
     """The spawner's loop: one fork per request, until the server hangs up."""
     if preload:
-        _preload(preload)
+        _preload(preload, libraries or [])
     sock = socket.socket(fileno=sock_fd)
     # The launchers we fork exit at once; let the kernel reap them.
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
