@@ -1,0 +1,427 @@
+"""Event patterns compiled to matchers: EventBridge's rules, as Lambda's filters use them.
+
+`compile_pattern` turns a parsed pattern (a dict from `event_patterns.load_json`) into a
+`Node`, or raises InvalidPattern for anything EventBridge refuses. `Node.matches` then tells
+whether a record (already reduced to the view the pattern applies to) matches. Matching
+counts its steps in a `Visits` budget and raises MatchTooCostly when it runs out.
+
+A `Node` is an object pattern: every field must match, and each `$or` group needs one of
+its alternatives. A `Leaf` is a field's list of alternatives: exact values (looked up in a
+set), value tests (`prefix`, `numeric`...), and `exists`. A field's values are the record's
+value there, or the elements of its array (nested arrays flattened); objects are not values.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import math
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, Protocol
+
+from lambdabox.model.wildcards import Wildcard, parse_wildcard
+
+#: Deepest nesting of objects in a pattern ($or alternatives count as a level).
+MAX_DEPTH = 32
+#: Longest text `cidr` reads as an IP address (an IPv6 address with a zone is under 64).
+MAX_ADDRESS_CHARS = 64
+_NUMERIC_OPERATORS = frozenset({"=", "<", "<=", ">", ">="})
+
+
+class InvalidPattern(ValueError):
+    """A pattern EventBridge's syntax does not allow."""
+
+
+class MatchTooCostly(Exception):
+    """Matching one record ran out of its step budget."""
+
+
+class Number(float):
+    """A JSON number that keeps its text: exact values compare the text (AWS: 300 is not 300.0)."""
+
+    __slots__ = ("text",)
+    text: str
+
+    @classmethod
+    def of(cls, text: str) -> Number:
+        number = cls(float(text))
+        number.text = text
+        return number
+
+
+class Visits:
+    """A budget of matching steps for one record."""
+
+    __slots__ = ("left",)
+
+    def __init__(self, limit: int) -> None:
+        self.left = limit
+
+    def take(self, steps: int = 1) -> None:
+        self.left -= steps
+        if self.left < 0:
+            raise MatchTooCostly()
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def exact_key(value: Any) -> tuple[Any, ...] | None:
+    """The key under which a scalar is looked up among a leaf's exact values (None: not a scalar)."""
+    if isinstance(value, str):
+        return ("s", value)
+    if value is None:
+        return ("z",)
+    if isinstance(value, bool):
+        return ("b", value)
+    if isinstance(value, Number):
+        return ("n", value.text)
+    if _is_number(value):
+        return ("n", json.dumps(value))
+    return None
+
+
+def _float(value: Any) -> float | None:
+    """A record's number as a float for numeric comparisons (None: not a finite number)."""
+    if not _is_number(value):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+class _Test(Protocol):
+    def matches(self, value: Any) -> bool: ...
+
+
+@dataclass(frozen=True)
+class _Prefix:
+    text: str
+    fold: bool
+
+    def matches(self, value: Any) -> bool:
+        if not isinstance(value, str):
+            return False
+        if not self.fold:
+            return value.startswith(self.text)
+        # Casefolding never shortens text, so the first len(text) characters suffice.
+        return value[: len(self.text)].casefold().startswith(self.text)
+
+
+@dataclass(frozen=True)
+class _Suffix:
+    text: str
+    fold: bool
+
+    def matches(self, value: Any) -> bool:
+        if not isinstance(value, str):
+            return False
+        if not self.fold or not self.text:
+            return value.endswith(self.text)
+        return value[-len(self.text) :].casefold().endswith(self.text)
+
+
+@dataclass(frozen=True)
+class _EqualsIgnoreCase:
+    folded: frozenset[str]
+    longest: int
+
+    def matches(self, value: Any) -> bool:
+        # Casefolding never shortens text: a longer value cannot fold to a listed one.
+        return isinstance(value, str) and len(value) <= self.longest and value.casefold() in self.folded
+
+
+@dataclass(frozen=True)
+class _Wildcards:
+    patterns: tuple[Wildcard, ...]
+
+    def matches(self, value: Any) -> bool:
+        return isinstance(value, str) and any(p.matches(value) for p in self.patterns)
+
+
+@dataclass(frozen=True)
+class _Numeric:
+    low: float | None
+    low_inclusive: bool
+    high: float | None
+    high_inclusive: bool
+
+    def matches(self, value: Any) -> bool:
+        number = _float(value)
+        if number is None:
+            return False
+        if self.low is not None and not (number >= self.low if self.low_inclusive else number > self.low):
+            return False
+        return self.high is None or (number <= self.high if self.high_inclusive else number < self.high)
+
+
+@dataclass(frozen=True)
+class _Cidr:
+    network: ipaddress.IPv4Network | ipaddress.IPv6Network
+
+    def matches(self, value: Any) -> bool:
+        if not isinstance(value, str) or len(value) > MAX_ADDRESS_CHARS:
+            return False
+        try:
+            return ipaddress.ip_address(value) in self.network
+        except ValueError:
+            return False
+
+
+@dataclass(frozen=True)
+class _AnythingBut:
+    strings: frozenset[str]
+    numbers: frozenset[float]
+    unless: _Test | None
+
+    def matches(self, value: Any) -> bool:
+        if isinstance(value, str):
+            return value not in self.strings and (self.unless is None or not self.unless.matches(value))
+        if self.unless is not None:
+            return False
+        number = _float(value)
+        return number is None or number not in self.numbers
+
+
+@dataclass(frozen=True)
+class Leaf:
+    """A field's alternatives: exact values, value tests, and `exists`."""
+
+    exact: frozenset[tuple[Any, ...]]
+    tests: tuple[_Test, ...]
+    present: bool
+    absent: bool
+
+    def matches(self, values: list[Any], visits: Visits) -> bool:
+        if not values:
+            return self.absent
+        if self.present:
+            return True
+        visits.take(len(values) * (1 + len(self.tests)))
+        exact, tests = self.exact, self.tests
+        for value in values:
+            if exact and exact_key(value) in exact:
+                return True
+            for test in tests:
+                if test.matches(value):
+                    return True
+        return False
+
+
+#: What a pattern sees where the record has no object: an empty, read-only one.
+_NOTHING: Mapping[str, Any] = MappingProxyType({})
+#: A field the record does not have.
+_ABSENT = object()
+
+
+@dataclass(frozen=True)
+class Node:
+    """An object pattern: each field's rule must match, and one alternative of each `$or`."""
+
+    fields: tuple[tuple[str, Node | Leaf], ...]
+    any_of: tuple[tuple[Node, ...], ...]
+
+    def keys(self) -> set[str]:
+        """The field names this pattern reads at its own level, `$or` alternatives included."""
+        names = {name for name, _ in self.fields}
+        for group in self.any_of:
+            for alternative in group:
+                names |= alternative.keys()
+        return names
+
+    def matches(self, value: Any, visits: Visits) -> bool:
+        """Whether `value` (an object, an array of objects, or `_ABSENT`) matches; a scalar never does."""
+        visits.take()
+        if isinstance(value, dict):
+            return self._match_object(value, visits)
+        if isinstance(value, list):
+            objects = [item for item in _flatten(value, visits) if isinstance(item, dict)]
+            if not objects:
+                return self._match_object(_NOTHING, visits)
+            return any(self._match_object(item, visits) for item in objects)
+        return value is _ABSENT and self._match_object(_NOTHING, visits)
+
+    def _match_object(self, value: Mapping[str, Any], visits: Visits) -> bool:
+        for name, rule in self.fields:
+            child = value.get(name, _ABSENT)
+            if isinstance(rule, Leaf):
+                if child is _ABSENT or isinstance(child, dict):
+                    values = []
+                elif isinstance(child, list):
+                    values = [v for v in _flatten(child, visits) if not isinstance(v, dict)]
+                else:
+                    values = [child]
+                if not rule.matches(values, visits):
+                    return False
+            elif not rule.matches(child, visits):
+                return False
+        return all(any(alt._match_object(value, visits) for alt in group) for group in self.any_of)
+
+
+def _flatten(values: list[Any], visits: Visits) -> Iterator[Any]:
+    """The items of `values`, nested arrays flattened, in order, without recursion."""
+    stack = [iter(values)]
+    while stack:
+        for item in stack[-1]:
+            visits.take()
+            if isinstance(item, list):
+                stack.append(iter(item))
+                break
+            yield item
+        else:
+            stack.pop()
+
+
+def compile_pattern(document: dict[str, Any]) -> Node:
+    """The matcher for a parsed pattern; raises InvalidPattern. `{}` matches every record."""
+    if not document:
+        return Node((), ())
+    return _node(document, 1)
+
+
+def _node(document: Any, depth: int) -> Node:
+    if not isinstance(document, dict) or not document or depth > MAX_DEPTH:
+        raise InvalidPattern("an object pattern must be a non-empty object")
+    fields: list[tuple[str, Node | Leaf]] = []
+    any_of: list[tuple[Node, ...]] = []
+    for name, rule in document.items():
+        if name == "$or":
+            if not isinstance(rule, list) or not rule:
+                raise InvalidPattern("$or needs a list of patterns")
+            any_of.append(tuple(_node(alternative, depth + 1) for alternative in rule))
+        elif isinstance(rule, dict):
+            fields.append((name, _node(rule, depth + 1)))
+        elif isinstance(rule, list):
+            fields.append((name, _leaf(rule)))
+        else:
+            raise InvalidPattern("a field's rule must be a list of values or an object")
+    return Node(tuple(fields), tuple(any_of))
+
+
+def _leaf(items: list[Any]) -> Leaf:
+    if not items:
+        raise InvalidPattern("a field's list of values is empty")
+    exact: set[tuple[Any, ...]] = set()
+    tests: list[_Test] = []
+    present = absent = False
+    for item in items:
+        key = exact_key(item)
+        if key is not None:
+            exact.add(key)
+            continue
+        if not isinstance(item, dict) or len(item) != 1:
+            raise InvalidPattern("a value must be a scalar or an object with one operator")
+        ((operator, operand),) = item.items()
+        if operator == "exists":
+            if not isinstance(operand, bool):
+                raise InvalidPattern("exists takes true or false")
+            present, absent = present or operand, absent or not operand
+        else:
+            tests.append(_operator(operator, operand))
+    return Leaf(frozenset(exact), tuple(tests), present, absent)
+
+
+def _operator(operator: str, operand: Any) -> _Test:
+    if operator in ("prefix", "suffix"):
+        text, fold = _affix(operand)
+        return _Prefix(text, fold) if operator == "prefix" else _Suffix(text, fold)
+    if operator == "equals-ignore-case":
+        return _equals_ignore_case(operand)
+    if operator == "wildcard":
+        return _wildcards(operand)
+    if operator == "numeric":
+        return _numeric(operand)
+    if operator == "cidr":
+        if not isinstance(operand, str):
+            raise InvalidPattern("cidr takes a network")
+        try:
+            return _Cidr(ipaddress.ip_network(operand, strict=False))
+        except ValueError:
+            raise InvalidPattern("cidr takes a network") from None
+    if operator == "anything-but":
+        return _anything_but(operand)
+    raise InvalidPattern("unknown operator")
+
+
+def _affix(operand: Any) -> tuple[str, bool]:
+    if isinstance(operand, str):
+        return operand, False
+    if isinstance(operand, dict) and len(operand) == 1 and isinstance(operand.get("equals-ignore-case"), str):
+        return operand["equals-ignore-case"].casefold(), True
+    raise InvalidPattern("prefix and suffix take a string or {equals-ignore-case: string}")
+
+
+def _strings(operand: Any) -> list[str]:
+    values = operand if isinstance(operand, list) else [operand]
+    if not values or not all(isinstance(value, str) for value in values):
+        raise InvalidPattern("a string or a list of strings is required")
+    return values
+
+
+def _equals_ignore_case(operand: Any) -> _EqualsIgnoreCase:
+    folded = frozenset(value.casefold() for value in _strings(operand))
+    return _EqualsIgnoreCase(folded, max(len(value) for value in folded))
+
+
+def _wildcards(operand: Any) -> _Wildcards:
+    parsed = [parse_wildcard(value) for value in _strings(operand)]
+    if any(pattern is None for pattern in parsed):
+        raise InvalidPattern("invalid wildcard")
+    return _Wildcards(tuple(p for p in parsed if p is not None))
+
+
+def _numeric(operand: Any) -> _Numeric:
+    if not isinstance(operand, list) or len(operand) not in (2, 4):
+        raise InvalidPattern("numeric takes one or two comparisons")
+    bounds: dict[str, tuple[float, bool]] = {}
+    for operator, number in zip(operand[::2], operand[1::2]):
+        value = _float(number)
+        if operator not in _NUMERIC_OPERATORS or value is None:
+            raise InvalidPattern("numeric takes operators and finite numbers")
+        if operator == "=":
+            if len(operand) != 2:
+                raise InvalidPattern("= stands alone")
+            return _Numeric(value, True, value, True)
+        side = "low" if operator.startswith(">") else "high"
+        if side in bounds:
+            raise InvalidPattern("one bound per side")
+        bounds[side] = (value, operator.endswith("="))
+    low, high = bounds.get("low"), bounds.get("high")
+    if low is not None and high is not None and low[0] >= high[0]:
+        raise InvalidPattern("the range is empty")
+    return _Numeric(low[0] if low else None, bool(low and low[1]), high[0] if high else None, bool(high and high[1]))
+
+
+def _anything_but(operand: Any) -> _AnythingBut:
+    if isinstance(operand, dict):
+        if len(operand) != 1:
+            raise InvalidPattern("anything-but takes one operator")
+        ((operator, inner),) = operand.items()
+        if operator in ("prefix", "suffix"):
+            if not isinstance(inner, str):
+                raise InvalidPattern("anything-but prefix and suffix take a string")
+            test: _Test = _Prefix(inner, False) if operator == "prefix" else _Suffix(inner, False)
+        elif operator == "equals-ignore-case":
+            test = _equals_ignore_case(inner)
+        elif operator == "wildcard":
+            test = _wildcards(inner)
+        else:
+            raise InvalidPattern("anything-but cannot take that operator")
+        return _AnythingBut(frozenset(), frozenset(), test)
+    values = operand if isinstance(operand, list) else [operand]
+    if not values:
+        raise InvalidPattern("anything-but needs a value")
+    strings, numbers = set(), set()
+    for value in values:
+        if isinstance(value, str):
+            strings.add(value)
+        elif _float(value) is not None:
+            numbers.add(float(value))
+        else:
+            raise InvalidPattern("anything-but takes strings and numbers")
+    return _AnythingBut(frozenset(strings), frozenset(numbers), None)
