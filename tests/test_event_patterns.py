@@ -101,10 +101,15 @@ CASES: list[tuple[str, Any, dict[str, Any], str, bool]] = [
     ("numeric-equals", {"body": {"Price": [{"numeric": ["=", 100]}]}}, body(Price=100), "sqs", True),
     ("numeric-equals-float", {"body": {"Price": [{"numeric": ["=", 100]}]}}, sqs('{"Price": 100.0}'), "sqs", True),
     ("numeric-vs-string", {"body": {"Price": [{"numeric": ["=", 100]}]}}, body(Price="100"), "sqs", False),
-    # [L] note: "For numbers, Lambda also uses string representation. 300, 300.0 and 3.0e2 are not equal"
+    # A number listed as a value matches its text and, between -5e9 and 5e9, its value: event-ruler's
+    # JsonRuleCompiler adds both an exact and a numeric-equals matcher (the 2022 Lambda doc's note that
+    # "300, 300.0 and 3.0e2 are not considered equal" predates it). Beyond 5e9 only the text matches.
     ("exact-number", {"body": {"n": [300]}}, sqs('{"n": 300}'), "sqs", True),
-    ("exact-number-text", {"body": {"n": [300]}}, sqs('{"n": 300.0}'), "sqs", False),
-    ("exact-number-exponent", {"body": {"n": [300]}}, sqs('{"n": 3.0e2}'), "sqs", False),
+    ("exact-number-value", {"body": {"n": [300]}}, sqs('{"n": 300.0}'), "sqs", True),
+    ("exact-number-exponent", {"body": {"n": [300]}}, sqs('{"n": 3.0e2}'), "sqs", True),
+    ("exact-number-other", {"body": {"n": [300]}}, sqs('{"n": 300.5}'), "sqs", False),
+    ("exact-number-beyond-range-text", {"body": {"n": [123456789012]}}, sqs('{"n": 123456789012}'), "sqs", True),
+    ("exact-number-beyond-range-value", {"body": {"n": [123456789012]}}, sqs('{"n": 123456789012.0}'), "sqs", False),
     # [L] table "Numeric (range)": "Price": [ { "numeric": [ ">", 10, "<=", 20 ] } ]
     ("range-inside", {"body": {"Price": [{"numeric": [">", 10, "<=", 20]}]}}, body(Price=20), "sqs", True),
     ("range-low-edge", {"body": {"Price": [{"numeric": [">", 10, "<=", 20]}]}}, body(Price=10), "sqs", False),
@@ -150,6 +155,8 @@ CASES: list[tuple[str, Any, dict[str, Any], str, bool]] = [
     # [EB] "IP address matching": "sourceIPAddress": [ { "cidr": "10.0.0.0/24" } ]
     ("cidr", {"body": {"sourceIPAddress": [{"cidr": "10.0.0.0/24"}]}}, body(sourceIPAddress="10.0.0.255"), "sqs", True),
     ("cidr-no", {"body": {"sourceIPAddress": [{"cidr": "10.0.0.0/24"}]}}, body(sourceIPAddress="10.0.1.1"), "sqs", False),
+    # event-ruler reads a listed value that is a CIDR block as a range too
+    ("cidr-as-value", {"body": {"ip": ["10.0.0.0/24"]}}, body(ip="10.0.0.7"), "sqs", True),
     # [EB] "Or" with $or: "$or": [ { "c": ["x"] }, { "d": ["y"] } ]
     ("$or-second", {"body": {"$or": [{"c": ["x"]}, {"d": ["y"]}]}}, body(c="no", d="y"), "sqs", True),
     ("$or-none", {"body": {"$or": [{"c": ["x"]}, {"d": ["y"]}]}}, body(c="no", d="no"), "sqs", False),
@@ -190,8 +197,6 @@ CASES: list[tuple[str, Any, dict[str, Any], str, bool]] = [
     # [MQ] plain-text data filtered with a prefix on data ("QUJDOkFBQUE=" is "ABC:AAAA")
     ("rabbitmq-plain-prefix", {"data": [{"prefix": "ABC"}]}, {"data": "QUJDOkFBQUE=", "basicProperties": {}}, "rabbitmq", True),
     ("nats-data", {"data": {"kind": ["order"]}}, {"nats": {"subject": "s", "data": base64.b64encode(b'{"kind":"order"}').decode()}}, "nats", True),
-    # An empty pattern has no condition: every record passes
-    ("empty-pattern", {}, sqs("anything"), "sqs", True),
 ]
 
 
@@ -207,6 +212,8 @@ def test_table_size_and_operators() -> None:
     assert len(CASES) >= 30
     text = json.dumps([c[1] for c in CASES])
     for operator in ("prefix", "suffix", "anything-but", "numeric", "exists", "equals-ignore-case", "wildcard", "$or", "cidr"):
+        assert any(operator in json.dumps(c[1]) and c[4] for c in CASES), operator
+        assert any(operator in json.dumps(c[1]) and not c[4] for c in CASES), operator
         assert f'"{operator}"' in text
 
 
@@ -252,6 +259,17 @@ INVALID = [
     ("or-not-list", {"$or": {"a": ["x"]}}),
     ("nan", '{"a": [NaN]}'),
     ("too-deep", "{\"a\":" * 40 + "[1]" + "}" * 40),
+    ("empty-object", {}),
+    ("empty-or", {"$or": []}),
+    ("single-or", {"$or": [{"a": ["x"]}]}),
+    ("nested-list-value", {"a": [["x"]]}),
+    ("numeric-upper-then-lower", {"a": [{"numeric": ["<", 5, ">", 1]}]}),
+    ("numeric-beyond-5e9", {"a": [{"numeric": [">", 5.1e9]}]}),
+    ("anything-but-mixed", {"a": [{"anything-but": ["x", 1]}]}),
+    ("anything-but-empty-prefix", {"a": [{"anything-but": {"prefix": ""}}]}),
+    ("anything-but-bool", {"a": [{"anything-but": True}]}),
+    ("equals-ignore-case-list", {"a": [{"equals-ignore-case": ["x"]}]}),
+    ("wildcard-list", {"a": [{"wildcard": ["x*"]}]}),
     ("very-deep", "{\"a\":" * 680 + "[1]" + "}" * 680),
 ]
 
@@ -369,7 +387,9 @@ def test_deeply_nested_body_is_not_json_and_does_not_crash() -> None:
     assert not filters.matches(sqs('{"a": NaN}'), "sqs")
     big_number = parse_filter_criteria(criteria({"body": {"a": [{"numeric": [">", 0]}]}}))
     assert not big_number.matches(sqs('{"a": ' + "9" * 5000 + "}"), "sqs")
-    assert big_number.matches(sqs('{"a": ' + "9" * 300 + "}"), "sqs")
+    # numeric compares values between -5e9 and 5e9 only, as EventBridge does
+    assert not big_number.matches(sqs('{"a": ' + "9" * 300 + "}"), "sqs")
+    assert big_number.matches(sqs('{"a": 4999999999.5}'), "sqs")
 
 
 def test_matching_a_huge_array_is_bounded() -> None:

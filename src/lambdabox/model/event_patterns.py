@@ -14,8 +14,9 @@ API::
 
 `parse_filter_criteria` raises InvalidParameterValueException "Invalid filter pattern
 definition." (AWS's type and text) for any pattern Lambda refuses, and for more filters than
-`max_filters` (the quota: 5 by default, raisable to 10 on AWS). A pattern longer than 4096
-characters is a ValidationException, as AWS's API model makes it. Parsing has no other
+`max_filters` (the quota: 5 by default, raisable to 10 on AWS; AWS's text for that case is
+not recorded, so it gets the same message). A pattern longer than 4096 characters is a
+ValidationException, as AWS's API model makes it (the API layer checks that first anyway). Parsing has no other
 effect; `Filters` is immutable and may be shared between threads.
 
 Sources (`source` is one of `SOURCES`) and what the patterns see (`record_view`), as AWS
@@ -38,14 +39,18 @@ documents it where AWS has the source:
 For Kinesis and DynamoDB, Lambda refuses a pattern whose data key (``data``, ``dynamodb``)
 holds values instead of an object, so `parse_filter_criteria` does when given the source.
 
-Semantics (EventBridge's): every key of a pattern must match (AND); the values listed for a
-key are alternatives (OR); ``$or`` lists alternative sub-patterns. Exact values compare
-strings character for character and numbers by their JSON text (AWS: "300, 300.0 and 3.0e2
-are not considered equal"); ``numeric`` compares numbers by value. When the record holds an
-array, the key matches when any element does. Operators: ``prefix``, ``suffix`` (each also
-``{"equals-ignore-case": ...}``), ``equals-ignore-case``, ``anything-but`` (values, or
+Semantics (EventBridge's, as its engine event-ruler implements them): every key of a pattern
+must match (AND); the values listed for a key are alternatives (OR); ``$or`` lists two or more
+alternative sub-patterns. Exact values compare strings character for character; a number
+matches its own JSON text and, between -5e9 and 5e9 (to 6 decimals), any number of the same
+value (300 matches 300.0); ``numeric`` compares values in that range only. A listed value that
+is a CIDR block also matches the addresses in it. When the record holds an array, the key
+matches when any element does (for objects in an array, all the keys within one element).
+Operators: ``prefix``, ``suffix`` (each also ``{"equals-ignore-case": ...}``),
+``equals-ignore-case``, ``anything-but`` (strings, or numbers, or
 ``{"prefix"|"suffix"|"equals-ignore-case"|"wildcard": ...}``), ``numeric``, ``exists``,
-``wildcard``, ``cidr``. ``{}`` as a pattern matches every record.
+``wildcard``, ``cidr``. An empty object, as a pattern or within one, is refused, as
+EventBridge refuses it ("Empty objects are not allowed").
 
 Patterns and records come from tenants. Patterns are bounded (4096 characters, nesting
 depth, no NaN); wildcards match in linear time (see `wildcards`); records are never copied
@@ -70,6 +75,7 @@ INVALID_PATTERN = "Invalid filter pattern definition."
 MAX_FILTERS = 5
 #: Longest pattern, in characters (the API model's limit on Filter.Pattern).
 MAX_PATTERN_CHARS = 4096
+_TOO_LONG = f"Member must have length less than or equal to {MAX_PATTERN_CHARS}"
 #: Steps (record values visited) one record's matching may take, all filters together; past
 #: it the record counts as matching none. A 4096-character pattern against a 1 MB record
 #: stays far below it unless the pattern walks the same large array again and again.
@@ -141,15 +147,19 @@ def parse_filter_criteria(criteria: Any, source: str | None = None, max_filters:
         return Filters()
     if not isinstance(entries, list) or len(entries) > max_filters:
         raise _invalid()
+    texts = [entry.get("Pattern") if isinstance(entry, dict) else None for entry in entries]
+    # The API model's length limit is checked first, for every filter, as AWS does before the syntax.
+    too_long = [
+        constraint(text, f"filterCriteria.filters.{index}.member.pattern", _TOO_LONG)
+        for index, text in enumerate(texts, start=1)
+        if isinstance(text, str) and len(text) > MAX_PATTERN_CHARS
+    ]
+    if too_long:
+        raise validation_failure(too_long)
     parsed = []
-    for index, entry in enumerate(entries, start=1):
-        text = entry.get("Pattern") if isinstance(entry, dict) else None
+    for text in texts:
         if not isinstance(text, str):
             raise _invalid()
-        if len(text) > MAX_PATTERN_CHARS:
-            path = f"filterCriteria.filters.{index}.member.pattern"
-            rule = f"Member must have length less than or equal to {MAX_PATTERN_CHARS}"
-            raise validation_failure([constraint(text, path, rule)])
         parsed.append(Filter(text, _compile_text(text, source)))
     return Filters(tuple(parsed))
 

@@ -27,6 +27,11 @@ from lambdabox.model.wildcards import Wildcard, parse_wildcard
 MAX_DEPTH = 32
 #: Longest text `cidr` reads as an IP address (an IPv6 address with a zone is under 64).
 MAX_ADDRESS_CHARS = 64
+#: EventBridge compares numbers by value only between -5e9 and 5e9 inclusive, to 6 decimal places
+#: (event-ruler's ComparableNumber); outside it a number only equals its own text.
+NUMERIC_LIMIT = 5e9
+#: The scale of those 6 decimal places.
+NUMERIC_SCALE = 1e6
 _NUMERIC_OPERATORS = frozenset({"=", "<", "<=", ">", ">="})
 
 
@@ -84,15 +89,17 @@ def exact_key(value: Any) -> tuple[Any, ...] | None:
     return None
 
 
-def _float(value: Any) -> float | None:
-    """A record's number as a float for numeric comparisons (None: not a finite number)."""
+def comparable(value: Any) -> int | None:
+    """A number as EventBridge compares it by value: a count of millionths (None: not comparable)."""
     if not _is_number(value):
         return None
     try:
         number = float(value)
     except OverflowError:
         return None
-    return number if math.isfinite(number) else None
+    if not math.isfinite(number) or abs(number) > NUMERIC_LIMIT:
+        return None
+    return int(NUMERIC_SCALE * (NUMERIC_LIMIT + number))
 
 
 class _Test(Protocol):
@@ -146,13 +153,13 @@ class _Wildcards:
 
 @dataclass(frozen=True)
 class _Numeric:
-    low: float | None
+    low: int | None
     low_inclusive: bool
-    high: float | None
+    high: int | None
     high_inclusive: bool
 
     def matches(self, value: Any) -> bool:
-        number = _float(value)
+        number = comparable(value)
         if number is None:
             return False
         if self.low is not None and not (number >= self.low if self.low_inclusive else number > self.low):
@@ -176,7 +183,7 @@ class _Cidr:
 @dataclass(frozen=True)
 class _AnythingBut:
     strings: frozenset[str]
-    numbers: frozenset[float]
+    numbers: frozenset[int]
     unless: _Test | None
 
     def matches(self, value: Any) -> bool:
@@ -184,15 +191,19 @@ class _AnythingBut:
             return value not in self.strings and (self.unless is None or not self.unless.matches(value))
         if self.unless is not None:
             return False
-        number = _float(value)
-        return number is None or number not in self.numbers
+        return not self.numbers or comparable(value) not in self.numbers
 
 
 @dataclass(frozen=True)
 class Leaf:
-    """A field's alternatives: exact values, value tests, and `exists`."""
+    """A field's alternatives: exact values, value tests, and `exists`.
+
+    A number listed as a value matches its own text, and any number of the same value
+    within EventBridge's numeric range (so 300 matches 300.0 and 3.0e2).
+    """
 
     exact: frozenset[tuple[Any, ...]]
+    numbers: frozenset[int]
     tests: tuple[_Test, ...]
     present: bool
     absent: bool
@@ -203,9 +214,11 @@ class Leaf:
         if self.present:
             return True
         visits.take(len(values) * (1 + len(self.tests)))
-        exact, tests = self.exact, self.tests
+        exact, numbers, tests = self.exact, self.numbers, self.tests
         for value in values:
             if exact and exact_key(value) in exact:
+                return True
+            if numbers and comparable(value) in numbers:
                 return True
             for test in tests:
                 if test.matches(value):
@@ -278,9 +291,7 @@ def _flatten(values: list[Any], visits: Visits) -> Iterator[Any]:
 
 
 def compile_pattern(document: dict[str, Any]) -> Node:
-    """The matcher for a parsed pattern; raises InvalidPattern. `{}` matches every record."""
-    if not document:
-        return Node((), ())
+    """The matcher for a parsed pattern; raises InvalidPattern (`{}` too: "Empty objects are not allowed")."""
     return _node(document, 1)
 
 
@@ -291,8 +302,8 @@ def _node(document: Any, depth: int) -> Node:
     any_of: list[tuple[Node, ...]] = []
     for name, rule in document.items():
         if name == "$or":
-            if not isinstance(rule, list) or not rule:
-                raise InvalidPattern("$or needs a list of patterns")
+            if not isinstance(rule, list) or len(rule) < 2:
+                raise InvalidPattern("$or needs a list of at least two patterns")
             any_of.append(tuple(_node(alternative, depth + 1) for alternative in rule))
         elif isinstance(rule, dict):
             fields.append((name, _node(rule, depth + 1)))
@@ -307,12 +318,20 @@ def _leaf(items: list[Any]) -> Leaf:
     if not items:
         raise InvalidPattern("a field's list of values is empty")
     exact: set[tuple[Any, ...]] = set()
+    numbers: set[int] = set()
     tests: list[_Test] = []
     present = absent = False
     for item in items:
         key = exact_key(item)
         if key is not None:
             exact.add(key)
+            number = comparable(item)
+            if number is not None:
+                numbers.add(number)
+            network = _network(item) if isinstance(item, str) else None
+            if network is not None:
+                # EventBridge reads a value that is an IP address or a CIDR block as a range.
+                tests.append(_Cidr(network))
             continue
         if not isinstance(item, dict) or len(item) != 1:
             raise InvalidPattern("a value must be a scalar or an object with one operator")
@@ -323,7 +342,17 @@ def _leaf(items: list[Any]) -> Leaf:
             present, absent = present or operand, absent or not operand
         else:
             tests.append(_operator(operator, operand))
-    return Leaf(frozenset(exact), tuple(tests), present, absent)
+    return Leaf(frozenset(exact), frozenset(numbers), tuple(tests), present, absent)
+
+
+def _network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    """`text` as an IP network when it is an address or a CIDR block (None otherwise)."""
+    if len(text) > MAX_ADDRESS_CHARS or not ("." in text or ":" in text):
+        return None
+    try:
+        return ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        return None
 
 
 def _operator(operator: str, operand: Any) -> _Test:
@@ -331,18 +360,16 @@ def _operator(operator: str, operand: Any) -> _Test:
         text, fold = _affix(operand)
         return _Prefix(text, fold) if operator == "prefix" else _Suffix(text, fold)
     if operator == "equals-ignore-case":
-        return _equals_ignore_case(operand)
+        return _equals_ignore_case(_string(operand))
     if operator == "wildcard":
-        return _wildcards(operand)
+        return _wildcards(_string(operand))
     if operator == "numeric":
         return _numeric(operand)
     if operator == "cidr":
-        if not isinstance(operand, str):
+        network = _network(operand) if isinstance(operand, str) else None
+        if network is None:
             raise InvalidPattern("cidr takes a network")
-        try:
-            return _Cidr(ipaddress.ip_network(operand, strict=False))
-        except ValueError:
-            raise InvalidPattern("cidr takes a network") from None
+        return _Cidr(network)
     if operator == "anything-but":
         return _anything_but(operand)
     raise InvalidPattern("unknown operator")
@@ -354,6 +381,12 @@ def _affix(operand: Any) -> tuple[str, bool]:
     if isinstance(operand, dict) and len(operand) == 1 and isinstance(operand.get("equals-ignore-case"), str):
         return operand["equals-ignore-case"].casefold(), True
     raise InvalidPattern("prefix and suffix take a string or {equals-ignore-case: string}")
+
+
+def _string(operand: Any) -> str:
+    if not isinstance(operand, str):
+        raise InvalidPattern("a string is required")
+    return operand
 
 
 def _strings(operand: Any) -> list[str]:
@@ -376,25 +409,23 @@ def _wildcards(operand: Any) -> _Wildcards:
 
 
 def _numeric(operand: Any) -> _Numeric:
+    """EventBridge's forms: ["=", n]; [">" or ">=", n]; [">" or ">=", n, "<" or "<=", m]; ["<" or "<=", n]."""
     if not isinstance(operand, list) or len(operand) not in (2, 4):
         raise InvalidPattern("numeric takes one or two comparisons")
-    bounds: dict[str, tuple[float, bool]] = {}
-    for operator, number in zip(operand[::2], operand[1::2]):
-        value = _float(number)
-        if operator not in _NUMERIC_OPERATORS or value is None:
-            raise InvalidPattern("numeric takes operators and finite numbers")
-        if operator == "=":
-            if len(operand) != 2:
-                raise InvalidPattern("= stands alone")
+    operators, numbers = operand[::2], [comparable(number) for number in operand[1::2]]
+    if any(number is None for number in numbers) or any(op not in _NUMERIC_OPERATORS for op in operators):
+        raise InvalidPattern("numeric takes operators and numbers between -5e9 and 5e9")
+    first, value = operators[0], numbers[0]
+    if len(operators) == 1:
+        if first == "=":
             return _Numeric(value, True, value, True)
-        side = "low" if operator.startswith(">") else "high"
-        if side in bounds:
-            raise InvalidPattern("one bound per side")
-        bounds[side] = (value, operator.endswith("="))
-    low, high = bounds.get("low"), bounds.get("high")
-    if low is not None and high is not None and low[0] >= high[0]:
-        raise InvalidPattern("the range is empty")
-    return _Numeric(low[0] if low else None, bool(low and low[1]), high[0] if high else None, bool(high and high[1]))
+        if first in (">", ">="):
+            return _Numeric(value, first == ">=", None, False)
+        return _Numeric(None, False, value, first == "<=")
+    second, top = operators[1], numbers[1]
+    if first not in (">", ">=") or second not in ("<", "<=") or value is None or top is None or value >= top:
+        raise InvalidPattern("a numeric range is a lower bound then a greater upper bound")
+    return _Numeric(value, first == ">=", top, second == "<=")
 
 
 def _anything_but(operand: Any) -> _AnythingBut:
@@ -403,8 +434,8 @@ def _anything_but(operand: Any) -> _AnythingBut:
             raise InvalidPattern("anything-but takes one operator")
         ((operator, inner),) = operand.items()
         if operator in ("prefix", "suffix"):
-            if not isinstance(inner, str):
-                raise InvalidPattern("anything-but prefix and suffix take a string")
+            if not isinstance(inner, str) or not inner:
+                raise InvalidPattern("anything-but prefix and suffix take a non-empty string")
             test: _Test = _Prefix(inner, False) if operator == "prefix" else _Suffix(inner, False)
         elif operator == "equals-ignore-case":
             test = _equals_ignore_case(inner)
@@ -414,14 +445,9 @@ def _anything_but(operand: Any) -> _AnythingBut:
             raise InvalidPattern("anything-but cannot take that operator")
         return _AnythingBut(frozenset(), frozenset(), test)
     values = operand if isinstance(operand, list) else [operand]
-    if not values:
-        raise InvalidPattern("anything-but needs a value")
-    strings, numbers = set(), set()
-    for value in values:
-        if isinstance(value, str):
-            strings.add(value)
-        elif _float(value) is not None:
-            numbers.add(float(value))
-        else:
-            raise InvalidPattern("anything-but takes strings and numbers")
-    return _AnythingBut(frozenset(strings), frozenset(numbers), None)
+    if values and all(isinstance(value, str) for value in values):
+        return _AnythingBut(frozenset(values), frozenset(), None)
+    numbers = [comparable(value) for value in values]
+    if not values or any(number is None for number in numbers):
+        raise InvalidPattern("anything-but takes strings, or numbers between -5e9 and 5e9, not both")
+    return _AnythingBut(frozenset(), frozenset(n for n in numbers if n is not None), None)
