@@ -160,6 +160,7 @@ CASES: list[tuple[str, Any, dict[str, Any], str, bool]] = [
     # [EB] "Or" with $or: "$or": [ { "c": ["x"] }, { "d": ["y"] } ]
     ("$or-second", {"body": {"$or": [{"c": ["x"]}, {"d": ["y"]}]}}, body(c="no", d="y"), "sqs", True),
     ("$or-none", {"body": {"$or": [{"c": ["x"]}, {"d": ["y"]}]}}, body(c="no", d="no"), "sqs", False),
+    ("reserved-name-outside-or", {"body": {"prefix": ["x"]}}, body(prefix="x"), "sqs", True),
     ("$or-top-level", {"$or": [{"messageId": ["nope"]}, {"body": {"a": [1]}}]}, body(a=1), "sqs", True),
     # [EB] arrays: a value in an array matches when any element does
     ("array-any", {"body": {"tags": ["b"]}}, body(tags=["a", "b"]), "sqs", True),
@@ -270,6 +271,7 @@ INVALID = [
     ("anything-but-bool", {"a": [{"anything-but": True}]}),
     ("equals-ignore-case-list", {"a": [{"equals-ignore-case": ["x"]}]}),
     ("wildcard-list", {"a": [{"wildcard": ["x*"]}]}),
+    ("reserved-name-in-or", {"$or": [{"prefix": ["x"]}, {"b": ["y"]}]}),
     ("very-deep", "{\"a\":" * 680 + "[1]" + "}" * 680),
 ]
 

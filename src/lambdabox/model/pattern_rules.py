@@ -33,6 +33,13 @@ NUMERIC_LIMIT = 5e9
 #: The scale of those 6 decimal places.
 NUMERIC_SCALE = 1e6
 _NUMERIC_OPERATORS = frozenset({"=", "<", "<=", ">", ">="})
+#: Names event-ruler reserves, which no field inside a `$or` may have.
+_RESERVED_IN_OR = frozenset(
+    {"exactly", "equals-ignore-case", "prefix", "suffix", "anything-but", "exists", "wildcard", "numeric", "cidr"}
+    | _NUMERIC_OPERATORS
+    | {"regex", "not-wildcard", "not-equals-ignore-case", "date-after", "date-on-or-after", "date-before"}
+    | {"date-on-or-before", "in-date-range", "ip-address-in-range", "ip-address-not-in-range"}
+)
 
 
 class InvalidPattern(ValueError):
@@ -292,21 +299,23 @@ def _flatten(values: list[Any], visits: Visits) -> Iterator[Any]:
 
 def compile_pattern(document: dict[str, Any]) -> Node:
     """The matcher for a parsed pattern; raises InvalidPattern (`{}` too: "Empty objects are not allowed")."""
-    return _node(document, 1)
+    return _node(document, 1, False)
 
 
-def _node(document: Any, depth: int) -> Node:
+def _node(document: Any, depth: int, in_or: bool) -> Node:
     if not isinstance(document, dict) or not document or depth > MAX_DEPTH:
         raise InvalidPattern("an object pattern must be a non-empty object")
+    if in_or and not _RESERVED_IN_OR.isdisjoint(document):
+        raise InvalidPattern("a reserved name is a field inside $or")
     fields: list[tuple[str, Node | Leaf]] = []
     any_of: list[tuple[Node, ...]] = []
     for name, rule in document.items():
         if name == "$or":
             if not isinstance(rule, list) or len(rule) < 2:
                 raise InvalidPattern("$or needs a list of at least two patterns")
-            any_of.append(tuple(_node(alternative, depth + 1) for alternative in rule))
+            any_of.append(tuple(_node(alternative, depth + 1, True) for alternative in rule))
         elif isinstance(rule, dict):
-            fields.append((name, _node(rule, depth + 1)))
+            fields.append((name, _node(rule, depth + 1, in_or)))
         elif isinstance(rule, list):
             fields.append((name, _leaf(rule)))
         else:
