@@ -248,6 +248,7 @@ INVALID = [
     ("numeric-bad-op", {"a": [{"numeric": ["!=", 1]}]}),
     ("numeric-odd", {"a": [{"numeric": [">", 1, "<"]}]}),
     ("numeric-string", {"a": [{"numeric": [">", "1"]}]}),
+    ("numeric-operator-list", {"a": [{"numeric": [[">"], 1]}]}),
     ("numeric-equals-and-range", {"a": [{"numeric": ["=", 1, "<", 5]}]}),
     ("numeric-empty-range", {"a": [{"numeric": [">", 5, "<", 1]}]}),
     ("numeric-two-lows", {"a": [{"numeric": [">", 1, ">=", 2]}]}),
@@ -412,3 +413,35 @@ def test_filters_not_reading_the_body_leave_it_unparsed() -> None:
     assert view is record
     filters = parse_filter_criteria(criteria({"attributes": {"ApproximateReceiveCount": ["1"]}}))
     assert filters.matches(record, "sqs")
+
+
+def _random_json(rng: Any, depth: int) -> Any:
+    """A random JSON value built from the pieces patterns and records are made of."""
+    scalars = ["", "x", "us-east", "10.0.0.0/24", "a*b", "*", "\\", 0, -1, 1.5, 5e9, 6e9, True, False, None]
+    keys = ["a", "b", "body", "$or", "prefix", "suffix", "anything-but", "numeric", "exists", "equals-ignore-case",
+            "wildcard", "cidr", "=", "<", ">=", "data"]
+    kind = rng.random()
+    if depth > 4 or kind < 0.4:
+        return rng.choice(scalars)
+    if kind < 0.7:
+        return [_random_json(rng, depth + 1) for _ in range(rng.randrange(4))]
+    return {rng.choice(keys): _random_json(rng, depth + 1) for _ in range(rng.randrange(4))}
+
+
+def test_random_patterns_and_records_raise_only_aws_errors() -> None:
+    import random
+
+    rng = random.Random(12)
+    accepted = 0
+    for _ in range(20_000):
+        pattern = _random_json(rng, 0)
+        try:
+            filters = parse_filter_criteria(criteria(pattern), source=rng.choice(["sqs", "kinesis", "dynamodb"]))
+        except InvalidParameterValue as error:
+            assert error.message == "Invalid filter pattern definition."
+            continue
+        accepted += 1
+        for _ in range(5):
+            record = {"body": json.dumps(_random_json(rng, 0)), "a": _random_json(rng, 0), "b": _random_json(rng, 0)}
+            assert filters.matches(record, "sqs") in (True, False)
+    assert accepted > 50
