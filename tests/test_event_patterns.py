@@ -300,6 +300,8 @@ def test_stream_data_key_needs_an_object_pattern() -> None:
     for source, key in (("kinesis", "data"), ("dynamodb", "dynamodb")):
         with pytest.raises(InvalidParameterValue, match="Invalid filter pattern definition."):
             parse_filter_criteria(criteria({key: ["plain"]}), source=source)
+    with pytest.raises(InvalidParameterValue):
+        parse_filter_criteria(criteria({"$or": [{"partitionKey": ["1"]}, {"data": ["plain"]}]}), source="kinesis")
     assert parse_filter_criteria(criteria({"body": ["plain"]}), source="sqs")
     assert parse_filter_criteria(criteria({"data": ["plain"]}), source="rabbitmq")
 

@@ -85,6 +85,7 @@ MAX_VISITS = 1_000_000
 SOURCES = ("sqs", "kinesis", "dynamodb", "rabbitmq", "nats")
 #: Each source's data key: the field holding the payload, parsed as JSON when it is JSON.
 DATA_KEYS = {"sqs": "body", "kinesis": "data", "dynamodb": "dynamodb", "rabbitmq": "data", "nats": "data"}
+_DATA_KEY_NAMES = frozenset(DATA_KEYS.values())
 #: Sources whose data key must be filtered with an object pattern (streams, per AWS).
 _OBJECT_DATA_SOURCES = frozenset({"kinesis", "dynamodb"})
 
@@ -99,11 +100,8 @@ class Filter:
 
     pattern: str
     rule: Node
-
-    @property
-    def reads_data(self) -> bool:
-        """Whether the pattern looks into the data key of some source."""
-        return any(key in self.rule.keys() for key in ("body", "data", "dynamodb"))
+    #: Whether the pattern reads a data key (``body``, ``data``, ``dynamodb``), so records must be parsed.
+    reads_data: bool
 
 
 @dataclass(frozen=True)
@@ -115,6 +113,11 @@ class Filters:
     def __bool__(self) -> bool:
         return bool(self.filters)
 
+    @property
+    def reads_data(self) -> bool:
+        """Whether any filter reads a record's data key."""
+        return any(f.reads_data for f in self.filters)
+
     def criteria(self) -> dict[str, Any]:
         """The FilterCriteria as Lambda reports it back."""
         return {"Filters": [{"Pattern": f.pattern} for f in self.filters]}
@@ -123,7 +126,7 @@ class Filters:
         """Whether Lambda sends `record` (an event record of `source`) to the function."""
         if not self.filters:
             return True
-        view = record_view(record, source, parse_data=any(f.reads_data for f in self.filters))
+        view = record_view(record, source, parse_data=self.reads_data)
         visits = Visits(MAX_VISITS)
         try:
             return any(f.rule.matches(view, visits) for f in self.filters)
@@ -160,7 +163,8 @@ def parse_filter_criteria(criteria: Any, source: str | None = None, max_filters:
     for text in texts:
         if not isinstance(text, str):
             raise _invalid()
-        parsed.append(Filter(text, _compile_text(text, source)))
+        rule = _compile_text(text, source)
+        parsed.append(Filter(text, rule, not rule.keys().isdisjoint(_DATA_KEY_NAMES)))
     return Filters(tuple(parsed))
 
 
@@ -171,14 +175,22 @@ def _compile_text(text: str, source: str | None) -> Node:
         raise _invalid() from None
     if not isinstance(document, dict):
         raise _invalid()
-    if source in _OBJECT_DATA_SOURCES:
-        data_rule = document.get(DATA_KEYS[source])
-        if data_rule is not None and not isinstance(data_rule, dict):
-            raise _invalid()
+    if source in _OBJECT_DATA_SOURCES and not _data_rules_are_objects(document, DATA_KEYS[source]):
+        raise _invalid()
     try:
         return compile_pattern(document)
     except InvalidPattern:
         raise _invalid() from None
+
+
+def _data_rules_are_objects(document: dict[str, Any], key: str) -> bool:
+    """Whether `key` holds an object wherever the pattern names it at the top (`$or` included)."""
+    if key in document and not isinstance(document[key], dict):
+        return False
+    alternatives = document.get("$or")
+    if not isinstance(alternatives, list):
+        return True
+    return all(_data_rules_are_objects(a, key) for a in alternatives if isinstance(a, dict))
 
 
 class _NotJson(Exception):
