@@ -8,6 +8,7 @@ cold start would cost; and a handler that imports the runtime's boto3 in INIT, a
 
 from __future__ import annotations
 
+import base64
 import subprocess
 import time
 from contextlib import ExitStack
@@ -65,9 +66,20 @@ def cold_starts(lam, name: str, runs: int) -> list[float]:
         lam.update_function_configuration(FunctionName=name, Environment={"Variables": {"RUN": str(run)}})
         lam.get_waiter("function_updated_v2").wait(FunctionName=name, WaiterConfig={"Delay": 0.05, "MaxAttempts": 400})
         began = time.perf_counter()
-        lam.invoke(FunctionName=name, Payload=b"{}")["Payload"].read()
+        answer = lam.invoke(FunctionName=name, Payload=b"{}", LogType="Tail")
+        answer["Payload"].read()
         samples.append((time.perf_counter() - began) * 1000)
+        # A sample counts only if it succeeded and was really cold: its REPORT line has an Init Duration.
+        succeeded(answer, name)
+        if "Init Duration: " not in base64.b64decode(answer["LogResult"]).decode(errors="replace"):
+            raise RuntimeError(f"{name}: a 'cold' invoke reused a warm environment (no Init Duration)")
     return samples
+
+
+def succeeded(answer: dict, name: str) -> None:
+    """Raise unless the invoke ran the function without error."""
+    if answer.get("FunctionError") or answer["StatusCode"] != 200:
+        raise RuntimeError(f"{name}: invoke failed ({answer.get('FunctionError')}, status {answer['StatusCode']})")
 
 
 def warm_invokes(lam, name: str, runs: int) -> list[float]:
@@ -75,8 +87,10 @@ def warm_invokes(lam, name: str, runs: int) -> list[float]:
     samples = []
     for _ in range(runs):
         began = time.perf_counter()
-        lam.invoke(FunctionName=name, Payload=b"{}")["Payload"].read()
+        answer = lam.invoke(FunctionName=name, Payload=b"{}")
+        answer["Payload"].read()
         samples.append((time.perf_counter() - began) * 1000)
+        succeeded(answer, name)
     return samples
 
 
