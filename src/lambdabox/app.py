@@ -48,7 +48,7 @@ from lambdabox.control.iam_groups import Groups
 from lambdabox.control.iam_names import StoredNames
 from lambdabox.control.iam_users import Users
 from lambdabox.control.layers import Layers
-from lambdabox.control.log_events import log_operations
+from lambdabox.control.log_operations import log_operations
 from lambdabox.control.permissions import Permissions
 from lambdabox.control.provisioned import ProvisionedConcurrency
 from lambdabox.control.roles import trust_policy

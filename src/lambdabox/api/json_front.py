@@ -11,12 +11,13 @@ Order, for every request:
    SerializationException for what is not JSON of that shape, ValidationException for
    constraint failures;
 5. the caller is authorized for the operation's IAM action on its resource (AccessDeniedException);
-6. the handler runs in a worker thread; its dict is the output.
+6. the handler runs (a plain one in a worker thread); its dict is the output.
 Any AwsError at any step is the answer, and nothing was changed.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import uuid
@@ -47,7 +48,8 @@ log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 6 * 1024 * 1024
 CONTENT_TYPE = "application/x-amz-json-1.1"
 
-#: One operation: (caller's scope, checked input) -> output.
+#: One operation: (caller's scope, checked input) -> output; a plain function (run in a worker thread)
+#: or a coroutine function (run on the loop).
 JsonHandler = Callable[[Scope, dict[str, Any]], dict[str, Any]]
 #: The IAM action and resource of one operation: (operation, input, caller's scope) -> Target; KeyError if unknown.
 Targets = Callable[[str, dict[str, Any], Scope], Target]
@@ -107,7 +109,10 @@ class JsonApi:
                 self._gate.check(caller.principal, self._targets(name, params, scope), origin(request))
             except Denied as denied:
                 raise LogsAccessDenied(denied.message) from None
-        result = await run_in_threadpool(handler, scope, params)
+        if inspect.iscoroutinefunction(handler):
+            result = await handler(scope, params)
+        else:
+            result = await run_in_threadpool(handler, scope, params)
         return Response(
             json.dumps(result, separators=(",", ":")), 200, {"x-amzn-RequestId": request_id}, CONTENT_TYPE
         )

@@ -193,26 +193,3 @@ def _event_id(stream: str, timestamp: int, message: str, occurrence: int) -> str
     digest = hashlib.sha256(f"{stream}\0{timestamp}\0{occurrence}\0{message}".encode("utf-8", "surrogatepass"))
     return f"{timestamp:020d}{int.from_bytes(digest.digest()[:14]) % 10**36:036d}"
 
-
-def log_operations(store: LogStore) -> dict[str, Any]:
-    """Each CloudWatch Logs operation served, to its handler: (scope, input) -> output."""
-    groups = LogsApi(store)
-    events = LogEventsApi(store, groups)
-    return {
-        "CreateLogGroup": groups.create_log_group,
-        "DeleteLogGroup": groups.delete_log_group,
-        "DescribeLogGroups": groups.describe_log_groups,
-        "PutRetentionPolicy": groups.put_retention_policy,
-        "DeleteRetentionPolicy": groups.delete_retention_policy,
-        "TagResource": groups.tag_resource,
-        "UntagResource": groups.untag_resource,
-        "ListTagsForResource": groups.list_tags_for_resource,
-        "TagLogGroup": groups.tag_log_group,
-        "UntagLogGroup": groups.untag_log_group,
-        "ListTagsLogGroup": groups.list_tags_log_group,
-        "DescribeLogStreams": events.describe_log_streams,
-        "GetLogEvents": events.get_log_events,
-        "FilterLogEvents": events.filter_log_events,
-        "CreateLogStream": events.create_log_stream,
-        "PutLogEvents": events.put_log_events,
-    }
