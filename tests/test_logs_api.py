@@ -433,3 +433,83 @@ def test_a_functions_log_group_through_the_api(server, deploy, invoke, logs):
     assert group in [g["logGroupName"] for g in logs.describe_log_groups(logGroupNamePrefix="/aws/lambda/")["logGroups"]]
     reports = logs.filter_log_events(logGroupName=group, filterPattern="REPORT RequestId")["events"]
     assert reports and all(e["message"].startswith("REPORT RequestId") for e in reports)
+
+
+def aws_v2() -> str | None:
+    """The AWS CLI v2 (`aws logs tail` is v2's), or None. The venv's `aws` is PyPI's v1; Debian's awscli is v2."""
+    for candidate in ("/usr/bin/aws", "/usr/local/bin/aws"):
+        if os.access(candidate, os.X_OK):
+            done = subprocess.run([candidate, "--version"], capture_output=True, text=True, timeout=30)
+            if done.stdout.startswith("aws-cli/2."):
+                return candidate
+    return None
+
+
+def cli_environment(server) -> dict[str, str]:
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
+    environment.update(
+        AWS_SHARED_CREDENTIALS_FILE=str(server.credentials_file), AWS_PROFILE="default", AWS_DEFAULT_REGION=REGION,
+        AWS_PAGER="", AWS_CONFIG_FILE="/dev/null",
+    )
+    return environment
+
+
+@pytest.fixture
+def aws2() -> str:
+    found = aws_v2()
+    if found is None:
+        if os.environ.get("CI"):
+            pytest.fail("the AWS CLI v2 (Debian's awscli, installed by scripts/setup.sh) is missing")
+        pytest.skip("no AWS CLI v2 here (scripts/setup.sh installs Debian's awscli)")
+    return found
+
+
+def test_aws_cli_filter_log_events(server, aws2, logs, searched):
+    done = subprocess.run(
+        [aws2, "logs", "filter-log-events", "--log-group-name", searched, "--filter-pattern", '{ $.status >= 400 }',
+         "--endpoint-url", server.url, "--output", "json"],
+        capture_output=True, text=True, env=cli_environment(server), timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert [json.loads(event["message"])["status"] for event in json.loads(done.stdout)["events"]] == [500, 404]
+
+
+def test_aws_logs_tail_follow_shows_an_invoke_within_2_seconds(server, aws2, deploy, invoke):
+    name = deploy({"app.py": "def handler(event, context):\n    print('marker', event['n'])\n    return 1\n"})
+    invoke(name, {"n": "first"})
+    tail = subprocess.Popen(
+        [aws2, "logs", "tail", f"/aws/lambda/{name}", "--follow", "--format", "short", "--endpoint-url", server.url],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_environment(server),
+    )
+    lines: list[tuple[float, str]] = []
+
+    def read() -> None:
+        for line in tail.stdout:
+            lines.append((time.monotonic(), line))
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+
+    def shown(marker: str, since: float, within: float) -> float:
+        deadline = since + within
+        while time.monotonic() < deadline:
+            for at, line in list(lines):
+                if marker in line and at >= since - 0.001:
+                    return at - since
+            time.sleep(0.02)
+        raise AssertionError(f"{marker!r} not shown within {within} s: {lines} {tail.stderr.read() if tail.poll() is not None else ''}")
+
+    try:
+        shown("marker first", time.monotonic() - 1, 20)
+        # The CLI sleeps 5 s after its first answer, then asks from the newest event it has: from then on
+        # Lambdabox holds its requests until new events arrive.
+        time.sleep(5.5)
+        for n in ("second", "third", "fourth"):
+            started = time.monotonic()
+            invoke(name, {"n": n})
+            latency = shown(f"marker {n}", started, 2.0)
+            print(f"tail showed {n} {latency:.2f} s after the invoke began")
+    finally:
+        tail.terminate()
+        tail.wait(timeout=10)
+    assert sum("marker first" in line for _, line in lines) == 1  # nothing printed twice
