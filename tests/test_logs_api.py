@@ -513,3 +513,39 @@ def test_aws_logs_tail_follow_shows_an_invoke_within_2_seconds(server, aws2, dep
         tail.terminate()
         tail.wait(timeout=10)
     assert sum("marker first" in line for _, line in lines) == 1  # nothing printed twice
+
+
+def test_lambdabox_logs_follow_reads_the_logs_api(server, deploy, invoke):
+    import sys
+
+    name = deploy({"app.py": "def handler(event, context):\n    print('cli marker', event['n'])\n    return 1\n"})
+    never = server.cli("logs", name)
+    assert (never.returncode, never.stdout) == (0, "")  # not invoked yet: no group, an empty log
+    invoke(name, {"n": "one"})
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
+    environment["AWS_SHARED_CREDENTIALS_FILE"] = str(server.credentials_file)
+    follower = subprocess.Popen(
+        [sys.executable, "-m", "lambdabox", "logs", name, "--follow", "--endpoint-url", server.url],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment,
+    )
+    lines: list[tuple[float, str]] = []
+    reader = threading.Thread(target=lambda: [lines.append((time.monotonic(), line)) for line in follower.stdout],
+                              daemon=True)
+    reader.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not any("cli marker one" in line for _, line in lines) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert any("cli marker one" in line for _, line in lines)
+        time.sleep(1.5)  # its first wait, then it asks from the newest event and is held
+        started = time.monotonic()
+        invoke(name, {"n": "two"})
+        deadline = started + 2
+        while not any("cli marker two" in line for _, line in lines) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert any("cli marker two" in line for _, line in lines), lines
+    finally:
+        follower.terminate()
+        follower.wait(timeout=10)
+    assert sum("cli marker one" in line for _, line in lines) == 1
+    assert sum("cli marker two" in line for _, line in lines) == 1
