@@ -549,3 +549,15 @@ def test_lambdabox_logs_follow_reads_the_logs_api(server, deploy, invoke):
         follower.wait(timeout=10)
     assert sum("cli marker one" in line for _, line in lines) == 1
     assert sum("cli marker two" in line for _, line in lines) == 1
+
+
+def test_a_forged_or_missing_signature_is_refused_in_json(server):
+    key, _ = server.root()
+    forged = server.client("logs", credentials=(key, "not-the-secret"))
+    with pytest.raises(ClientError) as raised:
+        forged.describe_log_groups()
+    assert error_of(raised)[:2] == (400, "InvalidSignatureException")
+    unknown = server.client("logs", credentials=("AKIAUNKNOWNUNKNOWN00", "secret"))
+    with pytest.raises(ClientError) as raised:
+        unknown.describe_log_groups()
+    assert error_of(raised)[:2] == (400, "UnrecognizedClientException")
