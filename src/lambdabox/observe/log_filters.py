@@ -21,7 +21,7 @@ Contract:
 2. Matching never raises, whatever the message (deeply nested JSON is "not JSON"), and takes time
    linear in the message's length for a given pattern: there are no regular expressions and no
    backtracking (string wildcards are matched piece by piece with str.find; `...` fields are
-   matched with one pass over a set of positions).
+   matched with one pass over a set of positions, so a pattern holds at most MAX_ELLIPSES of them).
 """
 
 from __future__ import annotations
