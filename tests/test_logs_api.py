@@ -561,3 +561,18 @@ def test_a_forged_or_missing_signature_is_refused_in_json(server):
     with pytest.raises(ClientError) as raised:
         unknown.describe_log_groups()
     assert error_of(raised)[:2] == (400, "UnrecognizedClientException")
+
+
+def test_events_older_than_the_stream_holds_are_still_found(logs, unique):
+    group = new_group(logs, unique)
+    now = int(time.time() * 1000)
+    batches = [[now - 1000, now - 900], [now - 50_000, now - 40_000], [now - 500]]
+    for batch in batches:
+        logs.put_log_events(logGroupName=group, logStreamName="s",
+                            logEvents=[{"timestamp": t, "message": f"at {now - t}"} for t in batch])
+    window = logs.filter_log_events(logGroupName=group, startTime=now - 45_000, endTime=now - 800)["events"]
+    assert [e["message"] for e in window] == ["at 40000", "at 1000", "at 900"]
+    ranged = logs.get_log_events(logGroupName=group, logStreamName="s", startFromHead=True, startTime=now - 60_000,
+                                 endTime=now - 950)["events"]
+    assert sorted(e["message"] for e in ranged) == ["at 1000", "at 40000", "at 50000"]
+    assert len(logs.filter_log_events(logGroupName=group, startTime=now - 600)["events"]) == 1

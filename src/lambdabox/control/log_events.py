@@ -150,6 +150,9 @@ class LogEventsApi:
         too_old = [index for index, (t, _) in enumerate(events) if t < oldest]
         too_new = [index for index, (t, _) in enumerate(events) if t > now + _TOO_NEW_MS]
         kept = [event for event in events if oldest <= event[0] <= now + _TOO_NEW_MS]
+        held = log_catalog.stream(self._store, namespace(scope), group, stream)
+        if kept and held is not None and held.last_event is not None and kept[0][0] < held.last_event:
+            self._store.mark_unordered(namespace(scope), group, stream)  # older than what the stream holds
         writer = self._store.open_stream(namespace(scope), group, stream)
         try:
             writer.write_events(kept)

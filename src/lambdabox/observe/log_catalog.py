@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from lambdabox.observe.logs import LogStore, entries, parse_line, read_group, read_stream, stream_files
+from lambdabox.observe.logs import LogStore, entries, in_order, parse_line, read_group, read_stream, stream_files
 
 #: Bytes read from the end of a stream file to find its last event (a longer last event is read whole).
 _TAIL_BYTES = 65536
@@ -80,6 +80,16 @@ def streams(store: LogStore, namespace: str, group_name: str) -> list[StreamInfo
     return sorted(found, key=lambda info: info.name)
 
 
+def stream(store: LogStore, namespace: str, group_name: str, name: str) -> StreamInfo | None:
+    """One stream of the group, or None if there is no such stream."""
+    path = store.stream_path(namespace, group_name, name)
+    try:
+        found = path.lstat()
+    except OSError:
+        return None
+    return _stream_info(path, found) if stat_mode.S_ISREG(found.st_mode) else None
+
+
 def _stream_info(path: Path, stat: os.stat_result) -> StreamInfo | None:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
@@ -120,7 +130,6 @@ def stream_events(
     window: deque[tuple[int, str]] = deque()
     size = 0
     index = -1
-    first_index = 0
     for index, (timestamp, message) in enumerate(_in_range(path, start, end)):
         if forward:
             if index < position:
@@ -144,11 +153,14 @@ def stream_events(
 
 
 def _in_range(path: Path, start: int | None, end: int | None) -> Iterator[tuple[int, str]]:
+    ordered = in_order(path)
     for timestamp, message, _ in read_stream(path, start or 0):
         if start is not None and timestamp < start:
             continue
         if end is not None and timestamp >= end:
-            break
+            if ordered:
+                break
+            continue
         yield timestamp, message
 
 

@@ -17,7 +17,11 @@ Guarantees:
    not a plain directory or file.
 4. A stream file deleted while open (retention, the size cap) is started afresh by the
    next write, so a deleted stream never keeps growing on disk unseen.
-5. Reading is bounded: `page` returns at most `limit` events and about `max_bytes` of
+5. A stream's events are in time order, which reading relies on (a binary search for a time,
+   stopping at the end of a range), unless a write added older events than the stream held: the
+   writer then marks the stream unordered (an empty `<stream>.jsonl.unordered` beside it) and
+   readers read all of it.
+6. Reading is bounded: `page` returns at most `limit` events and about `max_bytes` of
    messages, holding no more than that in memory, whatever the size of the group.
 """
 
@@ -59,6 +63,8 @@ _SEARCH_WINDOW_BYTES = 65536
 #: The group's own record, beside its streams.
 _GROUP_FILE = "group.json"
 _STREAM_SUFFIX = ".jsonl"
+#: Beside a stream file, marks its events as not in time order (see guarantee 5).
+_UNORDERED_SUFFIX = ".unordered"
 #: How far a file's modification time may lag the timestamps written into it, in ms (the kernel
 #: stamps files from a coarse clock, a few ms behind time.time()).
 _MTIME_SLACK_MS = 1000
@@ -215,6 +221,15 @@ class LogStore:
     def open_stream(self, namespace: str, group: str, stream: str) -> LogStream:
         self.ensure_group(namespace, group)
         return LogStream(self.stream_path(namespace, group, stream), stream, self, (namespace, group))
+
+    def mark_unordered(self, namespace: str, group: str, stream: str) -> None:
+        """Say that the stream's events are no longer in time order (see guarantee 5)."""
+        path = self.stream_path(namespace, group, stream)
+        marker = path.with_name(path.name + _UNORDERED_SUFFIX)
+        try:
+            os.close(os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600))
+        except FileExistsError:
+            pass
 
     def stream_path(self, namespace: str, group: str, stream: str) -> Path:
         return self._group_dir(namespace, group) / (file_name(stream) + _STREAM_SUFFIX)
@@ -385,11 +400,14 @@ class LogStore:
         for path, stat in stream_files(directory):
             if stat.st_mtime_ns // 1_000_000 < since - _MTIME_SLACK_MS:
                 continue  # last written before `since`: nothing in it is new
+            ordered = in_order(path)
             for timestamp, message, stream in read_stream(path, since):
                 if timestamp < since:
                     continue
                 if until is not None and timestamp > until:
-                    break  # a stream's events are in time order
+                    if ordered:
+                        break  # so are all the stream's later events
+                    continue
                 if streams is not None and not streams(stream):
                     break
                 if match is not None and not match(message):
@@ -400,7 +418,9 @@ class LogStore:
                 order += 1
                 if kept and (len(kept) >= limit or size >= max_bytes) and (-timestamp, -order) < kept[0][:2]:
                     truncated = True  # newer than everything kept, and the page is full: so is the rest of this stream
-                    break
+                    if ordered:
+                        break
+                    continue
                 heapq.heappush(kept, (-timestamp, -order, message, stream))
                 size += len(message)
                 while len(kept) > limit or (size > max_bytes and len(kept) > 1):
@@ -425,7 +445,7 @@ def _drop_older(path: Path, oldest_ms: int) -> int:
         header = lines.readline()
         start = lines.tell()
         first = parse_line(lines.readline())
-        if first is None or not isinstance(first.get("t"), int) or first["t"] >= oldest_ms:
+        if in_order(path) and (first is None or not isinstance(first.get("t"), int) or first["t"] >= oldest_ms):
             return 0
         lines.seek(start)
         kept = 0
@@ -491,11 +511,16 @@ def read_stream(path: Path, since: int) -> Iterator[tuple[int, str, str]]:
         first = parse_line(lines.readline())
         if first is not None and "stream" in first:
             name = str(first["stream"])
-        lines.seek(_search(lines, os.fstat(fd).st_size, since) if since > 0 else 0)
+        lines.seek(_search(lines, os.fstat(fd).st_size, since) if since > 0 and in_order(path) else 0)
         for line in lines:
             event = parse_line(line)
             if event is not None and isinstance(event.get("t"), int) and isinstance(event.get("m"), str):
                 yield event["t"], event["m"], name
+
+
+def in_order(path: Path) -> bool:
+    """Whether a stream file's events are in time order (no unordered marker beside it)."""
+    return not os.path.lexists(path.with_name(path.name + _UNORDERED_SUFFIX))
 
 
 def _search(lines, size: int, since: int) -> int:
@@ -539,6 +564,8 @@ def read_group(directory: Path) -> dict:
 
 
 def _unlink(path: Path) -> int:
+    """Delete a stream file (and its unordered marker); 1 if it was there."""
+    path.with_name(path.name + _UNORDERED_SUFFIX).unlink(missing_ok=True)
     try:
         path.unlink()
     except FileNotFoundError:
