@@ -576,3 +576,12 @@ def test_events_older_than_the_stream_holds_are_still_found(logs, unique):
                                  endTime=now - 950)["events"]
     assert sorted(e["message"] for e in ranged) == ["at 1000", "at 40000", "at 50000"]
     assert len(logs.filter_log_events(logGroupName=group, startTime=now - 600)["events"]) == 1
+
+
+def test_an_unsigned_logs_request_is_refused_in_json(server):
+    request = urllib.request.Request(server.url + "/", data=b"{}", method="POST", headers={
+        "Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "Logs_20140328.DescribeLogGroups"})
+    with pytest.raises(urllib.error.HTTPError) as raised:
+        urllib.request.urlopen(request, timeout=10)
+    assert raised.value.code == 400
+    assert json.loads(raised.value.read())["__type"] == "MissingAuthenticationTokenException"

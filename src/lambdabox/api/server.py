@@ -51,6 +51,8 @@ MAX_QUERY_BODY_BYTES = 1024 * 1024
 
 #: How the access keys Lambdabox issues begin: long-term (AKIA) and session (ASIA) keys.
 
+#: How the X-Amz-Target of a CloudWatch Logs request begins, for unsigned requests.
+_LOGS_TARGET = "Logs_20140328."
 #: The Query-protocol API versions, for unsigned requests.
 _QUERY_VERSIONS = {"2010-05-08": "iam", "2011-06-15": "sts"}
 
@@ -185,6 +187,8 @@ def build_asgi(settings: Settings, fronts: Fronts, lifespan: Callable[[Starlette
         if service is None:
             # Unsigned: refused by the front its shape suggests, in that front's protocol.
             front = query if request.method == "POST" and request.url.path == "/" else lambda_api
+            if fronts.logs_api is not None and request.headers.get("x-amz-target", "").startswith(_LOGS_TARGET):
+                front = logs_api
             return await front(request, None)
         front = served.get(service)
         if front is None:
