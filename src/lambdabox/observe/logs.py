@@ -416,7 +416,9 @@ class LogStore:
                     skipped += 1
                     continue
                 order += 1
-                if kept and (len(kept) >= limit or size >= max_bytes) and (-timestamp, -order) < kept[0][:2]:
+                # Full: at a limit, or past one before (events were let go; what is kept stays just under it).
+                full = len(kept) >= limit or size >= max_bytes or truncated
+                if kept and full and (-timestamp, -order) < kept[0][:2]:
                     truncated = True  # newer than everything kept, and the page is full: so is the rest of this stream
                     if ordered:
                         break
