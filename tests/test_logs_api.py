@@ -121,8 +121,10 @@ def test_a_10000_character_pattern_is_refused_quickly(logs, searched):
     started = time.monotonic()
     with pytest.raises(ClientError) as raised:
         logs.filter_log_events(logGroupName=searched, filterPattern="{ $.a = \"" + "*a" * 5000 + "\" }")
-    assert error_of(raised)[:2] == (400, "ValidationException")
-    assert "filterPattern" in error_of(raised)[2]
+    assert error_of(raised)[:2] == (400, "InvalidParameterException")
+    assert error_of(raised)[2].startswith("1 validation error detected: Value '{ $.a = ")
+    assert error_of(raised)[2].endswith(
+        "at 'filterPattern' failed to satisfy constraint: Member must have length less than or equal to 1024")
     # The longest allowed pattern of wildcards, against a long message, answers quickly.
     logs.put_log_events(logGroupName=searched, logStreamName="only", logEvents=[
         {"timestamp": int(time.time() * 1000), "message": json.dumps({"a": "ab" * 100_000})}])
@@ -342,8 +344,9 @@ def test_another_account_cannot_see_or_change_your_groups(server, logs, unique):
      "InvalidParameterException"),
     (lambda logs, g: logs.get_log_events(logGroupName=g, logStreamName="s", nextToken="b/" + "9" * 100),
      "InvalidParameterException"),
-    (lambda logs, g: logs.create_log_group(logGroupName="/x" * 300), "ValidationException"),
-    (lambda logs, g: logs.create_log_group(logGroupName="bad name!"), "ValidationException"),
+    (lambda logs, g: logs.create_log_group(logGroupName="/x" * 300), "InvalidParameterException"),
+    (lambda logs, g: logs.create_log_group(logGroupName="bad name!"), "InvalidParameterException"),
+    (lambda logs, g: logs.create_log_group(logGroupName="AWS/mine"), "InvalidParameterException"),
     (lambda logs, g: logs.filter_log_events(logGroupName=g, logGroupIdentifier=g), "InvalidParameterException"),
     (lambda logs, g: logs.filter_log_events(logGroupName=g, logStreamNames=["s"], logStreamNamePrefix="s"),
      "InvalidParameterException"),
@@ -353,7 +356,7 @@ def test_another_account_cannot_see_or_change_your_groups(server, logs, unique):
     (lambda logs, g: logs.tag_resource(resourceArn="arn:aws:logs:us-east-1:000000000000:destination:x", tags={"a": "b"}),
      "ResourceNotFoundException"),
 ], ids=["garbage-token", "negative-token", "bad-base64", "wrong-kind", "bad-forward", "huge-backward", "huge-name",
-        "bad-name", "name-and-identifier", "names-and-prefix", "out-of-order", "not-a-group"])
+        "bad-name", "reserved-name", "name-and-identifier", "names-and-prefix", "out-of-order", "not-a-group"])
 def test_hostile_inputs_get_aws_shaped_errors(logs, unique, call, code):
     group = new_group(logs, unique, events=1)
     with pytest.raises(ClientError) as raised:

@@ -8,8 +8,8 @@ Order, for every request:
 3. the target names an operation of the service's botocore model that Lambdabox serves, or
    UnknownOperationException;
 4. the body is decoded and checked against the operation's input shape (api/shapes.py):
-   SerializationException for what is not JSON of that shape, ValidationException for
-   constraint failures;
+   SerializationException for what is not JSON of that shape, InvalidParameterException
+   ("1 validation error detected: …", as CloudWatch Logs words it) for constraint failures;
 5. the caller is authorized for the operation's IAM action on its resource (AccessDeniedException);
 6. the handler runs (a plain one in a worker thread); its dict is the output.
 Any AwsError at any step is the answer, and nothing was changed.
@@ -38,8 +38,8 @@ from lambdabox.api.refusals import lambda_error
 from lambdabox.api.rest import Authenticate, incoming, origin
 from lambdabox.model import json_text
 from lambdabox.model.arns import Scope
-from lambdabox.model.errors import AwsError, InvalidRequestContent, ServiceError
-from lambdabox.model.log_errors import LogsAccessDenied, SerializationError, UnknownLogsOperation
+from lambdabox.model.errors import AwsError, InvalidRequestContent, ServiceError, ValidationError
+from lambdabox.model.log_errors import InvalidParameter, LogsAccessDenied, SerializationError, UnknownLogsOperation
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,11 @@ class JsonApi:
         except (ValueError, InvalidRequestContent) as error:
             raise SerializationError(str(error)[:1000]) from None
         if operation.input_shape is not None:
-            shapes.check(operation.input_shape, params)
+            try:
+                shapes.check(operation.input_shape, params)
+            except ValidationError as invalid:
+                # CloudWatch Logs reports the model's constraints as InvalidParameterException, in the same words.
+                raise InvalidParameter(invalid.message) from None
         scope = Scope(caller.principal.account, caller.region or self._default_region)
         if self._gate is not None:
             try:

@@ -98,6 +98,8 @@ class LogsApi:
         return name
 
     def create_log_group(self, scope: Scope, params: dict[str, Any]) -> dict[str, Any]:
+        if params["logGroupName"].lower().startswith("aws/"):
+            raise InvalidParameter("Log groups starting with AWS/ are reserved for AWS.")
         tags = params.get("tags") or {}
         if len(tags) > _MAX_TAGS:
             raise InvalidParameter(f"A log group can have at most {_MAX_TAGS} tags.")
