@@ -9,9 +9,11 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections import Counter
 from pathlib import Path
 
 import pytest
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from support import ACCOUNT, REGION, Server, error_of
@@ -588,3 +590,34 @@ def test_an_unsigned_logs_request_is_refused_in_json(server):
         urllib.request.urlopen(request, timeout=10)
     assert raised.value.code == 400
     assert json.loads(raised.value.read())["__type"] == "MissingAuthenticationTokenException"
+
+
+def test_one_account_cannot_run_every_search_at_once(server, unique):
+    """A tenant's parallel searches past a few at once are throttled, as past AWS's rate; another account's are not."""
+    import concurrent.futures
+
+    from lambdabox.observe.logs import LogStore
+
+    account = "333333333333"
+    logs = server.client("logs", account=account, config=Config(max_pool_connections=32))
+    group = "/test/" + unique("big")
+    logs.create_log_group(logGroupName=group)
+    store = LogStore(server.data_dir / "logs")
+    now = int(time.time() * 1000) - 100_000
+    for n in range(4):
+        stream = store.open_stream(f"{account}:{REGION}", group, f"s{n}")
+        stream.write_events([(now + i, "x" * 200) for i in range(20_000)])
+        stream.close()
+
+    def search(_: int) -> str:
+        try:
+            logs.filter_log_events(logGroupName=group, filterPattern="never-there")
+        except ClientError as error:
+            return error.response["Error"]["Code"]
+        return "ok"
+
+    with concurrent.futures.ThreadPoolExecutor(24) as pool:
+        outcomes = Counter(pool.map(search, range(24)))
+    assert outcomes["ThrottlingException"] > 0 and outcomes["ok"] > 0, outcomes
+    assert set(outcomes) <= {"ok", "ThrottlingException"}
+    assert server.client("logs").describe_log_groups(limit=1)["ResponseMetadata"]["HTTPStatusCode"] == 200

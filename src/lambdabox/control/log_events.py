@@ -9,13 +9,16 @@ timestamp, the message and how many identical events came before it in the answe
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 from lambdabox.control.log_api import BAD_TOKEN, LogsApi, decode_token, encode_token, namespace, token_number
 from lambdabox.model.arns import Scope
-from lambdabox.model.log_errors import InvalidParameter, LogStreamNotFound, ResourceAlreadyExists
+from lambdabox.model.log_errors import InvalidParameter, LogStreamNotFound, ResourceAlreadyExists, Throttling
 from lambdabox.observe import log_catalog
 from lambdabox.observe.log_filters import InvalidPattern, compile_pattern
 from lambdabox.observe.logs import MAX_EVENT_BYTES, PAGE_BYTES, PAGE_EVENTS, LogStore
@@ -32,12 +35,39 @@ _EVENT_OVERHEAD = 26
 _DESCRIBE_LIMIT = 50
 #: Digits of a GetLogEvents token's number, as AWS's ("f/" and 56 digits).
 _TOKEN_DIGITS = 56
+#: Searches (FilterLogEvents, GetLogEvents) one account may run at once; more are ThrottlingException, as past
+#: AWS's per-account rate. Each reads up to all of a group's files: one tenant cannot take every worker thread.
+SEARCHES_PER_ACCOUNT = 4
+
+
+class AccountSlots:
+    """At most `most` calls of one account at once: `take(account)` is a `with` block that raises Throttling when full."""
+
+    def __init__(self, most: int) -> None:
+        self._most = most
+        self._lock = threading.Lock()
+        self._taken: Counter[str] = Counter()
+
+    @contextmanager
+    def take(self, account: str) -> Iterator[None]:
+        with self._lock:
+            if self._taken[account] >= self._most:
+                raise Throttling()
+            self._taken[account] += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._taken[account] -= 1
+                if not self._taken[account]:
+                    del self._taken[account]
 
 
 class LogEventsApi:
-    def __init__(self, store: LogStore, groups: LogsApi) -> None:
+    def __init__(self, store: LogStore, groups: LogsApi, searches_per_account: int = SEARCHES_PER_ACCOUNT) -> None:
         self._store = store
         self._groups = groups
+        self._searches = AccountSlots(searches_per_account)
 
     def describe_log_streams(self, scope: Scope, params: dict[str, Any]) -> dict[str, Any]:
         group = self._groups.group_named(scope, params)
@@ -71,17 +101,20 @@ class LogEventsApi:
             forward, position = _stream_token(token)
         else:
             forward, position = bool(params.get("startFromHead")), (0 if params.get("startFromHead") else -1)
-        events, first, after = log_catalog.stream_events(
-            self._store, namespace(scope), group, stream, params.get("startTime"), params.get("endTime"),
-            position, forward, params.get("limit") or PAGE_EVENTS, PAGE_BYTES,
-        )
+        with self._searches.take(scope.account):
+            events, first, after = log_catalog.stream_events(
+                self._store, namespace(scope), group, stream, params.get("startTime"), params.get("endTime"),
+                position, forward, params.get("limit") or PAGE_EVENTS, PAGE_BYTES,
+            )
         return {
             "events": [{"timestamp": t, "message": m, "ingestionTime": t} for t, m in events],
             "nextForwardToken": f"f/{after:0{_TOKEN_DIGITS}d}",
             "nextBackwardToken": f"b/{first:0{_TOKEN_DIGITS}d}",
         }
 
-    def filter_log_events(self, scope: Scope, params: dict[str, Any]) -> dict[str, Any]:
+    def filter_log_events(self, scope: Scope, params: dict[str, Any], counted: bool = True) -> dict[str, Any]:
+        """FilterLogEvents; `counted=False` for the looks of a held follower (log_follow.py), which are bounded
+        by the number of followers held and read only what is newer than the follower has."""
         group = self._groups.group_named(scope, params)
         names, prefix = params.get("logStreamNames"), params.get("logStreamNamePrefix")
         if names is not None and prefix is not None:
@@ -98,10 +131,11 @@ class LogEventsApi:
         def streams(name: str) -> bool:
             return (chosen is None or name in chosen) and (prefix is None or name.startswith(prefix))
 
-        page = self._store.page(
-            namespace(scope), group, since, params.get("limit") or PAGE_EVENTS, PAGE_BYTES, skip,
-            until=params.get("endTime"), streams=streams, match=match,
-        )
+        with self._searches.take(scope.account) if counted else nullcontext():
+            page = self._store.page(
+                namespace(scope), group, since, params.get("limit") or PAGE_EVENTS, PAGE_BYTES, skip,
+                until=params.get("endTime"), streams=streams, match=match,
+            )
         seen: Counter[tuple[str, int, str]] = Counter()
         events = []
         for event in page.events:

@@ -14,8 +14,9 @@ Contract:
    LogEventsApi.filter_log_events answers it, unchanged (so paginators end as on AWS).
 2. A chain of follow tokens lasts CHAIN_S from its first; after that the answer carries no token
    (a client that paginates a caught-up request by mistake stops then).
-3. At most MOST_HELD requests are held at once; a caught-up request past that is answered without a
-   follow token (its follower polls every 5 seconds, as against AWS).
+3. At most MOST_HELD requests are held at once, and HELD_PER_ACCOUNT of one account's; a caught-up
+   request past either is answered without a follow token (its follower polls every 5 seconds, as
+   against AWS), and so is a follow token (its chain ends).
 4. Holding waits on the event loop (asyncio.sleep); each look for new events runs in a worker thread.
 """
 
@@ -24,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections import Counter
 from typing import Any
 
 from lambdabox.control.log_api import BAD_TOKEN, decode_token, encode_token, token_number
@@ -39,6 +41,8 @@ POLL_S = 0.2
 CHAIN_S = 600.0
 #: Most requests held at once.
 MOST_HELD = 64
+#: Most requests of one account held at once.
+HELD_PER_ACCOUNT = 8
 
 
 class LogFollowing:
@@ -47,29 +51,37 @@ class LogFollowing:
         self._hold_s = hold_s
         self._poll_s = poll_s
         self._held = 0
+        self._held_by: Counter[str] = Counter()
+
+    def _room(self, account: str) -> bool:
+        return self._held < MOST_HELD and self._held_by[account] < HELD_PER_ACCOUNT
 
     async def filter_log_events(self, scope: Scope, params: dict[str, Any]) -> dict[str, Any]:
         token = params.get("nextToken")
         follow = _follow_token(token) if token is not None and _is_follow(token) else None
         if follow is None:
             answer = await asyncio.to_thread(self._events.filter_log_events, scope, params)
-            if self._caught_up(params, answer) and self._held < MOST_HELD:
+            if self._caught_up(params, answer) and self._room(scope.account):
                 answer["nextToken"] = _token(params["startTime"], len(answer["events"]), time.time() + CHAIN_S)
             return answer
         since, skip, chain_end = follow
-        if self._held >= MOST_HELD:
+        if not self._room(scope.account):
             chain_end = 0.0  # too many held: answer at once, and end this chain
         asked = {**params, "nextToken": encode_token({"k": "filter", "t": since, "s": skip})}
         deadline = time.monotonic() + self._hold_s
         self._held += 1
+        self._held_by[scope.account] += 1
         try:
             while True:
-                answer = await asyncio.to_thread(self._events.filter_log_events, scope, asked)
+                answer = await asyncio.to_thread(self._events.filter_log_events, scope, asked, False)
                 if answer["events"] or time.monotonic() >= deadline or not chain_end:
                     break
                 await asyncio.sleep(self._poll_s)
         finally:
             self._held -= 1
+            self._held_by[scope.account] -= 1
+            if not self._held_by[scope.account]:
+                del self._held_by[scope.account]
         events = answer["events"]
         if events:
             last = events[-1]["timestamp"]

@@ -43,3 +43,10 @@ class SerializationError(LogsError):
 
 class UnknownLogsOperation(LogsError):
     code = "UnknownOperationException"
+
+
+class Throttling(LogsError):
+    code = "ThrottlingException"
+
+    def __init__(self, message: str = "Rate exceeded") -> None:
+        super().__init__(message)
