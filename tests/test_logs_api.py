@@ -621,3 +621,18 @@ def test_one_account_cannot_run_every_search_at_once(server, unique):
     assert outcomes["ThrottlingException"] > 0 and outcomes["ok"] > 0, outcomes
     assert set(outcomes) <= {"ok", "ThrottlingException"}
     assert server.client("logs").describe_log_groups(limit=1)["ResponseMetadata"]["HTTPStatusCode"] == 200
+
+
+def test_the_longest_names_and_odd_stream_names_work(logs, unique):
+    group = ("/test/" + unique("long") + "/" + "x" * 600)[:512]
+    logs.create_log_group(logGroupName=group)
+    stream = ("../" + "é" * 300 + "/..")[:512]
+    logs.create_log_stream(logGroupName=group, logStreamName=stream)
+    logs.put_log_events(logGroupName=group, logStreamName=stream,
+                        logEvents=[{"timestamp": int(time.time() * 1000), "message": "deep"}])
+    assert [g["logGroupName"] for g in logs.describe_log_groups(logGroupNamePrefix=group[:40])["logGroups"]] == [group]
+    assert [s["logStreamName"] for s in logs.describe_log_streams(logGroupName=group)["logStreams"]] == [stream]
+    found = logs.filter_log_events(logGroupName=group)["events"]
+    assert [(e["logStreamName"], e["message"]) for e in found] == [(stream, "deep")]
+    logs.delete_log_group(logGroupName=group)
+    assert logs.describe_log_groups(logGroupNamePrefix=group[:40])["logGroups"] == []
