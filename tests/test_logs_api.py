@@ -508,7 +508,7 @@ def test_aws_logs_tail_follow_shows_an_invoke_within_2_seconds(server, aws2, dep
         shown("marker first", time.monotonic() - 1, 20)
         # The CLI sleeps 5 s after its first answer, then asks from the newest event it has: from then on
         # Lambdabox holds its requests until new events arrive.
-        time.sleep(5.5)
+        time.sleep(7)
         for n in ("second", "third", "fourth"):
             started = time.monotonic()
             invoke(name, {"n": n})
@@ -542,7 +542,7 @@ def test_lambdabox_logs_follow_reads_the_logs_api(server, deploy, invoke):
         while not any("cli marker one" in line for _, line in lines) and time.monotonic() < deadline:
             time.sleep(0.02)
         assert any("cli marker one" in line for _, line in lines)
-        time.sleep(1.5)  # its first wait, then it asks from the newest event and is held
+        time.sleep(2.5)  # its first wait, then it asks from the newest event and is held
         started = time.monotonic()
         invoke(name, {"n": "two"})
         deadline = started + 2
