@@ -222,3 +222,19 @@ def test_set_retention_keeps_the_rest_of_the_record(tmp_path: Path) -> None:
     store.set_retention(NAMESPACE, "/g", 30)
     assert store.group_record(NAMESPACE, "/g") == {
         "logGroupName": "/g", "retentionInDays": 30, "creationTime": created, "tags": {"team": "red"}}
+
+
+def test_an_unordered_stream_is_rewritten_only_when_something_in_it_is_old(tmp_path: Path) -> None:
+    store = LogStore(tmp_path)
+    now = int(time.time() * 1000)
+    day = 86_400_000
+    stream = store.open_stream(NAMESPACE, "/g", "s")
+    stream.write_events([(now, "new"), (now - 2 * day, "older, later")])
+    stream.close()
+    store.mark_unordered(NAMESPACE, "/g", "s")
+    store.set_retention(NAMESPACE, "/g", 3)
+    path = store.stream_path(NAMESPACE, "/g", "s")
+    inode = path.stat().st_ino
+    assert store.expire(now) == 0 and path.stat().st_ino == inode  # nothing old: left alone
+    assert store.expire(now + 2 * day) == 0
+    assert [event.message for event in store.events(NAMESPACE, "/g")] == ["new"]

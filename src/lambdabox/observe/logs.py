@@ -29,11 +29,11 @@ from __future__ import annotations
 
 import hashlib
 import heapq
-import shutil
-import threading
 import json
 import logging
 import os
+import shutil
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -228,8 +228,8 @@ class LogStore:
         marker = path.with_name(path.name + _UNORDERED_SUFFIX)
         try:
             os.close(os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600))
-        except FileExistsError:
-            pass
+        except OSError:
+            log.warning("could not mark log stream %s unordered; reads by time may miss its older events", path)
 
     def stream_path(self, namespace: str, group: str, stream: str) -> Path:
         return self._group_dir(namespace, group) / (file_name(stream) + _STREAM_SUFFIX)
@@ -446,9 +446,12 @@ def _drop_older(path: Path, oldest_ms: int) -> int:
     with open(fd, "rb") as lines:
         header = lines.readline()
         start = lines.tell()
-        first = parse_line(lines.readline())
-        if in_order(path) and (first is None or not isinstance(first.get("t"), int) or first["t"] >= oldest_ms):
-            return 0
+        if in_order(path):
+            first = parse_line(lines.readline())
+            if first is None or not isinstance(first.get("t"), int) or first["t"] >= oldest_ms:
+                return 0  # its oldest event is its first
+        elif not any(_older(line, oldest_ms) for line in lines):
+            return 0  # unordered: rewritten only when some event is old
         lines.seek(start)
         kept = 0
         temporary = path.with_name(f".rewrite-{uuid.uuid4().hex}")
@@ -465,6 +468,11 @@ def _drop_older(path: Path, oldest_ms: int) -> int:
         return _unlink(path)
     os.replace(temporary, path)
     return 0
+
+
+def _older(line: bytes, oldest_ms: int) -> bool:
+    event = parse_line(line)
+    return event is not None and isinstance(event.get("t"), int) and event["t"] < oldest_ms
 
 
 def _utf8(json_text: str) -> bytes:
