@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import statistics
 import time
 
@@ -9,7 +10,12 @@ import pytest
 
 from lambdabox.model import runtimes
 from lambdabox.runtime import nodes, sdk
-from support import ACCOUNT, make_zip
+from support import ACCOUNT, Server, make_zip
+
+TRUST = (
+    '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},'
+    '"Action":"sts:AssumeRole"}]}'
+)
 
 #: The Node runtimes setup installed here; CI has them all (scripts/setup.sh installs them from npm).
 INSTALLED = [runtime for runtime in runtimes.NODEJS if nodes.node_installed(sdk.default_root(), runtime)]
@@ -95,3 +101,180 @@ def test_an_es_module_imports_the_runtimes_sdk(deploy, invoke, reader, runtime):
     assert "node" in answer, answer
     assert answer["node"] == f"v{nodes.NODE_VERSIONS[runtime]}"
     assert answer["listed"] >= 1
+
+
+def fake_client(version: str) -> dict[str, str]:
+    """A package's or a layer's own @aws-sdk/client-lambda, which says which it is."""
+    return {
+        "package.json": f'{{"name": "@aws-sdk/client-lambda", "version": "{version}", "main": "index.js"}}\n',
+        "index.js": f"exports.version = '{version}';\n",
+    }
+
+
+def test_a_bundled_sdk_wins_over_the_runtimes_in_commonjs_and_es_modules(deploy, invoke):
+    files = {f"node_modules/@aws-sdk/client-lambda/{name}": text for name, text in fake_client("99.0.0").items()}
+    files["index.js"] = "exports.handler = async () => require('@aws-sdk/client-lambda').version;\n"
+    files["app.mjs"] = "import sdk from '@aws-sdk/client-lambda';\nexport const handler = async () => sdk.version;\n"
+    assert invoke(deploy(files, runtime="nodejs22.x", handler="index.handler")).body == "99.0.0"
+    assert invoke(deploy(files, runtime="nodejs22.x", handler="app.handler")).body == "99.0.0"
+
+
+@pytest.mark.parametrize("runtime", ["nodejs20.x", "nodejs24.x"])
+def test_a_layers_sdk_wins_over_the_runtimes_and_a_major_specific_one_first(lam, deploy, invoke, unique, runtime):
+    needs(runtime)
+    files = {f"nodejs/node_modules/@aws-sdk/client-lambda/{name}": text for name, text in fake_client("98.0.0").items()}
+    shared = lam.publish_layer_version(LayerName=unique("sdk"), Content={"ZipFile": make_zip(files)})["LayerVersionArn"]
+    code = {
+        "index.js": "exports.handler = async () => require('@aws-sdk/client-lambda').version;\n",
+        "app.mjs": "import sdk from '@aws-sdk/client-lambda';\nexport const handler = async () => sdk.version;\n",
+    }
+    for handler in ("index.handler", "app.handler"):
+        assert invoke(deploy(code, runtime=runtime, handler=handler, Layers=[shared])).body == "98.0.0"
+    major = nodes.major(runtime)
+    files = {f"nodejs/node{major}/node_modules/@aws-sdk/client-lambda/{name}": text
+             for name, text in fake_client("97.0.0").items()}
+    own = lam.publish_layer_version(LayerName=unique("sdk"), Content={"ZipFile": make_zip(files)})["LayerVersionArn"]
+    for handler in ("index.handler", "app.handler"):
+        assert invoke(deploy(code, runtime=runtime, handler=handler, Layers=[shared, own])).body == "97.0.0"
+
+
+def test_an_es_module_still_fails_plainly_on_a_package_nowhere(deploy, invoke):
+    name = deploy({"app.mjs": "import 'no-such-package';\nexport const handler = async () => 1;\n"},
+                  runtime="nodejs20.x", handler="app.handler")
+    failed = invoke(name)
+    assert failed.body["errorType"] == "Runtime.ImportModuleError"
+    assert "Cannot find package 'no-such-package'" in failed.body["errorMessage"]
+
+
+#: A hostile function: it tries to change the sandbox's accounts, the runtime's Node and its SDK.
+TAMPER = """
+const fs = require('fs');
+exports.handler = async () => {
+  const tried = {};
+  for (const file of ['/etc/passwd', '/etc/group', '/var/lang/bin/node',
+                      '/var/runtime/node_modules/@aws-sdk/client-lambda/package.json']) {
+    try { fs.appendFileSync(file, 'evil:x:0:0::/:/bin/sh\\n'); tried[file] = 'written'; } catch (e) { tried[file] = e.code; }
+  }
+  for (const [verb, act] of [['chmod', () => fs.chmodSync('/etc/passwd', 0o666)],
+                             ['rename', () => fs.renameSync('/etc/passwd', '/etc/passwd.old')],
+                             ['unlink', () => fs.unlinkSync('/etc/passwd')],
+                             ['stage', () => fs.mkdirSync('/.accounts')]]) {
+    try { act(); tried[verb] = 'done'; } catch (e) { tried[verb] = e.code; }
+  }
+  return { tried, passwd: fs.readFileSync('/etc/passwd', 'utf8'), group: fs.readFileSync('/etc/group', 'utf8'),
+           root: fs.readdirSync('/').sort() };
+};
+"""
+
+
+def test_the_tenant_cannot_change_its_accounts_node_or_sdk(deploy, invoke):
+    answer = invoke(deploy({"index.js": TAMPER}, runtime="nodejs22.x", handler="index.handler")).body
+    assert set(answer["tried"].values()) <= {"EROFS", "EPERM", "EACCES", "EBUSY"}, answer["tried"]
+    # Only the sandbox's own accounts: nothing of the host's.
+    assert answer["passwd"] == (
+        "root:x:0:0:root:/root:/bin/bash\n"
+        "nobody:x:65534:65534:Kernel Overflow User:/:/sbin/nologin\n"
+        "sbx_user1051:x:993:990::/home/sbx_user1051:/sbin/nologin\n"
+    )
+    assert answer["group"] == "root:x:0:\nnobody:x:65534:\nsbx_user1051:x:990:\n"
+    assert ".accounts" not in answer["root"]
+    # The next environment is as clean (each sandbox writes its own).
+    answer = invoke(deploy({"index.js": TAMPER}, runtime="nodejs22.x", handler="index.handler")).body
+    assert "evil" not in answer["passwd"]
+
+
+def test_python_finds_its_user_too(deploy, invoke):
+    code = {
+        "app.py": "import os, pwd, grp\n\ndef handler(event, context):\n"
+        "    me = pwd.getpwuid(os.getuid())\n"
+        "    return [me.pw_name, me.pw_dir, grp.getgrgid(os.getgid()).gr_name, os.path.expanduser('~'),\n"
+        "            os.environ.get('HOME'), os.environ['PATH'], os.environ['LD_LIBRARY_PATH']]\n"
+    }
+    name, home, group, expanded, variable, path, libraries = invoke(deploy(code, runtime="python3.12")).body
+    assert (name, home, group, expanded, variable) == (
+        "sbx_user1051", "/home/sbx_user1051", "sbx_user1051", "/home/sbx_user1051", None
+    )
+    assert path.startswith("/var/lang/bin:") and path.endswith(":/usr/local/bin:/usr/bin/:/bin:/opt/bin")
+    assert libraries == "/var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib:/opt/lib"
+
+
+def test_a_functions_own_path_lang_and_node_path_win(deploy, invoke):
+    code = {"index.js": "exports.handler = async () => [process.env.PATH, process.env.LANG, process.env.NODE_PATH];\n"}
+    variables = {"PATH": "/var/task/bin:/usr/bin", "LANG": "C.UTF-8", "NODE_PATH": "/var/task/lib"}
+    name = deploy(code, runtime="nodejs22.x", handler="index.handler", Environment={"Variables": variables})
+    assert invoke(name).body == ["/var/task/bin:/usr/bin", "C.UTF-8", "/var/task/lib"]
+
+
+def test_node_runs_with_lambdas_flags_and_node_options_turns_a_feature_back_on(deploy, invoke):
+    code = {"index.js": "exports.handler = async () => [process.execArgv, process.features.require_module];\n"}
+    name = deploy(code, runtime="nodejs22.x", handler="index.handler")
+    assert invoke(name).body == [["--no-experimental-require-module", "--no-experimental-detect-module"], False]
+    name = deploy(code, runtime="nodejs22.x", handler="index.handler",
+                  Environment={"Variables": {"NODE_OPTIONS": "--experimental-require-module"}})
+    assert invoke(name).body == [["--no-experimental-detect-module"], True]
+    name = deploy(code, runtime="nodejs24.x", handler="index.handler")
+    assert invoke(name).body[0] == []
+
+
+@pytest.fixture
+def bare_host(tmp_path):
+    """A server whose runtimes directory holds nothing: no Node is installed."""
+    (tmp_path / "runtimes").mkdir()
+    started = Server(tmp_path / "data", extra_env={"LAMBDABOX_RUNTIMES_DIR": str(tmp_path / "runtimes")}).start()
+    yield started
+    started.stop()
+
+
+def test_a_runtime_whose_node_is_not_installed_is_refused_at_create(bare_host, unique):
+    iam, lam = bare_host.client("iam"), bare_host.client("lambda")
+    role = iam.create_role(RoleName=unique("r"), AssumeRolePolicyDocument=TRUST)["Role"]["Arn"]
+    with pytest.raises(lam.exceptions.InvalidParameterValueException) as refused:
+        lam.create_function(FunctionName=unique("fn"), Runtime="nodejs22.x", Role=role, Handler="index.handler",
+                            Code={"ZipFile": make_zip({"index.js": "exports.handler = async () => 1;\n"})})
+    assert refused.value.response["Error"]["Message"] == (
+        "The runtime nodejs22.x is not available on this Lambdabox host: Node.js 22 is not installed "
+        "(scripts/setup.sh installs it from npm)."
+    )
+    assert lam.list_functions()["Functions"] == []
+
+
+@pytest.fixture
+def unisolated(tmp_path):
+    started = Server(tmp_path / "data", extra_args=["--isolation", "none"]).start()
+    yield started
+    started.stop()
+
+
+@pytest.mark.parametrize("runtime", ["nodejs18.x", "nodejs24.x"])
+def test_without_isolation_each_runtime_runs_its_own_node_and_sdk(unisolated, unique, runtime):
+    needs(runtime)
+    iam, lam = unisolated.client("iam"), unisolated.client("lambda")
+    role = iam.create_role(RoleName=unique("r"), AssumeRolePolicyDocument=TRUST)["Role"]["Arn"]
+    code = {"index.js": "exports.handler = async () => [process.version, require.resolve('@aws-sdk/client-lambda')];\n"}
+    name = unique("plain")
+    lam.create_function(FunctionName=name, Runtime=runtime, Role=role, Handler="index.handler",
+                        Code={"ZipFile": make_zip(code)})
+    lam.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig={"Delay": 0.2})
+    version, sdk_file = json.loads(lam.invoke(FunctionName=name)["Payload"].read())
+    assert version == f"v{nodes.NODE_VERSIONS[runtime]}"
+    assert sdk_file.startswith(str(nodes.sdk_dir(sdk.default_root(), runtime)))
+
+
+def test_cold_start_of_each_node(lam, deploy, invoke, unique):
+    """Cold starts of hello world on each Node major (printed; run with -s to see them)."""
+    timings = {}
+    for runtime in INSTALLED:
+        name = deploy({"index.js": "exports.handler = async () => 'hi';\n"}, runtime=runtime,
+                      handler="index.handler", MemorySize=1024)
+        samples = []
+        for _ in range(5):
+            # A new configuration revision: the next invoke starts a fresh environment.
+            lam.update_function_configuration(FunctionName=name, Description=unique("cold"))
+            lam.get_waiter("function_updated_v2").wait(FunctionName=name)
+            started = time.perf_counter()
+            assert invoke(name).body == "hi"
+            samples.append((time.perf_counter() - started) * 1000)
+        timings[runtime] = statistics.median(samples)
+    print("\ncold start of hello world at 1024 MB, median of 5: "
+          + ", ".join(f"{runtime} {ms:.0f} ms" for runtime, ms in timings.items()))
+    assert all(ms < 5000 for ms in timings.values())

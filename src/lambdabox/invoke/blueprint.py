@@ -32,6 +32,8 @@ ON_DEMAND, PROVISIONED, SNAP_START = "on-demand", "provisioned-concurrency", "sn
 _BASE_PATH = ["/usr/local/bin", "/usr/bin/", "/bin", "/opt/bin"]
 _LIBRARY_PATH = "/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib:/opt/lib"
 _LANG_BIN, _LANG_LIB = "/var/lang/bin", "/var/lang/lib"
+#: Variables Lambda sets that a function may set too (AWS's "unreserved" ones): the function's value wins.
+_UNRESERVED = ("LANG", "PATH", "LD_LIBRARY_PATH", "NODE_PATH")
 
 
 @dataclass(frozen=True)
@@ -135,6 +137,7 @@ def build(
         )
         # Lambda drops the flag turning a feature off when the function's NODE_OPTIONS turns it on.
         argv = [part for part in argv if not nodes.turned_back_on(part, variables.get("NODE_OPTIONS", ""))]
+    env.update({key: variables[key] for key in _UNRESERVED if key in variables})
     if not isolated:
         argv, env = _on_host(argv, env, mounts)
         if launch.libraries is not None:
