@@ -14,7 +14,7 @@ The SDK is JavaScript: one copy serves every runtime pinned to its version. Noth
 installed at invoke time, and a failed download leaves that runtime uninstalled (refused at
 CreateFunction) or without an SDK; setup goes on.
 
-Run `python -m lambdabox.runtime.nodes` (scripts/setup.sh does) to install what is missing.
+Run `python -m lambdabox.runtime.nodes [DIR]` (scripts/setup.sh does) to install what is missing.
 """
 
 from __future__ import annotations
@@ -177,9 +177,9 @@ def prune(root: Path) -> None:
             shutil.rmtree(old, ignore_errors=True)
 
 
-def main() -> int:
-    """Install every Node runtime's Node and SDK that is missing; a failure leaves that one out."""
-    root = sdk.default_root()
+def main(root: Path | None = None) -> int:
+    """Install every Node runtime's Node and SDK that is missing under `root` (else the venv's); a failure leaves that one out."""
+    root = root or sdk.default_root()
     wanted = [runtime for runtime in runtimes.NODEJS if runtime in NODE_VERSIONS]
     if all(node_installed(root, runtime) and sdk_installed(root, runtime) for runtime in wanted):
         return 0
@@ -210,4 +210,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(Path(sys.argv[1]) if len(sys.argv) > 1 else None))
