@@ -286,3 +286,15 @@ def test_cold_start_of_each_node(lam, deploy, invoke, unique):
         lines.append(f"{runtime}: " + ", ".join(f"{label} {ms:.0f} ms" for label, ms in timings.items()))
         assert all(ms < 5000 for ms in timings.values())
     print("\ncold start at 1024 MB, median of 5:\n" + "\n".join(lines))
+
+
+@pytest.mark.parametrize("runtime", ["nodejs18.x", "nodejs20.x", "nodejs24.x"])
+def test_an_es_modules_resolve_hooks_do_not_keep_the_event_loop_busy(deploy, invoke, runtime):
+    """A callback is answered, and a handler that does neither settles with null, once the event loop empties."""
+    needs(runtime)
+    code = {
+        "late.mjs": "export const handler = (event, context, callback) => { setTimeout(() => callback(null, 'late'), 10); };\n",
+        "quiet.mjs": "export const handler = (event) => { setTimeout(() => {}, 10); };\n",
+    }
+    assert invoke(deploy(code, runtime=runtime, handler="late.handler", Timeout=5)).body == "late"
+    assert invoke(deploy(code, runtime=runtime, handler="quiet.handler", Timeout=5)).body is None
