@@ -11,6 +11,7 @@ import pytest
 from lambdabox.model import runtimes
 from lambdabox.runtime import nodes, sdk
 from support import ACCOUNT, Server, make_zip
+from test_runtimes import executable_zip
 
 TRUST = (
     '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},'
@@ -298,3 +299,25 @@ def test_an_es_modules_resolve_hooks_do_not_keep_the_event_loop_busy(deploy, inv
     }
     assert invoke(deploy(code, runtime=runtime, handler="late.handler", Timeout=5)).body == "late"
     assert invoke(deploy(code, runtime=runtime, handler="quiet.handler", Timeout=5)).body is None
+
+
+def test_a_provided_runtime_has_awss_variables_without_var_lang_and_knows_its_user(lam, role, unique, invoke):
+    bootstrap = """#!/bin/sh
+set -eu
+api="http://${AWS_LAMBDA_RUNTIME_API}/2018-06-01/runtime/invocation"
+headers=$(mktemp)
+curl -sS -D "$headers" "$api/next" >/dev/null
+id=$(grep -i '^Lambda-Runtime-Aws-Request-Id:' "$headers" | tr -d '\\r' | cut -d' ' -f2)
+curl -sS -X POST "$api/$id/response" -d "[\\"$PATH\\", \\"$LD_LIBRARY_PATH\\", \\"$(id -un)\\", \\"${HOME:-unset}\\"]" >/dev/null
+sleep 5
+"""
+    name = unique("provided")
+    lam.create_function(FunctionName=name, Runtime="provided.al2023", Role=role, Handler="x",
+                        Code={"ZipFile": executable_zip({"bootstrap": bootstrap}, {"bootstrap"})})
+    lam.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig={"Delay": 0.2})
+    assert invoke(name).body == [
+        "/usr/local/bin:/usr/bin/:/bin:/opt/bin",
+        "/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib:/opt/lib",
+        "sbx_user1051",
+        "unset",
+    ]
