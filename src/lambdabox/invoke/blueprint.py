@@ -156,8 +156,8 @@ def build(
 def _search_path(runtime_path: list[str], managed: bool) -> list[str]:
     """PATH: AWS's, with the directories of the runtime's program that it lacks after /var/lang/bin."""
     head = [_LANG_BIN] if managed else []
-    return head + [entry for entry in runtime_path if entry not in head and entry.rstrip("/") not in
-                   {base.rstrip("/") for base in _BASE_PATH}] + _BASE_PATH
+    known = {entry.rstrip("/") for entry in head + _BASE_PATH}
+    return head + [entry for entry in runtime_path if entry.rstrip("/") not in known] + _BASE_PATH
 
 
 def _on_host(argv: list[str], env: dict[str, str], mounts: list[Mount]) -> tuple[list[str], dict[str, str]]:

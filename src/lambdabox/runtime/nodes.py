@@ -178,7 +178,7 @@ def prune(root: Path) -> None:
 
 
 def main(root: Path | None = None) -> int:
-    """Install every Node runtime's Node and SDK that is missing under `root` (else the venv's); a failure leaves that one out."""
+    """Install every Node runtime's Node and SDK missing under `root` (else the venv's); a failure leaves it out."""
     root = root or sdk.default_root()
     wanted = [runtime for runtime in runtimes.NODEJS if runtime in NODE_VERSIONS]
     if all(node_installed(root, runtime) and sdk_installed(root, runtime) for runtime in wanted):
