@@ -56,7 +56,7 @@ class RuntimeCatalog:
     def __init__(self, pyenv_root: Path | None = None, sdk_root: Path | None = None) -> None:
         root = pyenv_root or Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
         self._pyenv_versions = root / "versions"
-        #: Where setup installed the Python runtimes' SDKs (sdk.py).
+        #: Where setup installed the Python runtimes' SDKs (sdk.py), and Node's builds and SDK (nodes.py).
         self._sdk_root = sdk_root or sdk.default_root()
         self._found: dict[str, Path | None] = {}
 
