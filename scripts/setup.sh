@@ -61,3 +61,8 @@ fi
 # The AWS SDK each Python runtime includes (boto3 and what it needs), from PyPI, for every
 # Python runtime this host can run; skipped for those already installed at their pinned version.
 "$venv/bin/python" -m lambdabox.runtime.sdk
+
+# Each Node.js runtime's own Node (nodejsNN.x runs on Node NN) and the AWS SDK for JavaScript v3 it
+# includes, from npm; skipped when installed at their pinned versions. Without npm or network they
+# stay uninstalled, and CreateFunction refuses those runtimes.
+"$venv/bin/python" -m lambdabox.runtime.nodes

@@ -158,7 +158,7 @@ def build_app(settings: Settings) -> Starlette:
         settings.log_retention_days,
     )
     log_sweeper = LogSweeper(logs, settings.log_sweep_interval_s)
-    runtimes = RuntimeCatalog()
+    runtimes = RuntimeCatalog(sdk_root=settings.runtimes_dir)
     network = function_networks(settings)
     sandboxes = make_factory(
         settings.data_dir / "sandboxes", settings.isolation, network, Identities(*settings.uid_range)

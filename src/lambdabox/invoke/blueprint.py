@@ -17,6 +17,7 @@ from typing import Any
 
 from lambdabox.model import vpc
 from lambdabox.model.arns import Scope
+from lambdabox.runtime import nodes
 from lambdabox.runtime.catalog import RUNTIME_DIR, RuntimeCatalog
 from lambdabox.sandbox.api import Mount
 
@@ -26,8 +27,13 @@ MB_PER_VCPU = 1769
 #: provisioned concurrency config keeps initialized ahead of time, and of SnapStart versions.
 ON_DEMAND, PROVISIONED, SNAP_START = "on-demand", "provisioned-concurrency", "snap-start"
 
-_BASE_PATH = ["/usr/local/bin", "/usr/bin", "/bin", "/opt/bin"]
+#: PATH and LD_LIBRARY_PATH as AWS documents them ("Defined runtime environment variables"), "/usr/bin/"
+#: included; its managed runtimes put /var/lang/bin and /var/lang/lib first, provided.* do not.
+_BASE_PATH = ["/usr/local/bin", "/usr/bin/", "/bin", "/opt/bin"]
 _LIBRARY_PATH = "/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib:/opt/lib"
+_LANG_BIN, _LANG_LIB = "/var/lang/bin", "/var/lang/lib"
+#: Variables Lambda sets that a function may set too (AWS's "unreserved" ones): the function's value wins.
+_UNRESERVED = ("LANG", "PATH", "LD_LIBRARY_PATH", "NODE_PATH")
 
 
 @dataclass(frozen=True)
@@ -100,6 +106,7 @@ def build(
     mounts += [Mount(prefix, str(prefix)) for prefix in launch.prefixes]
     if launch.libraries is not None:
         mounts.append(Mount(*launch.libraries))
+    mounts += [Mount(source, target) for source, target in launch.binds]
     name, version = config["FunctionName"], config["Version"]
     snap_start = version != "$LATEST" and config.get("SnapStart", {}).get("OptimizationStatus") == "On"
     env = {
@@ -116,17 +123,23 @@ def build(
         "_HANDLER": config["Handler"],
         "TZ": ":UTC",
         "LANG": "en_US.UTF-8",
-        "PATH": ":".join([*launch.path, *_BASE_PATH]),
-        "LD_LIBRARY_PATH": _LIBRARY_PATH,
+        "PATH": ":".join(_search_path(launch.path, managed=launch.execution_env is not None)),
+        "LD_LIBRARY_PATH": f"{_LANG_LIB}:{_LIBRARY_PATH}" if launch.execution_env else _LIBRARY_PATH,
         # boto3 and the AWS CLI inside the function call this Lambdabox, as the function's execution role:
         # each environment gets credentials of its own when it starts (role_credentials.py), none are here.
         "AWS_ENDPOINT_URL": endpoint_url,
     }
     if launch.execution_env:
         env["AWS_EXECUTION_ENV"] = launch.execution_env
-    if runtime.startswith("nodejs"):
-        env["NODE_PATH"] = "/opt/nodejs/node_modules:/var/runtime/node_modules:/var/runtime:/var/task"
     argv = launch.argv
+    if runtime.startswith("nodejs"):
+        env["NODE_PATH"] = (
+            f"/opt/nodejs/node{nodes.major(runtime)}/node_modules:/opt/nodejs/node_modules:"
+            f"{nodes.SDK_DIR}:{RUNTIME_DIR}:/var/task"
+        )
+        # Lambda drops the flag turning a feature off when the function's NODE_OPTIONS turns it on.
+        argv = [part for part in argv if not nodes.turned_back_on(part, variables.get("NODE_OPTIONS", ""))]
+    env.update({key: variables[key] for key in _UNRESERVED if key in variables})
     if not isolated:
         argv, env = _on_host(argv, env, mounts)
         if launch.libraries is not None:
@@ -142,6 +155,13 @@ def build(
         scope, name, version, config["RevisionId"], config, argv, mounts, env, preload=preload, preimport=preimport,
         snap_start=snap_start, networks=networks,
     )
+
+
+def _search_path(runtime_path: list[str], managed: bool) -> list[str]:
+    """PATH: AWS's, with the directories of the runtime's program that it lacks after /var/lang/bin."""
+    head = [_LANG_BIN] if managed else []
+    known = {entry.rstrip("/") for entry in head + _BASE_PATH}
+    return head + [entry for entry in runtime_path if entry.rstrip("/") not in known] + _BASE_PATH
 
 
 def _on_host(argv: list[str], env: dict[str, str], mounts: list[Mount]) -> tuple[list[str], dict[str, str]]:

@@ -49,6 +49,12 @@ MAX_FDS = 4
 SETUP_FAILED = 127
 #: Host directories every sandbox sees read-only; on merged-/usr hosts some are symlinks.
 HOST_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/etc")
+#: The sandbox's user as AWS's environments name it, and its home directory (which, as on AWS, does not
+#: exist: os.homedir() and getpwuid() answer with it, and HOME is not set).
+USER_NAME = "sbx_user1051"
+USER_HOME = "/home/sbx_user1051"
+#: Where the sandbox's own account files are written in its root before they are bound over the host's.
+ACCOUNTS_DIR = ".accounts"
 #: Device nodes bound from the host's /dev.
 DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
 #: Links in /dev that programs expect, to the process's own descriptors.
@@ -283,6 +289,7 @@ def build_root(request: dict[str, Any]) -> None:
                 os.symlink(os.readlink(host), root + host)
         elif os.path.isdir(host):
             _bind(host, root + host, writable=False)
+    _mount_accounts(root, request["uid"], request["gid"])
     # Parents before children, so that a mount inside another one lands on top of it.
     for mount in sorted(request["mounts"], key=lambda mount: mount["target"].count("/")):
         _bind(mount["source"], root + mount["target"], mount["writable"])
@@ -313,10 +320,40 @@ def build_root(request: dict[str, Any]) -> None:
         linux.mount(None, "/", None, READ_ONLY)
 
 
+def _mount_accounts(root: str, uid: int, gid: int) -> None:
+    """/etc/passwd and /etc/group of the sandbox's own: root, nobody and its user, none of the host's."""
+    accounts = f"{root}/{ACCOUNTS_DIR}"
+    files = {
+        "passwd": (
+            "root:x:0:0:root:/root:/bin/bash\n"
+            "nobody:x:65534:65534:Kernel Overflow User:/:/sbin/nologin\n"
+            f"{USER_NAME}:x:{uid}:{gid}::{USER_HOME}:/sbin/nologin\n"
+        ),
+        "group": f"root:x:0:\nnobody:x:65534:\n{USER_NAME}:x:{gid}:\n",
+    }
+    with step("write the sandbox's account files"):
+        # In the sandbox's own root tmpfs; written by root, so its user can't change them, and bound read-only.
+        os.mkdir(accounts, 0o755)
+        for name, text in files.items():
+            fd = os.open(f"{accounts}/{name}", os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW, 0o644)
+            with os.fdopen(fd, "w") as file:
+                file.write(text)
+    for name in files:
+        if os.path.isfile(f"{root}/etc/{name}"):
+            _bind(f"{accounts}/{name}", f"{root}/etc/{name}", writable=False)
+    with step("remove the account files' staging directory"):
+        # The mounts keep the files: nothing of them is left at the root but at /etc.
+        for name in files:
+            os.unlink(f"{accounts}/{name}")
+        os.rmdir(accounts)
+
+
 def _bind(source: str, target: str, writable: bool) -> None:
     with step(f"bind {source} on {target}"):
         if os.path.isdir(source):
             os.makedirs(target, exist_ok=True)
+        elif os.path.isfile(target):
+            pass  # A file to cover, in a directory that may be read-only (the host's /etc).
         else:
             os.makedirs(os.path.dirname(target), exist_ok=True)
             os.close(os.open(target, os.O_CREAT | os.O_WRONLY, 0o644))
