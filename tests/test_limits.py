@@ -71,7 +71,8 @@ def handler(event, context):
     return {"children": children, "refused": refused}
 """
     }
-    name = deploy(code, Timeout=20, MemorySize=512)
+    # A whole vCPU and a long timeout: a thousand forks of a Python process take seconds on a busy host.
+    name = deploy(code, Timeout=60, MemorySize=1769)
     result = invoke(name, {})
     assert result.body.get("refused") == "EAGAIN", result.body
     assert result.body["children"] < 1024
