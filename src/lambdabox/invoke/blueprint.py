@@ -26,6 +26,19 @@ MB_PER_VCPU = 1769
 #: provisioned concurrency config keeps initialized ahead of time, and of SnapStart versions.
 ON_DEMAND, PROVISIONED, SNAP_START = "on-demand", "provisioned-concurrency", "snap-start"
 
+#: The endpoint variables (AWS_ENDPOINT_URL_ and the serviceId upper-cased, spaces as underscores, as
+#: botocore and the JS SDK v3 read them) of the services this server serves. Functions get these, pointing
+#: here, and no global AWS_ENDPOINT_URL: a client of any other service (S3, DynamoDB ...) keeps AWS's
+#: endpoint, or the one the function sets itself.
+SERVED_ENDPOINT_VARIABLES = (
+    "AWS_ENDPOINT_URL_LAMBDA",
+    "AWS_ENDPOINT_URL_IAM",
+    "AWS_ENDPOINT_URL_STS",
+    "AWS_ENDPOINT_URL_CLOUDWATCH_LOGS",
+)
+#: The variable that points every client elsewhere: a function that sets it gets none of ours.
+GLOBAL_ENDPOINT_VARIABLE = "AWS_ENDPOINT_URL"
+
 _BASE_PATH = ["/usr/local/bin", "/usr/bin", "/bin", "/opt/bin"]
 _LIBRARY_PATH = "/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib:/opt/lib"
 
@@ -51,6 +64,11 @@ class Blueprint:
     snap_start: bool = False
     #: Private networks its VpcConfig attaches it to (the operator's network names).
     networks: tuple[str, ...] = ()
+    #: This server's API as functions reach it from the host's network.
+    endpoint_url: str = ""
+    #: The variables of `env` Lambdabox set to `endpoint_url` (see `endpoint_variables`); a private
+    #: network gives them its own address of the API instead.
+    endpoint_variables: tuple[str, ...] = ()
 
     @property
     def restores(self) -> bool:
@@ -116,10 +134,12 @@ def build(
         "LANG": "en_US.UTF-8",
         "PATH": ":".join([*launch.path, *_BASE_PATH]),
         "LD_LIBRARY_PATH": _LIBRARY_PATH,
-        # boto3 and the AWS CLI inside the function call this Lambdabox, as the function's execution role:
-        # each environment gets credentials of its own when it starts (role_credentials.py), none are here.
-        "AWS_ENDPOINT_URL": endpoint_url,
     }
+    # boto3, the JS SDK and the AWS CLI inside the function call this Lambdabox for the services it serves, as
+    # the function's execution role: each environment gets credentials of its own when it starts
+    # (role_credentials.py), none are here.
+    ours = endpoint_variables(variables)
+    env.update(dict.fromkeys(ours, endpoint_url))
     if launch.execution_env:
         env["AWS_EXECUTION_ENV"] = launch.execution_env
     if runtime.startswith("nodejs"):
@@ -136,8 +156,20 @@ def build(
     networks = vpc.attached_networks(config)
     return Blueprint(
         scope, name, version, config["RevisionId"], config, argv, mounts, env, preload=preload, snap_start=snap_start,
-        networks=networks,
+        networks=networks, endpoint_url=endpoint_url, endpoint_variables=ours,
     )
+
+
+def endpoint_variables(variables: Mapping[str, str]) -> tuple[str, ...]:
+    """The endpoint variables Lambdabox sets for a function whose own variables are `variables`.
+
+    A function's own variable always wins and is never replaced: one that sets AWS_ENDPOINT_URL
+    pointed all its clients at an endpoint of its choosing and gets none of ours (a service's own
+    variable would override it, silently); one that sets AWS_ENDPOINT_URL_<SERVICE> keeps it.
+    """
+    if GLOBAL_ENDPOINT_VARIABLE in variables:
+        return ()
+    return tuple(name for name in SERVED_ENDPOINT_VARIABLES if name not in variables)
 
 
 def _on_host(argv: list[str], env: dict[str, str], mounts: list[Mount]) -> tuple[list[str], dict[str, str]]:

@@ -142,7 +142,11 @@ class Environment:
         # to this server's API; on the host's network, a loopback port only its own uid may use.
         private = getattr(factory, "private_network", False)
         if private:
-            addresses = {"AWS_LAMBDA_RUNTIME_API": PRIVATE_RUNTIME_API, "AWS_ENDPOINT_URL": PRIVATE_ENDPOINT_URL}
+            # Only the endpoint variables Lambdabox set: a function's own are its to keep.
+            addresses = {
+                "AWS_LAMBDA_RUNTIME_API": PRIVATE_RUNTIME_API,
+                **dict.fromkeys(blueprint.endpoint_variables, PRIVATE_ENDPOINT_URL),
+            }
         else:
             await api.start()
             if getattr(factory, "isolation", "none") == "full":
@@ -183,7 +187,7 @@ class Environment:
         if credentials is not None:
             environment.credentials_expire = credentials.expires
         try:
-            await environment._connect(private, blueprint.env.get("AWS_ENDPOINT_URL", ""))
+            await environment._connect(private, blueprint.endpoint_url)
         except BaseException:
             await environment.destroy()
             raise
