@@ -31,6 +31,7 @@ from lambdabox.api.query_identity import IdentityServices
 from lambdabox.api.rest import RestJsonApi
 from lambdabox.api.server import Fronts, build_asgi
 from lambdabox.control.activation import Activator
+from lambdabox.control.catalog import VERSION, namespace, version_key
 from lambdabox.control.aliases import Aliases
 from lambdabox.control.code_links import CodeLinks, load_secret
 from lambdabox.control import profiles
@@ -53,6 +54,7 @@ from lambdabox.control.sts import Sts
 from lambdabox.control.tags import Tags
 from lambdabox.control.versions import Versions
 from lambdabox.invoke.async_worker import AsyncSettings, AsyncWorker
+from lambdabox.invoke.blueprint import log_group
 from lambdabox.invoke.destinations import Deliverer
 from lambdabox.invoke.invoker import Invoker
 from lambdabox.invoke.limits import ConcurrencyLimits
@@ -190,8 +192,11 @@ def build_app(settings: Settings) -> Starlette:
     deliverer = Deliverer(invoker.enqueue, settings.sqs_endpoint_url, settings.sns_endpoint_url)
 
     def function_log(scope: Scope, name: str, message: str) -> None:
-        """A line of Lambdabox's own about an asynchronous invocation, in the function's log group."""
-        stream = logs.open_stream(f"{scope.account}:{scope.region}", group_name(name), "lambdabox/async")
+        """A line of Lambdabox's own about an asynchronous invocation, in the function's log group (its
+        LoggingConfig's, else /aws/lambda/NAME)."""
+        latest = store.get(VERSION, namespace(scope), version_key(name, "$LATEST"))
+        group = log_group(latest) if latest else group_name(name)
+        stream = logs.open_stream(f"{scope.account}:{scope.region}", group, "lambdabox/async")
         stream.write(message)
         stream.close()
 

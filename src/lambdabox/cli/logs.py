@@ -22,9 +22,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     command.set_defaults(run=run)
 
 
-def _fetch(arguments: argparse.Namespace, since: int, skip: int) -> tuple[list[dict], bool]:
-    """One page of events from `since` (less the first `skip` of that millisecond), and whether more follow it."""
-    query = urllib.parse.urlencode({"since": since, "skip": skip, "region": arguments.region})
+def _fetch(arguments: argparse.Namespace, group: str, since: int, skip: int) -> tuple[list[dict], bool]:
+    """One page of the group's events from `since` (less the first `skip` of that millisecond), and whether more follow it."""
+    query = urllib.parse.urlencode({"since": since, "skip": skip, "region": arguments.region, "group": group})
     answer = get_json(arguments, f"/_lambdabox/logs/{urllib.parse.quote(arguments.name, safe='')}?{query}")
     return answer["events"], bool(answer.get("truncated"))
 
@@ -36,12 +36,14 @@ def _show(event: dict) -> str:
 
 def run(arguments: argparse.Namespace) -> int:
     # The log of a function that does not exist is empty, not missing: ask first, to say so (exit 1).
-    client("lambda", arguments).get_function_configuration(FunctionName=arguments.name)
+    config = client("lambda", arguments).get_function_configuration(FunctionName=arguments.name)
+    # The function's LoggingConfig names its group (/aws/lambda/NAME unless it chose another).
+    group = config.get("LoggingConfig", {}).get("LogGroup") or f"/aws/lambda/{arguments.name}"
     since = int((time.time() - arguments.since * 60) * 1000) if arguments.since else 0
     # The cursor: events before `since`, and the first `skip` at `since`, have been printed.
     skip = 0
     while True:
-        events, more = _fetch(arguments, since, skip)
+        events, more = _fetch(arguments, group, since, skip)
         for event in events:
             print(_show(event), flush=True)
         if events:

@@ -17,6 +17,8 @@ from typing import Any
 
 from lambdabox.model import vpc
 from lambdabox.model.arns import Scope
+from lambdabox.observe.log_format import LogFormat
+from lambdabox.observe.logs import group_name
 from lambdabox.runtime.catalog import RUNTIME_DIR, RuntimeCatalog
 from lambdabox.sandbox.api import Mount
 
@@ -84,6 +86,15 @@ class Blueprint:
         return self.config["MemorySize"]
 
     @property
+    def log_group(self) -> str:
+        """The log group its environments write to: LoggingConfig's LogGroup, else /aws/lambda/NAME."""
+        return log_group(self.config)
+
+    @property
+    def log_format(self) -> LogFormat:
+        return LogFormat.of(self.config.get("LoggingConfig"))
+
+    @property
     def timeout_s(self) -> int:
         return self.config["Timeout"]
 
@@ -123,7 +134,8 @@ def build(
         "AWS_LAMBDA_FUNCTION_NAME": name,
         "AWS_LAMBDA_FUNCTION_VERSION": version,
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(config["MemorySize"]),
-        "AWS_LAMBDA_LOG_GROUP_NAME": config.get("LoggingConfig", {}).get("LogGroup", f"/aws/lambda/{name}"),
+        "AWS_LAMBDA_LOG_GROUP_NAME": log_group(config),
+        **LogFormat.of(config.get("LoggingConfig")).environment,
         "AWS_REGION": scope.region,
         "AWS_DEFAULT_REGION": scope.region,
         "AWS_LAMBDA_INITIALIZATION_TYPE": SNAP_START if snap_start else ON_DEMAND,
@@ -158,6 +170,12 @@ def build(
         scope, name, version, config["RevisionId"], config, argv, mounts, env, preload=preload, snap_start=snap_start,
         networks=networks, endpoint_url=endpoint_url, endpoint_variables=ours,
     )
+
+
+def log_group(config: Mapping[str, Any]) -> str:
+    """The log group of the function version `config` describes: its LoggingConfig's LogGroup, else /aws/lambda/NAME."""
+    chosen = (config.get("LoggingConfig") or {}).get("LogGroup")
+    return chosen if isinstance(chosen, str) and chosen else group_name(config["FunctionName"])
 
 
 def endpoint_variables(variables: Mapping[str, str]) -> tuple[str, ...]:
