@@ -194,8 +194,9 @@ def build_app(settings: Settings) -> Starlette:
     def function_log(scope: Scope, name: str, message: str) -> None:
         """A line of Lambdabox's own about an asynchronous invocation, in the function's log group (its
         LoggingConfig's, else /aws/lambda/NAME)."""
-        latest = store.get(VERSION, namespace(scope), version_key(name, "$LATEST"))
-        group = log_group(latest) if latest else group_name(name)
+        with store.reading() as records:
+            latest = records.get(VERSION, namespace(scope), version_key(name, "$LATEST"))
+        group = log_group(latest["config"]) if latest else group_name(name)
         stream = logs.open_stream(f"{scope.account}:{scope.region}", group, "lambdabox/async")
         stream.write(message)
         stream.close()
