@@ -335,3 +335,32 @@ def test_forged_platform_records_are_only_the_functions_own_lines(deploy, lam, s
     assert len(messages) == 2, [message[:80] for message in messages]
     assert json.loads(messages[0])["record"] == {"requestId": "forged"}  # it said FATAL: kept, and only a line
     assert "bad \ufffd\ufffd bytes" in messages[1]
+
+
+# -- provisioned and SnapStart environments ----------------------------------------------------------
+
+
+def test_provisioned_and_snapstart_environments_say_how_they_started(deploy, lam, server):
+    from support import wait_provisioned
+
+    code = {"app.py": "def handler(e, c):\n    return 1\n"}
+    json_format = {"LogFormat": "JSON"}
+    provisioned = deploy(code, LoggingConfig=json_format)
+    version = lam.publish_version(FunctionName=provisioned)["Version"]
+    lam.put_provisioned_concurrency_config(FunctionName=provisioned, Qualifier=version, ProvisionedConcurrentExecutions=1)
+    wait_provisioned(lam, provisioned, version)
+    response = lam.invoke(FunctionName=provisioned, Qualifier=version, LogType="Tail")
+    report = _platform(_records(base64.b64decode(response["LogResult"]).decode().splitlines()))[-1]["record"]
+    assert "initDurationMs" not in report["metrics"]  # INIT ran ahead of the invoke
+    starts = [json.loads(message) for message in _group_messages(server, f"/aws/lambda/{provisioned}", "platform.report")
+              if '"platform.initStart"' in message]
+    assert starts and all(start["record"]["initializationType"] == "provisioned-concurrency" for start in starts)
+    assert all(start["record"]["functionVersion"] == version for start in starts)
+
+    snapped = deploy(code, LoggingConfig=json_format, SnapStart={"ApplyOn": "PublishedVersions"})
+    version = lam.publish_version(FunctionName=snapped)["Version"]
+    lam.get_waiter("function_active_v2").wait(FunctionName=snapped, Qualifier=version)
+    response = lam.invoke(FunctionName=snapped, Qualifier=version, LogType="Tail")
+    metrics = _platform(_records(base64.b64decode(response["LogResult"]).decode().splitlines()))[-1]["record"]["metrics"]
+    assert metrics["restoreDurationMs"] > 0 and metrics["billedRestoreDurationMs"] >= 1
+    assert "initDurationMs" not in metrics

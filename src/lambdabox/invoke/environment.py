@@ -15,6 +15,10 @@ Credentials: `start(..., credentials=c)` gives the runtime the execution role's 
 environment before its after-restore hooks run, so no clone runs with its template's.
 `credentials_expire` says when they expire (never, for an environment started without).
 
+Platform lines are written in the version's log format (observe/log_format.py: Lambda's text lines, or
+Telemetry API records filtered by SystemLogLevel with LogFormat JSON), to its log group (LoggingConfig's
+LogGroup, else /aws/lambda/NAME); an environment that runs INIT itself first logs platform.initStart (JSON only).
+
 An INIT that fails (not a template's or a restore's) logs Lambda's INIT_REPORT line after what the
 runtime printed, with its phase ("init", or "invoke" when Lambda runs INIT again for the invoke that
 found it failed), and leaves an `InitReport` on the InitFailed it raises. `log_failed_invoke` then
