@@ -364,3 +364,56 @@ def test_provisioned_and_snapstart_environments_say_how_they_started(deploy, lam
     metrics = _platform(_records(base64.b64decode(response["LogResult"]).decode().splitlines()))[-1]["record"]["metrics"]
     assert metrics["restoreDurationMs"] > 0 and metrics["billedRestoreDurationMs"] >= 1
     assert "initDurationMs" not in metrics
+
+
+def _get_logs(server, name: str, credentials, group: str | None = None):
+    """GET /_lambdabox/logs/NAME[?group=G] signed with `credentials`: (status, body)."""
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    query = "?" + urllib.parse.urlencode({"group": group}) if group is not None else ""
+    request = AWSRequest(method="GET", url=f"{server.url}/_lambdabox/logs/{urllib.parse.quote(name, safe='')}{query}")
+    SigV4Auth(Credentials(*credentials), "lambda", REGION).add_auth(request)
+    try:
+        with urllib.request.urlopen(urllib.request.Request(request.url, headers=dict(request.headers)), timeout=10) as answer:
+            return answer.status, json.load(answer)
+    except urllib.error.HTTPError as error:
+        return error.code, None
+
+
+def test_a_custom_group_is_read_only_in_its_own_account_and_as_iam_allows(deploy, lam, server, unique):
+    group = f"/custom/{unique('secret')}"
+    name = _deploy(deploy, {"app.py": "def handler(e, c):\n    print('secret line')\n    return 1\n"}, LogGroup=group)
+    _invoke(lam, name)
+    _group_messages(server, group, "secret line")
+    status, body = _get_logs(server, name, server.root(ACCOUNT), group)
+    assert status == 200 and "secret line" in [event["message"] for event in body["events"]]
+    # Another account naming the group reads its own (empty) group of that name, never this one.
+    status, body = _get_logs(server, name, server.root("777777777777"), group)
+    assert status == 200 and body["events"] == []
+    # A user allowed only /aws/lambda/* may not read it by naming it.
+    iam = server.client("iam")
+    user = unique("reader")
+    iam.create_user(UserName=user)
+    iam.put_user_policy(UserName=user, PolicyName="p", PolicyDocument=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "logs:FilterLogEvents",
+                       "Resource": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/*"}],
+    }))
+    key = iam.create_access_key(UserName=user)["AccessKey"]
+    credentials = (key["AccessKeyId"], key["SecretAccessKey"])
+    deadline = time.monotonic() + 10
+    while (status := _get_logs(server, name, credentials)[0]) != 200 and time.monotonic() < deadline:
+        time.sleep(0.2)  # a new key may take a moment to be known
+    assert status == 200
+    assert _get_logs(server, name, credentials, group)[0] == 403
+    # Group names that try to leave the store's directory name nothing there.
+    for hostile in ("../../..", "/aws/lambda/../../" + ACCOUNT, "%2e%2e/%2e%2e", "x" * 5000, "\x00"):
+        status, body = _get_logs(server, name, server.root(ACCOUNT), hostile)
+        assert status in (200, 400, 403), status
+        assert status != 200 or body["events"] == []
