@@ -417,3 +417,14 @@ def test_a_custom_group_is_read_only_in_its_own_account_and_as_iam_allows(deploy
         status, body = _get_logs(server, name, server.root(ACCOUNT), hostile)
         assert status in (200, 400, 403), status
         assert status != 200 or body["events"] == []
+
+
+@pytest.mark.parametrize("group", ["..", ".", "../../../../tmp/escaped", "#", "/aws/lambda/" + "x" * 490])
+def test_a_hostile_log_group_name_stays_a_group_in_the_store(deploy, lam, server, group):
+    name = _deploy(deploy, {"app.py": "def handler(e, c):\n    print('inside')\n    return 1\n"}, LogGroup=group)
+    _invoke(lam, name)
+    assert "inside" in _group_messages(server, group, "inside")
+    logs = (server.data_dir / "logs").resolve()
+    for path in logs.rglob("*"):
+        assert path.resolve().is_relative_to(logs) and not path.is_symlink()
+    assert not os.path.exists("/tmp/escaped")
