@@ -428,3 +428,20 @@ def test_a_hostile_log_group_name_stays_a_group_in_the_store(deploy, lam, server
     for path in logs.rglob("*"):
         assert path.resolve().is_relative_to(logs) and not path.is_symlink()
     assert not os.path.exists("/tmp/escaped")
+
+
+def test_log_levels_are_refused_for_a_text_log(lam, create_function):
+    from support import aws_error
+
+    message = ('LogLevel is not supported when LogFormat is set to "Text". Remove LogLevel from your request or change '
+               'the LogFormat to "Json" and try again.')
+    assert aws_error(create_function, LoggingConfig={"LogFormat": "Text", "ApplicationLogLevel": "DEBUG"}) == (
+        400, "InvalidParameterValueException", message,
+    )
+    name = create_function()["FunctionName"]
+    assert aws_error(lam.update_function_configuration, FunctionName=name, LoggingConfig={"SystemLogLevel": "WARN"}) == (
+        400, "InvalidParameterValueException", message,
+    )
+    assert lam.get_function_configuration(FunctionName=name)["LoggingConfig"]["LogFormat"] == "Text"
+    updated = lam.update_function_configuration(FunctionName=name, LoggingConfig={"LogFormat": "JSON", "SystemLogLevel": "WARN"})
+    assert updated["LoggingConfig"]["SystemLogLevel"] == "WARN" and updated["LoggingConfig"]["ApplicationLogLevel"] == "INFO"

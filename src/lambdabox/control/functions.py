@@ -95,6 +95,7 @@ class Functions:
         config = configuration.apply(config, request)
         configuration.check_handler(config)
         configuration.check_snap_start(config)
+        configuration.check_logging(config, request)
         self._check_runtime(config["Runtime"])
         tags = request.get("Tags", {})
         check_tag_count(tags)
@@ -210,6 +211,7 @@ class Functions:
             config = configuration.apply(record["config"], request)
             configuration.check_handler(config)
             configuration.check_snap_start(config)
+            configuration.check_logging(config, request)
             if "Runtime" in request:
                 self._check_runtime(config["Runtime"])
             if "Role" in request:
