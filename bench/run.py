@@ -5,7 +5,9 @@
     .venv/bin/python bench/run.py [--smoke] [--only CASE,...] [--output DIR]
 
 Every figure is measured in this one run against one server, at the client, through the
-HTTP API; comparisons (python3 -c, the bare ASGI app) run beside it in the same run. The
+HTTP API. A timed invoke that fails, or a "cold" one that ran no INIT, fails the run, and so
+does a median over ten times what bench/tripwires.json recorded for it (a tripwire for gross
+regressions, which CI's smoke run trips on); comparisons (python3 -c, the bare ASGI app) run beside it in the same run. The
 cases, in order (each in bench/cases/):
   latency     cold start (Python, Node.js) vs `python3 -c`; sequential warm invokes
   snapstart   cold start restored from a SnapStart snapshot vs the same function's INIT
@@ -70,7 +72,7 @@ def main() -> int:
             server.stop()
     elapsed = time.monotonic() - began
 
-    print(f"{'benchmark':<46}{'unit':<11}{'median':>12}{'p99':>10}{'n':>7}")
+    print(f"{'benchmark':<46}{'unit':<11}{'median':>12}{'p99':>14}{'n':>7}")
     for _, outcome in outcomes:
         for row in outcome.rows:
             print(_line(row))
@@ -88,7 +90,21 @@ def main() -> int:
     print(f"\nhost: {host['cpus']} CPUs, {host['memory_mib']} MiB, load average {host['load_average_at_start'][0]:.2f} "
           f"at the start (other work on the host skews every figure)")
     print(f"{profile.name} run took {elapsed:.0f} s; wrote {target}")
-    return 0
+    tripped = _tripped(results)
+    for line in tripped:
+        print(f"REGRESSION: {line}", file=sys.stderr)
+    return 1 if tripped else 0
+
+
+def _tripped(results: dict) -> list[str]:
+    """The figures more than `factor` times the median bench/tripwires.json recorded for them."""
+    wires = json.loads((Path(__file__).parent / "tripwires.json").read_text())
+    found = []
+    for name, recorded in wires["medians_ms"].items():
+        measured = results.get(name, {}).get("median_ms") if isinstance(results.get(name), dict) else None
+        if measured is not None and measured > wires["factor"] * recorded:
+            found.append(f"{name}: median {measured:.2f} ms, over {wires['factor']}x the recorded {recorded} ms")
+    return found
 
 
 def _role(server: Server) -> str:
@@ -97,8 +113,16 @@ def _role(server: Server) -> str:
     return deploy.role(server.client("iam"))
 
 
+#: Samples below which the tail column is the maximum, marked with "max".
+TAIL_SAMPLES = 100
+
+
 def _line(row: Row) -> str:
-    p99 = f"{row.p99:>10.2f}" if row.p99 is not None else f"{'':>10}"
+    tail = ""
+    if row.p99 is not None:
+        # Too few samples for a 99th percentile: the nearest rank is the maximum, and is called that.
+        tail = f"{row.p99:.2f}" + (" max" if row.n is not None and row.n < TAIL_SAMPLES else "")
+    p99 = f"{tail:>14}"
     n = f"{row.n:>7}" if row.n is not None else f"{'':>7}"
     return f"{row.name:<46}{row.unit:<11}{row.median:>12.2f}{p99}{n}"
 

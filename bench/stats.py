@@ -12,7 +12,8 @@ def percentile(samples: list[float], fraction: float) -> float:
 
 
 def summary(samples_ms: list[float]) -> dict[str, float]:
-    """{"median_ms", "p99_ms", "n"} of latencies in milliseconds (zeros if there are none)."""
+    """{"median_ms", "p99_ms", "n"} of latencies in milliseconds (zeros if there are none). With fewer than 100
+    samples the nearest-rank "p99" is the maximum, and the printed table says so."""
     if not samples_ms:
         return {"median_ms": 0.0, "p99_ms": 0.0, "n": 0}
     return {

@@ -37,6 +37,13 @@ if ! command -v nft >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nftables >/dev/null
 fi
 
+# The Logs API's tests run `aws logs tail`, which only the AWS CLI v2 has (PyPI's awscli, in the venv, is v1):
+# Debian's awscli package is v2. Installed for the test extras, when we may.
+if [ "$extras" = test ] && [ ! -x /usr/bin/aws ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq awscli >/dev/null \
+    || echo "Could not install Debian's awscli (the AWS CLI v2); the aws logs tail test needs it." >&2
+fi
+
 # pip runs only when what pyproject.toml asks for changed since the last install with these extras
 # (the install is editable: changed sources need none). The stamp names the file's hash.
 target="."
@@ -54,3 +61,8 @@ fi
 # The AWS SDK each Python runtime includes (boto3 and what it needs), from PyPI, for every
 # Python runtime this host can run; skipped for those already installed at their pinned version.
 "$venv/bin/python" -m lambdabox.runtime.sdk
+
+# Each Node.js runtime's own Node (nodejsNN.x runs on Node NN) and the AWS SDK for JavaScript v3 it
+# includes, from npm; skipped when installed at their pinned versions. Without npm or network they
+# stay uninstalled, and CreateFunction refuses those runtimes.
+"$venv/bin/python" -m lambdabox.runtime.nodes

@@ -116,12 +116,15 @@ def moto(tmp_path_factory):
     import urllib.request
 
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and process.poll() is None:
         try:
             urllib.request.urlopen(url + "/moto-api/", timeout=1)
             break
         except OSError:
             time.sleep(0.1)
+    else:
+        process.kill()
+        pytest.fail(f"moto's server did not come up at {url} (exit status {process.poll()}): the SQS and SNS peer is missing")
     yield url
     process.terminate()
     process.wait(timeout=10)

@@ -4,14 +4,15 @@ and the README's quick start run as written."""
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import stat
 import subprocess
 import sys
 import urllib.request
-import io
 import zipfile
+from pathlib import Path
 
 
 def lambdabox(server, *arguments: str, input: str | None = None) -> subprocess.CompletedProcess:
@@ -24,12 +25,18 @@ def lambdabox(server, *arguments: str, input: str | None = None) -> subprocess.C
     )
 
 
-def test_server_help_explains_every_option():
+def test_server_help_explains_every_option_the_readme_lists():
+    import re
+
     done = subprocess.run([sys.executable, "-m", "lambdabox", "server", "--help"], capture_output=True, text=True)
     assert done.returncode == 0
-    for option in ("--host", "--port", "--data-dir", "--database-url", "--region", "--auth", "--account-concurrency"):
-        assert option in done.stdout
-    assert "LAMBDABOX_DATA_DIR" in done.stdout
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    rows = [line for line in readme.splitlines() if line.startswith("| `--")]
+    options = {option for row in rows for option in re.findall(r"`(--[a-z-]+)", row.split("|")[1])}
+    variables = {name for row in rows for name in re.findall(r"`(LAMBDABOX_[A-Z_]+)`", row.split("|")[2])}
+    assert len(options) >= 25 and len(variables) >= 4, (options, variables)  # the table was found and read
+    assert sorted(option for option in options if option not in done.stdout) == []
+    assert sorted(name for name in variables if name not in done.stdout) == []
 
 
 def test_deploy_creates_then_updates(server, lam, unique, tmp_path):
@@ -196,6 +203,64 @@ def test_deploy_leaves_out_caches_and_what_lambdaboxignore_lists(server, lam, un
         assert sorted(archive.namelist()) == [
             "app.py", "docs/keep.txt", "lib/build/kept.txt", "lib/keep.py", "lib/tests", "node_modules/left/index.js"
         ]
+
+
+def test_deploy_on_a_terminal_shows_zipping_and_uploading_bars_and_uploads_intact(server, lam, unique, tmp_path):
+    """On a terminal, bars follow the zipping and the upload (the body botocore sends is counted as it is read);
+    what arrives is exactly the package zipped."""
+    import hashlib
+    import base64
+    import pty
+    import select
+
+    (tmp_path / "app.py").write_text("def handler(event, context):\n    return 1\n")
+    (tmp_path / "blob.bin").write_bytes(os.urandom(3 * 1024 * 1024))  # incompressible: a 3 MB upload
+    name = unique("bars")
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
+    environment.update(LAMBDABOX_ENDPOINT=server.url, AWS_SHARED_CREDENTIALS_FILE=str(server.credentials_file),
+                       TERM="xterm", COLUMNS="120")
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "lambdabox", "deploy", str(tmp_path), "--name", name, "--runtime", "python3.12",
+         "--handler", "app.handler"], stdin=terminal, stdout=terminal, stderr=terminal, env=environment,
+    )
+    os.close(terminal)
+    shown = b""
+    while True:
+        ready, _, _ = select.select([controller], [], [], 60)
+        if not ready:
+            break
+        try:
+            chunk = os.read(controller, 65536)
+        except OSError:  # the terminal's last holder exited
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(controller)
+    assert process.wait(timeout=60) == 0, shown
+    import re
+
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", shown.decode(errors="replace"))
+    # Bars, not only the summary line ("zipped 2 files (3.1 MB); uploading"): a name, the bar, the bytes so far.
+    assert re.search(r"zipping ━+ [0-9.]+/[0-9.]+ MB", text), text[-2000:]
+    assert re.search(r"uploading ━+ [0-9.]+/4\.[0-9] MB", text), text[-2000:]  # the JSON body: 3 MB in base64
+    assert "created arn:aws:lambda:us-east-1:" in text
+
+    function = lam.get_function(FunctionName=name)
+    code = urllib.request.urlopen(function["Code"]["Location"], timeout=30).read()
+    assert base64.b64encode(hashlib.sha256(code).digest()).decode() == function["Configuration"]["CodeSha256"]
+    assert zipfile.ZipFile(io.BytesIO(code)).read("blob.bin") == (tmp_path / "blob.bin").read_bytes()
+
+
+def test_deploy_draws_no_bars_when_output_is_not_a_terminal(server, unique, tmp_path):
+    (tmp_path / "app.py").write_text("def handler(event, context):\n    return 1\n")
+    (tmp_path / "blob.bin").write_bytes(os.urandom(1024 * 1024))
+    done = lambdabox(server, "deploy", str(tmp_path), "--name", unique("plain"), "--runtime", "python3.12",
+                     "--handler", "app.handler")
+    assert done.returncode == 0, done.stderr
+    assert "\x1b[" not in done.stderr and "\x1b[" not in done.stdout
+    assert done.stderr.startswith("zipped 2 files (")
 
 
 def test_deploy_warns_when_the_handler_is_not_in_the_package(server, unique, tmp_path):

@@ -27,6 +27,30 @@ def handler(event, context):
 }
 
 
+def until(check, timeout_s: float = 15.0, what: str = "the condition"):
+    """Poll `check()` until it is truthy (and return it), or fail after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while not (result := check()):
+        assert time.monotonic() < deadline, f"{what} did not hold within {timeout_s} s"
+        time.sleep(0.05)
+    return result
+
+
+def freezer_states(server_pid: int) -> list[str]:
+    """FROZEN or THAWED for each environment of the server, from its freezer (v1) or cgroup.events (v2)."""
+    if Path("/sys/fs/cgroup/freezer").is_dir():
+        return [
+            (path / "freezer.state").read_text().strip()
+            for path in Path("/sys/fs/cgroup/freezer/lambdabox").glob(f"{server_pid}-*/*")
+            if path.is_dir()
+        ]
+    return [
+        "FROZEN" if "frozen 1" in (path / "cgroup.events").read_text() else "THAWED"
+        for path in Path("/sys/fs/cgroup/lambdabox").glob(f"{server_pid}-*/*")
+        if path.is_dir()
+    ]
+
+
 def lambdabox_cgroups() -> list[str]:
     """Every cgroup directory below a `lambdabox` parent, in every hierarchy."""
     found = []
@@ -50,7 +74,8 @@ def test_idle_environments_are_shut_down(private, role_in, invoke_on):
     name = role_in(private, COUNTER)
     assert invoke_on(lam, name)["count"] == 1
     assert invoke_on(lam, name)["count"] == 2
-    time.sleep(4)
+    # --idle-timeout 2: the idle environment goes, and the next invoke starts afresh.
+    until(lambda: sandbox_processes(private.pid) == [], what="the idle environment's shutdown")
     assert invoke_on(lam, name)["count"] == 1
 
 
@@ -59,7 +84,7 @@ def test_an_environment_killed_while_frozen_is_not_handed_an_invoke(private, rol
     name = role_in(private, COUNTER)
     assert invoke_on(lam, name)["count"] == 1
     assert invoke_on(lam, name)["count"] == 2
-    time.sleep(0.3)  # idle, and frozen by now
+    until(lambda: freezer_states(private.pid) == ["FROZEN"], what="freezing the idle environment")
     for pid in sandbox_processes(private.pid):
         os.kill(int(pid), signal.SIGKILL)
     answer = invoke_on(lam, name)
@@ -72,8 +97,7 @@ def test_delete_shuts_environments_down(private, role_in, invoke_on):
     invoke_on(lam, name)
     assert len(sandbox_processes(private.pid)) == 1
     lam.delete_function(FunctionName=name)
-    time.sleep(0.5)
-    assert sandbox_processes(private.pid) == []
+    until(lambda: sandbox_processes(private.pid) == [], what="the deleted function's environments' shutdown")
 
 
 def test_stopping_the_server_leaves_nothing_behind(tmp_path, role_in, invoke_on):
@@ -94,19 +118,8 @@ def test_stopping_the_server_leaves_nothing_behind(tmp_path, role_in, invoke_on)
 def test_environments_are_frozen_between_invocations(private, role_in, invoke_on):
     lam = private.client("lambda")
     invoke_on(lam, role_in(private, COUNTER))
-    time.sleep(0.3)  # an environment is frozen shortly after its invocation, not at once
-    states = [
-        (path / "freezer.state").read_text().strip()
-        for path in Path("/sys/fs/cgroup/freezer/lambdabox").glob(f"{private.pid}-*/*")
-        if path.is_dir()
-    ]
-    if not Path("/sys/fs/cgroup/freezer").is_dir():
-        states = [
-            "FROZEN" if "frozen 1" in (path / "cgroup.events").read_text() else "THAWED"
-            for path in Path("/sys/fs/cgroup/lambdabox").glob(f"{private.pid}-*/*")
-            if path.is_dir()
-        ]
-    assert states == ["FROZEN"]
+    # An environment is frozen shortly after its invocation, not at once.
+    until(lambda: freezer_states(private.pid) == ["FROZEN"], what="freezing the environment")
 
 
 def test_update_lets_the_running_invocation_finish_on_the_old_code(private, role_in, invoke_on):
@@ -114,18 +127,20 @@ def test_update_lets_the_running_invocation_finish_on_the_old_code(private, role
     import json
 
     lam = private.client("lambda")
-    slow = {"app.py": "import time\ndef handler(e, c):\n    time.sleep(e.get('sleep', 0))\n    return 'old'\n"}
+    # It marks its start in its /tmp, which the host sees through the sandbox's root.
+    slow = {"app.py": "import time\ndef handler(e, c):\n    open('/tmp/started', 'w').close()\n"
+                      "    time.sleep(e.get('sleep', 0))\n    return 'old'\n"}
     name = role_in(private, slow)
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         running = pool.submit(lambda: json.loads(lam.invoke(FunctionName=name, Payload=b'{"sleep": 2}')["Payload"].read()))
-        time.sleep(0.5)
+        until(lambda: any(Path(f"/proc/{pid}/root/tmp/started").exists() for pid in sandbox_processes(private.pid)),
+              what="the invocation's start")
         lam.update_function_code(FunctionName=name, ZipFile=make_zip({"app.py": "def handler(e, c):\n    return 'new'\n"}))
         lam.get_waiter("function_updated_v2").wait(FunctionName=name, WaiterConfig={"Delay": 0.1})
         assert invoke_on(lam, name) == "new"
         assert running.result() == "old"
-    time.sleep(0.3)
-    # The old environment was shut down once its invocation ended: only the new one is left.
-    assert len(sandbox_processes(private.pid)) == 1
+    # The old environment is shut down once its invocation ended: only the new one is left.
+    until(lambda: len(sandbox_processes(private.pid)) == 1, what="the old environment's shutdown")
 
 
 @pytest.fixture

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
+
+from support import sandbox_processes
 
 
 def test_timeout_kills_runaway_code(deploy, invoke):
@@ -98,7 +101,9 @@ def handler(event, context):
     assert 400 <= result["written_mb"] <= 512
 
 
-def test_cpu_is_shared_in_proportion_to_memory(deploy, invoke):
+def test_cpu_is_shared_in_proportion_to_memory(deploy, invoke, server):
+    """128 MB gets 0.072 of a vCPU and 1,769 MB a whole one. What a spinning handler gets also depends on
+    what else the host runs, so the kernel's own word is asked as well: its CFS throttling counters."""
     code = {
         "app.py": """
 import resource, time
@@ -109,9 +114,32 @@ def handler(event, context):
     return {"cpu": time.process_time() - began_cpu, "nofile": list(resource.getrlimit(resource.RLIMIT_NOFILE))}
 """
     }
-    small = invoke(deploy(code, MemorySize=128, Timeout=10), {}).body
-    large = invoke(deploy(code, MemorySize=1769, Timeout=10), {}).body
-    # 128 MB is 0.072 of a vCPU: a second of spinning gets well under a fifth of a CPU second.
+    small_name, large_name = deploy(code, MemorySize=128, Timeout=10), deploy(code, MemorySize=1769, Timeout=10)
+    before = set(sandbox_processes(server.pid))
+    small = invoke(small_name, {}).body
+    small_pids = set(sandbox_processes(server.pid)) - before
+    large = invoke(large_name, {}).body
+    large_pids = set(sandbox_processes(server.pid)) - before - small_pids
+    # A second of spinning at 0.072 of a vCPU gets well under a fifth of a CPU second, however idle the host.
     assert small["cpu"] < 0.2, small
-    assert large["cpu"] > 0.5, large
+    assert large["cpu"] > small["cpu"], (small, large)
+    # The small one was held back by its quota again and again; the large one, at a whole vCPU on one thread, never.
+    assert throttled(small_pids) > 5
+    assert throttled(large_pids) == 0
     assert small["nofile"] == [1024, 1024]
+
+
+def throttled(pids: set[str]) -> int:
+    """How many CFS periods the cgroup of these sandbox processes (one environment) was throttled in."""
+    assert len(pids) == 1, pids
+    pid, stat = pids.pop(), None
+    for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        if "cpu" in controllers.split(","):
+            stat = Path(f"/sys/fs/cgroup/{controllers}{path}/cpu.stat")
+            break
+        if controllers == "" and Path("/sys/fs/cgroup/cgroup.controllers").exists():
+            stat = Path(f"/sys/fs/cgroup{path}/cpu.stat")
+    assert stat is not None, "no cpu controller for the sandbox"
+    counters = dict(line.split() for line in stat.read_text().splitlines())
+    return int(counters["nr_throttled"])

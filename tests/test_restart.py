@@ -15,6 +15,12 @@ TRUST = (
 )
 
 
+INLINE = (
+    '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"lambda:InvokeFunction",'
+    '"Resource":"arn:aws:lambda:us-east-1:000000000000:function:alpha"}]}'
+)
+
+
 def download(url: str) -> bytes:
     with urllib.request.urlopen(url, timeout=10) as response:
         return response.read()
@@ -100,6 +106,27 @@ def build(server: Server) -> dict[str, bytes]:
     lam.publish_version(FunctionName="beta")
     lam.delete_function(FunctionName="beta", Qualifier="2")
     uploaded["beta:$LATEST"] = uploaded["beta:1"] = node
+
+    # Asynchronous settings, recursion control and the resource policy.
+    lam.put_function_event_invoke_config(
+        FunctionName="alpha", MaximumRetryAttempts=1, MaximumEventAgeInSeconds=600,
+        DestinationConfig={"OnFailure": {"Destination": "arn:aws:lambda:us-east-1:000000000000:function:beta"}},
+    )
+    lam.put_function_event_invoke_config(FunctionName="alpha", Qualifier="live", MaximumRetryAttempts=0)
+    lam.put_function_recursion_config(FunctionName="alpha", RecursiveLoop="Allow")
+    lam.add_permission(
+        FunctionName="alpha", StatementId="from-partner", Action="lambda:InvokeFunction", Principal="111122223333",
+    )
+    # IAM policies: attached and inline, on the role and on a user.
+    iam = server.client("iam")
+    iam.attach_role_policy(RoleName="restart-role", PolicyArn="arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole")
+    iam.put_role_policy(RoleName="restart-role", PolicyName="inline", PolicyDocument=INLINE)
+    managed = iam.create_policy(PolicyName="invoke-alpha", PolicyDocument=INLINE)["Policy"]["Arn"]
+    iam.create_user(UserName="operator")
+    iam.attach_user_policy(UserName="operator", PolicyArn=managed)
+    iam.put_user_policy(UserName="operator", PolicyName="own", PolicyDocument=INLINE)
+    key = iam.create_access_key(UserName="operator")["AccessKey"]
+    uploaded["operator key"] = f"{key['AccessKeyId']}:{key['SecretAccessKey']}".encode()
     return uploaded
 
 
@@ -136,6 +163,17 @@ def observe(server: Server) -> tuple[dict[str, Any], dict[str, str]]:
     settings = lam.get_account_settings()
     settings.pop("ResponseMetadata")
     seen["account"] = settings
+    for qualifier in (None, "live"):
+        config = lam.get_function_event_invoke_config(FunctionName="alpha", **({"Qualifier": qualifier} if qualifier else {}))
+        config.pop("ResponseMetadata")
+        seen[f"alpha event config {qualifier}"] = config
+    seen["alpha recursion"] = lam.get_function_recursion_config(FunctionName="alpha")["RecursiveLoop"]
+    seen["alpha policy"] = lam.get_policy(FunctionName="alpha")["Policy"]
+    iam = server.client("iam")
+    seen["role attached"] = iam.list_attached_role_policies(RoleName="restart-role")["AttachedPolicies"]
+    seen["role inline"] = iam.get_role_policy(RoleName="restart-role", PolicyName="inline")["PolicyDocument"]
+    seen["user attached"] = iam.list_attached_user_policies(UserName="operator")["AttachedPolicies"]
+    seen["user inline"] = iam.get_user_policy(UserName="operator", PolicyName="own")["PolicyDocument"]
     return seen, links
 
 
@@ -163,7 +201,16 @@ def test_everything_survives_a_restart(tmp_path: Path):
     assert before["alpha:$LATEST"]["Configuration"]["Layers"][0]["Arn"].endswith(":layer:shared:2")
     assert before["alpha:$LATEST"]["Configuration"]["Environment"] == {"Variables": {"STAGE": "test", "COLOR": "blue"}}
     assert before["alpha:live"]["Configuration"]["Version"] == "1"
+    operator = tuple(uploaded.pop("operator key").decode().split(":"))
     assert set(links) == set(uploaded) | {"alpha:live", "alpha:head"}
+    assert before["alpha event config None"]["MaximumRetryAttempts"] == 1
+    assert before["alpha event config None"]["DestinationConfig"]["OnFailure"]["Destination"].endswith(":function:beta")
+    assert before["alpha event config live"]["MaximumRetryAttempts"] == 0
+    assert before["alpha recursion"] == "Allow"
+    assert '"Sid":"from-partner"' in before["alpha policy"]
+    assert [p["PolicyName"] for p in before["role attached"]] == ["AWSLambdaBasicExecutionRole"]
+    assert [p["PolicyName"] for p in before["user attached"]] == ["invoke-alpha"]
+    assert before["role inline"]["Statement"][0]["Action"] == "lambda:InvokeFunction"
 
     second = Server(data_dir).start()
     try:
@@ -181,6 +228,15 @@ def test_everything_survives_a_restart(tmp_path: Path):
         assert lam.publish_version(FunctionName="beta")["Version"] == "3"
         layer = lam.publish_layer_version(LayerName="shared", Content={"ZipFile": make_zip({"python/x.py": "X = 3\n"})})
         assert layer["Version"] == 3
+        # The user's key and policies still hold: it may invoke alpha, and nothing else.
+        as_operator = second.client("lambda", credentials=operator)
+        assert as_operator.invoke(FunctionName="alpha")["Payload"].read() == b"2"
+        try:
+            as_operator.get_function(FunctionName="alpha")
+        except as_operator.exceptions.ClientError as error:
+            assert error.response["Error"]["Code"] == "AccessDeniedException"
+        else:
+            raise AssertionError("the operator may only invoke")
         # The role lives on as well: a new function can still be created with it.
         lam.create_function(
             FunctionName="gamma",

@@ -88,8 +88,9 @@ def init_duration(outcome) -> bool:
 
 @pytest.fixture
 def slow_scaling(tmp_path):
-    # Two new environments at once, then one every 2 seconds.
-    started = Server(tmp_path / "data", extra_args=["--scale-rate", "2/4"]).start()
+    # Two new environments at once, then one every 6 seconds: slow enough that a busy host's delays
+    # don't move a check across a refill.
+    started = Server(tmp_path / "data", extra_args=["--scale-rate", "2/12"]).start()
     yield started
     started.stop()
 
@@ -111,9 +112,10 @@ def test_scale_out_is_limited_to_the_rate(slow_scaling, function_on):
     assert [outcome.status for outcome in again] == [200, 200]
     assert streams(again) == streams(ran) and not any(init_duration(outcome) for outcome in again)
 
-    # Between 2 and 4 s after the burst one token has refilled: a third environment, not a fourth.
-    time.sleep(max(0.0, began + 2.6 - time.monotonic()))
+    # Between 6 and 12 s after the burst one token has refilled: a third environment, not a fourth.
+    time.sleep(max(0.0, began + 6.5 - time.monotonic()))
     later = burst(slow_scaling, [(name, {"sleep": 1}, 0.0)] * 4)
+    assert time.monotonic() - began < 11, "the host was too slow for the window this test needs"
     assert sorted(outcome.status for outcome in later) == [200, 200, 200, 429]
     assert len(streams(later) - streams(ran)) == 1
 

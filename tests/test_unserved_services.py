@@ -25,7 +25,7 @@ def not_served(call, **arguments) -> dict:
         ("dynamodb", "DynamoDB", "AWS_ENDPOINT_URL_DYNAMODB", "list_tables", {}),  # json
         ("ec2", "EC2", "AWS_ENDPOINT_URL_EC2", "describe_instances", {}),  # ec2
         ("apigateway", "API Gateway", "AWS_ENDPOINT_URL_API_GATEWAY", "get_rest_apis", {}),  # rest-json
-        ("logs", "CloudWatch Logs", "AWS_ENDPOINT_URL_CLOUDWATCH_LOGS", "describe_log_groups", {}),  # json, for now
+        ("kinesis", "Kinesis", "AWS_ENDPOINT_URL_KINESIS", "list_streams", {}),  # json
     ],
 )
 def test_a_client_of_an_unserved_service_hears_so_in_its_protocol(server: Server, service, name, variable, call,
@@ -69,8 +69,9 @@ def test_an_unknown_signing_name_is_answered_in_json(server: Server):
     assert b"Lambdabox does not serve nosuchservice;" in raised.value.read()
 
 
-def test_lambda_iam_and_sts_are_still_served(server: Server):
+def test_lambda_iam_sts_and_logs_are_still_served(server: Server):
     assert "Functions" in server.client("lambda").list_functions()
+    assert "logGroups" in server.client("logs").describe_log_groups()
     assert "Roles" in server.client("iam").list_roles()
     assert server.client("sts").get_caller_identity()["Account"] == "000000000000"
 

@@ -14,6 +14,8 @@ NOOP = "def handler(event, context):\n    pass\n"
 THREADS = 16
 #: Pause between polls of the invocation records, in seconds.
 POLL_S = 0.02
+#: Longest wait for every event to have run, in seconds; past it the case fails rather than hang.
+DRAIN_TIMEOUT_S = 300
 
 
 def run(context: Context) -> Outcome:
@@ -31,10 +33,14 @@ def run(context: Context) -> Outcome:
             list(pool.map(send, [events // THREADS] * THREADS))
         acknowledged = time.perf_counter()
         path = f"/_lambdabox/invocations?function={name}&limit={total}"
+        deadline = time.monotonic() + DRAIN_TIMEOUT_S
         while True:
             statuses = [item["status"] for item in server.get_json(path)["invocations"]]
             if statuses.count("succeeded") >= total:
                 break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{statuses.count('succeeded')} of {total} events ran in {DRAIN_TIMEOUT_S} s: "
+                                   f"{dict((status, statuses.count(status)) for status in set(statuses))}")
             time.sleep(POLL_S)
         finished = time.perf_counter()
     flow = {

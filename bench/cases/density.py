@@ -68,13 +68,17 @@ def run(context: Context) -> Outcome:
     host_per_env = (growth * (t2 - t1) + release * (t1 - t0)) / (t2 - t0) / created if created else 0.0
 
     pss_median = percentile([footprint.pss for footprint in footprints], 0.5) if footprints else 0
+    charged_median = percentile(charges, 0.5) if charges else 0
+    # An environment's own memory, firmly measured: the larger of its PSS and what its cgroup is charged.
+    own = max(pss_median, charged_median)
     # g - l is the drift over the whole measurement; past half the signal, D is noise.
-    drowned = bool(pss_median) and abs(growth - release) > DROWNED_FRACTION * pss_median * created
+    drowned = bool(own) and abs(growth - release) > DROWNED_FRACTION * own * created
+    firm = "PSS" if pss_median >= charged_median else "cgroup charge"
     if drowned:
-        basis = "PSS (host delta drowned by other work)"
+        basis = f"{firm} (host delta drowned by other work)"
     else:
-        basis = "host delta" if host_per_env >= pss_median else "PSS, above the host delta"
-    per_env = pss_median if drowned else max(host_per_env, pss_median)
+        basis = "host delta" if host_per_env >= own else f"{firm}, above the host delta"
+    per_env = own if drowned else max(host_per_env, own)
 
     def mib(value: float) -> float:
         return round(value / MIB, 2)
@@ -100,7 +104,8 @@ def run(context: Context) -> Outcome:
         "extrapolated_from_mib_per_env": mib(per_env),
         "extrapolated_from": basis,
         "extrapolated_envs_per_host": int(available_before // per_env) if per_env > 0 else None,
-        "extrapolated_envs_per_host_by_pss": int(available_before // pss_median) if pss_median else None,
+        "own_memory_per_env_mib": mib(own),
+        "extrapolated_envs_per_host_by_own_memory": int(available_before // own) if own else None,
         "leftover_environments_of_earlier_benchmarks": leftover,
     }
     rows = [
@@ -109,19 +114,21 @@ def run(context: Context) -> Outcome:
         _row("density_rss_per_env", results["rss_per_env"], len(footprints)),
         _row("density_cgroup_charged_per_env", results["cgroup_charged_per_env"], len(charges)),
         Row("density_host_delta_per_env (drift-corrected)", "MiB", results["host_memory_delta_per_env_mib"], n=created),
-        Row("density_envs_per_host (extrapolated)", "envs", results["extrapolated_envs_per_host"] or 0),
+        Row("density_own_memory_per_env (max PSS, cgroup)", "MiB", results["own_memory_per_env_mib"], n=len(footprints)),
+        Row("density_envs_per_host (extrapolated estimate)", "envs", results["extrapolated_envs_per_host"] or 0),
     ]
     notes = [
         f"density: {len(groups)} idle environments measured ({count} requested, {len(streams)} distinct log streams); "
-        f"EXTRAPOLATED to {results['extrapolated_envs_per_host']} per host from {mib(available_before):.0f} MiB available "
+        f"EXTRAPOLATED (an estimate, not a measurement: it assumes the cost stays linear and nothing else runs out) to "
+        f"{results['extrapolated_envs_per_host']} per host from {mib(available_before):.0f} MiB available "
         f"/ {mib(per_env)} MiB per environment ({basis}; "
-        f"{results['extrapolated_envs_per_host_by_pss']} by PSS alone)",
+        f"{results['extrapolated_envs_per_host_by_own_memory']} by the environments' own memory alone)",
         f"  host memory per environment: {results['host_memory_growth_per_env_mib']} MiB growth when started, "
         f"{results['host_memory_release_per_env_mib']} MiB released when destroyed, {results['host_memory_delta_per_env_mib']} "
         f"MiB drift-corrected (other work moved the host by {results['host_drift_mib_per_s']} MiB/s meanwhile); "
         f"the server's RSS grew {results['server_rss_delta_per_env_kib']} KiB per environment",
     ]
-    if drowned or host_per_env < pss_median:
+    if drowned or host_per_env < own:
         notes.append("  density: other work on the host blurred the host delta; the PSS and cgroup figures are the firm ones")
     if not groups:
         notes.append("  density: no sandbox cgroups found (isolation off?): PSS/RSS per environment not measured")

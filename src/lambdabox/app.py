@@ -25,6 +25,8 @@ from lambdabox.access.gate import Gate
 from lambdabox.access.resource_policies import ResourcePolicies
 from lambdabox.access.sessions import Sessions
 from lambdabox.access.identity_policies import identity_policies, principal_for_key
+from lambdabox.access.logs_actions import logs_target
+from lambdabox.api.json_front import JsonApi
 from lambdabox.api.operations import ControlPlane, lambda_operations
 from lambdabox.api.query import QueryApi
 from lambdabox.api.query_identity import IdentityServices
@@ -47,6 +49,7 @@ from lambdabox.control.iam_groups import Groups
 from lambdabox.control.iam_names import StoredNames
 from lambdabox.control.iam_users import Users
 from lambdabox.control.layers import Layers
+from lambdabox.control.log_operations import log_operations
 from lambdabox.control.permissions import Permissions
 from lambdabox.control.provisioned import ProvisionedConcurrency
 from lambdabox.control.roles import trust_policy
@@ -157,7 +160,7 @@ def build_app(settings: Settings) -> Starlette:
         settings.log_retention_days,
     )
     log_sweeper = LogSweeper(logs, settings.log_sweep_interval_s)
-    runtimes = RuntimeCatalog()
+    runtimes = RuntimeCatalog(sdk_root=settings.runtimes_dir)
     network = function_networks(settings)
     sandboxes = make_factory(
         settings.data_dir / "sandboxes", settings.isolation, network, Identities(*settings.uid_range)
@@ -249,6 +252,10 @@ def build_app(settings: Settings) -> Starlette:
         RestJsonApi(model, lambda_operations(control, invoker), authenticate, settings.default_region, gate),
         QueryApi(Iam(store), identity, PolicyVersions(store), IamTags(store)), links, blobs, logs, events, authenticate, settings.auth == "off", gate,
         StoredNames(store, credentials),
+        JsonApi(
+            botocore.session.get_session().get_service_model("logs"), log_operations(logs), logs_target, authenticate,
+            settings.default_region, gate,
+        ),
     )
 
     @asynccontextmanager

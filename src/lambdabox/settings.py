@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,6 +14,11 @@ DEFAULT_DATA_DIR = Path("~/.lambdabox")
 
 def default_data_dir() -> Path:
     return Path(os.environ.get("LAMBDABOX_DATA_DIR", DEFAULT_DATA_DIR)).expanduser()
+
+
+def default_runtimes_dir() -> Path:
+    """Where scripts/setup.sh installs the runtimes' SDKs and Node builds: the virtual environment's."""
+    return Path(os.environ.get("LAMBDABOX_RUNTIMES_DIR", Path(sys.prefix) / "lambda-runtimes"))
 
 
 def host_architecture() -> str:
@@ -27,6 +33,9 @@ class Settings:
     port: int = 9000
     #: Root of all state: the database, archives and unpacked code.
     data_dir: Path = field(default_factory=default_data_dir)
+    #: What setup installed for the runtimes (Python's and Node's SDKs, Node builds): LAMBDABOX_RUNTIMES_DIR,
+    #: else <virtual environment>/lambda-runtimes. A runtime whose program is not there is refused at create.
+    runtimes_dir: Path = field(default_factory=default_runtimes_dir)
     #: SQLAlchemy URL of the control-plane database; SQLite in the data dir when empty.
     database_url: str = ""
     #: Region of requests that carry no signature.

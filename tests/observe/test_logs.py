@@ -180,3 +180,61 @@ def test_a_page_from_a_time_in_a_large_stream_starts_exactly_there(tmp_path: Pat
             continue
         assert page.events[0].timestamp == expected and page.events[0].message.startswith(f"event {expected} ")
         assert len(page.events) == min(1500, 200_000 - expected)
+
+
+def test_groups_are_created_once_and_deleted_with_their_events(tmp_path: Path) -> None:
+    store = LogStore(tmp_path)
+    assert store.create_group(NAMESPACE, "/g", {"a": "b"}) is True
+    assert store.create_group(NAMESPACE, "/g", {}) is False
+    assert store.group_record(NAMESPACE, "/g")["tags"] == {"a": "b"}
+    stream = store.open_stream(NAMESPACE, "/g", "s")
+    stream.write("before")
+    assert store.delete_group(NAMESPACE, "/g") is True
+    assert store.delete_group(NAMESPACE, "/g") is False
+    assert store.group_record(NAMESPACE, "/g") is None and store.events(NAMESPACE, "/g") == []
+    # A stream still open when its group went starts the group afresh, holding only what came after.
+    stream.write("after")
+    stream.close()
+    assert [event.message for event in store.events(NAMESPACE, "/g")] == ["after"]
+    assert store.group_record(NAMESPACE, "/g")["logGroupName"] == "/g"
+
+
+def test_retention_drops_old_events_from_a_recent_stream(tmp_path: Path) -> None:
+    store = LogStore(tmp_path)
+    now = int(time.time() * 1000)
+    day = 86_400_000
+    stream = store.open_stream(NAMESPACE, "/g", "s")
+    stream.write_events([(now - 9 * day, "nine"), (now - 2 * day, "two"), (now, "today")])
+    stream.close()
+    store.set_retention(NAMESPACE, "/g", 7)
+    assert store.expire(now) == 0
+    assert [event.message for event in store.events(NAMESPACE, "/g")] == ["two", "today"]
+    assert store.expire(now + 6 * day) == 0
+    assert [event.message for event in store.events(NAMESPACE, "/g")] == ["today"]
+    assert store.expire(now + 8 * day) == 1
+    assert store.events(NAMESPACE, "/g") == []
+
+
+def test_set_retention_keeps_the_rest_of_the_record(tmp_path: Path) -> None:
+    store = LogStore(tmp_path)
+    store.create_group(NAMESPACE, "/g", {"team": "red"})
+    created = store.group_record(NAMESPACE, "/g")["creationTime"]
+    store.set_retention(NAMESPACE, "/g", 30)
+    assert store.group_record(NAMESPACE, "/g") == {
+        "logGroupName": "/g", "retentionInDays": 30, "creationTime": created, "tags": {"team": "red"}}
+
+
+def test_an_unordered_stream_is_rewritten_only_when_something_in_it_is_old(tmp_path: Path) -> None:
+    store = LogStore(tmp_path)
+    now = int(time.time() * 1000)
+    day = 86_400_000
+    stream = store.open_stream(NAMESPACE, "/g", "s")
+    stream.write_events([(now, "new"), (now - 2 * day, "older, later")])
+    stream.close()
+    store.mark_unordered(NAMESPACE, "/g", "s")
+    store.set_retention(NAMESPACE, "/g", 3)
+    path = store.stream_path(NAMESPACE, "/g", "s")
+    inode = path.stat().st_ino
+    assert store.expire(now) == 0 and path.stat().st_ino == inode  # nothing old: left alone
+    assert store.expire(now + 2 * day) == 0
+    assert [event.message for event in store.events(NAMESPACE, "/g")] == ["new"]

@@ -20,19 +20,23 @@ import pytest
 
 from lambdabox.runtime.api import Invocation
 from lambdabox.runtime.api_server import RuntimeApi
+from lambdabox.runtime.catalog import RuntimeCatalog
 
 RUNTIME_DIR = Path(__file__).resolve().parents[2] / "src" / "lambdabox" / "runtime"
 PYTHON_BOOTSTRAP = RUNTIME_DIR / "python" / "bootstrap.py"
 NODE_BOOTSTRAP = RUNTIME_DIR / "nodejs" / "bootstrap.js"
 
-#: Interpreters the Python bootstrap must run under: the oldest and newest at hand, or
-#: LAMBDABOX_TEST_PYTHONS="3.10=/usr/bin/python3.10,3.14=/opt/py314/bin/python3".
+def _found(runtime: str) -> str:
+    """The interpreter Lambdabox itself would run `runtime` with (any patch release), or "" if there is none."""
+    found = RuntimeCatalog().interpreter(runtime)
+    return str(found) if found else ""
+
+
+#: Interpreters the Python bootstrap must run under: the oldest and newest runtimes, found as the server
+#: finds them, or LAMBDABOX_TEST_PYTHONS="3.10=/usr/bin/python3.10,3.14=/opt/py314/bin/python3".
 PYTHONS = dict(
     entry.split("=", 1) for entry in os.environ.get("LAMBDABOX_TEST_PYTHONS", "").split(",") if "=" in entry
-) or {
-    "3.9": "/root/.pyenv/versions/3.9.18/bin/python3",
-    "3.13": "/root/.pyenv/versions/3.13.0/bin/python3",
-}
+) or {"3.9": _found("python3.9"), "3.13": _found("python3.13")}
 
 #: Seconds any single step of a scenario may take before the test fails.
 STEP_TIMEOUT_S = 10

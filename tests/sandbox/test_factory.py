@@ -177,7 +177,12 @@ def test_two_waiters_in_one_loop(factory):
 def test_sandboxes_have_separate_tmp(factory, run):
     first = factory.create(sh("echo mine > /tmp/a; sleep 100"))
     try:
-        time.sleep(0.1)
+        # The first sandbox has really written its file (seen through its own root) before the second looks.
+        written = Path(f"/proc/{first.pid}/root/tmp/a")
+        deadline = time.monotonic() + 10
+        while not (written.exists() and written.read_text() == "mine\n") and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert written.read_text() == "mine\n"
         assert run(sh("ls -A /tmp")) == (0, "")
     finally:
         first.destroy()

@@ -1,6 +1,7 @@
 """A model-driven fuzz test: bad input never gets a 5xx, never logs an internal error, never corrupts state.
 
-Every Lambda, IAM and STS operation in botocore's service models is called with inputs that
+Every Lambda, IAM and STS operation in botocore's service models, and every CloudWatch Logs operation
+Lambdabox serves, is called with inputs that
 hypothesis builds from the operation's input shape: structures with members missing, unknown
 or of the wrong type; lists and maps; strings of odd Unicode (lone surrogates, controls,
 private use), of the right names, and too long; numbers huge and negative; blobs. They go
@@ -44,7 +45,7 @@ from wire import hang_up_mid_body, log_alarms
 #: Multiplies every example count: LAMBDABOX_FUZZ_SCALE=10 for a long hunt by hand; CI runs 1.
 SCALE = float(os.environ.get("LAMBDABOX_FUZZ_SCALE", "1"))
 #: Examples per operation, by service: Lambda's are the ones that reach tenant code.
-EXAMPLES = {service: int(count * SCALE) for service, count in {"lambda": 80, "iam": 20, "sts": 20}.items()}
+EXAMPLES = {service: int(count * SCALE) for service, count in {"lambda": 80, "iam": 20, "sts": 20, "logs": 30}.items()}
 #: Examples of raw HTTP requests.
 RAW_EXAMPLES = int(1500 * SCALE)
 #: Nesting of generated structures past which optional members are left out (IAM's shapes do not recurse, but stay safe).
@@ -63,7 +64,7 @@ def fuzz_settings(examples: int) -> settings:
         suppress_health_check=list(HealthCheck), print_blob=False,
     )
 
-MODELS = {name: botocore.session.get_session().get_service_model(name) for name in ("lambda", "iam", "sts")}
+MODELS = {name: botocore.session.get_session().get_service_model(name) for name in ("lambda", "iam", "sts", "logs")}
 
 # -- the server and what is stored in it -----------------------------------------------------
 
@@ -77,11 +78,14 @@ ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/{ROLE}"
 FUNCTION_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{FUNCTION}"
 LAYER_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:layer:{LAYER}"
 POLICY_ARN = f"arn:aws:iam::{ACCOUNT}:policy/{POLICY}"
+LOG_GROUP, LOG_STREAM = "/fuzz/group", "fuzz-stream"
+LOG_GROUP_ARN = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{LOG_GROUP}"
 
 #: Strings that name what is stored, so that fuzzed calls reach real resources, not only 404s.
 KNOWN = [
     FUNCTION, FUNCTION_ARN, f"{FUNCTION_ARN}:1", f"{FUNCTION_ARN}:live", "live", "1", "2", "$LATEST",
     LAYER, LAYER_ARN, f"{LAYER_ARN}:1", ROLE, ROLE_ARN, POLICY, POLICY_ARN,
+    LOG_GROUP, LOG_GROUP_ARN, f"{LOG_GROUP_ARN}:*", LOG_STREAM, '{ $.a = "*" }', "[a, ..., b=1*]", "?x -y",
     "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole", "python3.12", "nodejs20.x",
     "app.handler", TRUST, PERMISSIONS, "{}", "[]", "RequestResponse", "Event", "DryRun", "Tail",
 ]
@@ -105,6 +109,9 @@ def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     lam.get_waiter("function_active_v2").wait(FunctionName=FUNCTION, WaiterConfig={"Delay": 0.2, "MaxAttempts": 100})
     lam.publish_version(FunctionName=FUNCTION)
     lam.create_alias(FunctionName=FUNCTION, Name="live", FunctionVersion="1")
+    logs = server.client("logs")
+    logs.create_log_group(logGroupName=LOG_GROUP)
+    logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName=LOG_STREAM)
     yield server
     server.stop()
 
@@ -246,11 +253,15 @@ def check_status(status: int | None, what: str) -> None:
 
 
 def operations(service: str) -> list[str]:
+    if service == "logs":
+        from lambdabox.access.logs_actions import SERVED
+
+        return sorted(SERVED)  # the others answer UnknownOperationException alike
     return list(MODELS[service].operation_names)
 
 
 @pytest.mark.parametrize(
-    "service, name", [(service, name) for service in ("lambda", "iam", "sts") for name in operations(service)]
+    "service, name", [(service, name) for service in ("lambda", "iam", "sts", "logs") for name in operations(service)]
 )
 def test_every_operation_with_model_driven_input(fuzzed, tally, service, name):
     operation = MODELS[service].operation_model(name)

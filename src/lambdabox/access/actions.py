@@ -1,5 +1,6 @@
 """The one table: each Lambda operation, and each IAM and STS action, to the IAM action it needs,
-the resource it acts on, and the condition keys its request carries.
+the resource it acts on, and the condition keys its request carries. (CloudWatch Logs operations,
+whose actions all have their operation's name, have their own short table: access/logs_actions.py.)
 
 Sources: AWS's Service Authorization Reference ("Actions, resources, and condition keys for AWS
 Lambda", "... for AWS Identity and Access Management", "... for AWS Security Token Service") and

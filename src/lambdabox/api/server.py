@@ -1,7 +1,8 @@
-"""The ASGI application: one endpoint for Lambda, IAM and STS, as AWS tooling expects.
+"""The ASGI application: one endpoint for Lambda, IAM, STS and CloudWatch Logs, as AWS tooling expects.
 
 A request signed for the ``iam`` or ``sts`` service (or an unsigned form POST naming an
-IAM or STS API Version) goes to the Query-protocol front; one signed for ``lambda``, or not
+IAM or STS API Version) goes to the Query-protocol front; one signed for ``logs`` to the
+CloudWatch Logs JSON 1.1 front (api/json_front.py); one signed for ``lambda``, or not
 signed at all, to Lambda's REST-JSON API; one signed for any other service is told, in that
 service's protocol, that Lambdabox does not serve it (api/unserved.py). Lambdabox's own routes live under /_lambdabox/: all but the health check
 and the (self-signed) code download links need a signed request, and answer only about
@@ -28,6 +29,7 @@ from lambdabox.access.actions import Target, query_target
 from lambdabox.access.gate import Denied, Gate
 from lambdabox.access.signatures import Refused, signed_service
 from lambdabox.api.bodies import read_bounded
+from lambdabox.api.json_front import JsonApi
 from lambdabox.api.query import QueryApi
 from lambdabox.api.refusals import query_denied, query_error
 from lambdabox.api.rest import Authenticate, RestJsonApi, authenticated, authorize, error_response, incoming, origin
@@ -49,6 +51,8 @@ MAX_QUERY_BODY_BYTES = 1024 * 1024
 
 #: How the access keys Lambdabox issues begin: long-term (AKIA) and session (ASIA) keys.
 
+#: How the X-Amz-Target of a CloudWatch Logs request begins, for unsigned requests.
+_LOGS_TARGET = "Logs_20140328."
 #: The Query-protocol API versions, for unsigned requests.
 _QUERY_VERSIONS = {"2010-05-08": "iam", "2011-06-15": "sts"}
 
@@ -70,6 +74,8 @@ class Fronts:
     gate: Gate | None = None
     #: IAM paths and key owners, for the resource ARNs of IAM calls (access.actions.IamNames).
     iam_names: Any = None
+    #: The CloudWatch Logs API (JSON 1.1), for requests signed for `logs`.
+    logs_api: JsonApi | None = None
 
 
 #: The header every response carries while auth is off.
@@ -170,14 +176,21 @@ def build_asgi(settings: Settings, fronts: Fronts, lifespan: Callable[[Starlette
     async def lambda_api(request: Request, _: str | None) -> Response:
         return await fronts.lambda_api.handle(request)
 
+    async def logs_api(request: Request, _: str | None) -> Response:
+        return await fronts.logs_api.handle(request)
+
     #: The front of each service served, by the signing name of its requests.
     served: dict[str, Callable[[Request, str | None], Any]] = {"iam": query, "sts": query, "lambda": lambda_api}
+    if fronts.logs_api is not None:
+        served["logs"] = logs_api
 
     async def dispatch(request: Request) -> Response:
         service = signed_service(request.headers.get("authorization"), request.query_params.get("X-Amz-Credential"))
         if service is None:
             # Unsigned: refused by the front its shape suggests, in that front's protocol.
             front = query if request.method == "POST" and request.url.path == "/" else lambda_api
+            if fronts.logs_api is not None and request.headers.get("x-amz-target", "").startswith(_LOGS_TARGET):
+                front = logs_api
             return await front(request, None)
         front = served.get(service)
         if front is None:

@@ -163,7 +163,7 @@ def _all_rules(shape: Shape, not_null: bool) -> list[str]:
     if "enum" in meta:
         rules.append(f"Member must satisfy enum value set: [{', '.join(meta['enum'])}]")
     elif "pattern" in meta:
-        rules.append(f"Member must satisfy regular expression pattern: {meta['pattern']}")
+        rules.append(f"Member must satisfy regular expression pattern: {_pattern_text(shape)}")
     if not_null:
         rules.append("Member must not be null")
     return rules
@@ -185,7 +185,7 @@ def _rules(shape: Shape, value: Any) -> list[str]:
             broken.append(f"Member must have length less than or equal to {meta['max']}")
         pattern = meta.get("pattern")
         if pattern and not _compiled(pattern).fullmatch(value):
-            broken.append(f"Member must satisfy regular expression pattern: {pattern}")
+            broken.append(f"Member must satisfy regular expression pattern: {_pattern_text(shape)}")
     elif kind in ("integer", "long", "float", "double"):
         if "min" in meta and value < meta["min"]:
             broken.append(f"Member must have value greater than or equal to {meta['min']}")
@@ -197,6 +197,19 @@ def _rules(shape: Shape, value: Any) -> list[str]:
         if "max" in meta and len(value) > meta["max"]:
             broken.append(f"Member must have length less than or equal to {meta['max']}")
     return broken
+
+
+#: Patterns AWS prints differently from the service model botocore ships, by shape name: the model
+#: wraps a layer ARN's two alternatives in one more group than Lambda's own message shows.
+_AWS_PATTERN_TEXT = {
+    "LayerVersionArn": r"(arn:(aws[a-zA-Z-]*)?:lambda:(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:\d{12}:layer:"
+    r"[a-zA-Z0-9-_]+:[0-9]+)|(arn:[a-zA-Z0-9-]+:lambda:::awslayer:[a-zA-Z0-9-_]+)",
+}
+
+
+def _pattern_text(shape: Shape) -> str:
+    """A shape's pattern as AWS's message quotes it."""
+    return _AWS_PATTERN_TEXT.get(shape.name, shape.metadata["pattern"])
 
 
 #: Java's Unicode classes in AWS's patterns, in the terms Python's `re` knows. They stand

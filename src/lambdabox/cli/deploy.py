@@ -1,7 +1,8 @@
 """`lambdabox deploy DIR`: zip a directory and create or update the function from it.
 
 It prints to stderr what it zipped and left out (see lambdabox.cli.package) and a warning if the
-handler's module or function is not in the package, then uploads.
+handler's module or function is not in the package, then uploads. On a terminal, bars show the
+zipping and the upload as they go.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from lambdabox.cli.client import add_endpoint_options, client
 from lambdabox.cli.package import DEFAULT_IGNORE, IGNORE_FILE, handler_problem, package
+from lambdabox.cli.progress import bars
 
 #: The execution role `deploy` creates and uses when none is given.
 DEFAULT_ROLE = "lambdabox-execution-role"
@@ -88,16 +90,25 @@ def run(arguments: argparse.Namespace) -> int:
         settings["Layers"] = arguments.layer
     if arguments.role:
         settings["Role"] = arguments.role
-    packaged = package(arguments.directory)
-    code = packaged.zip
-    left_out = f", left out {len(packaged.skipped)}: {', '.join(packaged.skipped[:5])}" if packaged.skipped else ""
-    more = f" and {len(packaged.skipped) - 5} more" if len(packaged.skipped) > 5 else ""
-    files = f"{packaged.files} file{'' if packaged.files == 1 else 's'}"
-    print(f"zipped {files} ({_size(len(code))}){left_out}{more}; uploading", file=sys.stderr, flush=True)
-    problem = handler_problem(code, arguments.runtime, arguments.handler)
-    if problem:
-        print(f"lambdabox deploy: warning: {problem}", file=sys.stderr, flush=True)
-    lam = client("lambda", arguments)
+    with bars() as shown:
+        packaged = package(arguments.directory, shown.step("zipping"))
+        code = packaged.zip
+        left_out = f", left out {len(packaged.skipped)}: {', '.join(packaged.skipped[:5])}" if packaged.skipped else ""
+        more = f" and {len(packaged.skipped) - 5} more" if len(packaged.skipped) > 5 else ""
+        files = f"{packaged.files} file{'' if packaged.files == 1 else 's'}"
+        print(f"zipped {files} ({_size(len(code))}){left_out}{more}; uploading", file=sys.stderr, flush=True)
+        problem = handler_problem(code, arguments.runtime, arguments.handler)
+        if problem:
+            print(f"lambdabox deploy: warning: {problem}", file=sys.stderr, flush=True)
+        lam = client("lambda", arguments)
+        shown.follow_uploads(lam)
+        result, verb = _create_or_update(lam, arguments, code, settings)
+    print(f"{verb} {result['FunctionArn']} ({len(code)} bytes, CodeSha256 {result['CodeSha256']})")
+    return 0
+
+
+def _create_or_update(lam, arguments: argparse.Namespace, code: bytes, settings: dict) -> tuple[dict, str]:
+    """Update the function's code and settings if it exists, else create it; the answer and what was done."""
     try:
         lam.get_function(FunctionName=arguments.name)
         exists = True
@@ -108,11 +119,8 @@ def run(arguments: argparse.Namespace) -> int:
         lam.get_waiter("function_updated_v2").wait(FunctionName=arguments.name)
         result = lam.update_function_configuration(FunctionName=arguments.name, **settings)
         lam.get_waiter("function_updated_v2").wait(FunctionName=arguments.name)
-        verb = "updated"
-    else:
-        settings.setdefault("Role", _default_role(arguments))
-        result = lam.create_function(FunctionName=arguments.name, Code={"ZipFile": code}, **settings)
-        lam.get_waiter("function_active_v2").wait(FunctionName=arguments.name)
-        verb = "created"
-    print(f"{verb} {result['FunctionArn']} ({len(code)} bytes, CodeSha256 {result['CodeSha256']})")
-    return 0
+        return result, "updated"
+    settings.setdefault("Role", _default_role(arguments))
+    result = lam.create_function(FunctionName=arguments.name, Code={"ZipFile": code}, **settings)
+    lam.get_waiter("function_active_v2").wait(FunctionName=arguments.name)
+    return result, "created"

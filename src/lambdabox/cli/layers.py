@@ -9,6 +9,7 @@ from pathlib import Path
 
 from lambdabox.cli.client import add_endpoint_options, client
 from lambdabox.cli.package import IGNORE_FILE, package
+from lambdabox.cli.progress import bars
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -44,22 +45,25 @@ def _table(rows: list[list[str]]) -> str:
 
 def run_publish(arguments: argparse.Namespace) -> int:
     path: Path = arguments.path
-    if path.is_dir():
-        packaged = package(path)
-        content = packaged.zip
-        files = f"{packaged.files} file{'' if packaged.files == 1 else 's'}"
-        print(f"zipped {files} ({len(content)} bytes); uploading", file=sys.stderr, flush=True)
-    elif path.is_file() and zipfile.is_zipfile(path):
-        content = path.read_bytes()
-    else:
-        print(f"lambdabox layers: {path} is neither a directory nor a zip file", file=sys.stderr)
-        return 2
-    request: dict = {"LayerName": arguments.name, "Content": {"ZipFile": content}}
-    if arguments.runtime:
-        request["CompatibleRuntimes"] = arguments.runtime
-    if arguments.description is not None:
-        request["Description"] = arguments.description
-    published = client("lambda", arguments).publish_layer_version(**request)
+    with bars() as shown:
+        if path.is_dir():
+            packaged = package(path, shown.step("zipping"))
+            content = packaged.zip
+            files = f"{packaged.files} file{'' if packaged.files == 1 else 's'}"
+            print(f"zipped {files} ({len(content)} bytes); uploading", file=sys.stderr, flush=True)
+        elif path.is_file() and zipfile.is_zipfile(path):
+            content = path.read_bytes()
+        else:
+            print(f"lambdabox layers: {path} is neither a directory nor a zip file", file=sys.stderr)
+            return 2
+        request: dict = {"LayerName": arguments.name, "Content": {"ZipFile": content}}
+        if arguments.runtime:
+            request["CompatibleRuntimes"] = arguments.runtime
+        if arguments.description is not None:
+            request["Description"] = arguments.description
+        lam = client("lambda", arguments)
+        shown.follow_uploads(lam)
+        published = lam.publish_layer_version(**request)
     print(f"published {published['LayerVersionArn']} ({published['Content']['CodeSize']} bytes)")
     return 0
 

@@ -17,6 +17,7 @@ import os
 import re
 import stat
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,37 +69,51 @@ class Package:
     skipped: list[str]
 
 
-def package(directory: Path) -> Package:
-    """The directory as a zip, paths relative to it, executable bits kept, ignored paths left out."""
+def package(directory: Path, progress: Callable[[int, int], None] | None = None) -> Package:
+    """The directory as a zip, paths relative to it, executable bits kept, ignored paths left out.
+
+    `progress(done, total)` is called as files are added, in bytes read of the files kept.
+    """
+    kept, skipped = _walk(directory)
+    total = sum(size for _, _, size in kept)
+    done = 0
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path, relative, size in kept:
+            entry = zipfile.ZipInfo.from_file(path, relative)
+            entry.compress_type = zipfile.ZIP_DEFLATED
+            entry.external_attr = (stat.S_IMODE(path.stat().st_mode) | stat.S_IFREG) << 16
+            archive.writestr(entry, path.read_bytes())
+            done += size
+            if progress is not None:
+                progress(done, total)
+    return Package(buffer.getvalue(), len(kept), skipped)
+
+
+def _walk(directory: Path) -> tuple[list[tuple[Path, str, int]], list[str]]:
+    """The files to package (path, path from DIR, size) and the paths left out, in a stable order."""
     patterns = ignore_patterns(directory)
 
     def ignored(relative: str, is_folder: bool) -> bool:
         return any(pattern.matches(relative, is_folder) for pattern in patterns)
 
-    buffer = io.BytesIO()
-    files, skipped = 0, []
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for root, folders, names in os.walk(directory):
-            base = Path(root).relative_to(directory).as_posix()
-            prefix = "" if base == "." else f"{base}/"
-            kept = []
-            for folder in sorted(folders):
-                (skipped if ignored(prefix + folder, True) else kept).append(prefix + folder)
-            folders[:] = [path.rpartition("/")[2] for path in kept]
-            for name in sorted(names):
-                relative = prefix + name
-                path = Path(root) / name
-                if ignored(relative, False):
-                    skipped.append(relative)
-                    continue
-                if not path.is_file():
-                    continue  # a dangling link, a socket: nothing to ship
-                entry = zipfile.ZipInfo.from_file(path, relative)
-                entry.compress_type = zipfile.ZIP_DEFLATED
-                entry.external_attr = (stat.S_IMODE(path.stat().st_mode) | stat.S_IFREG) << 16
-                archive.writestr(entry, path.read_bytes())
-                files += 1
-    return Package(buffer.getvalue(), files, skipped)
+    kept_files: list[tuple[Path, str, int]] = []
+    skipped: list[str] = []
+    for root, folders, names in os.walk(directory):
+        base = Path(root).relative_to(directory).as_posix()
+        prefix = "" if base == "." else f"{base}/"
+        kept = []
+        for folder in sorted(folders):
+            (skipped if ignored(prefix + folder, True) else kept).append(prefix + folder)
+        folders[:] = [path.rpartition("/")[2] for path in kept]
+        for name in sorted(names):
+            relative = prefix + name
+            path = Path(root) / name
+            if ignored(relative, False):
+                skipped.append(relative)
+            elif path.is_file():  # not a dangling link, a socket: nothing to ship
+                kept_files.append((path, relative, path.stat().st_size))
+    return kept_files, skipped
 
 
 def handler_problem(archive: bytes, runtime: str, handler: str) -> str | None:

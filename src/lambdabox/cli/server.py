@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import resource
 import logging
 import os
+import resource
+import sys
 from pathlib import Path
 
 from lambdabox.cli import network_options
 from lambdabox.settings import DEFAULT_DATA_DIR, Settings, default_data_dir
+from lambdabox.store.records import StoreUnavailable
 
 
 def _delays(text: str) -> tuple[float, ...]:
@@ -255,7 +257,12 @@ def run(arguments: argparse.Namespace) -> int:
         **network_options.settings(arguments),
     )
     logging.basicConfig(level=arguments.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    print(f"Lambdabox listening on http://{settings.host}:{settings.port} (data dir {settings.data_dir})", flush=True)
     _raise_open_file_limit()
-    uvicorn.run(build_app(settings), host=settings.host, port=settings.port, log_level=arguments.log_level, access_log=False)
+    try:
+        app = build_app(settings)
+    except StoreUnavailable as error:
+        print(f"lambdabox server: {error}", file=sys.stderr)
+        return 1
+    print(f"Lambdabox listening on http://{settings.host}:{settings.port} (data dir {settings.data_dir})", flush=True)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=arguments.log_level, access_log=False)
     return 0

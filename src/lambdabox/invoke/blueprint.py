@@ -19,6 +19,7 @@ from lambdabox.model import vpc
 from lambdabox.model.arns import Scope
 from lambdabox.observe.log_format import LogFormat
 from lambdabox.observe.logs import group_name
+from lambdabox.runtime import nodes
 from lambdabox.runtime.catalog import RUNTIME_DIR, RuntimeCatalog
 from lambdabox.sandbox.api import Mount
 
@@ -41,8 +42,13 @@ SERVED_ENDPOINT_VARIABLES = (
 #: The variable that points every client elsewhere: a function that sets it gets none of ours.
 GLOBAL_ENDPOINT_VARIABLE = "AWS_ENDPOINT_URL"
 
-_BASE_PATH = ["/usr/local/bin", "/usr/bin", "/bin", "/opt/bin"]
+#: PATH and LD_LIBRARY_PATH as AWS documents them ("Defined runtime environment variables"), "/usr/bin/"
+#: included; its managed runtimes put /var/lang/bin and /var/lang/lib first, provided.* do not.
+_BASE_PATH = ["/usr/local/bin", "/usr/bin/", "/bin", "/opt/bin"]
 _LIBRARY_PATH = "/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib:/opt/lib"
+_LANG_BIN, _LANG_LIB = "/var/lang/bin", "/var/lang/lib"
+#: Variables Lambda sets that a function may set too (AWS's "unreserved" ones): the function's value wins.
+_UNRESERVED = ("LANG", "PATH", "LD_LIBRARY_PATH", "NODE_PATH")
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,8 @@ class Blueprint:
     initialization_type: str = ON_DEMAND
     #: The bootstrap a zygote of the interpreter preloads (Python runtimes, when isolated): see SandboxSpec.preload.
     preload: Path | None = None
+    #: The runtime's libraries its zygote imports boto3 from ahead (host directory, sandbox path): see SandboxSpec.
+    preimport: tuple[str, str] | None = None
     #: A published version with SnapStart: INIT runs once, in a template its environments are cloned from
     #: (when `preload` is set; else each environment runs INIT and the hooks itself).
     snap_start: bool = False
@@ -127,6 +135,7 @@ def build(
     mounts += [Mount(prefix, str(prefix)) for prefix in launch.prefixes]
     if launch.libraries is not None:
         mounts.append(Mount(*launch.libraries))
+    mounts += [Mount(source, target) for source, target in launch.binds]
     name, version = config["FunctionName"], config["Version"]
     snap_start = version != "$LATEST" and config.get("SnapStart", {}).get("OptimizationStatus") == "On"
     env = {
@@ -144,8 +153,8 @@ def build(
         "_HANDLER": config["Handler"],
         "TZ": ":UTC",
         "LANG": "en_US.UTF-8",
-        "PATH": ":".join([*launch.path, *_BASE_PATH]),
-        "LD_LIBRARY_PATH": _LIBRARY_PATH,
+        "PATH": ":".join(_search_path(launch.path, managed=launch.execution_env is not None)),
+        "LD_LIBRARY_PATH": f"{_LANG_LIB}:{_LIBRARY_PATH}" if launch.execution_env else _LIBRARY_PATH,
     }
     # boto3, the JS SDK and the AWS CLI inside the function call this Lambdabox for the services it serves, as
     # the function's execution role: each environment gets credentials of its own when it starts
@@ -154,21 +163,29 @@ def build(
     env.update(dict.fromkeys(ours, endpoint_url))
     if launch.execution_env:
         env["AWS_EXECUTION_ENV"] = launch.execution_env
-    if runtime.startswith("nodejs"):
-        env["NODE_PATH"] = "/opt/nodejs/node_modules:/var/runtime/node_modules:/var/runtime:/var/task"
     argv = launch.argv
+    if runtime.startswith("nodejs"):
+        env["NODE_PATH"] = (
+            f"/opt/nodejs/node{nodes.major(runtime)}/node_modules:/opt/nodejs/node_modules:"
+            f"{nodes.SDK_DIR}:{RUNTIME_DIR}:/var/task"
+        )
+        # Lambda drops the flag turning a feature off when the function's NODE_OPTIONS turns it on.
+        argv = [part for part in argv if not nodes.turned_back_on(part, variables.get("NODE_OPTIONS", ""))]
+    env.update({key: variables[key] for key in _UNRESERVED if key in variables})
     if not isolated:
         argv, env = _on_host(argv, env, mounts)
         if launch.libraries is not None:
             # The bootstrap finds the runtime's libraries at their sandbox path, or here.
             env["LAMBDABOX_LIBRARIES_DIR"] = str(launch.libraries[0])
-    preload = None
+    preload = preimport = None
     if isolated and runtime.startswith("python") and launch.runtime_dir is not None:
         preload = launch.runtime_dir / "bootstrap.py"
+        if launch.libraries is not None:
+            preimport = (str(launch.libraries[0]), launch.libraries[1])
     networks = vpc.attached_networks(config)
     return Blueprint(
-        scope, name, version, config["RevisionId"], config, argv, mounts, env, preload=preload, snap_start=snap_start,
-        networks=networks, endpoint_url=endpoint_url, endpoint_variables=ours,
+        scope, name, version, config["RevisionId"], config, argv, mounts, env, preload=preload, preimport=preimport,
+        snap_start=snap_start, networks=networks, endpoint_url=endpoint_url, endpoint_variables=ours,
     )
 
 
@@ -188,6 +205,13 @@ def endpoint_variables(variables: Mapping[str, str]) -> tuple[str, ...]:
     if GLOBAL_ENDPOINT_VARIABLE in variables:
         return ()
     return tuple(name for name in SERVED_ENDPOINT_VARIABLES if name not in variables)
+
+
+def _search_path(runtime_path: list[str], managed: bool) -> list[str]:
+    """PATH: AWS's, with the directories of the runtime's program that it lacks after /var/lang/bin."""
+    head = [_LANG_BIN] if managed else []
+    known = {entry.rstrip("/") for entry in head + _BASE_PATH}
+    return head + [entry for entry in runtime_path if entry.rstrip("/") not in known] + _BASE_PATH
 
 
 def _on_host(argv: list[str], env: dict[str, str], mounts: list[Mount]) -> tuple[list[str], dict[str, str]]:

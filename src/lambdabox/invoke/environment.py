@@ -177,6 +177,7 @@ class Environment:
             hostname=f"lambdabox-{environment_id[:8]}",
             output_fd=output.write_fd,
             preload=blueprint.preload,
+            preimport=blueprint.preimport,
         )
         try:
             if template is not None:

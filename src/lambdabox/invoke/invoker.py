@@ -126,8 +126,10 @@ class Invoker:
         version = _require_active(resolved[0]["config"])
         if invocation_type == "DryRun":
             return InvokeReply(204, b"", {"X-Amz-Executed-Version": version})
-        run = await self.run(ref, payload, str(uuid.uuid4()), client_context, resolved=resolved)
-        headers = {"X-Amz-Executed-Version": run.version}
+        request_id = str(uuid.uuid4())
+        run = await self.run(ref, payload, request_id, client_context, resolved=resolved)
+        # The answer carries the invocation's own request id (the function's context.aws_request_id), as on AWS.
+        headers = {"X-Amz-Executed-Version": run.version, "x-amzn-RequestId": request_id}
         if run.outcome.error_type is not None:
             headers["X-Amz-Function-Error"] = "Unhandled"
         if request.get("LogType") == "Tail":

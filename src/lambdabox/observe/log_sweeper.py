@@ -1,4 +1,5 @@
-"""The periodic sweep of the log directory: retention, then the size cap.
+"""The periodic sweep of the log directory: retention (events older than their group's retention are
+deleted, see LogStore.expire), then the size cap.
 
 Contract:
 1. `start()` begins sweeping on the running loop: every `interval_s`, and sooner when more

@@ -1,8 +1,10 @@
 """Which host programs run each Lambda runtime, and how an environment starts them.
 
-python3.X runs on a matching host interpreter (pyenv's, or the system's), nodejsNN.x on
-the host's `node`, and provided.* runs the package's own `bootstrap`. The interpreter's
-prefix is bound into the sandbox at the same path, so it finds its libraries as on the host.
+python3.X runs on a matching host interpreter (pyenv's, or the system's), and provided.*
+runs the package's own `bootstrap`. A Python interpreter's prefix is bound into the sandbox at
+the same path, so it finds its libraries as on the host. nodejsNN.x runs on the Node NN that
+setup installed (nodes.py), mounted read-only at /var/lang as on AWS, with the SDK for
+JavaScript at /var/runtime/node_modules.
 
 A Python interpreter starts with -S: none of the host's site-packages or dist-packages is on
 its path. The bootstrap builds sys.path in Lambda's order, with the runtime's SDK (sdk.py),
@@ -13,12 +15,11 @@ from __future__ import annotations
 
 import glob
 import os
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from lambdabox.model import runtimes
-from lambdabox.runtime import sdk
+from lambdabox.runtime import nodes, sdk
 
 #: Where the bootstraps of our own runtimes live in the source tree; mounted at /var/runtime.
 BOOTSTRAP_ROOT = Path(__file__).parent
@@ -45,6 +46,8 @@ class Launch:
     execution_env: str | None = None
     #: Host directory of the runtime's own libraries (Python's SDK) and where it is mounted read-only.
     libraries: tuple[Path, str] | None = None
+    #: Further host directories of the runtime and where they are mounted read-only (Node and its SDK).
+    binds: tuple[tuple[Path, str], ...] = ()
 
 
 class RuntimeCatalog:
@@ -53,7 +56,7 @@ class RuntimeCatalog:
     def __init__(self, pyenv_root: Path | None = None, sdk_root: Path | None = None) -> None:
         root = pyenv_root or Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
         self._pyenv_versions = root / "versions"
-        #: Where setup installed the Python runtimes' SDKs (sdk.py).
+        #: Where setup installed the Python runtimes' SDKs (sdk.py), and Node's builds and SDK (nodes.py).
         self._sdk_root = sdk_root or sdk.default_root()
         self._found: dict[str, Path | None] = {}
 
@@ -68,8 +71,12 @@ class RuntimeCatalog:
         if runtime in runtimes.PROVIDED:
             return None
         if self._program(runtime) is None:
-            wanted = "node" if runtime in runtimes.NODEJS else runtime
-            return f"The runtime {runtime} is not available on this Lambdabox host: no {wanted} interpreter was found."
+            if runtime in runtimes.NODEJS:
+                return (
+                    f"The runtime {runtime} is not available on this Lambdabox host: Node.js {nodes.major(runtime)} "
+                    "is not installed (scripts/setup.sh installs it from npm)."
+                )
+            return f"The runtime {runtime} is not available on this Lambdabox host: no {runtime} interpreter was found."
         return None
 
     def launch(self, runtime: str, task_root: Path) -> Launch:
@@ -81,16 +88,19 @@ class RuntimeCatalog:
         executable = self._program(runtime)
         if executable is None:
             raise LookupError(self.problem(runtime))
+        if runtime in runtimes.NODEJS:
+            binds = [(executable.parent.parent, nodes.LANG_DIR)]
+            if nodes.sdk_installed(self._sdk_root, runtime):
+                binds.append((nodes.sdk_dir(self._sdk_root, runtime), nodes.SDK_DIR))
+            return Launch(
+                argv=[f"{nodes.LANG_DIR}/bin/node", *nodes.FLAGS.get(runtime, ()), f"{RUNTIME_DIR}/bootstrap.js"],
+                runtime_dir=BOOTSTRAP_ROOT / "nodejs",
+                path=[f"{nodes.LANG_DIR}/bin"],
+                execution_env=f"AWS_Lambda_{runtime}",
+                binds=tuple(binds),
+            )
         prefix = executable.parent.parent
         prefixes = [] if str(executable).startswith(_SYSTEM_PREFIXES) else [prefix]
-        if runtime in runtimes.NODEJS:
-            return Launch(
-                argv=[str(executable), f"{RUNTIME_DIR}/bootstrap.js"],
-                runtime_dir=BOOTSTRAP_ROOT / "nodejs",
-                prefixes=prefixes,
-                path=[str(executable.parent)],
-                execution_env=f"AWS_Lambda_{runtime}",
-            )
         libraries = None
         if sdk.installed(self._sdk_root, runtime):
             libraries = (sdk.site_dir(self._sdk_root, runtime), sdk.SITE_PACKAGES.format(runtime=runtime))
@@ -111,8 +121,9 @@ class RuntimeCatalog:
 
     def _search(self, runtime: str) -> Path | None:
         if runtime in runtimes.NODEJS:
-            found = shutil.which("node")
-            return Path(found).resolve() if found else None
+            if not nodes.node_installed(self._sdk_root, runtime):
+                return None
+            return nodes.lang_dir(self._sdk_root, runtime) / "bin" / "node"
         version = runtime.removeprefix("python")
         candidates = sorted(
             glob.glob(str(self._pyenv_versions / f"{version}.*" / "bin" / f"python{version}")),

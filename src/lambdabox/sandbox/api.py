@@ -101,6 +101,9 @@ class SandboxSpec:
     #: sandbox is forked from a zygote: a process of that interpreter that has already imported
     #: the script, which then runs its main() in the sandbox instead of exec'ing (a fast cold start).
     preload: Path | None = None
+    #: With `preload`: the runtime's libraries (host directory, and where the sandbox sees them), which
+    #: the zygote imports its SDK from ahead of time (sandbox/preimport.py).
+    preimport: tuple[str, str] | None = None
 
 
 class Sandbox(Protocol):

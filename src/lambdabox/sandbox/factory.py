@@ -288,7 +288,7 @@ class LinuxSandboxFactory:
         # PID 1 of each sandbox is reparented to us when its launcher exits, so we can reap it.
         linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)
         self._spawner = Spawner.start()
-        #: Zygotes, started on first use: (interpreter, preloaded script) -> spawner.
+        #: Zygotes, started on first use: (interpreter, preloaded script, preimported libraries) -> spawner.
         self._zygotes: dict[tuple[str, Path], Spawner] = {}
         self._lock = threading.Lock()
         self._live: dict[str, LinuxSandbox] = {}
@@ -432,11 +432,11 @@ class LinuxSandboxFactory:
         """The plain spawner, or the zygote of the spec's interpreter and preloaded script."""
         if spec.preload is None:
             return self._spawner
-        key = (spec.argv[0], spec.preload)
+        key = (spec.argv[0], spec.preload, spec.preimport)
         with self._lock:
             zygote = self._zygotes.get(key)
             if zygote is None:
-                zygote = self._zygotes[key] = Spawner.start(spec.argv[0], spec.preload)
+                zygote = self._zygotes[key] = Spawner.start(spec.argv[0], spec.preload, spec.preimport)
             return zygote
 
     def _hold(self, spec: SandboxSpec) -> Held:

@@ -39,7 +39,7 @@ import sys
 from contextlib import contextmanager
 from typing import Any, Iterator
 
-from lambdabox.sandbox import cloning, linux
+from lambdabox.sandbox import cloning, linux, preimport
 
 #: Largest request the spawner accepts, in bytes (the environment is the bulk of it).
 MAX_REQUEST = 1 << 20
@@ -49,6 +49,12 @@ MAX_FDS = 4
 SETUP_FAILED = 127
 #: Host directories every sandbox sees read-only; on merged-/usr hosts some are symlinks.
 HOST_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/etc")
+#: The sandbox's user as AWS's environments name it, and its home directory (which, as on AWS, does not
+#: exist: os.homedir() and getpwuid() answer with it, and HOME is not set).
+USER_NAME = "sbx_user1051"
+USER_HOME = "/home/sbx_user1051"
+#: Where the sandbox's own account files are written in its root before they are bound over the host's.
+ACCOUNTS_DIR = ".accounts"
 #: Device nodes bound from the host's /dev.
 DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
 #: Links in /dev that programs expect, to the process's own descriptors.
@@ -107,24 +113,35 @@ _preloaded: list[Any] = []
 _WARM_MODULES = ("socket", "importlib", "logging", "traceback", "decimal", "json")
 
 
-def _preload(path: str) -> None:
-    """Import the script (its imports run now, once); its main() runs later, in each sandbox."""
+def _preload(path: str, libraries: list[str]) -> None:
+    """Import the script (its imports run now, once); its main() runs later, in each sandbox.
+
+    With `libraries` (the host directory of the runtime's libraries, and where sandboxes see
+    them), the runtime's SDK is imported too (preimport.py). What the zygote holds then is
+    frozen out of the garbage collector's reach, so that collections in sandboxes don't write
+    to (and so copy) the pages they share with it.
+    """
+    import gc
     import importlib
     import importlib.util
 
     for name in _WARM_MODULES:
         importlib.import_module(name)
+    imported = preimport.preimport(*libraries) if libraries else []
 
     spec = importlib.util.spec_from_file_location("lambdabox_preloaded", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    # The runtime decides in each sandbox whether the function may use them (bootstrap.forget_preimported).
+    module.PREIMPORTED = tuple(sorted({name.partition(".")[0] for name in imported}))
     _preloaded.append(module)
+    gc.freeze()
 
 
-def serve(sock_fd: int, preload: str | None = None) -> None:
+def serve(sock_fd: int, preload: str | None = None, libraries: list[str] | None = None) -> None:
     """The spawner's loop: one fork per request, until the server hangs up."""
     if preload:
-        _preload(preload)
+        _preload(preload, libraries or [])
     sock = socket.socket(fileno=sock_fd)
     # The launchers we fork exit at once; let the kernel reap them.
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
@@ -272,6 +289,7 @@ def build_root(request: dict[str, Any]) -> None:
                 os.symlink(os.readlink(host), root + host)
         elif os.path.isdir(host):
             _bind(host, root + host, writable=False)
+    _mount_accounts(root, request["uid"], request["gid"])
     # Parents before children, so that a mount inside another one lands on top of it.
     for mount in sorted(request["mounts"], key=lambda mount: mount["target"].count("/")):
         _bind(mount["source"], root + mount["target"], mount["writable"])
@@ -302,10 +320,40 @@ def build_root(request: dict[str, Any]) -> None:
         linux.mount(None, "/", None, READ_ONLY)
 
 
+def _mount_accounts(root: str, uid: int, gid: int) -> None:
+    """/etc/passwd and /etc/group of the sandbox's own: root, nobody and its user, none of the host's."""
+    accounts = f"{root}/{ACCOUNTS_DIR}"
+    files = {
+        "passwd": (
+            "root:x:0:0:root:/root:/bin/bash\n"
+            "nobody:x:65534:65534:Kernel Overflow User:/:/sbin/nologin\n"
+            f"{USER_NAME}:x:{uid}:{gid}::{USER_HOME}:/sbin/nologin\n"
+        ),
+        "group": f"root:x:0:\nnobody:x:65534:\n{USER_NAME}:x:{gid}:\n",
+    }
+    with step("write the sandbox's account files"):
+        # In the sandbox's own root tmpfs; written by root, so its user can't change them, and bound read-only.
+        os.mkdir(accounts, 0o755)
+        for name, text in files.items():
+            fd = os.open(f"{accounts}/{name}", os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW, 0o644)
+            with os.fdopen(fd, "w") as file:
+                file.write(text)
+    for name in files:
+        if os.path.isfile(f"{root}/etc/{name}"):
+            _bind(f"{accounts}/{name}", f"{root}/etc/{name}", writable=False)
+    with step("remove the account files' staging directory"):
+        # The mounts keep the files: nothing of them is left at the root but at /etc.
+        for name in files:
+            os.unlink(f"{accounts}/{name}")
+        os.rmdir(accounts)
+
+
 def _bind(source: str, target: str, writable: bool) -> None:
     with step(f"bind {source} on {target}"):
         if os.path.isdir(source):
             os.makedirs(target, exist_ok=True)
+        elif os.path.isfile(target):
+            pass  # A file to cover, in a directory that may be read-only (the host's /etc).
         else:
             os.makedirs(os.path.dirname(target), exist_ok=True)
             os.close(os.open(target, os.O_CREAT | os.O_WRONLY, 0o644))

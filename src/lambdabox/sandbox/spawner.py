@@ -36,7 +36,7 @@ SPAWNER_ENV = {"PATH": "/usr/bin:/bin", "LC_CTYPE": "C.UTF-8"}
 #: Runs the launcher module from this source tree, without the environment; a zygote also preloads a script.
 _BOOT = (
     "import sys; sys.path.insert(0, sys.argv[1]); from lambdabox.sandbox.launcher import serve; "
-    "sys.path.remove(sys.argv[1]); serve(int(sys.argv[2]), sys.argv[3] if len(sys.argv) > 3 else None)"
+    "sys.path.remove(sys.argv[1]); serve(int(sys.argv[2]), sys.argv[3] if len(sys.argv) > 3 else None, sys.argv[4:])"
 )
 
 
@@ -54,8 +54,11 @@ class Spawner:
         self._sock = sock
 
     @classmethod
-    def start(cls, interpreter: str = sys.executable, preload: Path | None = None) -> Spawner:
-        """A spawner running on `interpreter`; with `preload`, a zygote that has imported that script.
+    def start(
+        cls, interpreter: str = sys.executable, preload: Path | None = None, libraries: tuple[str, str] | None = None
+    ) -> Spawner:
+        """A spawner running on `interpreter`; with `preload`, a zygote that has imported that script, and
+        with `libraries` (a host directory, and where sandboxes see it), the runtime's SDK from there.
 
         Both run without the site module (-S), as the runtimes' interpreters do (catalog.py):
         none of the host's site-packages or .pth files reaches a zygote's sandboxes.
@@ -64,7 +67,7 @@ class Spawner:
         ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
         source = str(Path(__file__).resolve().parents[2])
         flags = ["-I", "-S"]
-        extra = [str(preload)] if preload else []
+        extra = [str(preload), *(libraries or ())] if preload else []
         try:
             process = subprocess.Popen(
                 [interpreter, *flags, "-c", _BOOT, source, str(theirs.fileno()), *extra],

@@ -41,7 +41,8 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
 _metadata = MetaData()
 
@@ -76,12 +77,30 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+class StoreUnavailable(RuntimeError):
+    """The database cannot be opened: an unknown URL or driver, or a server that does not answer."""
+
+
 def connect(url: str) -> Engine:
-    engine = create_engine(url, future=True)
-    if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", _sqlite_pragmas)
-    _metadata.create_all(engine)
+    """An engine on `url` with the records table made; StoreUnavailable, saying why, if it cannot be."""
+    try:
+        engine = create_engine(url, future=True)
+        if engine.dialect.name == "sqlite":
+            event.listen(engine, "connect", _sqlite_pragmas)
+        _metadata.create_all(engine)
+    except (ArgumentError, NoSuchModuleError, OperationalError, ImportError) as error:
+        shown = _shown(url)
+        reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+        raise StoreUnavailable(f"cannot open the database {shown}: {reason}") from None
     return engine
+
+
+def _shown(url: str) -> str:
+    """`url` with any password hidden."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return repr(url)
 
 
 class Records:

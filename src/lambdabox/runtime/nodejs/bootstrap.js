@@ -30,6 +30,7 @@
 
 const fs = require('fs');
 const http = require('http');
+const Module = require('module');
 const path = require('path');
 const util = require('util');
 const { pathToFileURL } = require('url');
@@ -233,7 +234,69 @@ function nearestPackageIsModule(directory) {
   }
 }
 
+/** Whether `specifier` names a package (not a path or a URL such as node:fs). */
+function isBareSpecifier(specifier) {
+  return !/^[./]/.test(specifier) && !/^[a-zA-Z][a-zA-Z0-9+.-]*:/.test(specifier);
+}
+
+/**
+ * The hooks' resolve: a package an ES module can't find beside it is looked for in the NODE_PATH
+ * directories named node_modules, in their order, as Lambda's runtimes do from Node 18 on (Node
+ * itself reads NODE_PATH for require() only). `parents` are URLs of files just above each one.
+ */
+const RESOLVE_FROM_NODE_PATH = `
+let parents = [];
+export function initialize(data) { parents = data.parents; }
+export async function resolve(specifier, context, nextResolve) {
+  try {
+    return await nextResolve(specifier, context);
+  } catch (error) {
+    if (!error || error.code !== 'ERR_MODULE_NOT_FOUND' || !(${isBareSpecifier.toString()})(specifier)) throw error;
+    for (const parentURL of parents) {
+      try {
+        return await nextResolve(specifier, { ...context, parentURL });
+      } catch (_) {}
+    }
+    throw error;
+  }
+}
+`;
+
+/** Once, before the first ES module is imported: ES modules find packages in NODE_PATH too. */
+function resolveFromNodePath() {
+  if (resolveFromNodePath.done) return;
+  resolveFromNodePath.done = true;
+  const parents = (process.env.NODE_PATH || '')
+    .split(':')
+    .filter((dir) => path.isAbsolute(dir) && path.basename(dir) === 'node_modules')
+    .map((dir) => pathToFileURL(path.join(path.dirname(dir), 'lambda-resolve.mjs')).href);
+  if (parents.length === 0) return;
+  if (typeof Module.registerHooks === 'function') {
+    // Node 22.15 and later: hooks that run on this thread, at no start-up cost.
+    Module.registerHooks({
+      resolve(specifier, context, nextResolve) {
+        try {
+          return nextResolve(specifier, context);
+        } catch (error) {
+          if (!error || error.code !== 'ERR_MODULE_NOT_FOUND' || !isBareSpecifier(specifier)) throw error;
+          for (const parentURL of parents) {
+            try {
+              return nextResolve(specifier, { ...context, parentURL });
+            } catch (_) {}
+          }
+          throw error;
+        }
+      },
+    });
+  } else if (typeof Module.register === 'function') {
+    // Node 18.19 and 20: hooks on a thread of their own, started only for functions that are ES modules.
+    const source = 'data:text/javascript,' + encodeURIComponent(RESOLVE_FROM_NODE_PATH);
+    Module.register(source, { data: { parents } });
+  }
+}
+
 async function importModule(file) {
+  resolveFromNodePath();
   return import(pathToFileURL(file).href);
 }
 

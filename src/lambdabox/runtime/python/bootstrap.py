@@ -151,6 +151,35 @@ def set_search_path(task_root):
 
     rest = [entry for entry in sys.path if kept(entry)]
     sys.path[:] = front + rest
+    forget_preimported()
+
+
+#: Top-level modules the zygote this runtime was forked from imported from the runtime's libraries
+#: (boto3 and what it needs); the zygote sets it. Empty when the runtime started on its own.
+PREIMPORTED = ()
+
+
+def forget_preimported():
+    """Drop the runtime's libraries that the zygote imported ahead (PREIMPORTED) if the function or a
+    layer has its own copy of any of them, which the search path puts first: then every one of them is
+    imported afresh, from wherever the search path finds it, as on Lambda. Only those few modules are
+    looked at: reading every module would write to pages the sandbox shares with the zygote."""
+    if not PREIMPORTED:
+        return
+    from importlib.machinery import PathFinder
+
+    for top in PREIMPORTED:
+        spec = PathFinder.find_spec(top, sys.path)
+        held = sys.modules.get(top)
+        if spec is None or held is None or spec.origin != getattr(held, "__file__", None):
+            break
+    else:
+        return
+    tops = set(PREIMPORTED)
+    for name in [name for name in sys.modules if name.partition(".")[0] in tops]:
+        del sys.modules[name]
+    # Import hooks they installed (six's) would answer for the modules just dropped.
+    sys.meta_path[:] = [hook for hook in sys.meta_path if type(hook).__module__.partition(".")[0] not in tops]
 
 
 def load_handler(spec):
