@@ -15,7 +15,7 @@ import uuid
 import pytest
 from botocore.exceptions import ClientError
 
-from lambdabox.model.runtimes import AWS_RUNTIMES
+from lambdabox.model.aws_runtimes import CREATABLE
 from support import ACCOUNT, REGION, REVISION_MISMATCH, Server, arn, aws_error, make_zip
 
 LAST_MODIFIED = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}\+0000")
@@ -650,7 +650,7 @@ REJECTED_CREATES = {
         {"Runtime": "cobol85"},
         _invalid(
             "Value cobol85 at 'runtime' failed to satisfy constraint: Member must satisfy enum value set: "
-            f"[{', '.join(AWS_RUNTIMES)}] or be a valid ARN"
+            f"[{', '.join(CREATABLE)}] or be a valid ARN"
         ),
     ),
     "a-runtime-aws-runs-and-lambdabox-does-not": (

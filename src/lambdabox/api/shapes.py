@@ -20,6 +20,7 @@ from typing import Any
 
 from botocore.model import Shape
 
+from lambdabox.model import aws_runtimes
 from lambdabox.model.errors import InvalidRequestContent, constraint, validation_failure
 
 #: Bound on the constraint failures listed in one message, as AWS lists at most a few.
@@ -134,6 +135,9 @@ def _collect(shape: Shape, value: Any, path: str, problems: list[str], exempt: f
         for name, item in value.items():
             _collect(shape.members[name], item, aws_path(path, name), problems, exempt)
         return
+    if path in _AWS_ENUMS:
+        _collect_aws_enum(shape, value, path, problems)
+        return
     own = _rules(shape, value)
     # When a member of a list or map breaks a rule, AWS names every rule of that member
     # shape, not only the broken ones; list members and map values add "must not be null".
@@ -148,6 +152,23 @@ def _collect(shape: Shape, value: Any, path: str, problems: list[str], exempt: f
             own.append(f"Map keys must satisfy constraint: [{', '.join(_all_rules(shape.key, not_null=False))}]")
         if any(_rules(shape.value, item) for item in value.values()):
             own.append(f"Map value must satisfy constraint: [{', '.join(_all_rules(shape.value, not_null=True))}]")
+    problems.extend(_describe(shape, value, path, rule) for rule in own)
+
+
+#: Members Lambda checks against a set of its own rather than the model's enum, by the path its message
+#: names. It prints the set bare even for a list ("Member must satisfy enum value set: [...]"), as recorded.
+_AWS_ENUMS = {
+    "compatibleRuntime": aws_runtimes.LAYER_FILTER,
+    "compatibleRuntimes": aws_runtimes.CREATABLE,
+}
+
+
+def _collect_aws_enum(shape: Shape, value: Any, path: str, problems: list[str]) -> None:
+    allowed = _AWS_ENUMS[path]
+    own = _rules(shape, value) if shape.type_name == "list" else []
+    items = value if shape.type_name == "list" else [value]
+    if any(item not in allowed for item in items):
+        own.append(f"Member must satisfy enum value set: [{', '.join(allowed)}]")
     problems.extend(_describe(shape, value, path, rule) for rule in own)
 
 

@@ -26,12 +26,13 @@ Contract:
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from lambdabox.control import catalog
-from lambdabox.control.catalog import ALIAS, POLICY, VERSION, namespace, policy_key, version_key
+from lambdabox.control.catalog import ALIAS, FUNCTION, POLICY, VERSION, namespace, policy_key, version_key
 from lambdabox.control.layers import LAYER_POLICY, LAYER_VERSION
 from lambdabox.control.layers import version_key as layer_version_key
 from lambdabox.control.versions import blobs_of
@@ -61,12 +62,20 @@ POLICY_REVISION_MISMATCH = (
     "The Revision Id provided does not match the latest Revision Id. "
     "Call the GetPolicy API to retrieve the latest Revision Id"
 )
-#: GetPolicy on a function, version or alias without a policy.
+#: The same for a layer version's policy (AddLayerVersionPermission, RemoveLayerVersionPermission), as recorded.
+LAYER_POLICY_REVISION_MISMATCH = (
+    "The Revision Id provided does not match the latest Revision Id. "
+    "Call the GetLayerPolicy API to retrieve the latest Revision Id"
+)
+#: GetPolicy on a function, version or alias without a policy, and on a function or version that does
+#: not exist (AWS's recorded answer: it does not say which).
 NO_POLICY = "The resource you requested does not exist."
 #: GetLayerVersionPolicy without a policy (the message users report from Lambda), and the
 #: removal of a statement from a resource without any policy (assumed to be worded alike).
 NO_ASSOCIATED_POLICY = "No policy is associated with the given resource."
 LATEST_REFUSED = "We currently do not support adding policies for $LATEST."
+#: A qualifier that could name an alias (not a number, no "$"): a missing one is reported as an alias.
+_ALIAS_NAME = re.compile(r"[a-zA-Z0-9-_]+")
 
 
 def _conflict(sid: str) -> ResourceConflict:
@@ -131,7 +140,8 @@ class _Target:
 
     @classmethod
     def find(cls, records: Records, ref: FunctionRef) -> "_Target":
-        """The target `ref` names, or ResourceNotFoundException (Function not found: ARN)."""
+        """The target `ref` names, or ResourceNotFoundException: "Function not found: ARN" for a
+        function or version, "Cannot find alias arn: ARN" for a qualifier that could name an alias."""
         catalog.function(records, ref)
         qualifier = _qualifier(ref)
         if qualifier is None or catalog.is_version_number(qualifier):
@@ -139,6 +149,8 @@ class _Target:
             record = catalog.version(records, ref, number)
             return cls(ref, qualifier, VERSION, version_key(ref.name, number), record)
         record = records.get(ALIAS, namespace(ref.scope), f"{ref.name}/{qualifier}")
+        if record is None and _ALIAS_NAME.fullmatch(qualifier):
+            record = catalog.alias(records, ref, qualifier)
         if record is None:
             raise catalog.not_found(ref, qualifier)
         return cls(ref, qualifier, ALIAS, f"{ref.name}/{qualifier}", record)
@@ -190,6 +202,8 @@ class Permissions:
     def remove(self, scope: Scope, request: dict[str, Any]) -> None:
         ref = parse_function_ref(request["FunctionName"], scope, request.get("Qualifier"))
         with self._store.transaction() as records:
+            if records.get(FUNCTION, namespace(ref.scope), ref.name) is None:
+                raise ResourceNotFound(f"No policy found for: {function_arn(ref.scope, ref.name, _qualifier(ref))}")
             target = _Target.find(records, ref)
             target.require_revision(request.get("RevisionId"))
             policy = records.get(POLICY, namespace(ref.scope), target.policy_key)
@@ -203,7 +217,10 @@ class Permissions:
     def get(self, scope: Scope, request: dict[str, Any]) -> dict[str, Any]:
         ref = parse_function_ref(request["FunctionName"], scope, request.get("Qualifier"))
         with self._store.reading() as records:
-            target = _Target.find(records, ref)
+            try:
+                target = _Target.find(records, ref)
+            except ResourceNotFound:
+                raise ResourceNotFound(NO_POLICY) from None
             texts = _texts(records.get(POLICY, namespace(ref.scope), target.policy_key))
         if not texts:
             raise ResourceNotFound(NO_POLICY)
@@ -275,6 +292,5 @@ def _require_layer_version(records: Records, scope: Scope, name: str, number: in
 
 
 def _require_layer_revision(policy: dict[str, Any] | None, expected: str | None) -> None:
-    # The wording for layers is not documented; Lambda is assumed to word it as for functions.
     if expected and expected != (policy or {}).get("RevisionId"):
-        raise PreconditionFailed(POLICY_REVISION_MISMATCH)
+        raise PreconditionFailed(LAYER_POLICY_REVISION_MISMATCH)

@@ -36,8 +36,9 @@ POLICY_ID = "default"
 _ACCOUNT = re.compile(r"\d{12}")
 #: IAM principals a statement may name by ARN: an account root, a user, a role, an assumed-role session.
 _IAM_ARN = re.compile(r"arn:aws[a-zA-Z-]*:(iam::\d{12}:(root|user/\S+|role/\S+)|sts::\d{12}:assumed-role/\S+)")
-#: A service principal is a domain-style name (s3.amazonaws.com, alexa-appkit.amazon.com).
-_SERVICE = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+")
+#: A service principal is an AWS service's domain-style name (s3.amazonaws.com, alexa-appkit.amazon.com,
+#: and the China partition's .amazonaws.com.cn); AWS refuses other domains (invalid.nonaws.com, as recorded).
+_SERVICE = re.compile(r"([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)+(amazonaws\.com(\.cn)?|amazon\.com)")
 
 #: AWS's words (quoted by CloudFormation, which relays Lambda's message).
 BAD_PRINCIPAL = "The provided principal was invalid. Please check the principal and try again."

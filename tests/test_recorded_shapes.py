@@ -1,0 +1,174 @@
+"""Answers pinned to recordings of real AWS Lambda responses.
+
+The expected texts are AWS's, as LocalStack's test suite recorded them from AWS
+(tests/aws/services/lambda_/test_lambda_api.snapshot.json), with the recording's placeholders
+replaced by this server's account, region and names. Each case names the recording it comes from.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from support import arn, aws_error, make_zip
+
+#: test_create_lambda_exceptions/invalid_runtime_exc: the runtimes a function may name, in AWS's order.
+CREATABLE = (
+    "[nodejs20.x, python3.14, provided.al2023, python3.12, python3.13, nodejs24.x, nodejs22.x, java25, python3.10, "
+    "python3.11, java21, ruby3.3, ruby3.4, ruby3.2, python3.8, python3.9, java17, nodejs16.x, dotnet10, dotnet8, "
+    "java11, dotnet6, nodejs18.x, provided.al2, java8.al2]"
+)
+#: test_layer_exceptions/list_layers_exc_compatibleruntime_invalid: every name ListLayers accepts.
+LAYER_FILTER = (
+    "[ruby3.5, ruby2.6, dotnetcore1.0, python3.7, nodejs8.10, nasa, ruby2.7, python2.7-greengrass, dotnetcore2.0, "
+    "python3.8, java21, dotnet6, dotnetcore2.1, python3.9, java11, nodejs6.10, provided, dotnetcore3.1, dotnet8, "
+    "java25, java17, nodejs, nodejs4.3, java8.al2, go1.x, dotnet10, nodejs20.x, go1.9, byol, nodejs10.x, "
+    "provided.al2023, nodejs22.x, python3.10, java8, nodejs12.x, python3.11, nodejs24.x, nodejs8.x, python3.12, "
+    "nodejs14.x, nodejs8.9, nodejs26.x, python3.13, python3.14, nodejs16.x, python3.15, provided.al2, "
+    "nodejs4.3-edge, nodejs18.x, ruby3.2, python3.4, ruby3.3, ruby3.4, ruby2.5, python3.6, python2.7]"
+)
+ARCHITECTURES = "[Member must satisfy enum value set: [x86_64, arm64], Member must not be null]"
+
+
+# -- runtimes --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("runtime", ["non-existent-runtime", "PYTHON3.9"])
+def test_an_unknown_runtime_lists_the_runtimes_aws_lists(raw_lam, role, unique, runtime):
+    """test_create_lambda_exceptions/invalid_runtime_exc and uppercase_runtime_exc."""
+    name = unique("fn")
+    assert aws_error(
+        raw_lam.create_function, FunctionName=name, Runtime=runtime, Role=role, Handler="app.handler",
+        Code={"ZipFile": make_zip()},
+    ) == (
+        400, "InvalidParameterValueException",
+        f"Value {runtime} at 'runtime' failed to satisfy constraint: Member must satisfy enum value set: "
+        f"{CREATABLE} or be a valid ARN",
+    )
+    assert aws_error(raw_lam.get_function, FunctionName=name)[0] == 404
+
+
+def test_list_layers_names_every_runtime_it_accepts(raw_lam):
+    """test_layer_exceptions/list_layers_exc_compatibleruntime_invalid; a retired name is a valid filter."""
+    assert aws_error(raw_lam.list_layers, CompatibleRuntime="runtimedoesnotexist") == (
+        400, "ValidationException",
+        "1 validation error detected: Value 'runtimedoesnotexist' at 'compatibleRuntime' failed to satisfy "
+        f"constraint: Member must satisfy enum value set: {LAYER_FILTER}",
+    )
+    assert raw_lam.list_layers(CompatibleRuntime="python3.7")["Layers"] == []
+
+
+@pytest.mark.parametrize(
+    ("runtimes", "architectures"),
+    [(["invalidruntime"], ["invalidarch"]), (["invalidruntime", "invalidruntime2", "nodejs20.x"], ["invalidarch", "x86_64"])],
+    ids=["invalid", "partially-invalid"],
+)
+def test_publishing_a_layer_with_unknown_runtimes_and_architectures(raw_lam, unique, runtimes, architectures):
+    """test_layer_exceptions/publish_layer_version_exc_invalid_runtime_arch and ..._partially_invalid_values:
+    the runtimes' rule is the bare enum set, the architectures' is wrapped as a list member's."""
+    layer = unique("layer")
+    assert aws_error(
+        raw_lam.publish_layer_version, LayerName=layer, Content={"ZipFile": make_zip()},
+        CompatibleRuntimes=runtimes, CompatibleArchitectures=architectures,
+    ) == (
+        400, "ValidationException",
+        f"2 validation errors detected: Value '[{', '.join(runtimes)}]' at 'compatibleRuntimes' failed to satisfy "
+        f"constraint: Member must satisfy enum value set: {CREATABLE}; Value '[{', '.join(architectures)}]' at "
+        f"'compatibleArchitectures' failed to satisfy constraint: Member must satisfy constraint: {ARCHITECTURES}",
+    )
+    assert raw_lam.list_layer_versions(LayerName=layer)["LayerVersions"] == []
+
+
+# -- function policies -----------------------------------------------------------------------
+
+NO_POLICY = "The resource you requested does not exist."
+ALLOW_S3 = {"Action": "lambda:InvokeFunction", "StatementId": "s3", "Principal": "s3.amazonaws.com"}
+
+
+@pytest.fixture
+def versioned(lam, create_function):
+    """A function with version 1 and no policy."""
+    name = create_function()["FunctionName"]
+    lam.publish_version(FunctionName=name)
+    return name
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        # test_permission_exceptions/get_policy_fn_doesnotexist and get_policy_fn_version_doesnotexist
+        ("get-policy-no-function", (404, "ResourceNotFoundException", NO_POLICY)),
+        ("get-policy-no-version", (404, "ResourceNotFoundException", NO_POLICY)),
+        # .../remove_permission_fn_doesnotexist
+        ("remove-no-function", (404, "ResourceNotFoundException", "No policy found for: {arn_missing}")),
+        # .../add_permission_fn_alias_doesnotexist and remove_permission_fn_alias_doesnotexist
+        ("add-no-alias", (404, "ResourceNotFoundException", "Cannot find alias arn: {arn}:alias-doesnotexist")),
+        ("remove-no-alias", (404, "ResourceNotFoundException", "Cannot find alias arn: {arn}:alias-doesnotexist")),
+        # .../add_permission_fn_version_doesnotexist and add_permission_fn_qualifier_valid_doesnotexist
+        ("add-no-version", (404, "ResourceNotFoundException", "Function not found: {arn}:42")),
+        ("add-no-dollar-qualifier", (
+            404, "ResourceNotFoundException", "Function not found: {arn}:valid-with-$-but-doesnotexist",
+        )),
+        # .../remove_permission_policy_doesnotexist
+        ("remove-no-policy", (404, "ResourceNotFoundException", "No policy is associated with the given resource.")),
+        # .../add_permission_principal_invalid
+        ("add-non-aws-service", (
+            400, "InvalidParameterValueException",
+            "The provided principal was invalid. Please check the principal and try again.",
+        )),
+    ],
+)
+def test_policy_refusals_as_recorded(lam, raw_lam, versioned, unique, case, expected):
+    name, missing = versioned, unique("nofn")
+    calls = {
+        "get-policy-no-function": lambda: aws_error(lam.get_policy, FunctionName=missing),
+        "get-policy-no-version": lambda: aws_error(lam.get_policy, FunctionName=name, Qualifier="77"),
+        "remove-no-function": lambda: aws_error(lam.remove_permission, FunctionName=missing, StatementId="s3"),
+        "add-no-alias": lambda: aws_error(lam.add_permission, FunctionName=name, Qualifier="alias-doesnotexist", **ALLOW_S3),
+        "remove-no-alias": lambda: aws_error(
+            lam.remove_permission, FunctionName=name, Qualifier="alias-doesnotexist", StatementId="s3",
+        ),
+        "add-no-version": lambda: aws_error(lam.add_permission, FunctionName=name, Qualifier="42", **ALLOW_S3),
+        "add-no-dollar-qualifier": lambda: aws_error(
+            raw_lam.add_permission, FunctionName=name, Qualifier="valid-with-$-but-doesnotexist", **ALLOW_S3,
+        ),
+        "remove-no-policy": lambda: aws_error(lam.remove_permission, FunctionName=name, StatementId="s3"),
+        "add-non-aws-service": lambda: aws_error(
+            lam.add_permission, FunctionName=name, **{**ALLOW_S3, "StatementId": "lambda", "Principal": "invalid.nonaws.com"},
+        ),
+    }
+    status, code, message = expected
+    assert calls[case]() == (status, code, message.format(arn=arn(name), arn_missing=arn(missing)))
+    # Nothing was written: the function still has no policy.
+    assert aws_error(lam.get_policy, FunctionName=name) == (404, "ResourceNotFoundException", NO_POLICY)
+
+
+def test_aws_service_principals_are_still_accepted(lam, create_function):
+    name = create_function()["FunctionName"]
+    for sid, principal in (("s3", "s3.amazonaws.com"), ("alexa", "alexa-appkit.amazon.com"), ("cn", "s3.amazonaws.com.cn")):
+        added = lam.add_permission(FunctionName=name, StatementId=sid, Action="lambda:InvokeFunction", Principal=principal)
+        assert json.loads(added["Statement"])["Principal"] == {"Service": principal}
+
+
+# -- layer version policies -------------------------------------------------------------------
+
+
+def test_a_stale_revision_on_a_layer_policy_names_get_layer_policy(lam, unique):
+    """test_layer_policy_exceptions/layer_permission_wrong_revision and ..._wrong_revision_remove."""
+    layer = unique("layer")
+    lam.publish_layer_version(LayerName=layer, Content={"ZipFile": make_zip()})
+    statement = {"LayerName": layer, "VersionNumber": 1, "Action": "lambda:GetLayerVersion", "Principal": "*"}
+    lam.add_layer_version_permission(StatementId="s1", **statement)
+    before = lam.get_layer_version_policy(LayerName=layer, VersionNumber=1)
+    stale = (
+        412, "PreconditionFailedException",
+        "The Revision Id provided does not match the latest Revision Id. "
+        "Call the GetLayerPolicy API to retrieve the latest Revision Id",
+    )
+    assert aws_error(lam.add_layer_version_permission, StatementId="s2", RevisionId="wrong", **statement) == stale
+    assert aws_error(
+        lam.remove_layer_version_permission, LayerName=layer, VersionNumber=1, StatementId="s1", RevisionId="wrong",
+    ) == stale
+    after = lam.get_layer_version_policy(LayerName=layer, VersionNumber=1)
+    assert (after["Policy"], after["RevisionId"]) == (before["Policy"], before["RevisionId"])
