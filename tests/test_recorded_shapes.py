@@ -172,3 +172,95 @@ def test_a_stale_revision_on_a_layer_policy_names_get_layer_policy(lam, unique):
     ) == stale
     after = lam.get_layer_version_policy(LayerName=layer, VersionNumber=1)
     assert (after["Policy"], after["RevisionId"]) == (before["Policy"], before["RevisionId"])
+
+
+# -- function names in lookups ------------------------------------------------------------------
+# test_function_name_and_qualifier_validation: Get, Delete and Invoke check a FunctionName's pattern but not its
+# length. A malformed name is a ValidationException quoting the lookup pattern; a well-formed name no function can
+# have is not found.
+
+LOOKUP_PATTERN = (
+    r"(arn:(aws[a-zA-Z-]*)?:lambda:)?((eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:)?(\d{12}:)?(function:)?"
+    r"([a-zA-Z0-9-_\.]+)(:(\$LATEST(\.PUBLISHED)?|[a-zA-Z0-9-_]+))?"
+)
+QUALIFIER_TOO_LONG = (
+    f"Value '{'a' * 129}' at 'qualifier' failed to satisfy constraint: Member must have length less than or equal to 128"
+)
+FULL_ARN = "arn:aws:lambda:us-east-1:000000000000:function"
+
+
+def _malformed(name: str) -> str:
+    return f"Value '{name}' at 'functionName' failed to satisfy constraint: Member must satisfy regular expression pattern: {LOOKUP_PATTERN}"
+
+
+@pytest.mark.parametrize("operation", ["get_function", "get_function_configuration", "delete_function", "invoke"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "my-function!",
+        "*",
+        "invalid-account:function:my-function",
+        "arn:aws:lambda:invalid-region:000000000000:function:my-function",
+        "arn:aws:ec2:us-east-1:000000000000:instance:i-1234567890abcdef0",
+        f"{FULL_ARN}:my-function:1:2",
+        "function:my-function:$LATEST:extra",
+        "arn:aws:lambda::000000000000:function:my-function",
+        "arn:aws:lambda:us-east-1::function:my-function",
+        f"{FULL_ARN}:my-function:$LATES",
+        "arn:aws:lambda:invalid-region:000000000000:function:my-function" + "a" * 170,
+    ],
+    ids=[
+        "bang", "star", "bad-account", "bad-region", "ec2-arn", "two-qualifiers", "extra-qualifier", "no-region",
+        "no-account", "latest-misspelled", "long-and-bad-region",
+    ],
+)
+def test_a_malformed_name_is_invalid_whatever_its_length(raw_lam, operation, name):
+    assert aws_error(getattr(raw_lam, operation), FunctionName=name) == (
+        400, "ValidationException", f"1 validation error detected: {_malformed(name)}",
+    )
+
+
+@pytest.mark.parametrize("operation", ["get_function", "delete_function", "invoke"])
+def test_a_long_qualifier_and_a_malformed_name_are_both_reported(raw_lam, operation):
+    name = "arn:aws:lambda:invalid-region:000000000000:function:my-function-" + "a" * 170
+    status, code, message = aws_error(getattr(raw_lam, operation), FunctionName=name, Qualifier="a" * 129)
+    prefix = "2 validation errors detected: "
+    assert (status, code, message[: len(prefix)]) == (400, "ValidationException", prefix)
+    # The recording sorts the two problems; either order is AWS's.
+    assert sorted(message[len(prefix):].split("; ")) == sorted([QUALIFIER_TOO_LONG, _malformed(name)])
+
+
+@pytest.mark.parametrize(
+    ("operation", "name", "qualifier", "shown"),
+    [
+        ("get_function", "a" * 65, None, f"{FULL_ARN}:{'a' * 65}"),
+        ("delete_function", "a" * 65, None, f"{FULL_ARN}:{'a' * 65}"),
+        ("invoke", "a" * 65, None, f"{FULL_ARN}:{'a' * 65}:$LATEST"),
+        # "arn:...:ACCOUNT:function" reads as the function named "function".
+        ("get_function", FULL_ARN, None, f"{FULL_ARN}:function"),
+        ("delete_function", FULL_ARN, None, f"{FULL_ARN}:function"),
+        ("invoke", FULL_ARN, None, f"{FULL_ARN}:function:$LATEST"),
+        # test_function_name_and_qualifier_validation[lowercase_latest_qualifier]: $latest is an unknown qualifier.
+        ("get_function", f"{FULL_ARN}:my-function", "$latest", f"{FULL_ARN}:my-function:$latest"),
+        ("delete_function", f"{FULL_ARN}:my-function", "$latest", f"{FULL_ARN}:my-function"),
+        ("invoke", f"{FULL_ARN}:my-function", "$latest", f"{FULL_ARN}:my-function:$latest"),
+    ],
+    ids=["get-65", "delete-65", "invoke-65", "get-incomplete", "delete-incomplete", "invoke-incomplete",
+         "get-lowercase-latest", "delete-lowercase-latest", "invoke-lowercase-latest"],
+)
+def test_a_well_formed_name_no_function_has_is_not_found(raw_lam, operation, name, qualifier, shown):
+    arguments = {"FunctionName": name, **({"Qualifier": qualifier} if qualifier else {})}
+    assert aws_error(getattr(raw_lam, operation), **arguments) == (
+        404, "ResourceNotFoundException", f"Function not found: {shown}",
+    )
+
+
+def test_a_huge_malformed_name_is_refused_and_changes_nothing(raw_lam, create_function):
+    """Hostile input: a name of thousands of characters, malformed, in a lookup and a deletion."""
+    kept = create_function()["FunctionName"]
+    name = kept + "!" * 4000
+    for operation in ("get_function", "delete_function", "invoke"):
+        status, code, message = aws_error(getattr(raw_lam, operation), FunctionName=name)
+        assert (status, code) == (400, "ValidationException")
+        assert message.startswith(f"1 validation error detected: Value '{name}' at 'functionName'")
+    assert raw_lam.get_function(FunctionName=kept)["Configuration"]["FunctionName"] == kept

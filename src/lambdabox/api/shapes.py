@@ -106,14 +106,16 @@ def aws_path(parent: str, member: str) -> str:
     return f"{parent}.{name}" if parent else name
 
 
-def check(shape: Shape, value: Any, exempt: frozenset[str] = frozenset()) -> None:
+def check(shape: Shape, value: Any, exempt: frozenset[str] = frozenset(), unbounded: frozenset[str] = frozenset()) -> None:
     """Raise one ValidationException naming every constraint `value` breaks.
 
     Paths in `exempt` are left to the control layer, which reports them as AWS does
-    (Lambda reports a bad Runtime as InvalidParameterValueException, for one).
+    (Lambda reports a bad Runtime as InvalidParameterValueException, for one). Paths in
+    `unbounded` are checked but for their maximum length, which Lambda does not check there
+    (a GetFunction name longer than any function's is not found, not invalid).
     """
     problems: list[str] = []
-    _collect(shape, value, "", problems, exempt)
+    _collect(shape, value, "", problems, exempt, unbounded)
     if problems:
         raise validation_failure(problems[:MAX_LISTED_PROBLEMS])
 
@@ -124,7 +126,10 @@ def _describe(shape: Shape, value: Any, path: str, rule: str) -> str:
     return constraint(_show(value), path, rule)
 
 
-def _collect(shape: Shape, value: Any, path: str, problems: list[str], exempt: frozenset[str]) -> None:
+def _collect(
+    shape: Shape, value: Any, path: str, problems: list[str], exempt: frozenset[str],
+    unbounded: frozenset[str] = frozenset(),
+) -> None:
     if path in exempt:
         return
     kind = shape.type_name
@@ -133,12 +138,14 @@ def _collect(shape: Shape, value: Any, path: str, problems: list[str], exempt: f
             if value.get(name) is None:
                 problems.append(f"Value null at '{aws_path(path, name)}' failed to satisfy constraint: Member must not be null")
         for name, item in value.items():
-            _collect(shape.members[name], item, aws_path(path, name), problems, exempt)
+            _collect(shape.members[name], item, aws_path(path, name), problems, exempt, unbounded)
         return
     if path in _AWS_ENUMS:
         _collect_aws_enum(shape, value, path, problems)
         return
     own = _rules(shape, value)
+    if path in unbounded:
+        own = [rule for rule in own if not rule.startswith("Member must have length less than or equal to")]
     # When a member of a list or map breaks a rule, AWS names every rule of that member
     # shape, not only the broken ones; list members and map values add "must not be null".
     if kind == "list":

@@ -131,7 +131,9 @@ class Functions:
     # -- read ---------------------------------------------------------------------------
 
     def get(self, scope: Scope, request: dict[str, Any], base_url: str) -> dict[str, Any]:
-        ref = existing_function_ref(request["FunctionName"], scope, request.get("Qualifier"))
+        ref = existing_function_ref(
+            request["FunctionName"], scope, request.get("Qualifier"), shown_qualifier=request.get("Qualifier")
+        )
         with self._store.reading() as records:
             function = catalog.function(records, ref)
             record, _ = catalog.resolve(records, ref)
@@ -155,7 +157,9 @@ class Functions:
         return {"CodeSigningConfigArn": "", "FunctionName": ref.name}
 
     def get_configuration(self, scope: Scope, request: dict[str, Any]) -> dict[str, Any]:
-        ref = existing_function_ref(request["FunctionName"], scope, request.get("Qualifier"))
+        ref = existing_function_ref(
+            request["FunctionName"], scope, request.get("Qualifier"), shown_qualifier=request.get("Qualifier")
+        )
         with self._store.reading() as records:
             record, _ = catalog.resolve(records, ref)
         return _as_requested(self._secrets.shown(ref.scope, record["config"]), ref)

@@ -37,7 +37,7 @@ from lambdabox.invoke.pool import EnvironmentPool
 from lambdabox.invoke.provisioner import Provisioner
 from lambdabox.invoke.snapshots import Snapshots
 from lambdabox.model import json_text
-from lambdabox.model.arns import FunctionRef, Scope, function_arn, parse_function_ref
+from lambdabox.model.arns import LATEST, FunctionRef, Scope, existing_function_ref, function_arn
 from lambdabox.model.errors import InvalidRequestContent, InvalidSubnetID, RequestTooLarge, ResourceConflict
 from lambdabox.queue.api import EVENT, EventQueue, QueueItem
 from lambdabox.runtime.api import InitFailed, Invocation, Outcome
@@ -110,7 +110,9 @@ class Invoker:
 
     async def invoke(self, scope: Scope, request: dict[str, Any], trace_header: str | None = None) -> InvokeReply:
         """The Invoke API: RequestResponse, Event or DryRun."""
-        ref = parse_function_ref(request["FunctionName"], scope, request.get("Qualifier"))
+        ref = existing_function_ref(
+            request["FunctionName"], scope, request.get("Qualifier"), shown_qualifier=request.get("Qualifier") or LATEST
+        )
         invocation_type = request.get("InvocationType", "RequestResponse")
         payload = request.get("Payload") or b"{}"
         if invocation_type == "Event" and len(payload) > MAX_ASYNC_PAYLOAD_BYTES:
