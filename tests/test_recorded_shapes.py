@@ -264,3 +264,17 @@ def test_a_huge_malformed_name_is_refused_and_changes_nothing(raw_lam, create_fu
         assert (status, code) == (400, "ValidationException")
         assert message.startswith(f"1 validation error detected: Value '{name}' at 'functionName'")
     assert raw_lam.get_function(FunctionName=kept)["Configuration"]["FunctionName"] == kept
+
+
+# -- Invoke -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("invocation_type", ["RequestResponse", "Event", "DryRun"])
+def test_invoking_a_missing_function_names_latest(lam, unique, invocation_type):
+    """lambda.snapshot.json, test_invoke_exceptions (recorded 2025): Function not found: ARN:$LATEST."""
+    name = unique("nofn")
+    assert aws_error(lam.invoke, FunctionName=name, InvocationType=invocation_type) == (
+        404, "ResourceNotFoundException", f"Function not found: {arn(name)}:$LATEST",
+    )
+    # With a qualifier, the qualifier (test_lambda_alias_moving/invocation_exc_not_existent).
+    assert aws_error(lam.invoke, FunctionName=name, Qualifier="live")[2] == f"Function not found: {arn(name)}:live"

@@ -220,7 +220,8 @@ class Invoker:
     def _read(self, ref: FunctionRef) -> tuple[dict[str, Any], dict[str, Any], list[tuple[dict[str, Any], float]]]:
         """The function record, the version record a reference names, and an alias's weighted other versions."""
         with self._store.reading() as records:
-            function = catalog.function(records, ref)
+            # Invoke names a missing function with the version it would have run, as AWS does: NAME:$LATEST.
+            function = catalog.function(records, FunctionRef(ref.scope, ref.name, ref.qualifier or LATEST))
             record, alias_name = catalog.resolve(records, ref)
             weighted = []
             if alias_name is not None:
