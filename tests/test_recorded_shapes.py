@@ -278,3 +278,24 @@ def test_invoking_a_missing_function_names_latest(lam, unique, invocation_type):
     )
     # With a qualifier, the qualifier (test_lambda_alias_moving/invocation_exc_not_existent).
     assert aws_error(lam.invoke, FunctionName=name, Qualifier="live")[2] == f"Function not found: {arn(name)}:live"
+
+
+# -- LoggingConfig ----------------------------------------------------------------------------
+
+
+def test_switching_back_to_text_logs_drops_the_json_levels(lam, create_function):
+    """test_advanced_logging_configuration_format_switch: JSON fills in INFO levels, Text shows none again."""
+    name = create_function()["FunctionName"]
+    group = f"/aws/lambda/{name}"
+    steps = [
+        ({"LogFormat": "JSON"}, {"ApplicationLogLevel": "INFO", "LogFormat": "JSON", "LogGroup": group, "SystemLogLevel": "INFO"}),
+        ({"LogFormat": "Text"}, {"LogFormat": "Text", "LogGroup": group}),
+        # test_function_advanced_logging_configuration: the levels and a custom group, then Text again.
+        ({"LogFormat": "JSON", "ApplicationLogLevel": "DEBUG", "LogGroup": "cool_lambda"},
+         {"ApplicationLogLevel": "DEBUG", "LogFormat": "JSON", "LogGroup": "cool_lambda", "SystemLogLevel": "INFO"}),
+        ({"LogFormat": "Text"}, {"LogFormat": "Text", "LogGroup": "cool_lambda"}),
+    ]
+    for requested, shown in steps:
+        assert lam.update_function_configuration(FunctionName=name, LoggingConfig=requested)["LoggingConfig"] == shown
+        lam.get_waiter("function_updated_v2").wait(FunctionName=name, WaiterConfig={"Delay": 0.2})
+        assert lam.get_function_configuration(FunctionName=name)["LoggingConfig"] == shown
