@@ -299,3 +299,20 @@ def test_switching_back_to_text_logs_drops_the_json_levels(lam, create_function)
         assert lam.update_function_configuration(FunctionName=name, LoggingConfig=requested)["LoggingConfig"] == shown
         lam.get_waiter("function_updated_v2").wait(FunctionName=name, WaiterConfig={"Delay": 0.2})
         assert lam.get_function_configuration(FunctionName=name)["LoggingConfig"] == shown
+
+
+def test_a_statement_with_every_optional_field_is_written_in_awss_order(lam, create_function):
+    """test_add_lambda_permission_fields/add_permission_optional_fields: the Statement text, key for key."""
+    name = create_function()["FunctionName"]
+    added = lam.add_permission(
+        FunctionName=name, StatementId="urlPermission", Action="lambda:InvokeFunctionUrl", Principal="*",
+        SourceArn="arn:aws:s3:::test-bucket", SourceAccount="000000000000", PrincipalOrgID="o-1234567890",
+        FunctionUrlAuthType="NONE",
+    )
+    assert added["Statement"] == (
+        '{"Sid":"urlPermission","Effect":"Allow","Principal":"*","Action":"lambda:InvokeFunctionUrl",'
+        f'"Resource":"{arn(name)}","Condition":{{"StringEquals":{{"AWS:SourceAccount":"000000000000",'
+        '"lambda:FunctionUrlAuthType":"NONE","aws:PrincipalOrgID":"o-1234567890"},'
+        '"ArnLike":{"AWS:SourceArn":"arn:aws:s3:::test-bucket"}}}'
+    )
+    assert json.loads(lam.get_policy(FunctionName=name)["Policy"])["Statement"] == [json.loads(added["Statement"])]

@@ -66,18 +66,20 @@ def function_statement(request: Mapping[str, Any], resource: str) -> dict[str, A
         "Action": request["Action"],
         "Resource": resource,
     }
+    # Keys in the order Lambda writes them (recorded): StringEquals before ArnLike, and within it the
+    # source account, the URL auth type, the organization.
     condition: dict[str, dict[str, str]] = {}
-    if request.get("SourceArn"):
-        condition.setdefault("ArnLike", {})["AWS:SourceArn"] = request["SourceArn"]
     equals = {
         "AWS:SourceAccount": request.get("SourceAccount"),
+        "lambda:FunctionUrlAuthType": request.get("FunctionUrlAuthType"),
         "aws:PrincipalOrgID": request.get("PrincipalOrgID"),
         "lambda:EventSourceToken": request.get("EventSourceToken"),
-        "lambda:FunctionUrlAuthType": request.get("FunctionUrlAuthType"),
     }
     equals = {key: value for key, value in equals.items() if value}
     if equals:
         condition["StringEquals"] = equals
+    if request.get("SourceArn"):
+        condition["ArnLike"] = {"AWS:SourceArn": request["SourceArn"]}
     if request.get("InvokedViaFunctionUrl"):
         # A Bool condition key: IAM writes boolean values as strings.
         condition["Bool"] = {"lambda:InvokedViaFunctionUrl": "true"}
