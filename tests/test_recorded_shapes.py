@@ -316,3 +316,29 @@ def test_a_statement_with_every_optional_field_is_written_in_awss_order(lam, cre
         '"ArnLike":{"AWS:SourceArn":"arn:aws:s3:::test-bucket"}}}'
     )
     assert json.loads(lam.get_policy(FunctionName=name)["Policy"])["Statement"] == [json.loads(added["Statement"])]
+
+
+def test_a_policy_keeps_its_revision_when_a_version_is_published(lam, create_function):
+    """test_lambda_permission_fn_versioning: publishing renews $LATEST's RevisionId but not its policy's, and
+    AddPermission checks the policy's (the one GetPolicy returned) and accepts it."""
+    name = create_function()["FunctionName"]
+    lam.add_permission(FunctionName=name, StatementId="s3", Action="lambda:InvokeFunction", Principal="s3.amazonaws.com")
+    policy_revision = lam.get_policy(FunctionName=name)["RevisionId"]
+    assert lam.get_function(FunctionName=name)["Configuration"]["RevisionId"] == policy_revision
+
+    lam.publish_version(FunctionName=name)
+    function_revision = lam.get_function(FunctionName=name)["Configuration"]["RevisionId"]
+    assert function_revision != policy_revision
+    assert lam.get_policy(FunctionName=name)["RevisionId"] == policy_revision
+    assert aws_error(
+        lam.add_permission, FunctionName=name, StatementId="s3_2", Action="lambda:InvokeFunction",
+        Principal="s3.amazonaws.com", RevisionId="wrong",
+    )[:2] == (412, "PreconditionFailedException")
+    lam.add_permission(
+        FunctionName=name, StatementId="s3_2", Action="lambda:InvokeFunction", Principal="s3.amazonaws.com",
+        RevisionId=policy_revision,
+    )
+    after = lam.get_policy(FunctionName=name)
+    assert after["RevisionId"] not in (policy_revision, function_revision)
+    assert [statement["Sid"] for statement in json.loads(after["Policy"])["Statement"]] == ["s3", "s3_2"]
+    lam.remove_permission(FunctionName=name, StatementId="s3", RevisionId=after["RevisionId"])

@@ -2,7 +2,7 @@
 aliases) and AddLayerVersionPermission, RemoveLayerVersionPermission, GetLayerVersionPolicy.
 
 Records, in the namespace "ACCOUNT:REGION":
-- ``policy``        NAME/ | NAME/7 | NAME/ALIAS   {"statements": [{"Sid", "text"}]}
+- ``policy``        NAME/ | NAME/7 | NAME/ALIAS   {"statements": [{"Sid", "text"}], "RevisionId"}
 - ``layer_policy``  NAME/0000000003               {"statements": [...], "RevisionId"}
 Each statement is kept as the JSON text AddPermission returned, so a document is assembled,
 measured and served without re-encoding (see model/permissions.py).
@@ -14,7 +14,9 @@ Contract:
    no qualifier (or $LATEST, for reading and removing) is the function and its $LATEST
    RevisionId; a version number is that version; an alias name is that alias. Adding or
    removing a statement gives that version or alias a new RevisionId, and GetPolicy returns it.
-   AddPermission refuses $LATEST, as Lambda does.
+   AddPermission refuses $LATEST, as Lambda does. The policy keeps the RevisionId its last change gave: GetPolicy
+   returns it, and a RevisionId in Add/RemovePermission is checked against it, so publishing a version (which
+   renews $LATEST's RevisionId) leaves the policy's unchanged, as recorded from AWS.
 3. A layer version's policy has a RevisionId of its own, renewed by every change.
 4. Deleting a function, version, alias or layer version deletes its policy in the same
    transaction (functions.py, aliases.py, layers.py).
@@ -163,12 +165,16 @@ class _Target:
     def policy_key(self) -> str:
         return policy_key(self.ref.name, self.qualifier)
 
-    def require_revision(self, expected: str | None) -> None:
-        if expected and expected != self.revision:
+    def policy_revision(self, policy: dict[str, Any] | None) -> str:
+        """The RevisionId of the target's policy: the one its last change gave, or the target's own."""
+        return (policy or {}).get("RevisionId") or self.revision
+
+    def require_revision(self, policy: dict[str, Any] | None, expected: str | None) -> None:
+        if expected and expected != self.policy_revision(policy):
             raise PreconditionFailed(POLICY_REVISION_MISMATCH)
 
-    def renew(self, records: Records) -> None:
-        """Give the version or alias a new RevisionId, as a change of its policy does on Lambda."""
+    def renew(self, records: Records) -> str:
+        """Give the version or alias a new RevisionId, as a change of its policy does on Lambda; return it."""
         revision = str(uuid.uuid4())
         if self.kind == ALIAS:
             self.record["RevisionId"] = revision
@@ -176,6 +182,7 @@ class _Target:
         else:
             self.record["config"]["RevisionId"] = revision
             records.put(VERSION, namespace(self.ref.scope), self.key, self.record, blobs=blobs_of(self.record))
+        return revision
 
 
 class Permissions:
@@ -192,11 +199,11 @@ class Permissions:
         text = permissions.render(permissions.function_statement(request, resource))
         with self._store.transaction() as records:
             target = _Target.find(records, ref)
-            target.require_revision(request.get("RevisionId"))
             policy = records.get(POLICY, namespace(ref.scope), target.policy_key)
+            target.require_revision(policy, request.get("RevisionId"))
             statements = _with(policy, request["StatementId"], text)
-            records.put(POLICY, namespace(ref.scope), target.policy_key, {"statements": statements})
-            target.renew(records)
+            revision = target.renew(records)
+            records.put(POLICY, namespace(ref.scope), target.policy_key, {"statements": statements, "RevisionId": revision})
         return {"Statement": text}
 
     def remove(self, scope: Scope, request: dict[str, Any]) -> None:
@@ -205,14 +212,14 @@ class Permissions:
             if records.get(FUNCTION, namespace(ref.scope), ref.name) is None:
                 raise ResourceNotFound(f"No policy found for: {function_arn(ref.scope, ref.name, _qualifier(ref))}")
             target = _Target.find(records, ref)
-            target.require_revision(request.get("RevisionId"))
             policy = records.get(POLICY, namespace(ref.scope), target.policy_key)
+            target.require_revision(policy, request.get("RevisionId"))
             kept = _without(policy, request["StatementId"])
+            revision = target.renew(records)
             if kept:
-                records.put(POLICY, namespace(ref.scope), target.policy_key, {"statements": kept})
+                records.put(POLICY, namespace(ref.scope), target.policy_key, {"statements": kept, "RevisionId": revision})
             else:
                 records.delete(POLICY, namespace(ref.scope), target.policy_key)
-            target.renew(records)
 
     def get(self, scope: Scope, request: dict[str, Any]) -> dict[str, Any]:
         ref = parse_function_ref(request["FunctionName"], scope, request.get("Qualifier"))
@@ -221,10 +228,11 @@ class Permissions:
                 target = _Target.find(records, ref)
             except ResourceNotFound:
                 raise ResourceNotFound(NO_POLICY) from None
-            texts = _texts(records.get(POLICY, namespace(ref.scope), target.policy_key))
+            policy = records.get(POLICY, namespace(ref.scope), target.policy_key)
+        texts = _texts(policy)
         if not texts:
             raise ResourceNotFound(NO_POLICY)
-        return {"Policy": permissions.document(texts), "RevisionId": target.revision}
+        return {"Policy": permissions.document(texts), "RevisionId": target.policy_revision(policy)}
 
     def function_policy(self, scope: Scope, name: str, qualifier: str | None) -> dict | None:
         """The parsed policy of a function (qualifier None or $LATEST), version or alias; None if none."""
