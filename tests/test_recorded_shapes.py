@@ -342,3 +342,22 @@ def test_a_policy_keeps_its_revision_when_a_version_is_published(lam, create_fun
     assert after["RevisionId"] not in (policy_revision, function_revision)
     assert [statement["Sid"] for statement in json.loads(after["Policy"])["Statement"]] == ["s3", "s3_2"]
     lam.remove_permission(FunctionName=name, StatementId="s3", RevisionId=after["RevisionId"])
+
+
+# -- DeleteFunction ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("exists", [False, True], ids=["missing-function", "existing-function"])
+@pytest.mark.parametrize("qualifier", ["live", "a" * 65], ids=["alias-name", "long-alias-name"])
+def test_deleting_by_an_alias_name_is_refused_first(lam, create_function, unique, exists, qualifier):
+    """test_function_name_and_qualifier_validation[function_name_and_qualifier_too_long-delete_function] (recorded
+    2024): a qualifier that is not a version number is refused before the function is looked up."""
+    name = create_function()["FunctionName"] if exists else unique("nofn")
+    if exists:
+        lam.publish_version(FunctionName=name)
+        lam.create_alias(FunctionName=name, Name="live", FunctionVersion="1")
+    assert aws_error(lam.delete_function, FunctionName=name, Qualifier=qualifier) == (
+        400, "InvalidParameterValueException", "Deletion of aliases is not currently supported.",
+    )
+    if exists:
+        assert lam.get_alias(FunctionName=name, Name="live")["FunctionVersion"] == "1"
