@@ -361,3 +361,31 @@ def test_deleting_by_an_alias_name_is_refused_first(lam, create_function, unique
     )
     if exists:
         assert lam.get_alias(FunctionName=name, Name="live")["FunctionVersion"] == "1"
+
+
+@pytest.mark.parametrize(
+    ("source", "reason"),
+    [
+        ("import sys\n\ndef handler(event, context):\n    sys.exit(0)\n", "Runtime exited without providing a reason"),
+        ("import sys\n\nsys.exit(0)\n", "Runtime exited without providing a reason"),
+        # test_lambda_runtime_wrapper_not_found: an exit status during INIT, reported with the invoke's request id.
+        ("import sys\n\nsys.exit(3)\n", "Runtime exited with error: exit status 3"),
+    ],
+    ids=["in-handler", "at-import", "status-at-import"],
+)
+def test_a_runtime_that_exits_is_reported_as_aws_words_it(deploy, invoke, source, reason):
+    """lambda.snapshot.json, test_lambda_handler_exit and test_lambda_runtime_exit: sys.exit(0)."""
+    name = deploy({"app.py": source})
+    result = invoke(name, {})
+    assert (result.status, result.error) == (200, "Unhandled")
+    request_id = result.headers["x-amzn-requestid"]
+    assert result.body == {"errorType": "Runtime.ExitError", "errorMessage": f"RequestId: {request_id} Error: {reason}"}
+
+
+def test_a_synchronous_invoke_answers_with_the_invocations_request_id(deploy, invoke):
+    """AWS's x-amzn-RequestId of an Invoke is the invocation's: context.aws_request_id, the REPORT line's."""
+    name = deploy({"app.py": "def handler(event, context):\n    return context.aws_request_id\n"})
+    result = invoke(name, {}, LogType="Tail")
+    request_id = result.headers["x-amzn-requestid"]
+    assert result.body == request_id
+    assert f"REPORT RequestId: {request_id}\t" in result.log

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import json
 import logging
 import random
 import time
@@ -128,8 +129,10 @@ class Invoker:
         version = _require_active(resolved[0]["config"])
         if invocation_type == "DryRun":
             return InvokeReply(204, b"", {"X-Amz-Executed-Version": version})
-        run = await self.run(ref, payload, str(uuid.uuid4()), client_context, resolved=resolved)
-        headers = {"X-Amz-Executed-Version": run.version}
+        request_id = str(uuid.uuid4())
+        run = await self.run(ref, payload, request_id, client_context, resolved=resolved)
+        # The invoke's response carries the invocation's request id, the one the function and its logs see.
+        headers = {"x-amzn-RequestId": request_id, "X-Amz-Executed-Version": run.version}
         if run.outcome.error_type is not None:
             headers["X-Amz-Function-Error"] = "Unhandled"
         if request.get("LogType") == "Tail":
@@ -183,7 +186,7 @@ class Invoker:
                         break
             except InitFailed as failure:
                 lines = self._pool.log_failed_invoke(blueprint, failure, request_id)
-                return Run(version, Outcome(failure.payload, failure.error_type), lines)
+                return Run(version, Outcome(_answered(failure, request_id), failure.error_type), lines)
             except UnknownNetwork as error:
                 # Stored with a network the operator has since removed (--network): AWS's answer for a bad subnet.
                 raise InvalidSubnetID(f"Lambda was unable to configure the function's VPC: {error}.") from None
@@ -299,6 +302,19 @@ class Invoker:
         if self._snapshots is not None:
             versions = {version for version, _ in current}
             await self._snapshots.retire(lambda key: key[:3] == (scope.account, scope.region, name) and key[3] not in versions)
+
+
+def _answered(failure: InitFailed, request_id: str) -> bytes:
+    """The error document an invoke that met a failed INIT answers: a runtime that exited during INIT is
+    reported as at invoke time, "RequestId: ID Error: Runtime exited ..." (recorded from AWS)."""
+    if failure.error_type != "Runtime.ExitError":
+        return failure.payload
+    try:
+        document = json.loads(failure.payload)
+        document["errorMessage"] = f"RequestId: {request_id} Error: {document['errorMessage']}"
+    except (ValueError, TypeError, KeyError):
+        return failure.payload
+    return json.dumps(document).encode()
 
 
 def _require_active(config: dict[str, Any]) -> str:
