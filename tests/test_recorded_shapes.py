@@ -389,3 +389,15 @@ def test_a_synchronous_invoke_answers_with_the_invocations_request_id(deploy, in
     request_id = result.headers["x-amzn-requestid"]
     assert result.body == request_id
     assert f"REPORT RequestId: {request_id}\t" in result.log
+
+
+@pytest.mark.parametrize("runtime", ["non-existent-runtime", "PYTHON3.9"])
+def test_updating_to_an_unknown_runtime_lists_the_runtimes_aws_lists(raw_lam, create_function, runtime):
+    """test_update_lambda_exceptions/invalid_runtime_exc and uppercase_runtime_exc; nothing changes."""
+    name = create_function()["FunctionName"]
+    assert aws_error(raw_lam.update_function_configuration, FunctionName=name, Runtime=runtime) == (
+        400, "InvalidParameterValueException",
+        f"Value {runtime} at 'runtime' failed to satisfy constraint: Member must satisfy enum value set: "
+        f"{CREATABLE} or be a valid ARN",
+    )
+    assert raw_lam.get_function_configuration(FunctionName=name)["Runtime"] == "python3.12"
