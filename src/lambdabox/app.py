@@ -41,6 +41,7 @@ from lambdabox.control.concurrency import Concurrency
 from lambdabox.control.credentials import Credentials
 from lambdabox.control.env_secrets import EnvSecrets
 from lambdabox.control.event_configs import EventInvokeConfigs
+from lambdabox.control.runtime_updates import RuntimeUpdates
 from lambdabox.control.functions import Functions
 from lambdabox.control.iam import Iam
 from lambdabox.control.iam_policy_versions import PolicyVersions
@@ -236,6 +237,7 @@ def build_app(settings: Settings) -> Starlette:
         event_configs=EventInvokeConfigs(store),
         provisioned=ProvisionedConcurrency(store, settings.account_concurrency, lambda scope, name: provisioner.nudge()),
         permissions=Permissions(store),
+        runtime_updates=RuntimeUpdates(store),
     )
     identity = IdentityServices(Users(store, credentials), Groups(store), Sts(store, sessions))
     model = botocore.session.get_session().get_service_model("lambda")

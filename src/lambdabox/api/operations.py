@@ -12,6 +12,7 @@ from lambdabox.control.functions import Functions
 from lambdabox.control.layers import Layers
 from lambdabox.control.permissions import Permissions
 from lambdabox.control.provisioned import ProvisionedConcurrency
+from lambdabox.control.runtime_updates import RuntimeUpdates
 from lambdabox.control.tags import Tags
 from lambdabox.control.versions import Versions
 from typing import TYPE_CHECKING
@@ -35,6 +36,7 @@ class ControlPlane:
     event_configs: EventInvokeConfigs
     provisioned: ProvisionedConcurrency
     permissions: Permissions
+    runtime_updates: RuntimeUpdates
 
 
 def lambda_operations(control: ControlPlane, invoker: "Invoker | None" = None) -> dict[str, Handler]:
@@ -133,6 +135,8 @@ def lambda_operations(control: ControlPlane, invoker: "Invoker | None" = None) -
         "GetFunctionEventInvokeConfig": lambda call: e.get(call.scope, call.input),
         "ListFunctionEventInvokeConfigs": lambda call: e.list(call.scope, call.input),
         "DeleteFunctionEventInvokeConfig": delete_event_invoke_config,
+        "GetRuntimeManagementConfig": lambda call: control.runtime_updates.get(call.scope, call.input),
+        "PutRuntimeManagementConfig": lambda call: control.runtime_updates.put(call.scope, call.input),
         "GetFunctionRecursionConfig": lambda call: e.get_recursion(call.scope, call.input["FunctionName"]),
         "PutFunctionRecursionConfig": lambda call: e.put_recursion(
             call.scope, call.input["FunctionName"], call.input["RecursiveLoop"]

@@ -278,6 +278,9 @@ class Environment:
         status = self._exit.result() if self._exit.done() else None
         if status is not None and status < 0:
             return f"Runtime exited with error: signal: {_signal_name(-status)}"
+        if status == 0:
+            # A clean exit is not an error status; AWS's words for it (recorded for sys.exit(0)).
+            return "Runtime exited without providing a reason"
         return f"Runtime exited with error: exit status {status}"
 
     async def invoke(self, invocation: Invocation, cold: bool) -> Result:

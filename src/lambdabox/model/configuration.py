@@ -195,7 +195,12 @@ def apply(configuration: dict[str, Any], request: dict[str, Any]) -> dict[str, A
         elif member == "SnapStart":
             value = {"ApplyOn": value.get("ApplyOn", "None"), "OptimizationStatus": "Off"}
         elif member == "LoggingConfig":
-            value = {**configuration.get("LoggingConfig", {}), **value}
+            kept = dict(configuration.get("LoggingConfig", {}))
+            if value.get("LogFormat") == "Text":
+                # Levels belong to the JSON format: a switch to Text drops those it had, as AWS shows.
+                kept.pop("ApplicationLogLevel", None)
+                kept.pop("SystemLogLevel", None)
+            value = {**kept, **value}
             if value.get("LogFormat") == "JSON":
                 # AWS fills in INFO for the levels a JSON log format was given without.
                 value.setdefault("ApplicationLogLevel", "INFO")
