@@ -1,0 +1,249 @@
+"""The Amazon SQS poller of one event source mapping: receive, filter, batch, invoke, delete.
+
+Guarantees:
+1. At least once. A message is deleted only after the function succeeded with it (with
+   ReportBatchItemFailures: unless the function reported it). Anything else (a function error,
+   a malformed report, a missing function, a stop mid-batch) leaves it in flight, and SQS makes
+   it visible again after the queue's visibility timeout, so the queue's own redrive policy moves
+   poison messages to its dead-letter queue.
+2. A throttled batch (429: concurrency, scale-out) is retried with back-off until it runs; a
+   function not yet Active is waited for the same way. Neither is a failure.
+3. FIFO queues: one batch at a time, and in each message group nothing past the group's first
+   failure is deleted, so SQS hands the group back in order.
+4. `stop()` ends the poller between batches: a batch being invoked finishes (and its messages
+   are deleted as above); a long poll under way is abandoned, and any messages it still brings
+   are made visible again at once.
+5. `report(result)` is called with "OK" or "PROBLEM: ..." after each batch or failed attempt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import Executor, Future
+from dataclasses import dataclass
+from typing import Any
+
+from lambdabox.model.arns import FunctionRef
+from lambdabox.model.errors import AwsError, ResourceConflict, TooManyRequests
+from lambdabox.model.event_sources import QueueSource
+from lambdabox.sources.filtering import RecordFilter
+from lambdabox.sources.sqs_records import deletable, failed_items, sqs_record
+
+log = logging.getLogger(__name__)
+
+#: Longest long poll SQS allows, in seconds.
+LONG_POLL_S = 20
+#: Most messages one ReceiveMessage (and one DeleteMessageBatch) takes.
+RECEIVE_MAX = 10
+#: Largest synchronous invocation payload, in bytes (Lambda's 6 MB); a batch that would pass it is cut.
+MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
+#: Back-off after a throttle, doubling up to the cap, in seconds.
+THROTTLE_FIRST_S, THROTTLE_MAX_S = 0.05, 2.0
+#: Pause after a problem (SQS unreachable, function missing) before trying again, in seconds; a poller
+#: that keeps failing to reach SQS doubles its pause up to the cap.
+PROBLEM_PAUSE_S = 1.0
+PROBLEM_PAUSE_MAX_S = 30.0
+
+OK = "OK"
+FUNCTION_FAILED = "PROBLEM: Function call failed"
+
+
+@dataclass(frozen=True)
+class SqsMapping:
+    """What a poller needs of a mapping's record."""
+
+    uuid: str
+    queue: QueueSource
+    function: FunctionRef
+    batch_size: int
+    window_s: int
+    report_failures: bool
+    keep: RecordFilter | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one invocation of the function returned."""
+
+    payload: bytes
+    #: The function error's type; None when the function succeeded.
+    error: str | None
+
+
+#: Runs the function once with a payload: raises TooManyRequests when throttled, AwsError when it cannot run.
+Invoke = Callable[[FunctionRef, bytes], Awaitable[Outcome]]
+#: Records a mapping's LastProcessingResult.
+Report = Callable[[str], Awaitable[None]]
+
+
+class SqsPoller:
+    def __init__(self, mapping: SqsMapping, sqs: Any, executor: Executor, invoke: Invoke, report: Report) -> None:
+        """`sqs`: a boto3 SQS client for the queue's region; `executor` runs its (blocking) calls."""
+        self._mapping = mapping
+        self._sqs = sqs
+        self._executor = executor
+        self._invoke = invoke
+        self._report = report
+        self._stopping = False
+        self._receiving: asyncio.Future | None = None
+        self._carried: list[dict[str, Any]] = []
+
+    def stop(self) -> None:
+        """Stop between batches; abandon a long poll under way (see 4. above)."""
+        self._stopping = True
+        if self._receiving is not None:
+            self._receiving.cancel()
+
+    async def run(self) -> None:
+        """Poll until stopped."""
+        url = None
+        pause = PROBLEM_PAUSE_S
+        while not self._stopping:
+            try:
+                if url is None:
+                    url = await self._call(self._queue_url)
+                batch = await self._gather(url)
+                pause = PROBLEM_PAUSE_S
+                if batch:
+                    await self._process(url, batch)
+            except asyncio.CancelledError:
+                if self._stopping:
+                    return
+                raise
+            except Exception as error:  # SQS unreachable or refusing: say so, wait, try again.
+                log.warning("event source mapping %s: %s", self._mapping.uuid, error)
+                url = None
+                await self._report(f"PROBLEM: Error occurred while polling {self._mapping.queue.arn}: {_short(error)}")
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, PROBLEM_PAUSE_MAX_S)
+
+    # -- receiving ----------------------------------------------------------------------
+
+    def _queue_url(self) -> str:
+        queue = self._mapping.queue
+        return self._sqs.get_queue_url(QueueName=queue.name, QueueOwnerAWSAccountId=queue.scope.account)["QueueUrl"]
+
+    async def _gather(self, url: str) -> list[dict[str, Any]]:
+        """Messages for one batch: until BatchSize, or the batching window (from the first message) ends."""
+        mapping = self._mapping
+        batch, self._carried = self._carried, []
+        deadline = time.monotonic() + mapping.window_s if batch else None
+        while len(batch) < mapping.batch_size and not self._stopping:
+            if deadline is None:
+                wait = LONG_POLL_S
+            else:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                wait = min(LONG_POLL_S, math.ceil(left))
+            received = await self._receive(url, min(RECEIVE_MAX, mapping.batch_size - len(batch)), wait)
+            batch += received
+            if received and deadline is None:
+                deadline = time.monotonic() + mapping.window_s
+                if mapping.window_s == 0:
+                    break
+        return batch
+
+    async def _receive(self, url: str, count: int, wait: int) -> list[dict[str, Any]]:
+        future: Future = self._executor.submit(
+            self._sqs.receive_message, QueueUrl=url, MaxNumberOfMessages=count, WaitTimeSeconds=wait,
+            AttributeNames=["All"], MessageAttributeNames=["All"],
+        )
+        self._receiving = asyncio.wrap_future(future)
+        try:
+            answer = await self._receiving
+        except asyncio.CancelledError:
+            # Stopped mid-poll: whatever the poll still brings goes back to the queue at once.
+            future.add_done_callback(lambda done: self._release(url, done))
+            raise
+        finally:
+            self._receiving = None
+        return answer.get("Messages", [])
+
+    def _release(self, url: str, done: Future) -> None:
+        if done.cancelled() or done.exception() is not None:
+            return
+        messages = done.result().get("Messages", [])
+        for start in range(0, len(messages), RECEIVE_MAX):
+            entries = [
+                {"Id": str(number), "ReceiptHandle": message["ReceiptHandle"], "VisibilityTimeout": 0}
+                for number, message in enumerate(messages[start:start + RECEIVE_MAX])
+            ]
+            try:
+                self._sqs.change_message_visibility_batch(QueueUrl=url, Entries=entries)
+            except Exception as error:  # They come back after the visibility timeout anyway.
+                log.info("event source mapping %s: could not release messages: %s", self._mapping.uuid, error)
+
+    # -- invoking -----------------------------------------------------------------------
+
+    async def _process(self, url: str, messages: list[dict[str, Any]]) -> None:
+        mapping = self._mapping
+        records = [sqs_record(message, mapping.queue.arn, mapping.queue.scope.region) for message in messages]
+        records = self._within_payload_limit(messages, records)
+        if mapping.keep is not None:
+            dropped = [record for record in records if not mapping.keep(record)]
+            records = [record for record in records if mapping.keep(record)]
+            await self._delete(url, dropped)
+        if not records:
+            return
+        outcome = await self._invoke_until_run(json.dumps({"Records": records}).encode())
+        if outcome is None:
+            return
+        if outcome.error is not None:
+            await self._report(FUNCTION_FAILED)
+            return
+        failed: set[str] | None = set()
+        if mapping.report_failures:
+            failed = failed_items(outcome.payload, {record["messageId"] for record in records})
+        if failed is None:
+            await self._report(FUNCTION_FAILED)
+            return
+        await self._delete(url, deletable(records, failed, mapping.queue.fifo))
+        await self._report(OK if not failed else FUNCTION_FAILED)
+
+    def _within_payload_limit(self, messages: list[dict[str, Any]], records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The records that fit one payload; the messages of the rest wait for the next batch."""
+        size = len('{"Records":[]}')
+        for count, record in enumerate(records):
+            size += len(json.dumps(record).encode()) + 1
+            if size > MAX_PAYLOAD_BYTES and count > 0:
+                self._carried = messages[count:]
+                return records[:count]
+        return records
+
+    async def _invoke_until_run(self, payload: bytes) -> Outcome | None:
+        """The function's outcome; None when it could not run (reported; the messages stay in flight)."""
+        pause = THROTTLE_FIRST_S
+        while True:
+            try:
+                return await self._invoke(self._mapping.function, payload)
+            except (TooManyRequests, ResourceConflict):
+                # Throttled, or the function is not Active yet: the batch waits, it is never dropped.
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, THROTTLE_MAX_S)
+            except AwsError as error:
+                await self._report(f"PROBLEM: {error.message}")
+                await asyncio.sleep(PROBLEM_PAUSE_S)
+                return None
+
+    async def _delete(self, url: str, records: list[dict[str, Any]]) -> None:
+        for start in range(0, len(records), RECEIVE_MAX):
+            entries = [
+                {"Id": str(number), "ReceiptHandle": record["receiptHandle"]}
+                for number, record in enumerate(records[start:start + RECEIVE_MAX])
+            ]
+            answer = await self._call(lambda: self._sqs.delete_message_batch(QueueUrl=url, Entries=entries))
+            for failure in answer.get("Failed", []):
+                log.info("event source mapping %s: a delete failed: %s", self._mapping.uuid, failure)
+
+    async def _call(self, function: Callable[[], Any]) -> Any:
+        return await asyncio.wrap_future(self._executor.submit(function))
+
+
+def _short(error: Exception) -> str:
+    return str(error).splitlines()[0][:200] if str(error) else type(error).__name__
