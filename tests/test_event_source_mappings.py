@@ -7,6 +7,7 @@ need not exist: the API does not reach SQS (tests/test_sqs_source.py does).
 
 from __future__ import annotations
 
+import json
 import re
 import time
 
@@ -323,3 +324,42 @@ def test_mappings_survive_a_restart(tmp_path):
         assert aws_error(lam.create_event_source_mapping, EventSourceArn=source, FunctionName="kept")[0] == 409
     finally:
         second.stop()
+
+
+def test_identity_policies_decide_on_mapping_arns_and_the_function_named(server, lam, function, create_function, unique):
+    other_function = create_function()["FunctionName"]
+    mine = lam.create_event_source_mapping(EventSourceArn=queue(unique), FunctionName=function, Enabled=False)
+    theirs = lam.create_event_source_mapping(EventSourceArn=queue(unique), FunctionName=other_function, Enabled=False)
+    iam = server.client("iam")
+    name = unique("esm-user")
+    iam.create_user(UserName=name)
+    function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{function}"
+    iam.put_user_policy(UserName=name, PolicyName="esm", PolicyDocument=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": ["lambda:GetEventSourceMapping", "lambda:DeleteEventSourceMapping"],
+             "Resource": mine["EventSourceMappingArn"]},
+            {"Effect": "Allow", "Action": "lambda:CreateEventSourceMapping", "Resource": "*",
+             "Condition": {"StringEquals": {"lambda:FunctionArn": function_arn}}},
+        ],
+    }))
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    user = server.client("lambda", credentials=(key["AccessKeyId"], key["SecretAccessKey"]))
+    deadline = time.monotonic() + 10
+    while True:  # IAM changes reach the gate at once here; the loop only guards against a slow first read.
+        try:
+            assert user.get_event_source_mapping(UUID=mine["UUID"])["UUID"] == mine["UUID"]
+            break
+        except Exception:
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+    assert aws_error(user.get_event_source_mapping, UUID=theirs["UUID"])[:2] == (403, "AccessDeniedException")
+    assert aws_error(user.delete_event_source_mapping, UUID=theirs["UUID"])[:2] == (403, "AccessDeniedException")
+    assert aws_error(user.update_event_source_mapping, UUID=mine["UUID"], BatchSize=3)[:2] == (403, "AccessDeniedException")
+    assert aws_error(
+        user.create_event_source_mapping, EventSourceArn=queue(unique), FunctionName=other_function
+    )[:2] == (403, "AccessDeniedException")
+    made = user.create_event_source_mapping(EventSourceArn=queue(unique), FunctionName=function_arn, Enabled=False)
+    assert made["FunctionArn"] == function_arn
+    user.delete_event_source_mapping(UUID=mine["UUID"])
+    assert lam.get_event_source_mapping(UUID=theirs["UUID"])["BatchSize"] == 10
