@@ -20,16 +20,21 @@ from support import ACCOUNT, REGION, Server, free_port, lambda_role, make_zip
 #: Functions reach moto on the host's loopback, which private networks (rightly) refuse.
 HOST_NETWORK = ["--function-network", "host"]
 
-#: Reports each batch to RESULTS; fails (per MODE) the records whose body starts with "fail" on their
+#: Reports each batch to RESULTS (with an id of the environment that ran it); sleeps half a second for
+#: batches holding a "slow..." body; fails (per MODE) the records whose body starts with "fail" on their
 #: first receive, and raises for a record whose body is "crash".
 REPORTER = """
-import json, os, boto3
+import json, os, time, uuid, boto3
 sqs = boto3.client("sqs", endpoint_url=os.environ["MOTO"], region_name="us-east-1",
                    aws_access_key_id="x", aws_secret_access_key="x")
+ENVIRONMENT = str(uuid.uuid4())
 
 def handler(event, context):
     records = event["Records"]
-    sqs.send_message(QueueUrl=os.environ["RESULTS"], MessageBody=json.dumps(records))
+    if any(record["body"].startswith("slow") for record in records):
+        time.sleep(0.5)
+    sqs.send_message(QueueUrl=os.environ["RESULTS"], MessageBody=json.dumps(records),
+                     MessageAttributes={"environment": {"DataType": "String", "StringValue": ENVIRONMENT}})
     if any(record["body"] == "crash" for record in records):
         raise RuntimeError("poison message")
     failed = [record["messageId"] for record in records
@@ -104,17 +109,20 @@ def function(sqs_server, lam, moto, results, unique):
     return name
 
 
-def batches(sqs, results: str, until, timeout: float = 40) -> list[list[dict]]:
-    """The batches the function reported, in order, once `until(batches)` holds."""
+def batches(sqs, results: str, until, timeout: float = 40, environments: set | None = None) -> list[list[dict]]:
+    """The batches the function reported, in order, once `until(batches)` holds; the ids of the
+    environments that ran them are added to `environments`."""
     found: list[list[dict]] = []
     deadline = time.monotonic() + timeout
     while not until(found):
         assert time.monotonic() < deadline, f"gave up waiting; batches so far: {[[r['body'] for r in b] for b in found]}"
-        answer = sqs.receive_message(QueueUrl=results, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+        answer = sqs.receive_message(QueueUrl=results, MaxNumberOfMessages=10, WaitTimeSeconds=1,
+                                     MessageAttributeNames=["All"])
         for message in answer.get("Messages", []):
             found.append(json.loads(message["Body"]))
+            if environments is not None:
+                environments.add(message["MessageAttributes"]["environment"]["StringValue"])
             sqs.delete_message(QueueUrl=results, ReceiptHandle=message["ReceiptHandle"])
-    # Sent in order by one poller, received in order from a standard moto queue: sort by the first record's sending anyway.
     return found
 
 
@@ -173,6 +181,22 @@ def test_batch_size_is_respected_and_nothing_is_lost_or_repeated(sqs, lam, funct
     assert all(1 <= len(batch) <= 4 for batch in found)
     assert sorted(bodies(found)) == sorted(f"m{n}" for n in range(40))
     wait_for(lambda: left_in(sqs, url) == 0, what="the queue to drain")
+
+
+def test_a_backlog_scales_batches_out_up_to_maximum_concurrency(sqs, lam, function, results, make_queue):
+    url, arn = make_queue()
+    for start in range(0, 40, 10):
+        sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(n), "MessageBody": f"slow{n}"} for n in range(start, start + 10)])
+    lam.create_event_source_mapping(EventSourceArn=arn, FunctionName=function, BatchSize=2,
+                                    ScalingConfig={"MaximumConcurrency": 3})
+    environments: set[str] = set()
+    started = time.monotonic()
+    found = batches(sqs, results, lambda found: len(bodies(found)) >= 40, environments=environments)
+    elapsed = time.monotonic() - started
+    assert sorted(bodies(found)) == sorted(f"slow{n}" for n in range(40))
+    # 20 batches of half a second each: one at a time would take 10 s.
+    assert 2 <= len(environments) <= 3, environments
+    assert elapsed < 9, elapsed
 
 
 def test_a_batching_window_gathers_more_than_one_receive(sqs, lam, function, results, make_queue):

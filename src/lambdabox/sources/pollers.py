@@ -32,8 +32,12 @@ from lambdabox.store.records import RecordStore
 
 log = logging.getLogger(__name__)
 
-#: Threads for the pollers' SQS calls: each long poll holds one for up to 20 s.
-SQS_THREADS = 64
+#: Threads (and connections) for the pollers' SQS calls, shared by every mapping: each long poll holds one
+#: for up to 20 s, so an idle mapping holds one and a busy one up to its concurrency.
+SQS_THREADS = 256
+#: Batches a standard queue's mapping invokes at once when its ScalingConfig sets no MaximumConcurrency
+#: (Lambda starts an SQS mapping at five concurrent batches).
+DEFAULT_CONCURRENCY = 5
 #: Seconds `close()` waits for batches being invoked before cancelling them.
 CLOSE_WAIT_S = 5.0
 
@@ -107,6 +111,7 @@ class Pollers:
     def _poller(self, scope: Scope, body: dict[str, Any]) -> SqsPoller:
         config, function = body["config"], body["function"]
         queue = parse_source(config["EventSourceArn"])
+        scaling = config.get("ScalingConfig", {}).get("MaximumConcurrency", DEFAULT_CONCURRENCY)
         mapping = SqsMapping(
             uuid=config["UUID"],
             queue=queue,
@@ -114,6 +119,7 @@ class Pollers:
             batch_size=config["BatchSize"],
             window_s=config["MaximumBatchingWindowInSeconds"],
             report_failures="ReportBatchItemFailures" in config.get("FunctionResponseTypes", []),
+            concurrency=1 if queue.fifo else scaling,
             keep=record_filter(config.get("FilterCriteria")),
         )
 

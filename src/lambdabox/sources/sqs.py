@@ -8,8 +8,10 @@ Guarantees:
    poison messages to its dead-letter queue.
 2. A throttled batch (429: concurrency, scale-out) is retried with back-off until it runs; a
    function not yet Active is waited for the same way. Neither is a failure.
-3. FIFO queues: one batch at a time, and in each message group nothing past the group's first
-   failure is deleted, so SQS hands the group back in order.
+3. Scaling: one worker polls; each full batch (a backlog) starts one more, up to the mapping's
+   concurrency; a worker beyond the first retires after a long poll that found nothing. FIFO
+   queues: one batch at a time, and in each message group nothing past the group's first failure
+   is deleted, so SQS hands the group back in order.
 4. `stop()` ends the poller between batches: a batch being invoked finishes (and its messages
    are deleted as above); a long poll under way is abandoned, and any messages it still brings
    are made visible again at once.
@@ -63,6 +65,8 @@ class SqsMapping:
     batch_size: int
     window_s: int
     report_failures: bool
+    #: Most batches invoked at once (ScalingConfig.MaximumConcurrency; 1 for FIFO queues).
+    concurrency: int = 1
     keep: RecordFilter | None = None
 
 
@@ -90,34 +94,65 @@ class SqsPoller:
         self._invoke = invoke
         self._report = report
         self._stopping = False
-        self._receiving: asyncio.Future | None = None
-        self._carried: list[dict[str, Any]] = []
+        self._url: str | None = None
+        #: Long polls under way, to abandon on stop.
+        self._receiving: set[asyncio.Future] = set()
+        self._workers: set[asyncio.Task] = set()
 
     def stop(self) -> None:
-        """Stop between batches; abandon a long poll under way (see 4. above)."""
+        """Stop between batches; abandon the long polls under way (see 4. above)."""
         self._stopping = True
-        if self._receiving is not None:
-            self._receiving.cancel()
+        for receiving in list(self._receiving):
+            receiving.cancel()
+
+    def workers(self) -> int:
+        return len(self._workers)
 
     async def run(self) -> None:
-        """Poll until stopped."""
-        url = None
+        """Poll until stopped: one worker, and one more after each full batch, up to the mapping's concurrency."""
+        self._spawn(first=True)
+        try:
+            while self._workers:
+                done, _ = await asyncio.wait(set(self._workers), return_when=asyncio.FIRST_COMPLETED)
+                self._workers -= done
+                for task in done:
+                    if not task.cancelled() and task.exception() is not None:
+                        log.error("event source mapping %s: a worker failed", self._mapping.uuid, exc_info=task.exception())
+        except asyncio.CancelledError:
+            for task in self._workers:
+                task.cancel()
+            await asyncio.gather(*self._workers, return_exceptions=True)
+            raise
+
+    def _spawn(self, first: bool = False) -> None:
+        if not self._stopping and len(self._workers) < self._mapping.concurrency:
+            self._workers.add(asyncio.get_running_loop().create_task(self._work(first)))
+
+    async def _work(self, first: bool) -> None:
+        """Batches one after another; a worker other than the first retires after a long poll that found nothing."""
+        carried: list[dict[str, Any]] = []
         pause = PROBLEM_PAUSE_S
         while not self._stopping:
             try:
-                if url is None:
-                    url = await self._call(self._queue_url)
-                batch = await self._gather(url)
+                if self._url is None:
+                    self._url = await self._call(self._queue_url)
+                url = self._url
+                batch = await self._gather(url, carried)
                 pause = PROBLEM_PAUSE_S
-                if batch:
-                    await self._process(url, batch)
+                if not batch:
+                    if first:
+                        continue
+                    return
+                if len(batch) >= self._mapping.batch_size:
+                    self._spawn()  # A full batch: there is a backlog.
+                carried = await self._process(url, batch)
             except asyncio.CancelledError:
                 if self._stopping:
                     return
                 raise
             except Exception as error:  # SQS unreachable or refusing: say so, wait, try again.
                 log.warning("event source mapping %s: %s", self._mapping.uuid, error)
-                url = None
+                self._url = None
                 await self._report(f"PROBLEM: Error occurred while polling {self._mapping.queue.arn}: {_short(error)}")
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, PROBLEM_PAUSE_MAX_S)
@@ -128,10 +163,11 @@ class SqsPoller:
         queue = self._mapping.queue
         return self._sqs.get_queue_url(QueueName=queue.name, QueueOwnerAWSAccountId=queue.scope.account)["QueueUrl"]
 
-    async def _gather(self, url: str) -> list[dict[str, Any]]:
-        """Messages for one batch: until BatchSize, or the batching window (from the first message) ends."""
+    async def _gather(self, url: str, carried: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Messages for one batch (after those `carried` over): until BatchSize, or the batching window
+        (from the first message) ends."""
         mapping = self._mapping
-        batch, self._carried = self._carried, []
+        batch = list(carried)
         deadline = time.monotonic() + mapping.window_s if batch else None
         while len(batch) < mapping.batch_size and not self._stopping:
             if deadline is None:
@@ -154,15 +190,16 @@ class SqsPoller:
             self._sqs.receive_message, QueueUrl=url, MaxNumberOfMessages=count, WaitTimeSeconds=wait,
             AttributeNames=["All"], MessageAttributeNames=["All"],
         )
-        self._receiving = asyncio.wrap_future(future)
+        receiving = asyncio.wrap_future(future)
+        self._receiving.add(receiving)
         try:
-            answer = await self._receiving
+            answer = await receiving
         except asyncio.CancelledError:
             # Stopped mid-poll: whatever the poll still brings goes back to the queue at once.
             future.add_done_callback(lambda done: self._release(url, done))
             raise
         finally:
-            self._receiving = None
+            self._receiving.discard(receiving)
         return answer.get("Messages", [])
 
     def _release(self, url: str, done: Future) -> None:
@@ -181,10 +218,16 @@ class SqsPoller:
 
     # -- invoking -----------------------------------------------------------------------
 
-    async def _process(self, url: str, messages: list[dict[str, Any]]) -> None:
+    async def _process(self, url: str, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Invoke the function with one batch; return the messages left for the next (past the payload limit)."""
         mapping = self._mapping
         records = [sqs_record(message, mapping.queue.arn, mapping.queue.scope.region) for message in messages]
-        records = self._within_payload_limit(messages, records)
+        records, carried = _within_payload_limit(messages, records)
+        await self._run_batch(url, records)
+        return carried
+
+    async def _run_batch(self, url: str, records: list[dict[str, Any]]) -> None:
+        mapping = self._mapping
         if mapping.keep is not None:
             dropped = [record for record in records if not mapping.keep(record)]
             records = [record for record in records if mapping.keep(record)]
@@ -205,16 +248,6 @@ class SqsPoller:
             return
         await self._delete(url, deletable(records, failed, mapping.queue.fifo))
         await self._report(OK if not failed else FUNCTION_FAILED)
-
-    def _within_payload_limit(self, messages: list[dict[str, Any]], records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """The records that fit one payload; the messages of the rest wait for the next batch."""
-        size = len('{"Records":[]}')
-        for count, record in enumerate(records):
-            size += len(json.dumps(record).encode()) + 1
-            if size > MAX_PAYLOAD_BYTES and count > 0:
-                self._carried = messages[count:]
-                return records[:count]
-        return records
 
     async def _invoke_until_run(self, payload: bytes) -> Outcome | None:
         """The function's outcome; None when it could not run (reported; the messages stay in flight)."""
@@ -243,6 +276,18 @@ class SqsPoller:
 
     async def _call(self, function: Callable[[], Any]) -> Any:
         return await asyncio.wrap_future(self._executor.submit(function))
+
+
+def _within_payload_limit(
+    messages: list[dict[str, Any]], records: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The records that fit one payload, and the messages of the rest, which wait for the next batch."""
+    size = len('{"Records":[]}')
+    for count, record in enumerate(records):
+        size += len(json.dumps(record).encode()) + 1
+        if size > MAX_PAYLOAD_BYTES and count > 0:
+            return records[:count], messages[count:]
+    return records, []
 
 
 def _short(error: Exception) -> str:
