@@ -311,3 +311,30 @@ def test_disable_and_delete_stop_consumption(sqs, lam, function, results, make_q
     if how == "disable":
         lam.update_event_source_mapping(UUID=mapping["UUID"], Enabled=True)
         assert bodies(batches(sqs, results, lambda found: len(found) >= 1)) == ["after"]
+
+
+def test_an_enabled_mapping_polls_again_after_a_restart(tmp_path, moto, sqs, make_queue, results, unique):
+    url, arn = make_queue(VisibilityTimeout=2)
+    first = Server(tmp_path / "data", extra_args=["--sqs-endpoint-url", moto, *HOST_NETWORK]).start()
+    try:
+        lam = first.client("lambda")
+        role = lambda_role(first, "restart-role")
+        lam.create_function(FunctionName="kept", Runtime="python3.12", Role=role, Handler="app.handler", Timeout=10,
+                            Code={"ZipFile": make_zip({"app.py": REPORTER})},
+                            Environment={"Variables": {"MOTO": moto, "RESULTS": results}})
+        lam.get_waiter("function_active_v2").wait(FunctionName="kept", WaiterConfig={"Delay": 0.1})
+        lam.create_event_source_mapping(EventSourceArn=arn, FunctionName="kept")
+        sqs.send_message(QueueUrl=url, MessageBody="before")
+        assert bodies(batches(sqs, results, lambda found: len(found) >= 1)) == ["before"]
+    finally:
+        first.stop()
+    # A long poll the stop cut short may still take this message in SQS, for one visibility timeout.
+    sqs.send_message(QueueUrl=url, MessageBody="while-down")
+    second = Server(tmp_path / "data", port=first.port, extra_args=["--sqs-endpoint-url", moto, *HOST_NETWORK]).start()
+    try:
+        sqs.send_message(QueueUrl=url, MessageBody="after")
+        found = batches(sqs, results, lambda found: len(bodies(found)) >= 2)
+        assert sorted(bodies(found)) == ["after", "while-down"]
+        wait_for(lambda: left_in(sqs, url) == 0, what="the queue to drain")
+    finally:
+        second.stop()
