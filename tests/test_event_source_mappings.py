@@ -363,3 +363,12 @@ def test_identity_policies_decide_on_mapping_arns_and_the_function_named(server,
     assert made["FunctionArn"] == function_arn
     user.delete_event_source_mapping(UUID=mine["UUID"])
     assert lam.get_event_source_mapping(UUID=theirs["UUID"])["BatchSize"] == 10
+
+
+def test_the_mappings_command_lists_them(server, lam, function, unique):
+    source = queue(unique)
+    created = lam.create_event_source_mapping(EventSourceArn=source, FunctionName=function, Enabled=False, BatchSize=3)
+    shown = server.cli("mappings", "--function", function, check=True).stdout.splitlines()
+    assert shown[0].split() == ["UUID", "FUNCTION", "SOURCE", "STATE", "BATCH", "WINDOW", "LAST", "RESULT"]
+    assert shown[1].split() == [created["UUID"], function, source, "Disabled", "3", "0", "s", "-"]
+    assert len(shown) == 2
