@@ -275,6 +275,7 @@ def test_another_account_cannot_see_or_touch_a_mapping(server, lam, function, un
     f"arn:aws:sqs:{REGION}:{ACCOUNT}:",
     f"arn:aws:sqs:{REGION}:{ACCOUNT}:bad/name",
     f"arn:aws:sqs:{REGION}:{ACCOUNT}:" + "q" * 81,
+    f"arn:aws:sqs:{REGION}:{ACCOUNT}:" + "q" * 76 + ".fifo",
     f"arn:aws:s3:::{'b' * 20}",
     "arn:aws:sqs:" + "x" * 5000,
 ])

@@ -18,8 +18,10 @@ from lambdabox.model.errors import InvalidParameterValue
 
 SQS, KINESIS, DYNAMODB, MQ, KAFKA = "sqs", "kinesis", "dynamodb", "mq", "kafka"
 
-#: A queue ARN: arn:aws:sqs:REGION:ACCOUNT:NAME (a FIFO queue's name ends in ".fifo"; SQS allows 80 characters).
-_SQS_ARN = re.compile(r"^arn:aws[a-zA-Z-]*:sqs:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):(?P<name>[a-zA-Z0-9_-]{1,80}(?:\.fifo)?)$")
+#: A queue ARN: arn:aws:sqs:REGION:ACCOUNT:NAME; a name has at most 80 characters, ".fifo" included for a FIFO queue.
+_SQS_ARN = re.compile(
+    r"^arn:aws[a-zA-Z-]*:sqs:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):(?P<name>[a-zA-Z0-9_-]{1,80}|[a-zA-Z0-9_-]{1,75}\.fifo)$"
+)
 #: The other sources Lambda maps, recognised by service and resource.
 _OTHER_SOURCES = (
     (KINESIS, re.compile(r"^arn:aws[a-zA-Z-]*:kinesis:[a-z0-9-]+:\d{12}:stream/.+")),
