@@ -126,6 +126,12 @@ def batches(sqs, results: str, until, timeout: float = 40, environments: set | N
     return found
 
 
+def drain(sqs, results: str, seconds: float) -> list[list[dict]]:
+    """Every batch reported within the next `seconds`."""
+    ends = time.monotonic() + seconds
+    return batches(sqs, results, lambda found: time.monotonic() > ends, timeout=seconds + 30)
+
+
 def bodies(found: list[list[dict]]) -> list[str]:
     return [record["body"] for batch in found for record in batch]
 
@@ -220,7 +226,7 @@ def test_partial_batch_failure_retries_only_the_reported_messages(sqs, lam, func
                                     FunctionResponseTypes=["ReportBatchItemFailures"])
     found = batches(sqs, results, lambda found: bodies(found).count("fail-2") >= 2 and bodies(found).count("fail-4") >= 2)
     wait_for(lambda: left_in(sqs, url) == 0, what="the queue to drain")
-    seen = bodies(batches(sqs, results, lambda more: True, timeout=3)) + bodies(found)
+    seen = bodies(drain(sqs, results, 2)) + bodies(found)
     assert seen.count("ok-1") == 1 and seen.count("ok-3") == 1
     assert seen.count("fail-2") == 2 and seen.count("fail-4") == 2
 
@@ -232,7 +238,7 @@ def test_without_report_batch_item_failures_a_report_is_ignored_and_all_are_dele
     found = batches(sqs, results, lambda found: len(bodies(found)) >= 2)
     wait_for(lambda: left_in(sqs, url) == 0, what="the queue to drain")
     time.sleep(1.5)
-    assert sorted(bodies(found) + bodies(batches(sqs, results, lambda more: True, timeout=2))) == ["fail", "ok"]
+    assert sorted(bodies(found) + bodies(drain(sqs, results, 2))) == ["fail", "ok"]
 
 
 def test_a_failing_function_leaves_poison_to_the_queues_redrive(sqs, lam, function, results, make_queue):
@@ -304,7 +310,7 @@ def test_disable_and_delete_stop_consumption(sqs, lam, function, results, make_q
     time.sleep(0.5)
     sqs.send_message(QueueUrl=url, MessageBody="after")
     time.sleep(3)
-    assert batches(sqs, results, lambda found: True, timeout=1) == []
+    assert drain(sqs, results, 1) == []
     # The message is still there to take (an abandoned long poll gave it back at once).
     wait_for(lambda: sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
              ["Attributes"]["ApproximateNumberOfMessages"] == "1", timeout=5, what="the message to be visible")
@@ -338,3 +344,38 @@ def test_an_enabled_mapping_polls_again_after_a_restart(tmp_path, moto, sqs, mak
         wait_for(lambda: left_in(sqs, url) == 0, what="the queue to drain")
     finally:
         second.stop()
+
+
+def test_an_update_while_traffic_flows_loses_nothing_and_takes_effect(sqs, lam, function, results, make_queue):
+    import threading
+
+    url, arn = make_queue()
+    settled_event = threading.Event()
+    sent: list[str] = []
+
+    def send() -> None:
+        # Messages flow before, during and after the update; 20 more once it has taken effect.
+        after = 0
+        while after < 20:
+            sent.append(f"t{len(sent)}")
+            sqs.send_message(QueueUrl=url, MessageBody=sent[-1])
+            after += settled_event.is_set()
+            time.sleep(0.03)
+
+    sender = threading.Thread(target=send)
+    mapping = lam.create_event_source_mapping(EventSourceArn=arn, FunctionName=function, BatchSize=5)
+    sender.start()
+    try:
+        found = batches(sqs, results, lambda found: len(bodies(found)) >= 10)
+        lam.update_event_source_mapping(UUID=mapping["UUID"], BatchSize=2)
+        wait_for(lambda: lam.get_event_source_mapping(UUID=mapping["UUID"])["State"] == "Enabled")
+        found += drain(sqs, results, 1.5)
+        settled_at = len(found)
+    finally:
+        settled_event.set()
+        sender.join()
+    found += batches(sqs, results, lambda more: len(bodies(found)) + len(bodies(more)) >= len(sent))
+    assert sorted(bodies(found)) == sorted(sent)  # every one, once
+    assert len(found) > settled_at
+    assert all(len(batch) <= 2 for batch in found[settled_at:]), [len(batch) for batch in found]
+    wait_for(lambda: left_in(sqs, url) == 0, what="the queue to drain")
