@@ -241,7 +241,7 @@ def test_without_report_batch_item_failures_a_report_is_ignored_and_all_are_dele
     assert sorted(bodies(found) + bodies(drain(sqs, results, 2))) == ["fail", "ok"]
 
 
-def test_a_failing_function_leaves_poison_to_the_queues_redrive(sqs, lam, function, results, make_queue):
+def test_a_failing_function_leaves_poison_to_the_queues_redrive(sqs_server, sqs, lam, function, results, make_queue):
     dead_url, dead_arn = make_queue()
     url, arn = make_queue(VisibilityTimeout=1, RedrivePolicy=json.dumps({"deadLetterTargetArn": dead_arn, "maxReceiveCount": 2}))
     sqs.send_message(QueueUrl=url, MessageBody="crash")
@@ -251,6 +251,10 @@ def test_a_failing_function_leaves_poison_to_the_queues_redrive(sqs, lam, functi
     seen = bodies(batches(sqs, results, lambda found: len(found) >= 2))
     assert seen.count("crash") == 2
     assert lam.get_event_source_mapping(UUID=mapping["UUID"])["LastProcessingResult"] == "PROBLEM: Function call failed"
+    # The function's log says so, beside the failed invocations' own lines.
+    shown = sqs_server.cli("logs", function, check=True).stdout
+    assert f"event source mapping {mapping['UUID']}: PROBLEM: Function call failed" in shown
+    assert "poison message" in shown
     # Good messages still flow.
     sqs.send_message(QueueUrl=url, MessageBody="fine")
     wait_for(lambda: "fine" in bodies(batches(sqs, results, lambda found: len(found) >= 1)), what="a good message")

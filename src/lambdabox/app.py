@@ -218,7 +218,13 @@ def build_app(settings: Settings) -> Starlette:
 
     activator = Activator(store, unpacked, settled, take_snapshot)
     # Event source mappings' pollers read SQS with the server's own AWS credentials (sources/pollers.py).
-    pollers = Pollers(store, invoker, SqsClients(settings.sqs_endpoint_url))
+    def mapping_log(scope: Scope, name: str, message: str) -> None:
+        """A line of Lambdabox's own about an event source mapping's problem, in its function's log group."""
+        stream = logs.open_stream(f"{scope.account}:{scope.region}", group_name(name), "lambdabox/event-source-mappings")
+        stream.write(message)
+        stream.close()
+
+    pollers = Pollers(store, invoker, SqsClients(settings.sqs_endpoint_url), mapping_log)
     control = ControlPlane(
         functions=Functions(
             store, blobs, links, secrets, activator.submit, host_architecture(), runtimes.problem, settings.networks

@@ -204,16 +204,17 @@ def every_mapping(store: RecordStore) -> list[tuple[Scope, str]]:
     return [(Scope(*space.split(":", 1)), key) for space, key, _ in found]
 
 
-def record_result(store: RecordStore, scope: Scope, mapping_uuid: str, result: str) -> None:
-    """Set LastProcessingResult, unless it already says so or the mapping is gone."""
+def record_result(store: RecordStore, scope: Scope, mapping_uuid: str, result: str) -> bool:
+    """Set LastProcessingResult, unless it already says so or the mapping is gone; whether it changed."""
     if (stored(store, scope, mapping_uuid) or {}).get("config", {}).get("LastProcessingResult") == result:
-        return
+        return False
     with store.transaction() as records:
         body = records.get(MAPPING, namespace(scope), mapping_uuid)
         if body is None:
-            return
+            return False
         body["config"]["LastProcessingResult"] = result
         records.put(MAPPING, namespace(scope), mapping_uuid, body)
+    return True
 
 
 # -- helpers ------------------------------------------------------------------------------------

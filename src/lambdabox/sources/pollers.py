@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -27,7 +28,7 @@ from lambdabox.invoke.invoker import Invoker
 from lambdabox.model.arns import FunctionRef, Scope
 from lambdabox.model.event_sources import parse_source
 from lambdabox.sources.filtering import record_filter
-from lambdabox.sources.sqs import Outcome, SqsMapping, SqsPoller
+from lambdabox.sources.sqs import OK, Outcome, SqsMapping, SqsPoller
 from lambdabox.store.records import RecordStore
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,12 @@ DEFAULT_CONCURRENCY = 5
 CLOSE_WAIT_S = 5.0
 
 Key = tuple[str, str, str]
+#: Writes a line of Lambdabox's own into a function's log group: (scope, function name, message).
+FunctionLog = Callable[[Scope, str, str], None]
+
+
+def _no_log(scope: Scope, name: str, message: str) -> None:
+    """Write nothing: for callers without a log store."""
 
 
 class SqsClients:
@@ -66,7 +73,9 @@ class SqsClients:
 
 
 class Pollers:
-    def __init__(self, store: RecordStore, invoker: Invoker, clients: SqsClients) -> None:
+    def __init__(self, store: RecordStore, invoker: Invoker, clients: SqsClients, function_log: FunctionLog = _no_log) -> None:
+        """`function_log` gets a line each time a mapping's LastProcessingResult turns to a problem."""
+        self._function_log = function_log
         self._store = store
         self._invoker = invoker
         self._clients = clients
@@ -123,8 +132,12 @@ class Pollers:
             keep=record_filter(config.get("FilterCriteria")),
         )
 
+        def record(result: str) -> None:
+            if mappings.record_result(self._store, scope, mapping.uuid, result) and result != OK:
+                self._function_log(scope, mapping.function.name, f"event source mapping {mapping.uuid}: {result}")
+
         async def report(result: str) -> None:
-            await asyncio.to_thread(mappings.record_result, self._store, scope, mapping.uuid, result)
+            await asyncio.to_thread(record, result)
 
         return SqsPoller(mapping, self._clients.for_region(queue.scope.region), self._executor, self._invoke, report)
 
