@@ -93,9 +93,6 @@ class Pollers:
         if self._loop is not None and not self._closed:
             self._loop.call_soon_threadsafe(self._apply, scope, mapping_uuid)
 
-    def running(self) -> int:
-        return len(self._running)
-
     def _apply(self, scope: Scope, mapping_uuid: str) -> None:
         if self._closed:
             return

@@ -21,6 +21,7 @@ Guarantees:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import math
@@ -105,9 +106,6 @@ class SqsPoller:
         for receiving in list(self._receiving):
             receiving.cancel()
 
-    def workers(self) -> int:
-        return len(self._workers)
-
     async def run(self) -> None:
         """Poll until stopped: one worker, and one more after each full batch, up to the mapping's concurrency."""
         self._spawn(first=True)
@@ -169,20 +167,27 @@ class SqsPoller:
         mapping = self._mapping
         batch = list(carried)
         deadline = time.monotonic() + mapping.window_s if batch else None
-        while len(batch) < mapping.batch_size and not self._stopping:
-            if deadline is None:
-                wait = LONG_POLL_S
-            else:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                wait = min(LONG_POLL_S, math.ceil(left))
-            received = await self._receive(url, min(RECEIVE_MAX, mapping.batch_size - len(batch)), wait)
-            batch += received
-            if received and deadline is None:
-                deadline = time.monotonic() + mapping.window_s
-                if mapping.window_s == 0:
-                    break
+        try:
+            while len(batch) < mapping.batch_size and not self._stopping:
+                if deadline is None:
+                    wait = LONG_POLL_S
+                else:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    wait = min(LONG_POLL_S, math.ceil(left))
+                received = await self._receive(url, min(RECEIVE_MAX, mapping.batch_size - len(batch)), wait)
+                batch += received
+                if received and deadline is None:
+                    deadline = time.monotonic() + mapping.window_s
+                    if mapping.window_s == 0:
+                        break
+        except asyncio.CancelledError:
+            # Stopped while gathering: what was gathered goes back to the queue at once.
+            if batch:
+                with contextlib.suppress(RuntimeError):  # The executor is shut: they come back after the timeout.
+                    self._executor.submit(self._release, url, batch)
+            raise
         return batch
 
     async def _receive(self, url: str, count: int, wait: int) -> list[dict[str, Any]]:
@@ -196,16 +201,19 @@ class SqsPoller:
             answer = await receiving
         except asyncio.CancelledError:
             # Stopped mid-poll: whatever the poll still brings goes back to the queue at once.
-            future.add_done_callback(lambda done: self._release(url, done))
+            future.add_done_callback(lambda done: self._release_late(url, done))
             raise
         finally:
             self._receiving.discard(receiving)
         return answer.get("Messages", [])
 
-    def _release(self, url: str, done: Future) -> None:
-        if done.cancelled() or done.exception() is not None:
-            return
-        messages = done.result().get("Messages", [])
+    def _release_late(self, url: str, done: Future) -> None:
+        """Make what an abandoned long poll brought visible again."""
+        if not done.cancelled() and done.exception() is None:
+            self._release(url, done.result().get("Messages", []))
+
+    def _release(self, url: str, messages: list[dict[str, Any]]) -> None:
+        """Make received messages visible again at once (blocking: runs in the executor)."""
         for start in range(0, len(messages), RECEIVE_MAX):
             entries = [
                 {"Id": str(number), "ReceiptHandle": message["ReceiptHandle"], "VisibilityTimeout": 0}
