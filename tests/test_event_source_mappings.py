@@ -16,6 +16,10 @@ from botocore.config import Config
 
 from support import ACCOUNT, REGION, Server, aws_error, lambda_role, make_zip
 
+#: What an SQS mapping's execution role needs, as on AWS.
+SQS_POLICY = json.dumps({"Version": "2012-10-17", "Statement": [{
+    "Effect": "Allow", "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"], "Resource": "*",
+}]})
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 NOT_FOUND = "The resource you requested does not exist."
 
@@ -35,8 +39,14 @@ def settled(lam, mapping_uuid: str) -> dict:
         time.sleep(0.05)
 
 
+def may_read_queues(iam, role_arn: str, policy: str = SQS_POLICY) -> None:
+    iam.put_role_policy(RoleName=role_arn.rsplit("/", 1)[-1], PolicyName="sqs", PolicyDocument=policy)
+
+
 @pytest.fixture
-def function(create_function) -> str:
+def function(create_function, iam, role) -> str:
+    """A function whose role may read queues (every function create_function makes in this test shares it)."""
+    may_read_queues(iam, role)
     return create_function()["FunctionName"]
 
 
@@ -240,6 +250,39 @@ def test_tags_refuse_aliased_mapping_arns(raw_lam, function, unique, lam):
     assert (status, code) == (400, "ValidationException") and "at 'resource' failed to satisfy constraint" in message
 
 
+def test_the_execution_role_must_be_allowed_to_read_the_queue(server, lam, iam, unique):
+    from support import lambda_role
+
+    bare_role = lambda_role(server, unique("bare"))
+    name = unique("fn")
+    lam.create_function(FunctionName=name, Runtime="python3.12", Role=bare_role, Handler="app.handler",
+                        Code={"ZipFile": make_zip()})
+    source = queue(unique)
+    assert aws_error(lam.create_event_source_mapping, EventSourceArn=source, FunctionName=name) == (
+        400, "InvalidParameterValueException", "The provided execution role does not have permissions to call ReceiveMessage on SQS"
+    )
+    # Receive alone is not enough; a grant on another queue is no grant on this one.
+    may_read_queues(iam, bare_role, json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "sqs:ReceiveMessage", "Resource": source},
+        {"Effect": "Allow", "Action": ["sqs:DeleteMessage", "sqs:GetQueueAttributes"], "Resource": queue(unique)},
+    ]}))
+    assert aws_error(lam.create_event_source_mapping, EventSourceArn=source, FunctionName=name)[2] == (
+        "The provided execution role does not have permissions to call DeleteMessage on SQS"
+    )
+    may_read_queues(iam, bare_role, json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "sqs:*", "Resource": source},
+    ]}))
+    created = lam.create_event_source_mapping(EventSourceArn=source, FunctionName=name, Enabled=False)
+    # Moving the mapping to a function whose role may not read the queue is refused too, and changes nothing.
+    other = unique("fn")
+    lam.create_function(FunctionName=other, Runtime="python3.12", Role=lambda_role(server, unique("bare")),
+                        Handler="app.handler", Code={"ZipFile": make_zip()})
+    assert aws_error(lam.update_event_source_mapping, UUID=created["UUID"], FunctionName=other)[2] == (
+        "The provided execution role does not have permissions to call ReceiveMessage on SQS"
+    )
+    assert lam.get_event_source_mapping(UUID=created["UUID"])["FunctionArn"].endswith(f":function:{name}")
+
+
 # -- hostile tenants --------------------------------------------------------------------------
 
 
@@ -306,6 +349,7 @@ def test_mappings_survive_a_restart(tmp_path):
     try:
         lam = first.client("lambda")
         role = lambda_role(first, "esm-restart")
+        may_read_queues(first.client("iam"), role)
         lam.create_function(FunctionName="kept", Runtime="python3.12", Role=role, Handler="app.handler",
                             Code={"ZipFile": make_zip()})
         source = f"arn:aws:sqs:{REGION}:{ACCOUNT}:kept-queue"

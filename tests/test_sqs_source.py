@@ -43,6 +43,16 @@ def handler(event, context):
 """
 
 
+def sqs_role(server: Server, name: str) -> str:
+    """An execution role that may read and delete from queues, as an SQS mapping's role must."""
+    arn = lambda_role(server, name)
+    server.client("iam").put_role_policy(RoleName=name, PolicyName="sqs", PolicyDocument=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "sqs:*", "Resource": f"arn:aws:sqs:*:{ACCOUNT}:*"}],
+    }))
+    return arn
+
+
 @pytest.fixture(scope="module")
 def moto(tmp_path_factory):
     port = free_port()
@@ -100,7 +110,7 @@ def results(make_queue):
 
 @pytest.fixture
 def function(sqs_server, lam, moto, results, unique):
-    role = lambda_role(sqs_server, unique("role"))
+    role = sqs_role(sqs_server, unique("role"))
     name = unique("worker")
     lam.create_function(FunctionName=name, Runtime="python3.12", Role=role, Handler="app.handler", Timeout=10,
                         Code={"ZipFile": make_zip({"app.py": REPORTER})},
@@ -340,7 +350,7 @@ def test_an_enabled_mapping_polls_again_after_a_restart(tmp_path, moto, sqs, mak
     first = Server(tmp_path / "data", extra_args=["--sqs-endpoint-url", moto, *HOST_NETWORK]).start()
     try:
         lam = first.client("lambda")
-        role = lambda_role(first, "restart-role")
+        role = sqs_role(first, "restart-role")
         lam.create_function(FunctionName="kept", Runtime="python3.12", Role=role, Handler="app.handler", Timeout=10,
                             Code={"ZipFile": make_zip({"app.py": REPORTER})},
                             Environment={"Variables": {"MOTO": moto, "RESULTS": results}})

@@ -56,6 +56,8 @@ def run(context: Context) -> Outcome:
             try:
                 lam = server.client("lambda")
                 role = deploy.role(server.client("iam"))
+                server.client("iam").put_role_policy(RoleName="bench", PolicyName="sqs", PolicyDocument=(
+                    '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sqs:*","Resource":"*"}]}'))
                 bare_per_s = _bare_receive(sqs, messages)
                 per_s = _throughput(lam, role, sqs, messages)
                 ages = _latency(lam, role, sqs, moto_url)

@@ -20,6 +20,8 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from lambdabox.access.identity_policies import ROLE, identity_policies
+from lambdabox.access.policy import Effect, Request, identity_effect
 from lambdabox.control import catalog
 from lambdabox.control.catalog import namespace
 from lambdabox.control.paging import page, with_marker
@@ -28,10 +30,13 @@ from lambdabox.model import event_sources
 from lambdabox.model.arns import FunctionRef, Scope, function_arn, parse_function_ref
 from lambdabox.model.errors import InvalidParameterValue, ResourceConflict, ResourceNotFound
 from lambdabox.model.event_sources import QueueSource, mapping_arn
+from lambdabox.model.principals import ASSUMED_ROLE, Principal
 from lambdabox.store.records import RecordStore, Records
 
 MAPPING = "event-source-mapping"
 
+#: What a function's execution role must be allowed on its queue, in the order AWS checks them.
+SQS_ACTIONS = ("ReceiveMessage", "DeleteMessage", "GetQueueAttributes")
 #: The reason every state change made through the API gives, as AWS reports it for SQS.
 USER_INITIATED = "USER_INITIATED"
 #: Checks a FilterCriteria beyond its shape (the model checked that); raises an AwsError. The pattern engine plugs in here.
@@ -82,7 +87,7 @@ class EventSourceMappings:
         }
         self._optional_settings(config, request)
         with self._store.transaction() as records:
-            _require_function(records, ref)
+            _require_role_reads(records, _require_function(records, ref), source)
             _refuse_duplicate(records, scope, config, ref.name)
             records.put(MAPPING, namespace(scope), new_uuid, {
                 "config": config, "function": {"name": ref.name, "qualifier": ref.qualifier}, "Tags": dict(tags),
@@ -147,7 +152,7 @@ class EventSourceMappings:
             if request.get("Enabled") is not None:
                 config["State"] = "Enabled" if request["Enabled"] else "Disabled"
             if ref is not None:
-                _require_function(records, ref)
+                _require_role_reads(records, _require_function(records, ref), source)
                 config["FunctionArn"] = function_arn(ref.scope, ref.name, ref.qualifier)
                 _refuse_duplicate(records, scope, config, ref.name)
                 body["function"] = {"name": ref.name, "qualifier": ref.qualifier}
@@ -251,11 +256,33 @@ def _check_reach(scope: Scope, source: QueueSource) -> None:
         )
 
 
-def _require_function(records: Records, ref: FunctionRef) -> None:
+def _require_function(records: Records, ref: FunctionRef) -> dict[str, Any]:
+    """The version record the mapping's function (maybe qualified) resolves to."""
     try:
-        catalog.resolve(records, ref)
+        return catalog.resolve(records, ref)[0]
     except ResourceNotFound:
         raise InvalidParameterValue("Function does not exist") from None
+
+
+def _require_role_reads(records: Records, version: dict[str, Any], source: QueueSource) -> None:
+    """The function's execution role must be allowed to read and delete from the queue, as AWS checks it.
+
+    The server polls with its own SQS credentials, so this check is what keeps a tenant's mapping to
+    the queues its role is granted. Evaluated with the role's identity policies, as a session of it.
+    """
+    role_arn = version["config"].get("Role", "")
+    name = role_arn.rsplit("/", 1)[-1]
+    role = records.get(ROLE, source.scope.account, name)
+    documents: list[dict[str, Any]] = []
+    if role is not None and role.get("Arn") == role_arn:
+        session = Principal(
+            source.scope.account, f"arn:aws:sts::{source.scope.account}:assumed-role/{name}/event-source-mapping",
+            f"{role['RoleId']}:event-source-mapping", ASSUMED_ROLE, name=name, role_arn=role_arn,
+        )
+        documents = identity_policies(records, session)
+    for action in SQS_ACTIONS:
+        if identity_effect(documents, Request(f"sqs:{action}", source.arn)) != Effect.ALLOW:
+            raise InvalidParameterValue(f"The provided execution role does not have permissions to call {action} on SQS")
 
 
 def _refuse_duplicate(records: Records, scope: Scope, config: dict[str, Any], name: str) -> None:
