@@ -29,6 +29,7 @@ from lambdabox.control.tags import check_tag_count
 from lambdabox.model import event_sources
 from lambdabox.model.arns import FunctionRef, Scope, function_arn, parse_function_ref
 from lambdabox.model.errors import InvalidParameterValue, ResourceConflict, ResourceNotFound
+from lambdabox.model.event_patterns import parse_filter_criteria
 from lambdabox.model.event_sources import QueueSource, mapping_arn
 from lambdabox.model.principals import ASSUMED_ROLE, Principal
 from lambdabox.store.records import RecordStore, Records
