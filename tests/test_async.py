@@ -46,7 +46,7 @@ def handler(event, context):
     if event["depth"] < DEPTH_LIMIT:
         request = AWSRequest(
             method="POST",
-            url=os.environ["AWS_ENDPOINT_URL"] + "/2015-03-31/functions/" + context.function_name + "/invocations",
+            url=os.environ["AWS_ENDPOINT_URL_LAMBDA"] + "/2015-03-31/functions/" + context.function_name + "/invocations",
             data=json.dumps({"report": event["report"], "depth": event["depth"] + 1}).encode(),
             headers={"X-Amz-Invocation-Type": "Event", "X-Amzn-Trace-Id": os.environ["_X_AMZN_TRACE_ID"]})
         credentials = boto3.Session().get_credentials().get_frozen_credentials()

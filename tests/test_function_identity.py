@@ -32,7 +32,7 @@ def handler(event, context):
         except ClientError as error:
             out["get " + name] = [error.response["Error"]["Code"], error.response["Error"]["Message"]]
     for path in event.get("routes", []):
-        request = AWSRequest(method="GET", url=os.environ["AWS_ENDPOINT_URL"] + path)
+        request = AWSRequest(method="GET", url=os.environ["AWS_ENDPOINT_URL_LAMBDA"] + path)
         credentials = boto3.Session().get_credentials().get_frozen_credentials()
         SigV4Auth(credentials, "lambda", os.environ["AWS_REGION"]).add_auth(request)
         try:

@@ -25,7 +25,8 @@ def handler(event, context):
     names = ["AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_VERSION", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
              "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME", "AWS_REGION", "AWS_DEFAULT_REGION",
              "AWS_EXECUTION_ENV", "AWS_LAMBDA_INITIALIZATION_TYPE", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR",
-             "_HANDLER", "TZ", "AWS_LAMBDA_RUNTIME_API", "AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "GREETING"]
+             "_HANDLER", "TZ", "AWS_LAMBDA_RUNTIME_API", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_LAMBDA", "AWS_ENDPOINT_URL_IAM",
+             "AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL_CLOUDWATCH_LOGS", "AWS_ACCESS_KEY_ID", "GREETING"]
     client = context.client_context
     return {
         "function_name": context.function_name,
@@ -96,7 +97,11 @@ def test_context_and_environment(deploy, invoke, lam):
     assert env["_HANDLER"] == "app.handler"
     assert env["TZ"] == ":UTC"
     assert env["AWS_LAMBDA_RUNTIME_API"].startswith("127.0.0.1:")
-    assert env["AWS_ENDPOINT_URL"].startswith("http://127.0.0.1:")
+    # Only the services Lambdabox serves point here: no global AWS_ENDPOINT_URL to catch S3's or DynamoDB's calls.
+    assert env["AWS_ENDPOINT_URL"] is None
+    assert env["AWS_ENDPOINT_URL_LAMBDA"].startswith("http://127.0.0.1:")
+    for service in ("IAM", "STS", "CLOUDWATCH_LOGS"):
+        assert env["AWS_ENDPOINT_URL_" + service] == env["AWS_ENDPOINT_URL_LAMBDA"]
     assert env["AWS_ACCESS_KEY_ID"].startswith("ASIA")
     assert env["GREETING"] == "hi"
     assert body["cwd"] == "/var/task"
@@ -107,8 +112,8 @@ def test_boto3_inside_a_function_calls_lambdabox(deploy, invoke, server):
         "app.py": """
 import json, urllib.request, os
 def handler(event, context):
-    # No boto3 in the sandbox's Python: talk to the endpoint the way boto3 would find it.
-    with urllib.request.urlopen(os.environ["AWS_ENDPOINT_URL"] + "/_lambdabox/health") as response:
+    # Without boto3: talk to the endpoint the way boto3's Lambda client would find it.
+    with urllib.request.urlopen(os.environ["AWS_ENDPOINT_URL_LAMBDA"] + "/_lambdabox/health") as response:
         return json.load(response)
 """
     }

@@ -22,6 +22,10 @@ STALE = (
     "The Revision Id provided does not match the latest Revision Id. "
     "Call the GetPolicy API to retrieve the latest Revision Id"
 )
+LAYER_STALE = (
+    "The Revision Id provided does not match the latest Revision Id. "
+    "Call the GetLayerPolicy API to retrieve the latest Revision Id"
+)
 BAD_PRINCIPAL = "The provided principal was invalid. Please check the principal and try again."
 
 
@@ -223,11 +227,15 @@ def test_remove_permission(lam, create_function):
 
 
 def test_missing_function(lam, unique):
+    """Each operation words a missing function its own way, as recorded from AWS."""
     name = unique("nofn")
-    missing = (404, "ResourceNotFoundException", f"Function not found: {arn(name)}")
-    assert fails(lam.get_policy, FunctionName=name) == missing
-    assert fails(lam.add_permission, FunctionName=name, StatementId="s", Action="lambda:InvokeFunction", Principal="*") == missing
-    assert fails(lam.remove_permission, FunctionName=name, StatementId="s") == missing
+    assert fails(lam.get_policy, FunctionName=name) == (404, "ResourceNotFoundException", NO_POLICY)
+    assert fails(lam.add_permission, FunctionName=name, StatementId="s", Action="lambda:InvokeFunction", Principal="*") == (
+        404, "ResourceNotFoundException", f"Function not found: {arn(name)}",
+    )
+    assert fails(lam.remove_permission, FunctionName=name, StatementId="s") == (
+        404, "ResourceNotFoundException", f"No policy found for: {arn(name)}",
+    )
 
 
 # -- RevisionId ------------------------------------------------------------------------------
@@ -318,9 +326,9 @@ def test_latest_and_unknown_qualifiers(lam, create_function):
         lam.add_permission, FunctionName=f"{name}:$LATEST", StatementId="s", Action="lambda:InvokeFunction", Principal="*"
     )[:2] == (400, "InvalidParameterValueException")
 
-    for qualifier in ("99", "nope"):
-        missing = (404, "ResourceNotFoundException", f"Function not found: {arn(name, qualifier)}")
-        assert fails(lam.get_policy, FunctionName=name, Qualifier=qualifier) == missing
+    for qualifier, words in (("99", "Function not found"), ("nope", "Cannot find alias arn")):
+        missing = (404, "ResourceNotFoundException", f"{words}: {arn(name, qualifier)}")
+        assert fails(lam.get_policy, FunctionName=name, Qualifier=qualifier) == (404, "ResourceNotFoundException", NO_POLICY)
         assert fails(
             lam.add_permission, FunctionName=name, Qualifier=qualifier, StatementId="s", Action="lambda:InvokeFunction",
             Principal="*",
@@ -497,9 +505,9 @@ def test_layer_policy_errors(lam, layer):
     assert fails(
         lam.add_layer_version_permission, LayerName=layer, VersionNumber=1, StatementId="t",
         Action="lambda:GetLayerVersion", Principal="*", RevisionId="stale",
-    ) == (412, "PreconditionFailedException", STALE)
-    assert fails(lam.remove_layer_version_permission, LayerName=layer, VersionNumber=1, StatementId="s", RevisionId="stale")[:2] == (
-        412, "PreconditionFailedException",
+    ) == (412, "PreconditionFailedException", LAYER_STALE)
+    assert fails(lam.remove_layer_version_permission, LayerName=layer, VersionNumber=1, StatementId="s", RevisionId="stale") == (
+        412, "PreconditionFailedException", LAYER_STALE,
     )
     assert lam.get_layer_version_policy(LayerName=layer, VersionNumber=1)["RevisionId"] == first["RevisionId"]
 

@@ -40,7 +40,7 @@ def handler(event, context):
 """
 }
 
-#: GetCallerIdentity with boto3, as the function's own credentials and AWS_ENDPOINT_URL make it.
+#: GetCallerIdentity with boto3, as the function's own credentials and AWS_ENDPOINT_URL_STS make it.
 WHO_AM_I = {
     "app.py": """
 import boto3

@@ -33,6 +33,7 @@ from lambdabox.api.query_identity import IdentityServices
 from lambdabox.api.rest import RestJsonApi
 from lambdabox.api.server import Fronts, build_asgi
 from lambdabox.control.activation import Activator
+from lambdabox.control.catalog import VERSION, namespace, version_key
 from lambdabox.control.aliases import Aliases
 from lambdabox.control.code_links import CodeLinks, load_secret
 from lambdabox.control import profiles
@@ -40,6 +41,7 @@ from lambdabox.control.concurrency import Concurrency
 from lambdabox.control.credentials import Credentials
 from lambdabox.control.env_secrets import EnvSecrets
 from lambdabox.control.event_configs import EventInvokeConfigs
+from lambdabox.control.event_source_mappings import EventSourceMappings
 from lambdabox.control.functions import Functions
 from lambdabox.control.iam import Iam
 from lambdabox.control.iam_policy_versions import PolicyVersions
@@ -52,10 +54,12 @@ from lambdabox.control.log_operations import log_operations
 from lambdabox.control.permissions import Permissions
 from lambdabox.control.provisioned import ProvisionedConcurrency
 from lambdabox.control.roles import trust_policy
+from lambdabox.control.runtime_updates import RuntimeUpdates
 from lambdabox.control.sts import Sts
 from lambdabox.control.tags import Tags
 from lambdabox.control.versions import Versions
 from lambdabox.invoke.async_worker import AsyncSettings, AsyncWorker
+from lambdabox.invoke.blueprint import log_group
 from lambdabox.invoke.destinations import Deliverer
 from lambdabox.invoke.invoker import Invoker
 from lambdabox.invoke.limits import ConcurrencyLimits
@@ -74,6 +78,7 @@ from lambdabox.sandbox.factory import make_factory
 from lambdabox.sandbox.identities import Identities
 from lambdabox.sandbox.network import FunctionNetworks, NetworkUnavailable
 from lambdabox.settings import Settings, host_architecture
+from lambdabox.sources.pollers import Pollers, SqsClients
 from lambdabox.store.blobs import BlobStore
 from lambdabox.store.records import RecordStore
 from lambdabox.store.sealed import Sealer, load_key
@@ -193,8 +198,12 @@ def build_app(settings: Settings) -> Starlette:
     deliverer = Deliverer(invoker.enqueue, settings.sqs_endpoint_url, settings.sns_endpoint_url)
 
     def function_log(scope: Scope, name: str, message: str) -> None:
-        """A line of Lambdabox's own about an asynchronous invocation, in the function's log group."""
-        stream = logs.open_stream(f"{scope.account}:{scope.region}", group_name(name), "lambdabox/async")
+        """A line of Lambdabox's own about an asynchronous invocation, in the function's log group (its
+        LoggingConfig's, else /aws/lambda/NAME)."""
+        with store.reading() as records:
+            latest = records.get(VERSION, namespace(scope), version_key(name, "$LATEST"))
+        group = log_group(latest["config"]) if latest else group_name(name)
+        stream = logs.open_stream(f"{scope.account}:{scope.region}", group, "lambdabox/async")
         stream.write(message)
         stream.close()
 
@@ -218,6 +227,14 @@ def build_app(settings: Settings) -> Starlette:
         return asyncio.run_coroutine_threadsafe(invoker.take_snapshot(scope, record), loop[0]).result()
 
     activator = Activator(store, unpacked, settled, take_snapshot)
+    # Event source mappings' pollers read SQS with the server's own AWS credentials (sources/pollers.py).
+    def mapping_log(scope: Scope, name: str, message: str) -> None:
+        """A line of Lambdabox's own about an event source mapping's problem, in its function's log group."""
+        stream = logs.open_stream(f"{scope.account}:{scope.region}", group_name(name), "lambdabox/event-source-mappings")
+        stream.write(message)
+        stream.close()
+
+    pollers = Pollers(store, invoker, SqsClients(settings.sqs_endpoint_url), mapping_log)
     control = ControlPlane(
         functions=Functions(
             store, blobs, links, secrets, activator.submit, host_architecture(), runtimes.problem, settings.networks
@@ -230,6 +247,8 @@ def build_app(settings: Settings) -> Starlette:
         event_configs=EventInvokeConfigs(store),
         provisioned=ProvisionedConcurrency(store, settings.account_concurrency, lambda scope, name: provisioner.nudge()),
         permissions=Permissions(store),
+        runtime_updates=RuntimeUpdates(store),
+        mappings=EventSourceMappings(store, pollers.changed),
     )
     identity = IdentityServices(Users(store, credentials), Groups(store), Sts(store, sessions))
     model = botocore.session.get_session().get_service_model("lambda")
@@ -272,11 +291,13 @@ def build_app(settings: Settings) -> Starlette:
         provisioner.start()
         worker.start()
         log_sweeper.start()
+        pollers.start()
         try:
             yield
         finally:
             # Shutdown: 1. stop taking async work and sweeping logs; 2. stop settling changes; 3. shut every environment down;
-            # 4. release sandboxes; 5. close the queue and the database.
+            # 4. release sandboxes; 5. close the queue and the database. Pollers stop first of all.
+            await pollers.close()
             await worker.stop()
             await log_sweeper.stop()
             activator.stop()

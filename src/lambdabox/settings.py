@@ -94,7 +94,7 @@ class Settings:
 
     @property
     def endpoint_url(self) -> str:
-        """The URL functions use to call this server (AWS_ENDPOINT_URL inside environments)."""
+        """The URL functions use to call this server (AWS_ENDPOINT_URL_LAMBDA and the others of invoke/blueprint.py)."""
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
         return f"http://{host}:{self.port}"
 

@@ -53,7 +53,7 @@ def own_address():
 
 def api_answers():
     try:
-        with urllib.request.urlopen(os.environ["AWS_ENDPOINT_URL"] + "/2015-03-31/functions/", timeout=5) as answer:
+        with urllib.request.urlopen(os.environ["AWS_ENDPOINT_URL_LAMBDA"] + "/2015-03-31/functions/", timeout=5) as answer:
             return answer.status
     except urllib.error.HTTPError as error:
         return error.code
@@ -66,7 +66,8 @@ def handler(event, context):
     return {
         "targets": {"%s:%d" % (host, port): connect(host, port, timeout) for host, port in event.get("targets", [])},
         "runtime_api": os.environ.get("AWS_LAMBDA_RUNTIME_API"),
-        "endpoint": os.environ.get("AWS_ENDPOINT_URL"),
+        "endpoint": os.environ.get("AWS_ENDPOINT_URL_LAMBDA"),
+        "endpoints": {name: value for name, value in os.environ.items() if name.startswith("AWS_ENDPOINT_URL")},
         "address": own_address(),
         "api": api_answers() if event.get("api") else None,
     }
@@ -125,7 +126,17 @@ def test_runtime_api_and_endpoint_are_where_aws_puts_them(egress_server, functio
     seen = _invoke(egress_server, functions("plain"), {"api": True})
     assert seen["runtime_api"] == "127.0.0.1:9001"
     assert seen["endpoint"] == "http://127.0.0.1:9000"
+    served = ("LAMBDA", "IAM", "STS", "CLOUDWATCH_LOGS")
+    assert seen["endpoints"] == {"AWS_ENDPOINT_URL_" + service: "http://127.0.0.1:9000" for service in served}
     assert isinstance(seen["api"], int), seen["api"]  # Lambdabox's API answered through the bridge
+
+
+def test_a_functions_own_endpoint_variables_keep_their_values_in_a_private_network(egress_server, functions):
+    own = {"AWS_ENDPOINT_URL_STS": "http://10.77.0.2:4566", "AWS_ENDPOINT_URL_S3": "http://10.77.0.2:4566"}
+    seen = _invoke(egress_server, functions("own-endpoints", Environment={"Variables": own}), {})
+    assert seen["endpoints"] == {
+        **own, **{"AWS_ENDPOINT_URL_" + service: "http://127.0.0.1:9000" for service in ("LAMBDA", "IAM", "CLOUDWATCH_LOGS")}
+    }
 
 
 def test_host_loopback_services_are_unreachable(egress_server, functions):

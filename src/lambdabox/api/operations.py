@@ -8,13 +8,15 @@ from lambdabox.api.rest import Call, Handler, Reply
 from lambdabox.control.aliases import Aliases
 from lambdabox.control.concurrency import Concurrency
 from lambdabox.control.event_configs import EventInvokeConfigs
+from lambdabox.control.event_source_mappings import EventSourceMappings
 from lambdabox.control.functions import Functions
 from lambdabox.control.layers import Layers
 from lambdabox.control.permissions import Permissions
 from lambdabox.control.provisioned import ProvisionedConcurrency
+from lambdabox.control.runtime_updates import RuntimeUpdates
 from lambdabox.control.tags import Tags
 from lambdabox.control.versions import Versions
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from lambdabox.invoke.invoker import Invoker
@@ -35,6 +37,9 @@ class ControlPlane:
     event_configs: EventInvokeConfigs
     provisioned: ProvisionedConcurrency
     permissions: Permissions
+    runtime_updates: RuntimeUpdates
+    #: None: the event source mapping operations answer 501.
+    mappings: EventSourceMappings | None = None
 
 
 def lambda_operations(control: ControlPlane, invoker: "Invoker | None" = None) -> dict[str, Handler]:
@@ -52,13 +57,26 @@ def lambda_operations(control: ControlPlane, invoker: "Invoker | None" = None) -
         l.delete(call.scope, call.input["LayerName"], call.input["VersionNumber"])
         return _NO_CONTENT
 
+    m = control.mappings
+
     def tag_resource(call: Call) -> Reply:
-        t.tag(call.scope, call.input["Resource"], call.input["Tags"])
+        if m is not None and _names_mapping(call.input["Resource"]):
+            m.tag(call.scope, call.input["Resource"], call.input["Tags"])
+        else:
+            t.tag(call.scope, call.input["Resource"], call.input["Tags"])
         return _NO_CONTENT
 
     def untag_resource(call: Call) -> Reply:
-        t.untag(call.scope, call.input["Resource"], call.input["TagKeys"])
+        if m is not None and _names_mapping(call.input["Resource"]):
+            m.untag(call.scope, call.input["Resource"], call.input["TagKeys"])
+        else:
+            t.untag(call.scope, call.input["Resource"], call.input["TagKeys"])
         return _NO_CONTENT
+
+    def list_tags(call: Call) -> Any:
+        if m is not None and _names_mapping(call.input["Resource"]):
+            return m.list_tags(call.scope, call.input["Resource"])
+        return t.list(call.scope, call.input["Resource"])
 
     def delete_concurrency(call: Call) -> Reply:
         c.delete(call.scope, call.input["FunctionName"])
@@ -121,7 +139,7 @@ def lambda_operations(control: ControlPlane, invoker: "Invoker | None" = None) -
         "DeleteLayerVersion": delete_layer_version,
         "TagResource": tag_resource,
         "UntagResource": untag_resource,
-        "ListTags": lambda call: t.list(call.scope, call.input["Resource"]),
+        "ListTags": list_tags,
         "PutFunctionConcurrency": lambda call: c.put(
             call.scope, call.input["FunctionName"], call.input["ReservedConcurrentExecutions"]
         ),
@@ -133,6 +151,8 @@ def lambda_operations(control: ControlPlane, invoker: "Invoker | None" = None) -
         "GetFunctionEventInvokeConfig": lambda call: e.get(call.scope, call.input),
         "ListFunctionEventInvokeConfigs": lambda call: e.list(call.scope, call.input),
         "DeleteFunctionEventInvokeConfig": delete_event_invoke_config,
+        "GetRuntimeManagementConfig": lambda call: control.runtime_updates.get(call.scope, call.input),
+        "PutRuntimeManagementConfig": lambda call: control.runtime_updates.put(call.scope, call.input),
         "GetFunctionRecursionConfig": lambda call: e.get_recursion(call.scope, call.input["FunctionName"]),
         "PutFunctionRecursionConfig": lambda call: e.put_recursion(
             call.scope, call.input["FunctionName"], call.input["RecursiveLoop"]
@@ -148,7 +168,20 @@ def lambda_operations(control: ControlPlane, invoker: "Invoker | None" = None) -
         "RemoveLayerVersionPermission": remove_layer_permission,
         "GetLayerVersionPolicy": lambda call: r.get_layer(call.scope, call.input),
     }
+    if m is not None:
+        operations.update({
+            "CreateEventSourceMapping": lambda call: m.create(call.scope, call.input),
+            "GetEventSourceMapping": lambda call: m.get(call.scope, call.input["UUID"]),
+            "UpdateEventSourceMapping": lambda call: m.update(call.scope, call.input),
+            "DeleteEventSourceMapping": lambda call: m.delete(call.scope, call.input["UUID"]),
+            "ListEventSourceMappings": lambda call: m.list(call.scope, call.input),
+        })
     if invoker is not None:
         operations["Invoke"] = invoke
         operations["InvokeAsync"] = invoke_async
     return operations
+
+
+def _names_mapping(resource: str) -> bool:
+    """Whether a tag operation's Resource is an event source mapping's ARN (the model checked its form)."""
+    return ":event-source-mapping:" in resource

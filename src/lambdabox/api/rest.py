@@ -56,8 +56,9 @@ _CODE_OPERATIONS = frozenset({"CreateFunction", "UpdateFunctionCode", "PublishLa
 
 #: Members whose failures Lambda reports itself, not through the model's ValidationException.
 _EXEMPT = frozenset({"runtime", "recursiveLoop"})
-#: Operations that answer a FunctionName no function could have as not found, as AWS does, not as invalid.
-_NOT_FOUND_IF_MALFORMED = frozenset({"GetFunction", "GetFunctionConfiguration", "DeleteFunction"})
+#: Operations that check a FunctionName's pattern but not its length, as AWS does: a name that is well formed but
+#: longer than any function's is not found (the control layer says so), a malformed one is invalid.
+_LOOKUPS_BY_NAME = frozenset({"GetFunction", "GetFunctionConfiguration", "DeleteFunction", "Invoke"})
 
 
 @dataclass(frozen=True)
@@ -235,7 +236,7 @@ def _gather(
             params[name] = _scalar(member, query[wire], wire)
         elif location == "header" and wire in headers:
             params[name] = _scalar(member, [headers[wire]], wire)
-    shapes.check(shape, params, _EXEMPT | ({"functionName"} if operation.name in _NOT_FOUND_IF_MALFORMED else set()))
+    shapes.check(shape, params, _EXEMPT, frozenset({"functionName"}) if operation.name in _LOOKUPS_BY_NAME else frozenset())
     return params
 
 

@@ -108,8 +108,8 @@ def build_asgi(settings: Settings, fronts: Fronts, lifespan: Callable[[Starlette
         authorize(fronts.gate, caller.principal, Target(action, resource(scope), scope.account, scope.region), request)
         return scope
 
-    def log_group(name: str) -> Callable[[Scope], str]:
-        return lambda scope: f"arn:aws:logs:{scope.region}:{scope.account}:log-group:{group_name(name)}:*"
+    def log_group(group: str) -> Callable[[Scope], str]:
+        return lambda scope: f"arn:aws:logs:{scope.region}:{scope.account}:log-group:{group}:*"
 
     def function(name: str) -> Callable[[Scope], str]:
         return lambda scope: f"arn:aws:lambda:{scope.region}:{scope.account}:function:{name}"
@@ -128,14 +128,16 @@ def build_asgi(settings: Settings, fronts: Fronts, lifespan: Callable[[Starlette
     async def logs(request: Request) -> Response:
         """A function's oldest log events since a time, one page of them (at most 10,000 events and 1 MB):
         {"events": [{"timestamp", "message", "logStreamName"}], "truncated": whether later events were left
-        out; ask again from the last event's timestamp}."""
-        scope = own_scope(request, "logs:FilterLogEvents", log_group(request.path_params["name"]))
+        out; ask again from the last event's timestamp}. ?group= reads that group of the caller's account (a
+        function's LoggingConfig LogGroup), instead of /aws/lambda/NAME."""
+        group = request.query_params.get("group") or group_name(request.path_params["name"])
+        scope = own_scope(request, "logs:FilterLogEvents", log_group(group))
         since = numerals.natural(request.query_params.get("since")) or 0
         skip = numerals.natural(request.query_params.get("skip")) or 0
         page = await run_in_threadpool(
             fronts.logs.page,
             f"{scope.account}:{scope.region}",
-            group_name(request.path_params["name"]),
+            group,
             since,
             skip=skip,
         )

@@ -20,6 +20,7 @@ from typing import Any
 
 from botocore.model import Shape
 
+from lambdabox.model import aws_runtimes
 from lambdabox.model.errors import InvalidRequestContent, constraint, validation_failure
 
 #: Bound on the constraint failures listed in one message, as AWS lists at most a few.
@@ -105,14 +106,16 @@ def aws_path(parent: str, member: str) -> str:
     return f"{parent}.{name}" if parent else name
 
 
-def check(shape: Shape, value: Any, exempt: frozenset[str] = frozenset()) -> None:
+def check(shape: Shape, value: Any, exempt: frozenset[str] = frozenset(), unbounded: frozenset[str] = frozenset()) -> None:
     """Raise one ValidationException naming every constraint `value` breaks.
 
     Paths in `exempt` are left to the control layer, which reports them as AWS does
-    (Lambda reports a bad Runtime as InvalidParameterValueException, for one).
+    (Lambda reports a bad Runtime as InvalidParameterValueException, for one). Paths in
+    `unbounded` are checked but for their maximum length, which Lambda does not check there
+    (a GetFunction name longer than any function's is not found, not invalid).
     """
     problems: list[str] = []
-    _collect(shape, value, "", problems, exempt)
+    _collect(shape, value, "", problems, exempt, unbounded)
     if problems:
         raise validation_failure(problems[:MAX_LISTED_PROBLEMS])
 
@@ -123,7 +126,10 @@ def _describe(shape: Shape, value: Any, path: str, rule: str) -> str:
     return constraint(_show(value), path, rule)
 
 
-def _collect(shape: Shape, value: Any, path: str, problems: list[str], exempt: frozenset[str]) -> None:
+def _collect(
+    shape: Shape, value: Any, path: str, problems: list[str], exempt: frozenset[str],
+    unbounded: frozenset[str] = frozenset(),
+) -> None:
     if path in exempt:
         return
     kind = shape.type_name
@@ -132,9 +138,14 @@ def _collect(shape: Shape, value: Any, path: str, problems: list[str], exempt: f
             if value.get(name) is None:
                 problems.append(f"Value null at '{aws_path(path, name)}' failed to satisfy constraint: Member must not be null")
         for name, item in value.items():
-            _collect(shape.members[name], item, aws_path(path, name), problems, exempt)
+            _collect(shape.members[name], item, aws_path(path, name), problems, exempt, unbounded)
+        return
+    if path in _AWS_ENUMS:
+        _collect_aws_enum(shape, value, path, problems)
         return
     own = _rules(shape, value)
+    if path in unbounded:
+        own = [rule for rule in own if not rule.startswith("Member must have length less than or equal to")]
     # When a member of a list or map breaks a rule, AWS names every rule of that member
     # shape, not only the broken ones; list members and map values add "must not be null".
     if kind == "list":
@@ -148,6 +159,23 @@ def _collect(shape: Shape, value: Any, path: str, problems: list[str], exempt: f
             own.append(f"Map keys must satisfy constraint: [{', '.join(_all_rules(shape.key, not_null=False))}]")
         if any(_rules(shape.value, item) for item in value.values()):
             own.append(f"Map value must satisfy constraint: [{', '.join(_all_rules(shape.value, not_null=True))}]")
+    problems.extend(_describe(shape, value, path, rule) for rule in own)
+
+
+#: Members Lambda checks against a set of its own rather than the model's enum, by the path its message
+#: names. It prints the set bare even for a list ("Member must satisfy enum value set: [...]"), as recorded.
+_AWS_ENUMS = {
+    "compatibleRuntime": aws_runtimes.LAYER_FILTER,
+    "compatibleRuntimes": aws_runtimes.CREATABLE,
+}
+
+
+def _collect_aws_enum(shape: Shape, value: Any, path: str, problems: list[str]) -> None:
+    allowed = _AWS_ENUMS[path]
+    own = _rules(shape, value) if shape.type_name == "list" else []
+    items = value if shape.type_name == "list" else [value]
+    if any(item not in allowed for item in items):
+        own.append(f"Member must satisfy enum value set: [{', '.join(allowed)}]")
     problems.extend(_describe(shape, value, path, rule) for rule in own)
 
 

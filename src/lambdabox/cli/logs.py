@@ -33,9 +33,11 @@ def run(arguments: argparse.Namespace) -> int:
     from botocore.exceptions import ClientError
 
     # The log of a function that does not exist is empty, not missing: ask first, to say so (exit 1).
-    client("lambda", arguments).get_function_configuration(FunctionName=arguments.name)
+    config = client("lambda", arguments).get_function_configuration(FunctionName=arguments.name)
+    # The function's LoggingConfig names its group (/aws/lambda/NAME unless it chose another).
+    group = config.get("LoggingConfig", {}).get("LogGroup") or f"/aws/lambda/{arguments.name}"
     logs = client("logs", arguments)
-    asked = {"logGroupName": f"/aws/lambda/{arguments.name}",
+    asked = {"logGroupName": group,
              "startTime": int((time.time() - arguments.since * 60) * 1000) if arguments.since else 0}
     # The newest timestamp printed, and the ids of the events printed at it (asked again from it, they come back).
     newest, printed = -1, set()

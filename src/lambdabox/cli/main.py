@@ -13,7 +13,7 @@ import argparse
 import json
 import sys
 
-from lambdabox.cli import accounts, deploy, functions, invocations, invoke, layers, logs, server
+from lambdabox.cli import accounts, deploy, functions, invocations, invoke, layers, logs, mappings, server
 
 #: Exit codes, by cause (see the module docstring).
 EXIT_REFUSED = 1
@@ -39,6 +39,7 @@ def parser() -> argparse.ArgumentParser:
     layers.register(commands)
     logs.register(commands)
     invocations.register(commands)
+    mappings.register(commands)
     accounts.register(commands)
     return top
 

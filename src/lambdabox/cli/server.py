@@ -168,7 +168,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     command.add_argument(
         "--sqs-endpoint-url",
         default=os.environ.get("LAMBDABOX_SQS_ENDPOINT_URL") or None,
-        help="SQS endpoint for destinations and dead-letter queues (default: $LAMBDABOX_SQS_ENDPOINT_URL, else AWS's)",
+        help="SQS endpoint for destinations, dead-letter queues and event source mappings (default: $LAMBDABOX_SQS_ENDPOINT_URL, else AWS's)",
     )
     command.add_argument(
         "--sns-endpoint-url",

@@ -7,6 +7,7 @@ the blob store inside that transaction, before the records that name them commit
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable, Collection
 from typing import Any
@@ -95,6 +96,7 @@ class Functions:
         config = configuration.apply(config, request)
         configuration.check_handler(config)
         configuration.check_snap_start(config)
+        configuration.check_logging(config, request)
         self._check_runtime(config["Runtime"])
         tags = request.get("Tags", {})
         check_tag_count(tags)
@@ -131,7 +133,9 @@ class Functions:
     # -- read ---------------------------------------------------------------------------
 
     def get(self, scope: Scope, request: dict[str, Any], base_url: str) -> dict[str, Any]:
-        ref = existing_function_ref(request["FunctionName"], scope, request.get("Qualifier"))
+        ref = existing_function_ref(
+            request["FunctionName"], scope, request.get("Qualifier"), shown_qualifier=request.get("Qualifier")
+        )
         with self._store.reading() as records:
             function = catalog.function(records, ref)
             record, _ = catalog.resolve(records, ref)
@@ -155,7 +159,9 @@ class Functions:
         return {"CodeSigningConfigArn": "", "FunctionName": ref.name}
 
     def get_configuration(self, scope: Scope, request: dict[str, Any]) -> dict[str, Any]:
-        ref = existing_function_ref(request["FunctionName"], scope, request.get("Qualifier"))
+        ref = existing_function_ref(
+            request["FunctionName"], scope, request.get("Qualifier"), shown_qualifier=request.get("Qualifier")
+        )
         with self._store.reading() as records:
             record, _ = catalog.resolve(records, ref)
         return _as_requested(self._secrets.shown(ref.scope, record["config"]), ref)
@@ -210,6 +216,7 @@ class Functions:
             config = configuration.apply(record["config"], request)
             configuration.check_handler(config)
             configuration.check_snap_start(config)
+            configuration.check_logging(config, request)
             if "Runtime" in request:
                 self._check_runtime(config["Runtime"])
             if "Role" in request:
@@ -252,6 +259,9 @@ class Functions:
         ref = existing_function_ref(request["FunctionName"], scope, request.get("Qualifier"))
         if ref.qualifier == LATEST:
             raise InvalidParameterValue("$LATEST version cannot be deleted without deleting the function.")
+        if ref.qualifier and _ALIAS_NAME.fullmatch(ref.qualifier) and not catalog.is_version_number(ref.qualifier):
+            # An alias name is refused before the function is looked up, as recorded from AWS.
+            raise InvalidParameterValue(_NO_ALIAS_DELETION)
         with self._store.transaction() as records:
             catalog.function(records, FunctionRef(ref.scope, ref.name))
             if ref.qualifier is None:
@@ -264,7 +274,7 @@ class Functions:
 
     def _delete_version(self, records: Records, ref: FunctionRef) -> None:
         if not catalog.is_version_number(ref.qualifier):
-            raise InvalidParameterValue("Aliases are deleted with DeleteAlias, not DeleteFunction.")
+            raise InvalidParameterValue(_NO_ALIAS_DELETION)
         users = sorted(alias["Name"] for alias in catalog.aliases(records, ref) if _routes_to(alias, ref.qualifier))
         if users:
             raise ResourceConflict(
@@ -275,6 +285,12 @@ class Functions:
         records.delete(EVENT_INVOKE_CONFIG, namespace(ref.scope), f"{ref.name}/{ref.qualifier}")
         records.delete(PROVISIONED_CONFIG, namespace(ref.scope), f"{ref.name}/{ref.qualifier}")
         records.delete(POLICY, namespace(ref.scope), policy_key(ref.name, ref.qualifier))
+
+
+#: DeleteFunction's answer to a qualifier that is not a version number (AWS's words, recorded).
+_NO_ALIAS_DELETION = "Deletion of aliases is not currently supported."
+#: A qualifier that could name an alias.
+_ALIAS_NAME = re.compile(r"[a-zA-Z0-9_-]+")
 
 
 def _routes_to(alias: dict[str, Any], version: str) -> bool:

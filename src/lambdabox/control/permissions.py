@@ -2,7 +2,7 @@
 aliases) and AddLayerVersionPermission, RemoveLayerVersionPermission, GetLayerVersionPolicy.
 
 Records, in the namespace "ACCOUNT:REGION":
-- ``policy``        NAME/ | NAME/7 | NAME/ALIAS   {"statements": [{"Sid", "text"}]}
+- ``policy``        NAME/ | NAME/7 | NAME/ALIAS   {"statements": [{"Sid", "text"}], "RevisionId"}
 - ``layer_policy``  NAME/0000000003               {"statements": [...], "RevisionId"}
 Each statement is kept as the JSON text AddPermission returned, so a document is assembled,
 measured and served without re-encoding (see model/permissions.py).
@@ -14,7 +14,9 @@ Contract:
    no qualifier (or $LATEST, for reading and removing) is the function and its $LATEST
    RevisionId; a version number is that version; an alias name is that alias. Adding or
    removing a statement gives that version or alias a new RevisionId, and GetPolicy returns it.
-   AddPermission refuses $LATEST, as Lambda does.
+   AddPermission refuses $LATEST, as Lambda does. The policy keeps the RevisionId its last change gave: GetPolicy
+   returns it, and a RevisionId in Add/RemovePermission is checked against it, so publishing a version (which
+   renews $LATEST's RevisionId) leaves the policy's unchanged, as recorded from AWS.
 3. A layer version's policy has a RevisionId of its own, renewed by every change.
 4. Deleting a function, version, alias or layer version deletes its policy in the same
    transaction (functions.py, aliases.py, layers.py).
@@ -26,12 +28,13 @@ Contract:
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from lambdabox.control import catalog
-from lambdabox.control.catalog import ALIAS, POLICY, VERSION, namespace, policy_key, version_key
+from lambdabox.control.catalog import ALIAS, FUNCTION, POLICY, VERSION, namespace, policy_key, version_key
 from lambdabox.control.layers import LAYER_POLICY, LAYER_VERSION
 from lambdabox.control.layers import version_key as layer_version_key
 from lambdabox.control.versions import blobs_of
@@ -61,12 +64,20 @@ POLICY_REVISION_MISMATCH = (
     "The Revision Id provided does not match the latest Revision Id. "
     "Call the GetPolicy API to retrieve the latest Revision Id"
 )
-#: GetPolicy on a function, version or alias without a policy.
+#: The same for a layer version's policy (AddLayerVersionPermission, RemoveLayerVersionPermission), as recorded.
+LAYER_POLICY_REVISION_MISMATCH = (
+    "The Revision Id provided does not match the latest Revision Id. "
+    "Call the GetLayerPolicy API to retrieve the latest Revision Id"
+)
+#: GetPolicy on a function, version or alias without a policy, and on a function or version that does
+#: not exist (AWS's recorded answer: it does not say which).
 NO_POLICY = "The resource you requested does not exist."
 #: GetLayerVersionPolicy without a policy (the message users report from Lambda), and the
 #: removal of a statement from a resource without any policy (assumed to be worded alike).
 NO_ASSOCIATED_POLICY = "No policy is associated with the given resource."
 LATEST_REFUSED = "We currently do not support adding policies for $LATEST."
+#: A qualifier that could name an alias (not a number, no "$"): a missing one is reported as an alias.
+_ALIAS_NAME = re.compile(r"[a-zA-Z0-9-_]+")
 
 
 def _conflict(sid: str) -> ResourceConflict:
@@ -131,7 +142,8 @@ class _Target:
 
     @classmethod
     def find(cls, records: Records, ref: FunctionRef) -> "_Target":
-        """The target `ref` names, or ResourceNotFoundException (Function not found: ARN)."""
+        """The target `ref` names, or ResourceNotFoundException: "Function not found: ARN" for a
+        function or version, "Cannot find alias arn: ARN" for a qualifier that could name an alias."""
         catalog.function(records, ref)
         qualifier = _qualifier(ref)
         if qualifier is None or catalog.is_version_number(qualifier):
@@ -139,6 +151,8 @@ class _Target:
             record = catalog.version(records, ref, number)
             return cls(ref, qualifier, VERSION, version_key(ref.name, number), record)
         record = records.get(ALIAS, namespace(ref.scope), f"{ref.name}/{qualifier}")
+        if record is None and _ALIAS_NAME.fullmatch(qualifier):
+            record = catalog.alias(records, ref, qualifier)
         if record is None:
             raise catalog.not_found(ref, qualifier)
         return cls(ref, qualifier, ALIAS, f"{ref.name}/{qualifier}", record)
@@ -151,12 +165,16 @@ class _Target:
     def policy_key(self) -> str:
         return policy_key(self.ref.name, self.qualifier)
 
-    def require_revision(self, expected: str | None) -> None:
-        if expected and expected != self.revision:
+    def policy_revision(self, policy: dict[str, Any] | None) -> str:
+        """The RevisionId of the target's policy: the one its last change gave, or the target's own."""
+        return (policy or {}).get("RevisionId") or self.revision
+
+    def require_revision(self, policy: dict[str, Any] | None, expected: str | None) -> None:
+        if expected and expected != self.policy_revision(policy):
             raise PreconditionFailed(POLICY_REVISION_MISMATCH)
 
-    def renew(self, records: Records) -> None:
-        """Give the version or alias a new RevisionId, as a change of its policy does on Lambda."""
+    def renew(self, records: Records) -> str:
+        """Give the version or alias a new RevisionId, as a change of its policy does on Lambda; return it."""
         revision = str(uuid.uuid4())
         if self.kind == ALIAS:
             self.record["RevisionId"] = revision
@@ -164,6 +182,7 @@ class _Target:
         else:
             self.record["config"]["RevisionId"] = revision
             records.put(VERSION, namespace(self.ref.scope), self.key, self.record, blobs=blobs_of(self.record))
+        return revision
 
 
 class Permissions:
@@ -180,34 +199,40 @@ class Permissions:
         text = permissions.render(permissions.function_statement(request, resource))
         with self._store.transaction() as records:
             target = _Target.find(records, ref)
-            target.require_revision(request.get("RevisionId"))
             policy = records.get(POLICY, namespace(ref.scope), target.policy_key)
+            target.require_revision(policy, request.get("RevisionId"))
             statements = _with(policy, request["StatementId"], text)
-            records.put(POLICY, namespace(ref.scope), target.policy_key, {"statements": statements})
-            target.renew(records)
+            revision = target.renew(records)
+            records.put(POLICY, namespace(ref.scope), target.policy_key, {"statements": statements, "RevisionId": revision})
         return {"Statement": text}
 
     def remove(self, scope: Scope, request: dict[str, Any]) -> None:
         ref = parse_function_ref(request["FunctionName"], scope, request.get("Qualifier"))
         with self._store.transaction() as records:
+            if records.get(FUNCTION, namespace(ref.scope), ref.name) is None:
+                raise ResourceNotFound(f"No policy found for: {function_arn(ref.scope, ref.name, _qualifier(ref))}")
             target = _Target.find(records, ref)
-            target.require_revision(request.get("RevisionId"))
             policy = records.get(POLICY, namespace(ref.scope), target.policy_key)
+            target.require_revision(policy, request.get("RevisionId"))
             kept = _without(policy, request["StatementId"])
+            revision = target.renew(records)
             if kept:
-                records.put(POLICY, namespace(ref.scope), target.policy_key, {"statements": kept})
+                records.put(POLICY, namespace(ref.scope), target.policy_key, {"statements": kept, "RevisionId": revision})
             else:
                 records.delete(POLICY, namespace(ref.scope), target.policy_key)
-            target.renew(records)
 
     def get(self, scope: Scope, request: dict[str, Any]) -> dict[str, Any]:
         ref = parse_function_ref(request["FunctionName"], scope, request.get("Qualifier"))
         with self._store.reading() as records:
-            target = _Target.find(records, ref)
-            texts = _texts(records.get(POLICY, namespace(ref.scope), target.policy_key))
+            try:
+                target = _Target.find(records, ref)
+            except ResourceNotFound:
+                raise ResourceNotFound(NO_POLICY) from None
+            policy = records.get(POLICY, namespace(ref.scope), target.policy_key)
+        texts = _texts(policy)
         if not texts:
             raise ResourceNotFound(NO_POLICY)
-        return {"Policy": permissions.document(texts), "RevisionId": target.revision}
+        return {"Policy": permissions.document(texts), "RevisionId": target.policy_revision(policy)}
 
     def function_policy(self, scope: Scope, name: str, qualifier: str | None) -> dict | None:
         """The parsed policy of a function (qualifier None or $LATEST), version or alias; None if none."""
@@ -275,6 +300,5 @@ def _require_layer_version(records: Records, scope: Scope, name: str, number: in
 
 
 def _require_layer_revision(policy: dict[str, Any] | None, expected: str | None) -> None:
-    # The wording for layers is not documented; Lambda is assumed to word it as for functions.
     if expected and expected != (policy or {}).get("RevisionId"):
-        raise PreconditionFailed(POLICY_REVISION_MISMATCH)
+        raise PreconditionFailed(LAYER_POLICY_REVISION_MISMATCH)

@@ -1,8 +1,8 @@
 """A byte pipe from an environment's 127.0.0.1:9000 to Lambdabox's own API.
 
-Inside a private network namespace, AWS_ENDPOINT_URL is http://127.0.0.1:9000; the listening
-socket there is made by `sandbox.network` and held by the server, and this bridge accepts on it
-and copies bytes both ways to the real API. It does not parse HTTP: the API checks every request
+Inside a private network namespace, AWS_ENDPOINT_URL_LAMBDA (and each endpoint variable Lambdabox
+sets, blueprint.py) is http://127.0.0.1:9000; the listening socket there is made by `sandbox.network`
+and held by the server, and this bridge accepts on it and copies bytes both ways to the real API. It does not parse HTTP: the API checks every request
 as it checks any other (signature, size, account).
 
 Contract:

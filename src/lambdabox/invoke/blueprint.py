@@ -17,6 +17,8 @@ from typing import Any
 
 from lambdabox.model import vpc
 from lambdabox.model.arns import Scope
+from lambdabox.observe.log_format import LogFormat
+from lambdabox.observe.logs import group_name
 from lambdabox.runtime import nodes
 from lambdabox.runtime.catalog import RUNTIME_DIR, RuntimeCatalog
 from lambdabox.sandbox.api import Mount
@@ -26,6 +28,19 @@ MB_PER_VCPU = 1769
 #: AWS_LAMBDA_INITIALIZATION_TYPE of environments started for an invocation, of those a
 #: provisioned concurrency config keeps initialized ahead of time, and of SnapStart versions.
 ON_DEMAND, PROVISIONED, SNAP_START = "on-demand", "provisioned-concurrency", "snap-start"
+
+#: The endpoint variables (AWS_ENDPOINT_URL_ and the serviceId upper-cased, spaces as underscores, as
+#: botocore and the JS SDK v3 read them) of the services this server serves. Functions get these, pointing
+#: here, and no global AWS_ENDPOINT_URL: a client of any other service (S3, DynamoDB ...) keeps AWS's
+#: endpoint, or the one the function sets itself.
+SERVED_ENDPOINT_VARIABLES = (
+    "AWS_ENDPOINT_URL_LAMBDA",
+    "AWS_ENDPOINT_URL_IAM",
+    "AWS_ENDPOINT_URL_STS",
+    "AWS_ENDPOINT_URL_CLOUDWATCH_LOGS",
+)
+#: The variable that points every client elsewhere: a function that sets it gets none of ours.
+GLOBAL_ENDPOINT_VARIABLE = "AWS_ENDPOINT_URL"
 
 #: PATH and LD_LIBRARY_PATH as AWS documents them ("Defined runtime environment variables"), "/usr/bin/"
 #: included; its managed runtimes put /var/lang/bin and /var/lang/lib first, provided.* do not.
@@ -59,6 +74,11 @@ class Blueprint:
     snap_start: bool = False
     #: Private networks its VpcConfig attaches it to (the operator's network names).
     networks: tuple[str, ...] = ()
+    #: This server's API as functions reach it from the host's network.
+    endpoint_url: str = ""
+    #: The variables of `env` Lambdabox set to `endpoint_url` (see `endpoint_variables`); a private
+    #: network gives them its own address of the API instead.
+    endpoint_variables: tuple[str, ...] = ()
 
     @property
     def restores(self) -> bool:
@@ -72,6 +92,15 @@ class Blueprint:
     @property
     def memory_mb(self) -> int:
         return self.config["MemorySize"]
+
+    @property
+    def log_group(self) -> str:
+        """The log group its environments write to: LoggingConfig's LogGroup, else /aws/lambda/NAME."""
+        return log_group(self.config)
+
+    @property
+    def log_format(self) -> LogFormat:
+        return LogFormat.of(self.config.get("LoggingConfig"))
 
     @property
     def timeout_s(self) -> int:
@@ -114,7 +143,8 @@ def build(
         "AWS_LAMBDA_FUNCTION_NAME": name,
         "AWS_LAMBDA_FUNCTION_VERSION": version,
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(config["MemorySize"]),
-        "AWS_LAMBDA_LOG_GROUP_NAME": config.get("LoggingConfig", {}).get("LogGroup", f"/aws/lambda/{name}"),
+        "AWS_LAMBDA_LOG_GROUP_NAME": log_group(config),
+        **LogFormat.of(config.get("LoggingConfig")).environment,
         "AWS_REGION": scope.region,
         "AWS_DEFAULT_REGION": scope.region,
         "AWS_LAMBDA_INITIALIZATION_TYPE": SNAP_START if snap_start else ON_DEMAND,
@@ -125,10 +155,12 @@ def build(
         "LANG": "en_US.UTF-8",
         "PATH": ":".join(_search_path(launch.path, managed=launch.execution_env is not None)),
         "LD_LIBRARY_PATH": f"{_LANG_LIB}:{_LIBRARY_PATH}" if launch.execution_env else _LIBRARY_PATH,
-        # boto3 and the AWS CLI inside the function call this Lambdabox, as the function's execution role:
-        # each environment gets credentials of its own when it starts (role_credentials.py), none are here.
-        "AWS_ENDPOINT_URL": endpoint_url,
     }
+    # boto3, the JS SDK and the AWS CLI inside the function call this Lambdabox for the services it serves, as
+    # the function's execution role: each environment gets credentials of its own when it starts
+    # (role_credentials.py), none are here.
+    ours = endpoint_variables(variables)
+    env.update(dict.fromkeys(ours, endpoint_url))
     if launch.execution_env:
         env["AWS_EXECUTION_ENV"] = launch.execution_env
     argv = launch.argv
@@ -153,8 +185,26 @@ def build(
     networks = vpc.attached_networks(config)
     return Blueprint(
         scope, name, version, config["RevisionId"], config, argv, mounts, env, preload=preload, preimport=preimport,
-        snap_start=snap_start, networks=networks,
+        snap_start=snap_start, networks=networks, endpoint_url=endpoint_url, endpoint_variables=ours,
     )
+
+
+def log_group(config: Mapping[str, Any]) -> str:
+    """The log group of the function version `config` describes: its LoggingConfig's LogGroup, else /aws/lambda/NAME."""
+    chosen = (config.get("LoggingConfig") or {}).get("LogGroup")
+    return chosen if isinstance(chosen, str) and chosen else group_name(config["FunctionName"])
+
+
+def endpoint_variables(variables: Mapping[str, str]) -> tuple[str, ...]:
+    """The endpoint variables Lambdabox sets for a function whose own variables are `variables`.
+
+    A function's own variable always wins and is never replaced: one that sets AWS_ENDPOINT_URL
+    pointed all its clients at an endpoint of its choosing and gets none of ours (a service's own
+    variable would override it, silently); one that sets AWS_ENDPOINT_URL_<SERVICE> keeps it.
+    """
+    if GLOBAL_ENDPOINT_VARIABLE in variables:
+        return ()
+    return tuple(name for name in SERVED_ENDPOINT_VARIABLES if name not in variables)
 
 
 def _search_path(runtime_path: list[str], managed: bool) -> list[str]:

@@ -15,6 +15,10 @@ Credentials: `start(..., credentials=c)` gives the runtime the execution role's 
 environment before its after-restore hooks run, so no clone runs with its template's.
 `credentials_expire` says when they expire (never, for an environment started without).
 
+Platform lines are written in the version's log format (observe/log_format.py: Lambda's text lines, or
+Telemetry API records filtered by SystemLogLevel with LogFormat JSON), to its log group (LoggingConfig's
+LogGroup, else /aws/lambda/NAME); an environment that runs INIT itself first logs platform.initStart (JSON only).
+
 An INIT that fails (not a template's or a restore's) logs Lambda's INIT_REPORT line after what the
 runtime printed, with its phase ("init", or "invoke" when Lambda runs INIT again for the invoke that
 found it failed), and leaves an `InitReport` on the InitFailed it raises. `log_failed_invoke` then
@@ -32,7 +36,6 @@ import signal
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from urllib.parse import urlsplit
 
 from lambdabox.invoke.api_bridge import ApiBridge
@@ -40,7 +43,8 @@ from lambdabox.invoke.blueprint import MB_PER_VCPU, Blueprint
 from lambdabox.invoke.output import OutputCapture
 from lambdabox.invoke.role_credentials import EnvironmentCredentials
 from lambdabox.model.errors import SnapStartError, SnapStartTimeout
-from lambdabox.observe.logs import LogStore, group_name, new_stream_name
+from lambdabox.observe.log_format import Report
+from lambdabox.observe.logs import LogStore, new_stream_name
 from lambdabox.runtime.api import InitFailed, Invocation, Outcome
 from lambdabox.runtime.api_server import RuntimeApi
 from lambdabox.sandbox import linux
@@ -134,15 +138,22 @@ class Environment:
         """
         began = time.perf_counter()
         stream = logs.open_stream(
-            _namespace(blueprint), group_name(blueprint.name), stream_name or new_stream_name(blueprint.version)
+            _namespace(blueprint), blueprint.log_group, stream_name or new_stream_name(blueprint.version)
         )
-        output = OutputCapture(stream, logs.rate)
+        output = OutputCapture(stream, logs.rate, blueprint.log_format)
+        if template is None and not as_template:
+            initialization_type = blueprint.env.get("AWS_LAMBDA_INITIALIZATION_TYPE", blueprint.initialization_type)
+            output.line(output.format.init_start(initialization_type, phase, blueprint.name, blueprint.version))
         api = RuntimeApi()
         # A network of the environment's own holds its Runtime API at AWS's address, and a bridge
         # to this server's API; on the host's network, a loopback port only its own uid may use.
         private = getattr(factory, "private_network", False)
         if private:
-            addresses = {"AWS_LAMBDA_RUNTIME_API": PRIVATE_RUNTIME_API, "AWS_ENDPOINT_URL": PRIVATE_ENDPOINT_URL}
+            # Only the endpoint variables Lambdabox set: a function's own are its to keep.
+            addresses = {
+                "AWS_LAMBDA_RUNTIME_API": PRIVATE_RUNTIME_API,
+                **dict.fromkeys(blueprint.endpoint_variables, PRIVATE_ENDPOINT_URL),
+            }
         else:
             await api.start()
             if getattr(factory, "isolation", "none") == "full":
@@ -184,7 +195,7 @@ class Environment:
         if credentials is not None:
             environment.credentials_expire = credentials.expires
         try:
-            await environment._connect(private, blueprint.env.get("AWS_ENDPOINT_URL", ""))
+            await environment._connect(private, blueprint.endpoint_url)
         except BaseException:
             await environment.destroy()
             raise
@@ -231,8 +242,8 @@ class Environment:
         """Log the INIT_REPORT of a failed INIT after what the runtime printed; keep both on `failure`."""
         init_ms = (time.perf_counter() - began) * 1000
         await self.output.drain()
-        status = "timeout" if failure.error_type == "Runtime.InitTimeout" else f"error\tError Type: {failure.error_type}"
-        self.output.line(f"INIT_REPORT Init Duration: {init_ms:.2f} ms\tPhase: {phase}\tStatus: {status}")
+        initialization_type = self.blueprint.env.get("AWS_LAMBDA_INITIALIZATION_TYPE", self.blueprint.initialization_type)
+        self.output.line(self.output.format.init_report(initialization_type, phase, init_ms, failure.error_type))
         failure.report = InitReport(self.output.stream_name, self.output.tail_lines(), init_ms, self.sandbox.memory_peak_mb())
 
     async def _connect(self, private: bool, endpoint_url: str) -> None:
@@ -267,13 +278,17 @@ class Environment:
         status = self._exit.result() if self._exit.done() else None
         if status is not None and status < 0:
             return f"Runtime exited with error: signal: {_signal_name(-status)}"
+        if status == 0:
+            # A clean exit is not an error status; AWS's words for it (recorded for sys.exit(0)).
+            return "Runtime exited without providing a reason"
         return f"Runtime exited with error: exit status {status}"
 
     async def invoke(self, invocation: Invocation, cold: bool) -> Result:
         """Run one invocation to its end: a response, a function error, a timeout or a crash."""
         self.invocations += 1
         self.output.begin_invocation()
-        self.output.line(f"START RequestId: {invocation.request_id} Version: {self.blueprint.version}")
+        log_format = self.output.format
+        self.output.line(log_format.start(invocation.request_id, self.blueprint.version))
         self._wake()
         began = time.perf_counter()
         timeout = self.blueprint.timeout_s
@@ -298,25 +313,26 @@ class Environment:
                 message = f"RequestId: {rid} Error: {self._exit_message()}"
             else:
                 kind, message = "Sandbox.Timedout", f"RequestId: {rid} Error: Task timed out after {timeout:.2f} seconds"
-                self.output.line(f"{_utc_now()} {rid} Task timed out after {timeout:.2f} seconds")
+                self.output.line(log_format.timed_out(rid, timeout))
             outcome = Outcome(_error(kind, message), kind)
         await self.output.drain()
         memory_used = self.sandbox.memory_peak_mb()
-        self.output.line(f"END RequestId: {invocation.request_id}")
-        report = (
-            f"REPORT RequestId: {invocation.request_id}\tDuration: {duration_ms:.2f} ms\t"
-            f"Billed Duration: {max(1, math.ceil(duration_ms))} ms\tMemory Size: {self.blueprint.memory_mb} MB\t"
-            f"Max Memory Used: {memory_used} MB"
+        status, error_type = "success", None
+        if outcome.error_type == "Sandbox.Timedout":
+            status = "timeout"
+        elif outcome.error_type in ("Runtime.OutOfMemory", "Runtime.ExitError"):
+            status, error_type = "error", outcome.error_type
+        elif outcome.error_type is not None:
+            status = "error"  # the function's own error: the runtime is done, and says so (runtimeDone)
+        self.output.line(log_format.end(invocation.request_id, status, duration_ms))
+        report = Report(
+            duration_ms, self.blueprint.memory_mb, memory_used,
+            init_ms=self.init_ms if cold and not self.blueprint.restores else None,
+            restore_ms=self.init_ms if cold and self.blueprint.restores else None,
+            # REPORT gives a status only for what ended the runtime (a crash, a timeout), as Lambda's does.
+            status=status if error_type or status == "timeout" else "success", error_type=error_type,
         )
-        if cold and self.blueprint.restores:
-            report += f"\tRestore Duration: {self.init_ms:.2f} ms\tBilled Restore Duration: {math.ceil(self.init_ms)} ms"
-        elif cold:
-            report += f"\tInit Duration: {self.init_ms:.2f} ms"
-        if outcome.error_type in ("Runtime.OutOfMemory", "Sandbox.Timedout", "Runtime.ExitError"):
-            report += f"\tStatus: {'timeout' if outcome.error_type == 'Sandbox.Timedout' else 'error'}"
-            if outcome.error_type != "Sandbox.Timedout":
-                report += f"\tError Type: {outcome.error_type}"
-        self.output.line(report)
+        self.output.line(log_format.report(invocation.request_id, report))
         self.last_used = time.monotonic()
         if not self.dead:
             self._freezing = asyncio.get_running_loop().call_later(FREEZE_DELAY_S, self._freeze)
@@ -360,20 +376,20 @@ def log_failed_invoke(logs: LogStore, blueprint: Blueprint, failure: InitFailed,
     report = failure.report
     if not isinstance(report, InitReport):
         return []
-    duration_ms = report.init_ms
-    if failure.error_type == "Runtime.InitTimeout":
-        status = "timeout"
-    else:
-        status = f"error\tError Type: {failure.error_type}"
-    lines = [
-        f"START RequestId: {request_id} Version: {blueprint.version}",
-        f"END RequestId: {request_id}",
-        f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\t"
-        f"Billed Duration: {max(1, math.ceil(duration_ms))} ms\tMemory Size: {blueprint.memory_mb} MB\t"
-        f"Max Memory Used: {report.memory_used_mb} MB\tStatus: {status}",
+    timeout = failure.error_type == "Runtime.InitTimeout"
+    status, error_type = ("timeout", None) if timeout else ("error", failure.error_type)
+    log_format = blueprint.log_format
+    written = [
+        log_format.start(request_id, blueprint.version),
+        log_format.end(request_id, status, report.init_ms),
+        log_format.report(
+            request_id,
+            Report(report.init_ms, blueprint.memory_mb, report.memory_used_mb, status=status, error_type=error_type),
+        ),
     ]
+    lines = [line for line in written if line is not None]
     try:
-        stream = logs.open_stream(_namespace(blueprint), group_name(blueprint.name), report.stream_name)
+        stream = logs.open_stream(_namespace(blueprint), blueprint.log_group, report.stream_name)
     except OSError as error:
         # The log is not the invoke's to fail: the lines still go to the tail.
         log.warning("could not log the end of an invoke of %s whose INIT failed: %s", blueprint.name, error)
@@ -387,11 +403,6 @@ def log_failed_invoke(logs: LogStore, blueprint: Blueprint, failure: InitFailed,
 
 def _namespace(blueprint: Blueprint) -> str:
     return f"{blueprint.scope.account}:{blueprint.scope.region}"
-
-
-def _utc_now() -> str:
-    moment = datetime.now(timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def _signal_name(number: int) -> str:

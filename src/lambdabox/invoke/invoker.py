@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import json
 import logging
 import random
 import time
@@ -37,7 +38,7 @@ from lambdabox.invoke.pool import EnvironmentPool
 from lambdabox.invoke.provisioner import Provisioner
 from lambdabox.invoke.snapshots import Snapshots
 from lambdabox.model import json_text
-from lambdabox.model.arns import FunctionRef, Scope, function_arn, parse_function_ref
+from lambdabox.model.arns import LATEST, FunctionRef, Scope, existing_function_ref, function_arn
 from lambdabox.model.errors import InvalidRequestContent, InvalidSubnetID, RequestTooLarge, ResourceConflict
 from lambdabox.queue.api import EVENT, EventQueue, QueueItem
 from lambdabox.runtime.api import InitFailed, Invocation, Outcome
@@ -110,7 +111,9 @@ class Invoker:
 
     async def invoke(self, scope: Scope, request: dict[str, Any], trace_header: str | None = None) -> InvokeReply:
         """The Invoke API: RequestResponse, Event or DryRun."""
-        ref = parse_function_ref(request["FunctionName"], scope, request.get("Qualifier"))
+        ref = existing_function_ref(
+            request["FunctionName"], scope, request.get("Qualifier"), shown_qualifier=request.get("Qualifier") or LATEST
+        )
         invocation_type = request.get("InvocationType", "RequestResponse")
         payload = request.get("Payload") or b"{}"
         if invocation_type == "Event" and len(payload) > MAX_ASYNC_PAYLOAD_BYTES:
@@ -183,7 +186,7 @@ class Invoker:
                         break
             except InitFailed as failure:
                 lines = self._pool.log_failed_invoke(blueprint, failure, request_id)
-                return Run(version, Outcome(failure.payload, failure.error_type), lines)
+                return Run(version, Outcome(_answered(failure, request_id), failure.error_type), lines)
             except UnknownNetwork as error:
                 # Stored with a network the operator has since removed (--network): AWS's answer for a bad subnet.
                 raise InvalidSubnetID(f"Lambda was unable to configure the function's VPC: {error}.") from None
@@ -220,7 +223,8 @@ class Invoker:
     def _read(self, ref: FunctionRef) -> tuple[dict[str, Any], dict[str, Any], list[tuple[dict[str, Any], float]]]:
         """The function record, the version record a reference names, and an alias's weighted other versions."""
         with self._store.reading() as records:
-            function = catalog.function(records, ref)
+            # Invoke names a missing function with the version it would have run, as AWS does: NAME:$LATEST.
+            function = catalog.function(records, FunctionRef(ref.scope, ref.name, ref.qualifier or LATEST))
             record, alias_name = catalog.resolve(records, ref)
             weighted = []
             if alias_name is not None:
@@ -298,6 +302,19 @@ class Invoker:
         if self._snapshots is not None:
             versions = {version for version, _ in current}
             await self._snapshots.retire(lambda key: key[:3] == (scope.account, scope.region, name) and key[3] not in versions)
+
+
+def _answered(failure: InitFailed, request_id: str) -> bytes:
+    """The error document an invoke that met a failed INIT answers: a runtime that exited during INIT is
+    reported as at invoke time, "RequestId: ID Error: Runtime exited ..." (recorded from AWS)."""
+    if failure.error_type != "Runtime.ExitError":
+        return failure.payload
+    try:
+        document = json.loads(failure.payload)
+        document["errorMessage"] = f"RequestId: {request_id} Error: {document['errorMessage']}"
+    except (ValueError, TypeError, KeyError):
+        return failure.payload
+    return json.dumps(document).encode()
 
 
 def _require_active(config: dict[str, Any]) -> str:

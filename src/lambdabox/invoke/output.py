@@ -19,6 +19,9 @@ What a tenant prints is hostile; the capture holds these guarantees:
 5. `drain()` delivers everything the function printed before it was called: it reads the
    bytes the pipe held at that moment (FIONREAD; at most the pipe's size), in budgeted slices,
    yielding to the loop between them, and never chases a function that keeps printing.
+6. With a JSON `LogFormat`, a line below the function's ApplicationLogLevel is read and discarded
+   (observe/log_format.py says how a line's level is found), before the rate counts it; platform
+   lines and the drop marker are written in the format's own form, or left out by its SystemLogLevel.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import termios
 from collections import deque
 from collections.abc import Iterator
 
+from lambdabox.observe.log_format import LogFormat
 from lambdabox.observe.log_rate import EVENT_OVERHEAD_BYTES, ByteBucket, LogRate
 from lambdabox.observe.logs import MAX_EVENT_BYTES, LogStream
 
@@ -68,8 +72,9 @@ class Tail:
 
 
 class OutputCapture:
-    def __init__(self, stream: LogStream, rate: LogRate = LogRate()) -> None:
+    def __init__(self, stream: LogStream, rate: LogRate = LogRate(), log_format: LogFormat = LogFormat()) -> None:
         self._stream = stream
+        self.format = log_format
         self._read_fd, self.write_fd = os.pipe()
         os.set_blocking(self._read_fd, False)
         self._bucket = ByteBucket(rate)
@@ -104,8 +109,11 @@ class OutputCapture:
         """Lines of the current invocation, START to REPORT, as many as its last TAIL_BYTES need."""
         return self._tail.lines()
 
-    def line(self, message: str) -> None:
-        """A line of the platform's own (START, END, REPORT, the drop marker): never rate limited."""
+    def line(self, message: str | None) -> None:
+        """A line of the platform's own (START, END, REPORT, the drop marker): never rate limited. None (a
+        line the format leaves out) writes nothing."""
+        if message is None:
+            return
         self._stream.write(message)
         self._tail.append(message)
 
@@ -168,7 +176,9 @@ class OutputCapture:
             self._dropped += newline + 1
             start, self._skipping = newline + 1, False
         if self._dropped:
-            self._emit(self._marker(), kept)
+            marker = self._marker()
+            if marker is not None:
+                self._emit(marker, kept)
             self._dropped = 0
         partial = self._partial
         while start < size:
@@ -198,10 +208,13 @@ class OutputCapture:
                 return
 
     def _keep(self, event: bytes, kept: list[str]) -> bool:
-        """Log one event if the rate allows it; False (and nothing logged) if not."""
+        """Log one event if the rate allows it; False (and nothing logged) if not. An event below the
+        format's application level is consumed (True) without being logged or counted."""
+        text = event.decode("utf-8", "replace").rstrip("\r")
+        if not self.format.keeps(text):
+            return True
         if not self._bucket.take(len(event) + EVENT_OVERHEAD_BYTES):
             return False
-        text = event.decode("utf-8", "replace").rstrip("\r")
         if len(text) * 3 > MAX_EVENT_BYTES and "\ufffd" in text:
             # Replacement characters take 3 bytes where the invalid byte took 1: re-split if needed.
             for piece in _split_text(text):
@@ -220,12 +233,9 @@ class OutputCapture:
         self._partial.clear()
         self._skipping = not chunk.endswith(b"\n")
 
-    def _marker(self) -> str:
+    def _marker(self) -> str | None:
         rate = self._bucket.rate
-        return (
-            f"Lambdabox dropped {self._dropped} bytes of this function's output: it wrote more than "
-            f"{rate.bytes_per_s} bytes per second (bursts up to {rate.burst_bytes} bytes)"
-        )
+        return self.format.logs_dropped(self._dropped, rate.bytes_per_s, rate.burst_bytes)
 
     def _mark_drops(self) -> None:
         """End the drop episode with its marker line, if one is open."""

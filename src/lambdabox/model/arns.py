@@ -86,13 +86,28 @@ def parse_function_ref(text: str, scope: Scope, qualifier: str | None = None) ->
     return FunctionRef(scope, match["name"], inner or qualifier)
 
 
-def existing_function_ref(text: str, scope: Scope, qualifier: str | None = None) -> FunctionRef:
-    """A FunctionName that must name an existing function: one no function could have (malformed, or a name
-    longer than 64) is not found, as AWS answers Get and Delete for it, rather than invalid."""
+#: The FunctionName pattern of Lambda's lookups by name (GetFunction, DeleteFunction, Invoke), which the API layer
+#: has already checked; it reads a few names ours does not (dots, "arn:...:ACCOUNT:function" naming "function").
+_LOOKUP_NAME = re.compile(
+    r"(?:arn:(?:aws[a-zA-Z-]*)?:lambda:)?(?:(?:eusc-)?[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d:)?(?:\d{12}:)?(?:function:)?"
+    r"(?P<name>[a-zA-Z0-9_.-]+)(?::(?P<qualifier>\$LATEST(?:\.PUBLISHED)?|[a-zA-Z0-9_-]+))?"
+)
+
+
+def existing_function_ref(
+    text: str, scope: Scope, qualifier: str | None = None, *, shown_qualifier: str | None = None
+) -> FunctionRef:
+    """A FunctionName that must name an existing function: a well-formed one no function could have (a name
+    longer than 64, or one only the lookup pattern reads) is not found, as AWS answers Get, Delete and Invoke,
+    rather than invalid. The message names the function as AWS reads it, with `shown_qualifier` (or the name's
+    own qualifier) as the operation shows it."""
     match = _FUNCTION_REF.match(text)
     if not match or len(match["name"]) > 64:
+        lookup = _LOOKUP_NAME.fullmatch(text)
+        name = lookup["name"] if lookup else text
+        shown = (lookup["qualifier"] if lookup else None) or shown_qualifier
         # Quoted back at most 256 characters long: a name in a URL can be far longer than any function's.
-        raise ResourceNotFound(f"Function not found: {function_arn(scope, shortened(text, 256))}")
+        raise ResourceNotFound(f"Function not found: {function_arn(scope, shortened(name, 256), shown)}")
     return parse_function_ref(text, scope, qualifier)
 
 

@@ -154,6 +154,18 @@ def check_snap_start(configuration: dict[str, Any]) -> None:
         raise InvalidParameterValue("SnapStart is not supported for functions with more than 512 MB of ephemeral storage.")
 
 
+def check_logging(configuration: dict[str, Any], request: dict[str, Any]) -> None:
+    """Log levels filter JSON logs only: a request that sets one for a function logging Text is refused, as AWS does."""
+    asked = request.get("LoggingConfig") or {}
+    if ("ApplicationLogLevel" in asked or "SystemLogLevel" in asked) and (
+        configuration.get("LoggingConfig", {}).get("LogFormat") != "JSON"
+    ):
+        raise InvalidParameterValue(
+            'LogLevel is not supported when LogFormat is set to "Text". Remove LogLevel from your request or change '
+            'the LogFormat to "Json" and try again.'
+        )
+
+
 def defaults(name: str, architecture: str) -> dict[str, Any]:
     """The configuration a new function has before its request's settings are applied."""
     return {
@@ -183,7 +195,12 @@ def apply(configuration: dict[str, Any], request: dict[str, Any]) -> dict[str, A
         elif member == "SnapStart":
             value = {"ApplyOn": value.get("ApplyOn", "None"), "OptimizationStatus": "Off"}
         elif member == "LoggingConfig":
-            value = {**configuration.get("LoggingConfig", {}), **value}
+            kept = dict(configuration.get("LoggingConfig", {}))
+            if value.get("LogFormat") == "Text":
+                # Levels belong to the JSON format: a switch to Text drops those it had, as AWS shows.
+                kept.pop("ApplicationLogLevel", None)
+                kept.pop("SystemLogLevel", None)
+            value = {**kept, **value}
             if value.get("LogFormat") == "JSON":
                 # AWS fills in INFO for the levels a JSON log format was given without.
                 value.setdefault("ApplicationLogLevel", "INFO")

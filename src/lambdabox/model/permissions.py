@@ -36,8 +36,9 @@ POLICY_ID = "default"
 _ACCOUNT = re.compile(r"\d{12}")
 #: IAM principals a statement may name by ARN: an account root, a user, a role, an assumed-role session.
 _IAM_ARN = re.compile(r"arn:aws[a-zA-Z-]*:(iam::\d{12}:(root|user/\S+|role/\S+)|sts::\d{12}:assumed-role/\S+)")
-#: A service principal is a domain-style name (s3.amazonaws.com, alexa-appkit.amazon.com).
-_SERVICE = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+")
+#: A service principal is an AWS service's domain-style name (s3.amazonaws.com, alexa-appkit.amazon.com,
+#: and the China partition's .amazonaws.com.cn); AWS refuses other domains (invalid.nonaws.com, as recorded).
+_SERVICE = re.compile(r"([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)+(amazonaws\.com(\.cn)?|amazon\.com)")
 
 #: AWS's words (quoted by CloudFormation, which relays Lambda's message).
 BAD_PRINCIPAL = "The provided principal was invalid. Please check the principal and try again."
@@ -65,18 +66,20 @@ def function_statement(request: Mapping[str, Any], resource: str) -> dict[str, A
         "Action": request["Action"],
         "Resource": resource,
     }
+    # Keys in the order Lambda writes them (recorded): StringEquals before ArnLike, and within it the
+    # source account, the URL auth type, the organization.
     condition: dict[str, dict[str, str]] = {}
-    if request.get("SourceArn"):
-        condition.setdefault("ArnLike", {})["AWS:SourceArn"] = request["SourceArn"]
     equals = {
         "AWS:SourceAccount": request.get("SourceAccount"),
+        "lambda:FunctionUrlAuthType": request.get("FunctionUrlAuthType"),
         "aws:PrincipalOrgID": request.get("PrincipalOrgID"),
         "lambda:EventSourceToken": request.get("EventSourceToken"),
-        "lambda:FunctionUrlAuthType": request.get("FunctionUrlAuthType"),
     }
     equals = {key: value for key, value in equals.items() if value}
     if equals:
         condition["StringEquals"] = equals
+    if request.get("SourceArn"):
+        condition["ArnLike"] = {"AWS:SourceArn": request["SourceArn"]}
     if request.get("InvokedViaFunctionUrl"):
         # A Bool condition key: IAM writes boolean values as strings.
         condition["Bool"] = {"lambda:InvokedViaFunctionUrl": "true"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from lambdabox.model import aws_runtimes
 from lambdabox.model.errors import InvalidParameterValue
 
 PYTHON = ("python3.9", "python3.10", "python3.11", "python3.12", "python3.13", "python3.14")
@@ -52,7 +53,7 @@ def require_supported(runtime: str) -> None:
         )
     raise InvalidParameterValue(
         f"Value {runtime} at 'runtime' failed to satisfy constraint: Member must satisfy enum value set: "
-        f"[{', '.join(AWS_RUNTIMES)}] or be a valid ARN"
+        f"[{', '.join(aws_runtimes.CREATABLE)}] or be a valid ARN"
     )
 
 

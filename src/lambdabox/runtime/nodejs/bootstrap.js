@@ -7,6 +7,7 @@
  *   LAMBDA_TASK_ROOT        the function's code (default /var/task)
  *   AWS_LAMBDA_FUNCTION_NAME, AWS_LAMBDA_FUNCTION_VERSION, AWS_LAMBDA_FUNCTION_MEMORY_SIZE,
  *   AWS_LAMBDA_LOG_GROUP_NAME, AWS_LAMBDA_LOG_STREAM_NAME   for the context object
+ *   AWS_LAMBDA_LOG_FORMAT   optional; "JSON" makes console methods write JSON records
  *   AWS_LAMBDA_LOG_LEVEL    optional; console methods below it print nothing
  *
  * INIT loads the handler (CommonJS or ES module as Node would treat the file); a failure
@@ -112,15 +113,55 @@ function asError(value) {
 }
 
 // ---------------------------------------------------------------------------------------
-// Logging: "<ISO time>\t<request id>\t<LEVEL>\t<message>", one line per call.
+// Logging, one line per call. Text: "<ISO time>\t<request id>\t<LEVEL>\t<message>". JSON (LogFormat
+// JSON): {"timestamp", "level", "requestId", "message"}, where a lone argument is the message as it
+// is (an object stays an object, an Error becomes {errorType, errorMessage, stackTrace}), and several
+// are formatted as util.format does, with the first Error's errorType, errorMessage and stackTrace.
 
 const LEVELS = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'FATAL'];
 
+/** JSON.stringify's replacer for an Error: its type, message and stack lines, then its own properties. */
+function errorAsJson(_key, value) {
+  if (value instanceof Error) {
+    const stack = typeof value.stack === 'string' ? value.stack.split('\n') : value.stack;
+    const type = (value.constructor && value.constructor.name) || 'UnknownError';
+    return Object.assign({ errorType: type, errorMessage: value.message, stackTrace: stack }, value);
+  }
+  return value;
+}
+
+/** One JSON log record, as Lambda's Node.js runtime writes it with LogFormat JSON. */
+function jsonRecord(requestId, level, args) {
+  const record = { timestamp: new Date().toISOString(), level, requestId };
+  if (args.length === 1) {
+    record.message = args[0];
+    try {
+      return JSON.stringify(record, errorAsJson);
+    } catch (_) {
+      // Circular, or a BigInt: the message as text instead.
+      record.message = util.format(args[0]);
+      return JSON.stringify(record);
+    }
+  }
+  record.message = util.format(...args);
+  const error = args.find((arg) => arg instanceof Error);
+  if (error) {
+    record.errorType = (error.constructor && error.constructor.name) || 'UnknownError';
+    record.errorMessage = error.message;
+    record.stackTrace = typeof error.stack === 'string' ? error.stack.split('\n') : [];
+  }
+  return JSON.stringify(record);
+}
+
+/** Replace console's methods with Lambda's; `state.logError(label, error)` logs what failed an invoke or INIT. */
 function patchConsole(state) {
+  const json = (process.env.AWS_LAMBDA_LOG_FORMAT || '').toUpperCase() === 'JSON';
   const threshold = Math.max(0, LEVELS.indexOf((process.env.AWS_LAMBDA_LOG_LEVEL || 'TRACE').toUpperCase()));
   const writer = (level) => (message, ...params) => {
-    const text = util.format(message, ...params).replace(/\n/g, '\r');
-    process.stdout.write(`${new Date().toISOString()}\t${state.requestId}\t${level}\t${text}\n`);
+    const text = json
+      ? jsonRecord(state.requestId, level, [message, ...params])
+      : `${new Date().toISOString()}\t${state.requestId}\t${level}\t${util.format(message, ...params)}`;
+    process.stdout.write(text.replace(/\n/g, '\r') + '\n');
   };
   const quiet = () => {};
   const at = (level) => (LEVELS.indexOf(level) >= threshold ? writer(level) : quiet);
@@ -131,6 +172,9 @@ function patchConsole(state) {
   console.warn = at('WARN');
   console.error = at('ERROR');
   console.fatal = writer('FATAL');
+  state.logError = json
+    ? (_label, error) => console.error(error)
+    : (label, error) => console.error(label, formatForLog(error));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -336,13 +380,13 @@ class Runtime {
   async start() {
     patchConsole(this.state);
     process.on('uncaughtException', (error) => {
-      console.error('Uncaught Exception', formatForLog(asError(error)));
+      this.state.logError('Uncaught Exception', asError(error));
       this.onFatal(error, 129);
     });
     process.on('unhandledRejection', (reason) => {
       const error = runtimeError('UnhandledPromiseRejection', String(reason));
       error.reason = reason;
-      console.error('Unhandled Promise Rejection', formatForLog(error));
+      this.state.logError('Unhandled Promise Rejection', error);
       this.onFatal(error, 128);
     });
     process.on('beforeExit', () => {
@@ -353,7 +397,7 @@ class Runtime {
     try {
       this.handler = await loadHandler(this.env.LAMBDA_TASK_ROOT || '/var/task', this.env._HANDLER || '');
     } catch (error) {
-      console.error('Uncaught Exception', formatForLog(asError(error)));
+      this.state.logError('Uncaught Exception', asError(error));
       this.failInit(error, 1);
       return;
     }
@@ -392,7 +436,7 @@ class Runtime {
         this.onEmptyLoop = null;
         let sent;
         if (error !== undefined && error !== null) {
-          console.error('Invoke Error', formatForLog(asError(error)));
+          this.state.logError('Invoke Error', asError(error));
           sent = this.api.postError(requestId, errorDocument(error));
         } else {
           let text;
@@ -400,7 +444,7 @@ class Runtime {
             text = JSON.stringify(result === undefined ? null : result);
           } catch (_) {
             const failure = new Error('Unable to stringify response body');
-            console.error('Invoke Error', formatForLog(failure));
+            this.state.logError('Invoke Error', failure);
             sent = this.api.postError(requestId, errorDocument(failure));
           }
           if (!sent) sent = this.api.postResponse(requestId, text);

@@ -7,6 +7,7 @@ It reads from the environment the invoke layer prepared:
   LAMBDA_TASK_ROOT         the function's code (default /var/task)
   AWS_LAMBDA_FUNCTION_NAME, AWS_LAMBDA_FUNCTION_VERSION, AWS_LAMBDA_FUNCTION_MEMORY_SIZE,
   AWS_LAMBDA_LOG_GROUP_NAME, AWS_LAMBDA_LOG_STREAM_NAME    for the context object
+  AWS_LAMBDA_LOG_FORMAT    optional; "JSON" makes logging write JSON records (runtime_log.py)
   AWS_LAMBDA_LOG_LEVEL     optional level of the root logger (default: Python's, WARNING)
   AWS_EXECUTION_ENV        optional; only read to match Lambda's JSON encoding per version
 
@@ -37,11 +38,6 @@ _CLIENT_CONTEXT = "Lambda-Runtime-Client-Context"
 _COGNITO_IDENTITY = "Lambda-Runtime-Cognito-Identity"
 _TENANT_ID = "Lambda-Runtime-Aws-Tenant-Id"
 _ERROR_TYPE = "Lambda-Runtime-Function-Error-Type"
-
-#: Indentation in logged tracebacks becomes no-break spaces, and lines are joined with
-#: carriage returns, so that one error stays one log event (as Lambda logs it).
-_LOG_INDENT = "\u00a0"
-_LOG_LINE_JOIN = "\r"
 
 #: Times a Runtime API request is retried on a fresh connection before giving up.
 _RECONNECTS = 1
@@ -106,51 +102,21 @@ class FlushingStream(object):
         return getattr(self._stream, name)
 
 
-def setup_logging(runtime):
-    """Give the root logger Lambda's handler: "[LEVEL]\\t<time>Z\\t<request id>\\t<message>"."""
-    import logging
+def load_runtime_log():
+    """runtime_log.py, from beside this file by its path (a module of the function's can't stand in for it).
 
-    class RequestIdFilter(logging.Filter):
-        def filter(self, record):
-            record.aws_request_id = runtime.request_id or ""
-            return True
+    Loaded when this file is, so that a zygote that preloaded this file has it too.
+    """
+    import importlib.util
 
-    class StdoutHandler(logging.Handler):
-        def emit(self, record):
-            try:
-                sys.stdout.write(self.format(record))
-            except Exception:
-                self.handleError(record)
-
-    formatter = logging.Formatter(
-        "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s\n", "%Y-%m-%dT%H:%M:%S"
-    )
-    formatter.converter = time.gmtime
-    handler = StdoutHandler()
-    handler.setFormatter(formatter)
-    handler.addFilter(RequestIdFilter())
-    root = logging.getLogger()
-    root.addHandler(handler)
-    # Lambda's log levels, named as Python's logging names them.
-    level = {"TRACE": "DEBUG", "DEBUG": "DEBUG", "INFO": "INFO", "WARN": "WARNING", "ERROR": "ERROR",
-             "FATAL": "CRITICAL"}.get(os.environ.get("AWS_LAMBDA_LOG_LEVEL", "").upper())
-    if level:
-        root.setLevel(level)
+    path = os.path.join(os.path.dirname(_THIS_FILE), "runtime_log.py")
+    spec = importlib.util.spec_from_file_location("lambdabox_runtime_log", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-def log_error(document):
-    """Write an error document to the log as Lambda does: one event, "\\r" between lines."""
-    head = "[ERROR]"
-    if document["errorType"]:
-        head += " " + document["errorType"]
-    if document["errorMessage"]:
-        head += (":" if document["errorType"] else "") + " " + document["errorMessage"]
-    lines = [head, "Traceback (most recent call last):"]
-    for entry in document["stackTrace"]:
-        for line in entry.splitlines() or [""]:
-            stripped = line.lstrip(" ")
-            lines.append(_LOG_INDENT * (len(line) - len(stripped)) + stripped)
-    sys.stdout.write(_LOG_LINE_JOIN.join(lines) + "\n")
+runtime_log = load_runtime_log()
 
 
 # -- the function -------------------------------------------------------------------------
@@ -509,6 +475,7 @@ class Runtime(object):
         self.handler = None
         self.hooks = install_hooks()
         self.snapshot = snapshot
+        self.log = runtime_log.RuntimeLog(self, environment)
 
     def init(self):
         """Load the handler; on failure report it and exit."""
@@ -543,7 +510,7 @@ class Runtime(object):
 
     def fail_init(self, document, path="init/error"):
         """Report an error of INIT (or of a restore) to /runtime/`path`, and exit."""
-        log_error(document)
+        self.log.error(document)
         try:
             self.client.post_document("/2018-06-01/runtime/" + path, document)
         except self.client.errors as exc:
@@ -607,7 +574,7 @@ class Runtime(object):
             if document is None:
                 status, _, answer = self.client.post_result(request_id, payload, content_type)
             else:
-                log_error(document)
+                self.log.error(document)
                 status, _, answer = self.client.post_error(request_id, document)
         except self.client.errors as exc:
             sys.stderr.write("lambdabox runtime: the Runtime API is gone ({})\n".format(exc))
@@ -620,7 +587,7 @@ def main(snapshot=None):
     sys.stdout = FlushingStream(sys.stdout)
     sys.stderr = FlushingStream(sys.stderr)
     runtime = Runtime(os.environ, snapshot)
-    setup_logging(runtime)
+    runtime.log.install()
     runtime.init()
     runtime.serve()
 

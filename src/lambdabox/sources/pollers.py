@@ -1,0 +1,161 @@
+"""The pollers of every event source mapping this server holds: one per Enabled mapping.
+
+Contract:
+1. `start()` (on the event loop) starts a poller for each stored Enabled mapping.
+2. `changed(scope, uuid)` may be called from any thread after a mapping was created, updated or
+   deleted: on the loop, the mapping's poller (if any) is stopped between batches, and a new one
+   starts from the stored record if the mapping still exists and is Enabled.
+3. `close()` stops every poller: intake first (no new batches), then waits up to
+   `CLOSE_WAIT_S` for batches being invoked, then cancels what is left. Messages of a cancelled
+   batch stay in flight and come back after the queue's visibility timeout.
+
+SQS is reached with boto3 at the configured endpoint, with the server's own AWS credentials
+(environment, shared files, instance role: boto3's usual chain); with an endpoint configured and no
+credentials at all, placeholder ones, which local peers (moto, ElasticMQ, LocalStack) accept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from lambdabox.control import event_source_mappings as mappings
+from lambdabox.invoke.invoker import Invoker
+from lambdabox.model.arns import FunctionRef, Scope
+from lambdabox.model.event_sources import parse_source
+from lambdabox.sources.filtering import record_filter
+from lambdabox.sources.sqs import OK, Outcome, SqsMapping, SqsPoller
+from lambdabox.store.records import RecordStore
+
+log = logging.getLogger(__name__)
+
+#: Threads (and connections) for the pollers' SQS calls, shared by every mapping: each long poll holds one
+#: for up to 20 s, so an idle mapping holds one and a busy one up to its concurrency.
+SQS_THREADS = 256
+#: Batches a standard queue's mapping invokes at once when its ScalingConfig sets no MaximumConcurrency
+#: (Lambda starts an SQS mapping at five concurrent batches).
+DEFAULT_CONCURRENCY = 5
+#: Seconds `close()` waits for batches being invoked before cancelling them.
+CLOSE_WAIT_S = 5.0
+
+Key = tuple[str, str, str]
+#: Writes a line of Lambdabox's own into a function's log group: (scope, function name, message).
+FunctionLog = Callable[[Scope, str, str], None]
+
+
+def _no_log(scope: Scope, name: str, message: str) -> None:
+    """Write nothing: for callers without a log store."""
+
+
+class SqsClients:
+    """One boto3 SQS client per region, at the configured endpoint."""
+
+    def __init__(self, endpoint_url: str | None) -> None:
+        self._endpoint_url = endpoint_url
+        self._clients: dict[str, Any] = {}
+
+    def for_region(self, region: str) -> Any:
+        if region not in self._clients:
+            import boto3
+            from botocore.config import Config
+
+            session = boto3.Session(region_name=region)
+            credentials = {}
+            if self._endpoint_url and session.get_credentials() is None:
+                credentials = {"aws_access_key_id": "lambdabox", "aws_secret_access_key": "lambdabox"}
+            config = Config(max_pool_connections=SQS_THREADS, read_timeout=40, retries={"mode": "standard"})
+            self._clients[region] = session.client("sqs", endpoint_url=self._endpoint_url, config=config, **credentials)
+        return self._clients[region]
+
+
+class Pollers:
+    def __init__(self, store: RecordStore, invoker: Invoker, clients: SqsClients, function_log: FunctionLog = _no_log) -> None:
+        """`function_log` gets a line each time a mapping's LastProcessingResult turns to a problem."""
+        self._function_log = function_log
+        self._store = store
+        self._invoker = invoker
+        self._clients = clients
+        self._executor = ThreadPoolExecutor(SQS_THREADS, thread_name_prefix="sqs-poller")
+        self._running: dict[Key, tuple[SqsPoller, asyncio.Task]] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closed = False
+
+    def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        for scope, mapping_uuid in mappings.every_mapping(self._store):
+            self._apply(scope, mapping_uuid)
+
+    def changed(self, scope: Scope, mapping_uuid: str) -> None:
+        if self._loop is not None and not self._closed:
+            self._loop.call_soon_threadsafe(self._apply, scope, mapping_uuid)
+
+    def _apply(self, scope: Scope, mapping_uuid: str) -> None:
+        if self._closed:
+            return
+        key = (scope.account, scope.region, mapping_uuid)
+        current = self._running.pop(key, None)
+        if current is not None:
+            current[0].stop()
+        body = mappings.stored(self._store, scope, mapping_uuid)
+        if body is None or body["config"]["State"] != "Enabled":
+            return
+        poller = self._poller(scope, body)
+        task = asyncio.get_running_loop().create_task(poller.run(), name=f"poller {mapping_uuid}")
+        self._running[key] = (poller, task)
+        task.add_done_callback(lambda done: self._ended(key, task, done))
+
+    def _ended(self, key: Key, task: asyncio.Task, done: asyncio.Task) -> None:
+        if self._running.get(key, (None, None))[1] is task:
+            del self._running[key]
+        if not done.cancelled() and done.exception() is not None:
+            log.error("event source mapping %s: poller failed", key[2], exc_info=done.exception())
+
+    def _poller(self, scope: Scope, body: dict[str, Any]) -> SqsPoller:
+        config, function = body["config"], body["function"]
+        queue = parse_source(config["EventSourceArn"])
+        scaling = config.get("ScalingConfig", {}).get("MaximumConcurrency", DEFAULT_CONCURRENCY)
+        mapping = SqsMapping(
+            uuid=config["UUID"],
+            queue=queue,
+            function=FunctionRef(scope, function["name"], function["qualifier"]),
+            batch_size=config["BatchSize"],
+            window_s=config["MaximumBatchingWindowInSeconds"],
+            report_failures="ReportBatchItemFailures" in config.get("FunctionResponseTypes", []),
+            concurrency=1 if queue.fifo else scaling,
+            keep=record_filter(config.get("FilterCriteria")),
+        )
+
+        def record(result: str) -> None:
+            if mappings.record_result(self._store, scope, mapping.uuid, result) and result != OK:
+                self._function_log(scope, mapping.function.name, f"event source mapping {mapping.uuid}: {result}")
+
+        async def report(result: str) -> None:
+            await asyncio.to_thread(record, result)
+
+        return SqsPoller(mapping, self._clients.for_region(queue.scope.region), self._executor, self._invoke, report)
+
+    async def _invoke(self, ref: FunctionRef, payload: bytes) -> Outcome:
+        run = await self._invoker.run(ref, payload, str(uuid.uuid4()))
+        return Outcome(run.outcome.payload, run.outcome.error_type)
+
+    async def close(self) -> None:
+        # 1. No new pollers, no new batches.
+        self._closed = True
+        running = list(self._running.values())
+        self._running.clear()
+        for poller, _ in running:
+            poller.stop()
+        # 2. Batches being invoked finish, within a deadline.
+        tasks = [task for _, task in running]
+        if tasks:
+            _, late = await asyncio.wait(tasks, timeout=CLOSE_WAIT_S)
+            # 3. What is left is cancelled: its messages come back after the visibility timeout.
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+        # 4. Abandoned long polls end on their own; their threads are not waited for.
+        self._executor.shutdown(wait=False, cancel_futures=True)
