@@ -78,6 +78,7 @@ from lambdabox.sandbox.factory import make_factory
 from lambdabox.sandbox.identities import Identities
 from lambdabox.sandbox.network import FunctionNetworks, NetworkUnavailable
 from lambdabox.settings import Settings, host_architecture
+from lambdabox.sources.brokers import BrokerPollers
 from lambdabox.sources.pollers import Pollers, SqsClients
 from lambdabox.store.blobs import BlobStore
 from lambdabox.store.records import RecordStore
@@ -234,7 +235,9 @@ def build_app(settings: Settings) -> Starlette:
         stream.write(message)
         stream.close()
 
-    pollers = Pollers(store, invoker, SqsClients(settings.sqs_endpoint_url), mapping_log)
+    sqs_clients = SqsClients(settings.sqs_endpoint_url)
+    brokers = BrokerPollers(settings.nats_url, settings.rabbitmq_brokers, sqs_clients)
+    pollers = Pollers(store, invoker, sqs_clients, mapping_log, brokers)
     control = ControlPlane(
         functions=Functions(
             store, blobs, links, secrets, activator.submit, host_architecture(), runtimes.problem, settings.networks
@@ -248,7 +251,7 @@ def build_app(settings: Settings) -> Starlette:
         provisioned=ProvisionedConcurrency(store, settings.account_concurrency, lambda scope, name: provisioner.nudge()),
         permissions=Permissions(store),
         runtime_updates=RuntimeUpdates(store),
-        mappings=EventSourceMappings(store, pollers.changed),
+        mappings=EventSourceMappings(store, pollers.changed, brokers=tuple(settings.rabbitmq_brokers)),
     )
     identity = IdentityServices(Users(store, credentials), Groups(store), Sts(store, sessions))
     model = botocore.session.get_session().get_service_model("lambda")

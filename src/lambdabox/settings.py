@@ -68,6 +68,10 @@ class Settings:
     #: Endpoints of the SQS and SNS that destinations and dead-letter queues reach (None: AWS's own).
     sqs_endpoint_url: str | None = None
     sns_endpoint_url: str | None = None
+    #: The NATS server that NATS JetStream event source mappings read.
+    nats_url: str = "nats://127.0.0.1:4222"
+    #: Amazon MQ for RabbitMQ brokers mappings may read: broker ARN -> AMQP URL (with credentials); no other.
+    rabbitmq_brokers: dict[str, str] = field(default_factory=dict)
     #: Output one execution environment may log, in bytes per second, and its largest burst, in bytes;
     #: beyond them output is dropped, with a line in the log saying so.
     log_rate_bytes_per_s: int = 2 * 1024 * 1024

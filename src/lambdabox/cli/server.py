@@ -176,6 +176,19 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="SNS endpoint for destinations and dead-letter queues (default: $LAMBDABOX_SNS_ENDPOINT_URL, else AWS's)",
     )
     command.add_argument(
+        "--nats-url",
+        default=os.environ.get("LAMBDABOX_NATS_URL") or "nats://127.0.0.1:4222",
+        help="NATS server that NATS JetStream event source mappings read (default: $LAMBDABOX_NATS_URL, else %(default)s)",
+    )
+    command.add_argument(
+        "--rabbitmq-broker",
+        action="append",
+        default=[],
+        metavar="ARN=AMQP_URL",
+        help="an Amazon MQ for RabbitMQ broker mappings may read, and its AMQP URL with credentials "
+        "(amqp://user:pass@host:5672/vhost); repeatable; no other broker can be mapped",
+    )
+    command.add_argument(
         "--log-rate",
         default="2",
         metavar="MB_PER_SECOND",
@@ -216,6 +229,24 @@ def register(commands: argparse._SubParsersAction) -> None:
     command.set_defaults(run=run)
 
 
+def _rabbitmq_brokers(given: list[str]) -> dict[str, str]:
+    """--rabbitmq-broker ARN=URL, each a broker ARN Lambda would accept and an amqp(s) URL."""
+    from lambdabox.model.broker_sources import MqBroker, parse_broker
+    from lambdabox.model.errors import AwsError
+
+    brokers = {}
+    for entry in given:
+        arn, _, url = entry.partition("=")
+        try:
+            source = parse_broker(arn)
+        except AwsError:
+            source = None
+        if not isinstance(source, MqBroker) or not url.startswith(("amqp://", "amqps://")):
+            raise SystemExit(f"--rabbitmq-broker: expected arn:aws:mq:REGION:ACCOUNT:broker:NAME:b-ID=amqp://..., got {entry!r}")
+        brokers[arn] = url
+    return brokers
+
+
 def _raise_open_file_limit() -> None:
     """Each environment holds a few descriptors (its pipes, pidfd, network namespace and listeners): allow as
     many as the hard limit does, as servers do."""
@@ -249,6 +280,8 @@ def run(arguments: argparse.Namespace) -> int:
         async_concurrency=arguments.async_concurrency,
         sqs_endpoint_url=arguments.sqs_endpoint_url,
         sns_endpoint_url=arguments.sns_endpoint_url,
+        nats_url=arguments.nats_url,
+        rabbitmq_brokers=_rabbitmq_brokers(arguments.rabbitmq_broker),
         log_rate_bytes_per_s=int(_positive("--log-rate", arguments.log_rate) * 1024 * 1024),
         log_burst_bytes=_burst_bytes(arguments.log_burst),
         log_retention_days=_retention_days(arguments.log_retention_days),

@@ -17,16 +17,17 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from lambdabox.access.identity_policies import ROLE, identity_policies
 from lambdabox.access.policy import Effect, Request, identity_effect
-from lambdabox.control import catalog
+from lambdabox.control import broker_mappings, catalog
 from lambdabox.control.catalog import namespace
 from lambdabox.control.paging import page, with_marker
 from lambdabox.control.tags import check_tag_count
 from lambdabox.model import event_sources
+from lambdabox.model.broker_sources import names_broker
 from lambdabox.model.arns import FunctionRef, Scope, function_arn, parse_function_ref
 from lambdabox.model.errors import InvalidParameterValue, ResourceConflict, ResourceNotFound
 from lambdabox.model.event_patterns import parse_filter_criteria
@@ -58,14 +59,18 @@ def _check_patterns(criteria: dict[str, Any]) -> None:
 
 class EventSourceMappings:
     def __init__(self, store: RecordStore, changed: Changed = lambda scope, uuid: None,
-                 check_filters: FilterCheck = _check_patterns) -> None:
+                 check_filters: FilterCheck = _check_patterns, brokers: Collection[str] = ()) -> None:
+        """`brokers`: the Amazon MQ broker ARNs the operator configured (no other can be mapped)."""
         self._store = store
+        self._brokers = brokers
         self._changed = changed
         self._check_filters = check_filters
 
     # -- create -------------------------------------------------------------------------
 
     def create(self, scope: Scope, request: dict[str, Any]) -> dict[str, Any]:
+        if names_broker(request.get("EventSourceArn")):
+            return self._create_broker(scope, request)
         source = event_sources.parse_source(request.get("EventSourceArn"))
         event_sources.check_sqs_settings(request, source)
         _check_reach(scope, source)
@@ -91,6 +96,28 @@ class EventSourceMappings:
         self._optional_settings(config, request)
         with self._store.transaction() as records:
             _require_role_reads(records, _require_function(records, ref), source)
+            _refuse_duplicate(records, scope, config, ref.name)
+            records.put(MAPPING, namespace(scope), new_uuid, {
+                "config": config, "function": {"name": ref.name, "qualifier": ref.qualifier}, "Tags": dict(tags),
+            })
+        self._changed(scope, new_uuid)
+        return {**config, "State": "Creating"}
+
+    def _create_broker(self, scope: Scope, request: dict[str, Any]) -> dict[str, Any]:
+        """A NATS or Amazon MQ mapping: its settings from control/broker_mappings.py, then as for SQS."""
+        settings = broker_mappings.new_settings(scope, request, self._brokers)
+        ref = parse_function_ref(request["FunctionName"], scope)
+        tags = request.get("Tags") or {}
+        check_tag_count(tags)
+        new_uuid = str(uuid.uuid4())
+        config: dict[str, Any] = {
+            "UUID": new_uuid, **settings, "FunctionArn": function_arn(ref.scope, ref.name, ref.qualifier),
+            "LastModified": time.time(), "State": "Enabled" if request.get("Enabled", True) else "Disabled",
+            "StateTransitionReason": USER_INITIATED, "EventSourceMappingArn": mapping_arn(scope, new_uuid),
+        }
+        self._optional_settings(config, request)
+        with self._store.transaction() as records:
+            _require_function(records, ref)
             _refuse_duplicate(records, scope, config, ref.name)
             records.put(MAPPING, namespace(scope), new_uuid, {
                 "config": config, "function": {"name": ref.name, "qualifier": ref.qualifier}, "Tags": dict(tags),
@@ -143,19 +170,25 @@ class EventSourceMappings:
         with self._store.transaction() as records:
             body = _load(records, scope, mapping_uuid)
             config = dict(body["config"])
-            source = event_sources.parse_source(config["EventSourceArn"])
-            event_sources.check_sqs_settings({k: v for k, v in request.items() if k != "UUID"}, source)
-            for name in ("BatchSize", "MaximumBatchingWindowInSeconds"):
-                if request.get(name) is not None:
-                    config[name] = request[name]
-            event_sources.check_sqs_batching(config["BatchSize"], config["MaximumBatchingWindowInSeconds"], source.fifo)
-            if request.get("FunctionResponseTypes") is not None:
-                config["FunctionResponseTypes"] = list(request["FunctionResponseTypes"])
+            broker = names_broker(config["EventSourceArn"])
+            if broker:
+                broker_mappings.update_settings(scope, config, {k: v for k, v in request.items() if k != "UUID"})
+            else:
+                source = event_sources.parse_source(config["EventSourceArn"])
+                event_sources.check_sqs_settings({k: v for k, v in request.items() if k != "UUID"}, source)
+                for name in ("BatchSize", "MaximumBatchingWindowInSeconds"):
+                    if request.get(name) is not None:
+                        config[name] = request[name]
+                event_sources.check_sqs_batching(config["BatchSize"], config["MaximumBatchingWindowInSeconds"], source.fifo)
+                if request.get("FunctionResponseTypes") is not None:
+                    config["FunctionResponseTypes"] = list(request["FunctionResponseTypes"])
             self._optional_settings(config, request)
             if request.get("Enabled") is not None:
                 config["State"] = "Enabled" if request["Enabled"] else "Disabled"
             if ref is not None:
-                _require_role_reads(records, _require_function(records, ref), source)
+                version = _require_function(records, ref)
+                if not broker:
+                    _require_role_reads(records, version, source)
                 config["FunctionArn"] = function_arn(ref.scope, ref.name, ref.qualifier)
                 _refuse_duplicate(records, scope, config, ref.name)
                 body["function"] = {"name": ref.name, "qualifier": ref.qualifier}

@@ -26,7 +26,9 @@ from typing import Any
 from lambdabox.control import event_source_mappings as mappings
 from lambdabox.invoke.invoker import Invoker
 from lambdabox.model.arns import FunctionRef, Scope
+from lambdabox.model.broker_sources import names_broker
 from lambdabox.model.event_sources import parse_source
+from lambdabox.sources.brokers import BrokerPollers, Poller
 from lambdabox.sources.filtering import record_filter
 from lambdabox.sources.sqs import OK, Outcome, SqsMapping, SqsPoller
 from lambdabox.store.records import RecordStore
@@ -73,14 +75,19 @@ class SqsClients:
 
 
 class Pollers:
-    def __init__(self, store: RecordStore, invoker: Invoker, clients: SqsClients, function_log: FunctionLog = _no_log) -> None:
-        """`function_log` gets a line each time a mapping's LastProcessingResult turns to a problem."""
+    def __init__(self, store: RecordStore, invoker: Invoker, clients: SqsClients, function_log: FunctionLog = _no_log,
+                 brokers: BrokerPollers | None = None) -> None:
+        """`function_log` gets a line each time a mapping's LastProcessingResult turns to a problem;
+        `brokers` makes the pollers of NATS and Amazon MQ mappings (none: such mappings are not polled)."""
+        self._brokers = brokers
+        #: Each broker mapping's source ARN, to drop what its broker keeps once it is deleted.
+        self._broker_arns: dict[Key, str] = {}
         self._function_log = function_log
         self._store = store
         self._invoker = invoker
         self._clients = clients
         self._executor = ThreadPoolExecutor(SQS_THREADS, thread_name_prefix="sqs-poller")
-        self._running: dict[Key, tuple[SqsPoller, asyncio.Task]] = {}
+        self._running: dict[Key, tuple[SqsPoller | Poller, asyncio.Task]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
 
@@ -101,6 +108,7 @@ class Pollers:
         if current is not None:
             current[0].stop()
         body = mappings.stored(self._store, scope, mapping_uuid)
+        self._note_broker(key, body)
         if body is None or body["config"]["State"] != "Enabled":
             return
         poller = self._poller(scope, body)
@@ -114,8 +122,22 @@ class Pollers:
         if not done.cancelled() and done.exception() is not None:
             log.error("event source mapping %s: poller failed", key[2], exc_info=done.exception())
 
-    def _poller(self, scope: Scope, body: dict[str, Any]) -> SqsPoller:
+    def _note_broker(self, key: Key, body: dict[str, Any] | None) -> None:
+        """Remember a broker mapping's source; once it is deleted, have its broker drop its consumer."""
+        if body is not None:
+            if names_broker(body["config"]["EventSourceArn"]):
+                self._broker_arns[key] = body["config"]["EventSourceArn"]
+            return
+        arn = self._broker_arns.pop(key, None)
+        if arn is not None and self._brokers is not None:
+            task = asyncio.get_running_loop().create_task(self._brokers.forget(arn, key[2]))
+            task.add_done_callback(lambda done: done.cancelled() or done.exception() is None or log.warning(
+                "event source mapping %s: its broker consumer was not deleted: %s", key[2], done.exception()))
+
+    def _poller(self, scope: Scope, body: dict[str, Any]) -> SqsPoller | Poller:
         config, function = body["config"], body["function"]
+        if names_broker(config["EventSourceArn"]) and self._brokers is not None:
+            return self._brokers.poller(scope, body, self._invoke, self._reporter(scope, config["UUID"], function["name"]))
         queue = parse_source(config["EventSourceArn"])
         scaling = config.get("ScalingConfig", {}).get("MaximumConcurrency", DEFAULT_CONCURRENCY)
         mapping = SqsMapping(
@@ -129,14 +151,20 @@ class Pollers:
             keep=record_filter(config.get("FilterCriteria")),
         )
 
+        report = self._reporter(scope, mapping.uuid, mapping.function.name)
+        return SqsPoller(mapping, self._clients.for_region(queue.scope.region), self._executor, self._invoke, report)
+
+    def _reporter(self, scope: Scope, mapping_uuid: str, name: str) -> Callable[[str], Any]:
+        """Records a mapping's LastProcessingResult, with a line in its function's log when it turns to a problem."""
+
         def record(result: str) -> None:
-            if mappings.record_result(self._store, scope, mapping.uuid, result) and result != OK:
-                self._function_log(scope, mapping.function.name, f"event source mapping {mapping.uuid}: {result}")
+            if mappings.record_result(self._store, scope, mapping_uuid, result) and result != OK:
+                self._function_log(scope, name, f"event source mapping {mapping_uuid}: {result}")
 
         async def report(result: str) -> None:
             await asyncio.to_thread(record, result)
 
-        return SqsPoller(mapping, self._clients.for_region(queue.scope.region), self._executor, self._invoke, report)
+        return report
 
     async def _invoke(self, ref: FunctionRef, payload: bytes) -> Outcome:
         run = await self._invoker.run(ref, payload, str(uuid.uuid4()))

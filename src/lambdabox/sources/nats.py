@@ -1,0 +1,294 @@
+"""The NATS JetStream poller of one event source mapping: fetch, filter, batch, invoke, ack.
+
+Guarantees:
+1. At least once. Each mapping reads through a durable pull consumer of its own (``lambdabox-UUID``),
+   created at the mapping's StartingPosition the first time and kept by the NATS server, so a
+   restart (even a kill -9) resumes where the acks stopped. A record is acked only after the
+   function succeeded with it (with ReportBatchItemFailures: unless the function reported it).
+   While a batch runs its records are kept in progress; if the server dies, NATS redelivers them
+   after `ACK_WAIT_S`: duplicates are limited to the batches in flight.
+2. A failed record is nak'd with a growing delay and redelivered, until it has been retried
+   MaximumRetryAttempts times (-1: for ever). Then the OnFailure destination (an SQS queue) gets a
+   record for it and it is acked; with no destination it is acked and skipped, as Kinesis skips it.
+   If the destination cannot be reached, the record is nak'd and given up on again later.
+3. Records that match none of the mapping's filters are acked and never invoked.
+4. A throttled batch waits and is retried; it is never a failure.
+5. The stream must be the mapping's account's: its description says ``lambdabox-account=ACCOUNT``;
+   otherwise nothing is read and LastProcessingResult says why.
+6. `stop()` ends the poller between batches; a batch being invoked finishes first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from lambdabox.model.arns import FunctionRef
+from lambdabox.model.broker_sources import NatsStream
+from lambdabox.model.errors import AwsError, ResourceConflict, TooManyRequests
+from lambdabox.sources.broker_records import nats_failure_record, nats_record
+from lambdabox.sources.filtering import RecordFilter
+from lambdabox.sources.sqs import OK, Invoke, Outcome, Report
+from lambdabox.sources.sqs_records import failed_items
+
+log = logging.getLogger(__name__)
+
+#: Seconds NATS waits for an ack before redelivering; a running batch is marked in progress every third of it.
+ACK_WAIT_S = 10.0
+#: Longest wait of one fetch when nothing is there, in seconds.
+FETCH_WAIT_S = 5.0
+#: Delay before a failed record's redelivery: doubling from the first, up to the cap, in seconds.
+RETRY_FIRST_S, RETRY_MAX_S = 0.5, 30.0
+#: Back-off after a throttle, and pause after a problem (NATS unreachable), in seconds.
+THROTTLE_FIRST_S, THROTTLE_MAX_S = 0.05, 2.0
+PROBLEM_PAUSE_S, PROBLEM_PAUSE_MAX_S = 1.0, 30.0
+#: The mark of a stream's owner in its description.
+OWNER_MARK = "lambdabox-account="
+
+FUNCTION_FAILED = "PROBLEM: Function call failed"
+#: Sends a failure record to an SQS queue ARN; raises when it cannot.
+SendFailure = Callable[[str, dict[str, Any]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class NatsMapping:
+    uuid: str
+    source: NatsStream
+    function: FunctionRef
+    function_arn: str
+    batch_size: int
+    window_s: int
+    starting_position: str
+    starting_at: float | None
+    #: -1: retry until success.
+    max_retries: int
+    on_failure: str | None
+    report_failures: bool
+    keep: RecordFilter | None = None
+
+    @property
+    def consumer(self) -> str:
+        return consumer_name(self.uuid)
+
+
+def consumer_name(mapping_uuid: str) -> str:
+    return f"lambdabox-{mapping_uuid}"
+
+
+class NatsPoller:
+    def __init__(self, mapping: NatsMapping, url: str, invoke: Invoke, report: Report, send_failure: SendFailure) -> None:
+        self._mapping = mapping
+        self._url = url
+        self._invoke = invoke
+        self._report = report
+        self._send_failure = send_failure
+        self._stopping = False
+        self._fetching: asyncio.Task | None = None
+
+    def stop(self) -> None:
+        self._stopping = True
+        if self._fetching is not None:
+            self._fetching.cancel()
+
+    async def run(self) -> None:
+        import nats
+
+        pause = PROBLEM_PAUSE_S
+        while not self._stopping:
+            connection = None
+            try:
+                connection = await nats.connect(self._url, allow_reconnect=False, connect_timeout=5)
+                subscription = await self._subscribe(connection.jetstream())
+                pause = PROBLEM_PAUSE_S
+                await self._consume(subscription)
+            except asyncio.CancelledError:
+                if not self._stopping:
+                    raise
+            except Exception as error:  # NATS unreachable, stream missing or not ours: say so, wait, try again.
+                log.warning("event source mapping %s: %s", self._mapping.uuid, error)
+                await self._report(f"PROBLEM: Error occurred while polling {self._mapping.source.arn}: {_short(error)}")
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, PROBLEM_PAUSE_MAX_S)
+            finally:
+                if connection is not None:
+                    with contextlib.suppress(Exception):
+                        await connection.close()
+
+    async def _subscribe(self, jetstream: Any) -> Any:
+        from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+        from nats.js.errors import NotFoundError
+
+        mapping = self._mapping
+        info = await jetstream.stream_info(mapping.source.stream)
+        if f"{OWNER_MARK}{mapping.source.scope.account}" not in (info.config.description or "").split():
+            raise PermissionError(f"stream {mapping.source.stream} is not marked {OWNER_MARK}{mapping.source.scope.account}")
+        try:
+            await jetstream.consumer_info(mapping.source.stream, mapping.consumer)
+        except NotFoundError:
+            policy = {"TRIM_HORIZON": DeliverPolicy.ALL, "LATEST": DeliverPolicy.NEW,
+                      "AT_TIMESTAMP": DeliverPolicy.BY_START_TIME}[mapping.starting_position]
+            start = datetime.fromtimestamp(mapping.starting_at, timezone.utc) if mapping.starting_at is not None else None
+            await jetstream.add_consumer(mapping.source.stream, ConsumerConfig(
+                durable_name=mapping.consumer, ack_policy=AckPolicy.EXPLICIT, deliver_policy=policy,
+                opt_start_time=start, ack_wait=ACK_WAIT_S, max_deliver=-1, filter_subject=mapping.source.subject,
+                max_ack_pending=-1, description=f"Lambdabox event source mapping {mapping.uuid}",
+            ))
+        return await jetstream.pull_subscribe_bind(durable=mapping.consumer, stream=mapping.source.stream)
+
+    async def _consume(self, subscription: Any) -> None:
+        while not self._stopping:
+            messages = await self._gather(subscription)
+            if messages:
+                await self._process(messages)
+
+    async def _gather(self, subscription: Any) -> list[Any]:
+        """Messages for one batch: until BatchSize, or the batching window (from the first message) ends."""
+        import nats.errors
+
+        mapping = self._mapping
+        batch: list[Any] = []
+        loop = asyncio.get_running_loop()
+        deadline: float | None = None
+        while len(batch) < mapping.batch_size and not self._stopping:
+            wait = FETCH_WAIT_S if deadline is None else deadline - loop.time()
+            if wait <= 0.001:
+                break
+            self._fetching = loop.create_task(subscription.fetch(mapping.batch_size - len(batch), timeout=wait))
+            try:
+                batch += await self._fetching
+            except (nats.errors.TimeoutError, asyncio.TimeoutError):
+                pass
+            except asyncio.CancelledError:
+                if self._stopping:
+                    break  # What was gathered goes back to NATS after ACK_WAIT_S (or at once, nak'd below).
+                raise
+            finally:
+                self._fetching = None
+            if batch and deadline is None:
+                if mapping.window_s == 0:
+                    break
+                deadline = loop.time() + mapping.window_s
+        if self._stopping and batch:
+            for message in batch:
+                with contextlib.suppress(Exception):
+                    await message.nak()
+            return []
+        return batch
+
+    # -- one batch ------------------------------------------------------------------------
+
+    async def _process(self, messages: list[Any]) -> None:
+        mapping = self._mapping
+        records = [self._record(message) for message in messages]
+        pairs = list(zip(messages, records))
+        if mapping.keep is not None:
+            for message, record in pairs:
+                if not mapping.keep(record):
+                    await message.ack()
+            pairs = [(message, record) for message, record in pairs if mapping.keep(record)]
+        if not pairs:
+            return
+        payload = json.dumps({"Records": [record for _, record in pairs]}).encode()
+        keeping = asyncio.get_running_loop().create_task(_keep_in_progress([message for message, _ in pairs]))
+        try:
+            outcome = await self._invoke_until_run(payload)
+        finally:
+            keeping.cancel()
+            await asyncio.gather(keeping, return_exceptions=True)
+        failed = await self._failed(outcome, pairs)
+        for message, record in pairs:
+            if str(record["nats"]["sequence"]["stream"]) not in failed:
+                await message.ack()
+        if failed:
+            await self._retry_or_give_up([(m, r) for m, r in pairs if str(r["nats"]["sequence"]["stream"]) in failed],
+                                         outcome.error if outcome else None)
+        await self._report(OK if not failed else FUNCTION_FAILED)
+
+    def _record(self, message: Any) -> dict[str, Any]:
+        meta = message.metadata
+        headers = {name: [value] for name, value in (message.headers or {}).items()}
+        return nats_record(
+            meta.stream, message.subject, meta.sequence.stream, meta.sequence.consumer, meta.num_delivered,
+            message.data, headers, meta.timestamp.timestamp(), self._mapping.source.arn, self._mapping.source.scope.region,
+        )
+
+    async def _failed(self, outcome: Outcome | None, pairs: list[tuple[Any, dict[str, Any]]]) -> set[str]:
+        """The stream sequences (as text) of the records that failed."""
+        every = {str(record["nats"]["sequence"]["stream"]) for _, record in pairs}
+        if outcome is None or outcome.error is not None:
+            return every
+        if not self._mapping.report_failures:
+            return set()
+        failed = failed_items(outcome.payload, every)
+        return every if failed is None else failed
+
+    async def _retry_or_give_up(self, pairs: list[tuple[Any, dict[str, Any]]], error: str | None) -> None:
+        mapping = self._mapping
+        exhausted = []
+        for message, record in pairs:
+            deliveries = message.metadata.num_delivered
+            if 0 <= mapping.max_retries < deliveries:
+                exhausted.append((message, record))
+            else:
+                await message.nak(delay=min(RETRY_FIRST_S * 2 ** (deliveries - 1), RETRY_MAX_S))
+        if not exhausted:
+            return
+        if mapping.on_failure is not None:
+            attempts = max(message.metadata.num_delivered for message, _ in exhausted)
+            failure = nats_failure_record([record for _, record in exhausted], mapping.function_arn,
+                                          "RetryAttemptsExhausted", attempts, "Unhandled" if error else None,
+                                          str(uuid.uuid4()), mapping.source.arn)
+            try:
+                await self._send_failure(mapping.on_failure, failure)
+            except Exception as problem:  # Not sent: the records come back and are given up on again.
+                log.warning("event source mapping %s: OnFailure not sent: %s", mapping.uuid, problem)
+                for message, _ in exhausted:
+                    await message.nak(delay=RETRY_MAX_S)
+                return
+        for message, _ in exhausted:
+            await message.ack()
+
+    async def _invoke_until_run(self, payload: bytes) -> Outcome | None:
+        """The function's outcome; None when it could not run (reported; the records fail this attempt)."""
+        pause = THROTTLE_FIRST_S
+        while True:
+            try:
+                return await self._invoke(self._mapping.function, payload)
+            except (TooManyRequests, ResourceConflict):
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, THROTTLE_MAX_S)
+            except AwsError as error:
+                await self._report(f"PROBLEM: {error.message}")
+                return None
+
+
+async def _keep_in_progress(messages: list[Any]) -> None:
+    """Tell NATS the batch is still being worked on, so that it is not redelivered meanwhile."""
+    while True:
+        await asyncio.sleep(ACK_WAIT_S / 3)
+        for message in messages:
+            with contextlib.suppress(Exception):
+                await message.in_progress()
+
+
+async def forget(url: str, source: NatsStream, mapping_uuid: str) -> None:
+    """Delete a deleted mapping's durable consumer; nothing when it or the stream is gone already."""
+    import nats
+
+    connection = await nats.connect(url, allow_reconnect=False, connect_timeout=5)
+    try:
+        with contextlib.suppress(Exception):
+            await connection.jetstream().delete_consumer(source.stream, consumer_name(mapping_uuid))
+    finally:
+        await connection.close()
+
+
+def _short(error: Exception) -> str:
+    return str(error).splitlines()[0][:200] if str(error) else type(error).__name__
