@@ -16,6 +16,7 @@ cases, in order (each in bench/cases/):
   density     memory per idle warm environment (PSS, RSS, host), environments per host (extrapolated)
   scale_out   new environments per second under a burst of concurrent invokes on a cold function
   sqs_source  an SQS event source mapping on moto's server: records/s at BatchSize 100, send-to-invoke latency
+  nats_source a NATS JetStream mapping on the machine's NATS: records/s at BatchSize 100, publish-to-invoke latency
               (with a server and a moto of its own)
 """
 
@@ -35,12 +36,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from bench.cases import async_flow, density, latency, scale_out, snapstart, sqs_source, throughput  # noqa: E402
+from bench.cases import async_flow, density, latency, nats_source, scale_out, snapstart, sqs_source, throughput  # noqa: E402
 from bench.suite import FULL, SMOKE, Context, Outcome, Row  # noqa: E402
 from support import Server  # noqa: E402  (the tests' server process, reused)
 
 #: The cases in the order they run; each deletes its functions before the next begins.
-CASES = [latency, snapstart, async_flow, throughput, density, scale_out, sqs_source]
+CASES = [latency, snapstart, async_flow, throughput, density, scale_out, sqs_source, nats_source]
 
 
 def main() -> int:

@@ -91,6 +91,7 @@ class NatsPoller:
         self._send_failure = send_failure
         self._stopping = False
         self._fetching: asyncio.Task | None = None
+        self._last_result: str | None = None
 
     def stop(self) -> None:
         self._stopping = True
@@ -113,7 +114,7 @@ class NatsPoller:
                     raise
             except Exception as error:  # NATS unreachable, stream missing or not ours: say so, wait, try again.
                 log.warning("event source mapping %s: %s", self._mapping.uuid, error)
-                await self._report(f"PROBLEM: Error occurred while polling {self._mapping.source.arn}: {_short(error)}")
+                await self._report_once(f"PROBLEM: Error occurred while polling {self._mapping.source.arn}: {_short(error)}")
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, PROBLEM_PAUSE_MAX_S)
             finally:
@@ -143,10 +144,33 @@ class NatsPoller:
         return await jetstream.pull_subscribe_bind(durable=mapping.consumer, stream=mapping.source.stream)
 
     async def _consume(self, subscription: Any) -> None:
-        while not self._stopping:
-            messages = await self._gather(subscription)
-            if messages:
-                await self._process(messages)
+        """Batches one after another, in order; the next one is fetched while the function runs this one.
+
+        A batch is kept in progress (see `_keep_in_progress`) from its fetch until it is acked or nak'd.
+        """
+        loop = asyncio.get_running_loop()
+        upcoming = loop.create_task(self._gather_kept(subscription))
+        try:
+            while not self._stopping:
+                messages, keeper = await upcoming
+                if self._stopping:
+                    await _give_back(messages, keeper)
+                    break
+                upcoming = loop.create_task(self._gather_kept(subscription))
+                try:
+                    if messages:
+                        await self._process(messages)
+                finally:
+                    keeper.cancel()
+        finally:
+            if not upcoming.done():
+                upcoming.cancel()  # Left mid-gather (a stop or a lost connection): NATS redelivers what it held.
+            with contextlib.suppress(BaseException):
+                await _give_back(*await upcoming)
+
+    async def _gather_kept(self, subscription: Any) -> tuple[list[Any], asyncio.Task]:
+        messages = await self._gather(subscription)
+        return messages, asyncio.get_running_loop().create_task(_keep_in_progress(messages))
 
     async def _gather(self, subscription: Any) -> list[Any]:
         """Messages for one batch: until BatchSize, or the batching window (from the first message) ends."""
@@ -196,12 +220,7 @@ class NatsPoller:
         if not pairs:
             return
         payload = json.dumps({"Records": [record for _, record in pairs]}).encode()
-        keeping = asyncio.get_running_loop().create_task(_keep_in_progress([message for message, _ in pairs]))
-        try:
-            outcome = await self._invoke_until_run(payload)
-        finally:
-            keeping.cancel()
-            await asyncio.gather(keeping, return_exceptions=True)
+        outcome = await self._invoke_until_run(payload)
         failed = await self._failed(outcome, pairs)
         for message, record in pairs:
             if str(record["nats"]["sequence"]["stream"]) not in failed:
@@ -209,7 +228,13 @@ class NatsPoller:
         if failed:
             await self._retry_or_give_up([(m, r) for m, r in pairs if str(r["nats"]["sequence"]["stream"]) in failed],
                                          outcome.error if outcome else None)
-        await self._report(OK if not failed else FUNCTION_FAILED)
+        await self._report_once(OK if not failed else FUNCTION_FAILED)
+
+    async def _report_once(self, result: str) -> None:
+        """Report a result unless it is the one this poller reported last (a store write saved per batch)."""
+        if result != self._last_result:
+            self._last_result = result
+            await self._report(result)
 
     def _record(self, message: Any) -> dict[str, Any]:
         meta = message.metadata
@@ -265,8 +290,16 @@ class NatsPoller:
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, THROTTLE_MAX_S)
             except AwsError as error:
-                await self._report(f"PROBLEM: {error.message}")
+                await self._report_once(f"PROBLEM: {error.message}")
                 return None
+
+
+async def _give_back(messages: list[Any], keeper: asyncio.Task) -> None:
+    """A gathered batch that will not be invoked: NATS hands its messages out again at once."""
+    keeper.cancel()
+    for message in messages:
+        with contextlib.suppress(Exception):
+            await message.nak()
 
 
 async def _keep_in_progress(messages: list[Any]) -> None:
