@@ -101,6 +101,21 @@ def _acked(stream: str, mapping_uuid: str) -> int:
     return asyncio.run(_on_nats(info))
 
 
+async def _until_acked(connection, stream: str, mapping_uuid: str, records: int) -> None:
+    """Return once the mapping's consumer acked every record (looking every 50 ms, on one connection)."""
+    from nats.js.errors import NotFoundError
+
+    js = connection.jetstream()
+    while True:
+        try:
+            found = await js.consumer_info(stream, f"lambdabox-{mapping_uuid}")
+            if found.ack_floor.stream_seq >= records:
+                return
+        except NotFoundError:
+            pass
+        await asyncio.sleep(0.05)
+
+
 def _throughput(lam, role: str, stream: str, records: int) -> float:
     _stream(stream, records)
     try:
@@ -109,8 +124,7 @@ def _throughput(lam, role: str, stream: str, records: int) -> float:
             began = time.perf_counter()
             mapping = lam.create_event_source_mapping(EventSourceArn=f"arn:aws:nats:us-east-1:{ACCOUNT}:stream/{stream}",
                                                       FunctionName=name, BatchSize=100)
-            while _acked(stream, mapping["UUID"]) < records:
-                time.sleep(0.05)
+            asyncio.run(_on_nats(lambda connection: _until_acked(connection, stream, mapping["UUID"], records)))
             elapsed = time.perf_counter() - began
             lam.delete_event_source_mapping(UUID=mapping["UUID"])
     finally:

@@ -3,8 +3,9 @@
 Pure: ARN parsing, per-source defaults and ranges, and AWS's messages for settings a source does
 not take. Control (control/event_source_mappings.py) applies them; pollers (sources/) read the result.
 
-Only Amazon SQS is polled today. Streams (Kinesis, DynamoDB), Amazon MQ and Kafka are recognised,
-so that their mappings are refused with a clear message instead of "Unrecognized event source."
+Amazon SQS is polled here; brokers (NATS JetStream, Amazon MQ for RabbitMQ) have their own module,
+model/broker_sources.py. Streams (Kinesis, DynamoDB) and Kafka are recognised, so that their mappings
+are refused with a clear message instead of "Unrecognized event source."
 """
 
 from __future__ import annotations

@@ -35,6 +35,7 @@ from lambdabox.model.broker_sources import NatsStream
 from lambdabox.model.errors import AwsError, ResourceConflict, TooManyRequests
 from lambdabox.sources.broker_records import nats_failure_record, nats_record
 from lambdabox.sources.filtering import RecordFilter
+from lambdabox.sources.nats_pull import Puller
 from lambdabox.sources.sqs import OK, Invoke, Outcome, Report
 from lambdabox.sources.sqs_records import failed_items
 
@@ -106,7 +107,7 @@ class NatsPoller:
             connection = None
             try:
                 connection = await nats.connect(self._url, allow_reconnect=False, connect_timeout=5)
-                subscription = await self._subscribe(connection.jetstream())
+                subscription = await self._subscribe(connection)
                 pause = PROBLEM_PAUSE_S
                 await self._consume(subscription)
             except asyncio.CancelledError:
@@ -122,11 +123,12 @@ class NatsPoller:
                     with contextlib.suppress(Exception):
                         await connection.close()
 
-    async def _subscribe(self, jetstream: Any) -> Any:
+    async def _subscribe(self, connection: Any) -> Puller:
         from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
         from nats.js.errors import NotFoundError
 
         mapping = self._mapping
+        jetstream = connection.jetstream()
         info = await jetstream.stream_info(mapping.source.stream)
         if f"{OWNER_MARK}{mapping.source.scope.account}" not in (info.config.description or "").split():
             raise PermissionError(f"stream {mapping.source.stream} is not marked {OWNER_MARK}{mapping.source.scope.account}")
@@ -141,9 +143,11 @@ class NatsPoller:
                 opt_start_time=start, ack_wait=ACK_WAIT_S, max_deliver=-1, filter_subject=mapping.source.subject,
                 max_ack_pending=-1, description=f"Lambdabox event source mapping {mapping.uuid}",
             ))
-        return await jetstream.pull_subscribe_bind(durable=mapping.consumer, stream=mapping.source.stream)
+        puller = Puller(connection, mapping.source.stream, mapping.consumer)
+        await puller.start()
+        return puller
 
-    async def _consume(self, subscription: Any) -> None:
+    async def _consume(self, subscription: Puller) -> None:
         """Batches one after another, in order; the next one is fetched while the function runs this one.
 
         A batch is kept in progress (see `_keep_in_progress`) from its fetch until it is acked or nak'd.
@@ -167,15 +171,14 @@ class NatsPoller:
                 upcoming.cancel()  # Left mid-gather (a stop or a lost connection): NATS redelivers what it held.
             with contextlib.suppress(BaseException):
                 await _give_back(*await upcoming)
+            await subscription.give_back()
 
-    async def _gather_kept(self, subscription: Any) -> tuple[list[Any], asyncio.Task]:
+    async def _gather_kept(self, subscription: Puller) -> tuple[list[Any], asyncio.Task]:
         messages = await self._gather(subscription)
         return messages, asyncio.get_running_loop().create_task(_keep_in_progress(messages))
 
-    async def _gather(self, subscription: Any) -> list[Any]:
+    async def _gather(self, subscription: Puller) -> list[Any]:
         """Messages for one batch: until BatchSize, or the batching window (from the first message) ends."""
-        import nats.errors
-
         mapping = self._mapping
         batch: list[Any] = []
         loop = asyncio.get_running_loop()
@@ -184,11 +187,9 @@ class NatsPoller:
             wait = FETCH_WAIT_S if deadline is None else deadline - loop.time()
             if wait <= 0.001:
                 break
-            self._fetching = loop.create_task(subscription.fetch(mapping.batch_size - len(batch), timeout=wait))
+            self._fetching = loop.create_task(subscription.take(mapping.batch_size - len(batch), wait))
             try:
                 batch += await self._fetching
-            except (nats.errors.TimeoutError, asyncio.TimeoutError):
-                pass
             except asyncio.CancelledError:
                 if self._stopping:
                     break  # What was gathered goes back to NATS after ACK_WAIT_S (or at once, nak'd below).
