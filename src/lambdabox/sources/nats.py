@@ -143,7 +143,8 @@ class NatsPoller:
                 opt_start_time=start, ack_wait=ACK_WAIT_S, max_deliver=-1, filter_subject=mapping.source.subject,
                 max_ack_pending=-1, description=f"Lambdabox event source mapping {mapping.uuid}",
             ))
-        puller = Puller(connection, mapping.source.stream, mapping.consumer)
+        # One batch is asked for ahead, so that the next is usually there when the function is done with this one.
+        puller = Puller(connection, mapping.source.stream, mapping.consumer, ahead=mapping.batch_size, keep_s=ACK_WAIT_S / 3)
         await puller.start()
         return puller
 

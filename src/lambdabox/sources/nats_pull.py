@@ -4,10 +4,11 @@ nats-py's `fetch` awaits each message of a batch separately, which costs more th
 NATS mapping's work together; here one inbox subscription appends each message to a buffer.
 
 Contract: one pull request is open at a time. `take(count, wait_s)` opens one (for up to `count`
-messages, open for `REQUEST_S`) when none is, and returns, within `wait_s`, what the buffer holds
-(at most `count`; maybe nothing). Messages a request brings after a `take` returned stay in the
-buffer for the next. Messages never taken are not acked: NATS hands them out again after its ack
-wait (`give_back` hands them back at once).
+messages and `ahead` more, open for `REQUEST_S`) when none is open and the buffer is empty, and
+returns, within `wait_s`, what the buffer holds (at most `count`; maybe nothing). Messages a request
+brings after a `take` returned stay in the buffer for the next, marked in progress every `keep_s`
+so that NATS does not hand them out again meanwhile. Messages never taken are not acked: NATS hands
+them out again after its ack wait (`give_back`, after which the puller is not used, at once).
 """
 
 from __future__ import annotations
@@ -24,8 +25,11 @@ _ENDING = ("404", "408", "409")
 
 
 class Puller:
-    def __init__(self, connection: Any, stream: str, consumer: str) -> None:
+    def __init__(self, connection: Any, stream: str, consumer: str, ahead: int, keep_s: float) -> None:
         self._connection = connection
+        self._ahead = ahead
+        self._keep_s = keep_s
+        self._keeper: asyncio.Task | None = None
         self._subject = f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{consumer}"
         self._inbox = connection.new_inbox()
         self._buffer: list[Any] = []
@@ -38,6 +42,14 @@ class Puller:
 
     async def start(self) -> None:
         self._subscription = await self._connection.subscribe(self._inbox, cb=self._on_message)
+        self._keeper = asyncio.get_running_loop().create_task(self._keep_buffered())
+
+    async def _keep_buffered(self) -> None:
+        while True:
+            await asyncio.sleep(self._keep_s)
+            for message in list(self._buffer):
+                with contextlib.suppress(Exception):
+                    await message.in_progress()
 
     async def _on_message(self, message: Any) -> None:
         # A status (the end of a request, a heartbeat) has no reply subject; a stream's message has its ack subject.
@@ -58,9 +70,9 @@ class Puller:
             conflict, self._conflict = self._conflict, None
             raise ConnectionError(f"pull request refused: {conflict}")
         if not self._buffer and self._owed == 0:
-            self._owed = count
+            self._owed = count + self._ahead
             self._arrived.clear()
-            request = {"batch": count, "expires": int(REQUEST_S * 1_000_000_000)}
+            request = {"batch": self._owed, "expires": int(REQUEST_S * 1_000_000_000)}
             await self._connection.publish(self._subject, json.dumps(request).encode(), reply=self._inbox)
         if not self._buffer:
             self._arrived.clear()
@@ -71,6 +83,8 @@ class Puller:
 
     async def give_back(self) -> None:
         """Nak what the buffer holds, so NATS hands it out again at once."""
+        if self._keeper is not None:
+            self._keeper.cancel()
         held, self._buffer = self._buffer, []
         for message in held:
             with contextlib.suppress(Exception):
