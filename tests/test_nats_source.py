@@ -183,6 +183,21 @@ def test_subject_filter_latest_and_batch_size(sqs, lam, function, results, strea
     assert drain(sqs, results, 1.5) == []
 
 
+def test_parallel_batches_keep_each_subjects_order(sqs, lam, function, results, stream):
+    for number in range(40):
+        publish(stream, [f"slow-{number % 4}-{number}"], subject=f"s{number % 4}")
+    mapping = lam.create_event_source_mapping(EventSourceArn=stream_arn(stream), FunctionName=function, BatchSize=3,
+                                              ParallelizationFactor=4)
+    assert mapping["ParallelizationFactor"] == 4
+    found = batches(sqs, results, lambda found: len(texts(found)) >= 40)
+    seen = texts(found)
+    assert sorted(seen) == sorted(f"slow-{n % 4}-{n}" for n in range(40))
+    for subject in range(4):
+        numbers = [int(text.rsplit("-", 1)[1]) for text in seen if text.startswith(f"slow-{subject}-")]
+        assert numbers == sorted(numbers), (subject, numbers)
+    wait_for(lambda: settled(stream, mapping["UUID"]), what="every record acked")
+
+
 def test_failed_records_are_retried_then_sent_to_the_on_failure_queue(sqs, lam, function, results, stream, queue):
     failures_url, failures_arn = queue()
     publish(stream, ["fail-1"])
@@ -306,14 +321,14 @@ def test_another_accounts_stream_malformed_arns_and_out_of_range_settings_are_re
         dict(EventSourceArn=f"arn:aws:nats:{REGION}:{ACCOUNT}:consumer/{stream}"),
         dict(EventSourceArn=stream_arn(stream), StartingPosition="AT_TIMESTAMP"),
         dict(EventSourceArn=stream_arn(stream), Queues=["q"]),
-        dict(EventSourceArn=stream_arn(stream), ParallelizationFactor=2),
+        dict(EventSourceArn=stream_arn(stream), TumblingWindowInSeconds=60),
         dict(EventSourceArn=stream_arn(stream), DestinationConfig={"OnFailure": {"Destination": f"arn:aws:sqs:{REGION}:{OTHER_ACCOUNT}:theirs"}}),
         dict(EventSourceArn=stream_arn(stream), DestinationConfig={"OnFailure": {"Destination": f"arn:aws:sns:{REGION}:{ACCOUNT}:topic"}}),
     ]
     for arguments in refused:
         status, code, _ = aws_error(lam.create_event_source_mapping, FunctionName=function, **arguments)
         assert (status, code) == (400, "InvalidParameterValueException"), arguments
-    for huge in (dict(BatchSize=10_001), dict(MaximumRetryAttempts=10_001),
+    for huge in (dict(BatchSize=10_001), dict(MaximumRetryAttempts=10_001), dict(ParallelizationFactor=11),
                  dict(MaximumBatchingWindowInSeconds=301)):
         status, code, _ = aws_error(lam.create_event_source_mapping, FunctionName=function,
                                     EventSourceArn=stream_arn(stream), **huge)

@@ -34,6 +34,7 @@ def new_settings(scope: Scope, request: dict[str, Any], brokers: Collection[str]
         if request.get("StartingPositionTimestamp") is not None:
             settings["StartingPositionTimestamp"] = _seconds(request["StartingPositionTimestamp"])
         settings["MaximumRetryAttempts"] = request.get("MaximumRetryAttempts", -1)
+        settings["ParallelizationFactor"] = request.get("ParallelizationFactor", 1)
         settings["DestinationConfig"] = _destination(scope, request)
         settings["FunctionResponseTypes"] = list(request.get("FunctionResponseTypes") or [])
     else:
@@ -47,7 +48,7 @@ def update_settings(scope: Scope, config: dict[str, Any], request: dict[str, Any
     """Apply an UpdateEventSourceMapping's source-specific settings to a broker mapping's `config`."""
     source = broker_sources.parse_broker(config["EventSourceArn"])
     broker_sources.check_settings(request, source, creating=False)
-    for name in ("BatchSize", "MaximumBatchingWindowInSeconds", "MaximumRetryAttempts"):
+    for name in ("BatchSize", "MaximumBatchingWindowInSeconds", "MaximumRetryAttempts", "ParallelizationFactor"):
         if request.get(name) is not None:
             config[name] = request[name]
     if request.get("FunctionResponseTypes") is not None:

@@ -45,18 +45,20 @@ MAX_BATCH = 10_000
 MAX_WINDOW_S = 300
 #: MaximumRetryAttempts of a NATS mapping: -1 (the default) retries until the record succeeds.
 MAX_RETRIES = 10_000
+#: ParallelizationFactor of a NATS mapping, as Kinesis's: batches at once (never two sharing a subject).
+MAX_PARALLELIZATION = 10
 STARTING_POSITIONS = ("TRIM_HORIZON", "LATEST", "AT_TIMESTAMP")
 
 #: Settings neither broker takes.
 _NOT_FOR_BROKERS = (
-    "ParallelizationFactor", "MaximumRecordAgeInSeconds", "BisectBatchOnFunctionError", "TumblingWindowInSeconds",
+    "MaximumRecordAgeInSeconds", "BisectBatchOnFunctionError", "TumblingWindowInSeconds",
     "Topics", "SelfManagedEventSource", "AmazonManagedKafkaEventSourceConfig", "SelfManagedKafkaEventSourceConfig",
     "DocumentDBEventSourceConfig", "ProvisionedPollerConfig", "ScalingConfig", "KMSKeyArn", "MetricsConfig",
     "LoggingConfig",
 )
 #: Settings only a NATS mapping takes (as a Kinesis one does).
 _NATS_ONLY = ("StartingPosition", "StartingPositionTimestamp", "MaximumRetryAttempts", "DestinationConfig",
-              "FunctionResponseTypes")
+              "FunctionResponseTypes", "ParallelizationFactor")
 #: Settings only an Amazon MQ mapping takes.
 _MQ_ONLY = ("Queues", "SourceAccessConfigurations")
 
@@ -125,6 +127,9 @@ def _check_nats(request: dict[str, Any], creating: bool) -> None:
         raise InvalidParameterValue(f"Unsupported starting position: {position}")
     if (position == "AT_TIMESTAMP") != (request.get("StartingPositionTimestamp") is not None):
         raise InvalidParameterValue("StartingPositionTimestamp must be given with, and only with, AT_TIMESTAMP.")
+    factor = request.get("ParallelizationFactor")
+    if factor is not None and not 1 <= factor <= MAX_PARALLELIZATION:
+        raise InvalidParameterValue(f"ParallelizationFactor must be between 1 and {MAX_PARALLELIZATION}.")
     retries = request.get("MaximumRetryAttempts")
     if retries is not None and not -1 <= retries <= MAX_RETRIES:
         raise InvalidParameterValue(f"MaximumRetryAttempts must be between -1 and {MAX_RETRIES}.")

@@ -66,6 +66,7 @@ class BrokerPollers:
                 on_failure=config.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination"),
                 report_failures="ReportBatchItemFailures" in config.get("FunctionResponseTypes", []),
                 keep=record_filter(config.get("FilterCriteria"), "nats"),
+                parallelization=config.get("ParallelizationFactor", 1),
             )
             return NatsPoller(mapping, self._nats_url, invoke, report, self._send_failure)
         url = self._rabbitmq_brokers.get(source.arn)

@@ -15,7 +15,9 @@ Guarantees:
 4. A throttled batch waits and is retried; it is never a failure.
 5. The stream must be the mapping's account's: its description says ``lambdabox-account=ACCOUNT``;
    otherwise nothing is read and LastProcessingResult says why.
-6. `stop()` ends the poller between batches; a batch being invoked finishes first.
+6. `stop()` ends the poller between batches; batches being invoked finish first.
+7. Order: each subject's records are invoked in stream order while nothing fails (see `_consume`);
+   a nak'd record comes back after later ones.
 """
 
 from __future__ import annotations
@@ -73,6 +75,8 @@ class NatsMapping:
     on_failure: str | None
     report_failures: bool
     keep: RecordFilter | None = None
+    #: Most batches invoked at once (ParallelizationFactor); never two with a subject in common.
+    parallelization: int = 1
 
     @property
     def consumer(self) -> str:
@@ -149,12 +153,15 @@ class NatsPoller:
         return puller
 
     async def _consume(self, subscription: Puller) -> None:
-        """Batches one after another, in order; the next one is fetched while the function runs this one.
+        """Batches in the order they were fetched; the next one is fetched while the function runs this one.
 
-        A batch is kept in progress (see `_keep_in_progress`) from its fetch until it is acked or nak'd.
+        Up to ParallelizationFactor batches run at once, but never two holding the same subject: a batch
+        waits for every running batch it shares a subject with, so each subject's records are invoked
+        in order. A batch is kept in progress (`_keep_in_progress`) from its fetch until it is acked or nak'd.
         """
         loop = asyncio.get_running_loop()
         upcoming = loop.create_task(self._gather_kept(subscription))
+        running: dict[asyncio.Task, set[str]] = {}
         try:
             while not self._stopping:
                 messages, keeper = await upcoming
@@ -162,16 +169,26 @@ class NatsPoller:
                     await _give_back(messages, keeper)
                     break
                 upcoming = loop.create_task(self._gather_kept(subscription))
-                try:
-                    if messages:
-                        await self._process(messages)
-                finally:
+                if not messages:
                     keeper.cancel()
+                    continue
+                subjects = {message.subject for message in messages}
+                while running and (len(running) >= self._mapping.parallelization
+                                   or any(subjects & theirs for theirs in running.values())):
+                    done, _ = await asyncio.wait(set(running), return_when=asyncio.FIRST_COMPLETED)
+                    for task in done:
+                        del running[task]
+                        task.result()  # A batch that failed to ack (NATS lost): reconnect.
+                task = loop.create_task(self._process(messages))
+                task.add_done_callback(lambda _, keeper=keeper: keeper.cancel())
+                running[task] = subjects
         finally:
             if not upcoming.done():
                 upcoming.cancel()  # Left mid-gather (a stop or a lost connection): NATS redelivers what it held.
             with contextlib.suppress(BaseException):
                 await _give_back(*await upcoming)
+            # Batches being invoked finish (their records are acked or nak'd) before the connection closes.
+            await asyncio.gather(*running, return_exceptions=True)
             await subscription.give_back()
 
     async def _gather_kept(self, subscription: Puller) -> tuple[list[Any], asyncio.Task]:
