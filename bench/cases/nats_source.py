@@ -36,6 +36,8 @@ def handler(event, context):
         connection.recv(4096)
 """
 LATENCY_SAMPLES = 20
+#: The parallel run: records spread over so many subjects, read with this ParallelizationFactor.
+SUBJECTS, FACTOR = 16, 4
 
 
 def run(context: Context) -> Outcome:
@@ -50,15 +52,20 @@ def run(context: Context) -> Outcome:
             lam = server.client("lambda")
             role = deploy.role(server.client("iam"))
             per_s = _throughput(lam, role, f"BENCH_T_{tag}", records)
+            parallel_per_s = _throughput(lam, role, f"BENCH_P_{tag}", records, SUBJECTS, FACTOR)
             ages = _latency(lam, role, f"BENCH_L_{tag}")
         finally:
             server.stop()
     results = {"nats_source": {"records": records, "records_per_s": round(per_s, 1),
+                               "records_per_s_parallel": round(parallel_per_s, 1),
                                "latency_ms_median": round(statistics.median(ages), 1),
                                "latency_ms_max": round(max(ages), 1)}}
     rows = [Row("nats_noop_batch100_end_to_end", "records/s", per_s, n=records),
+            Row(f"nats_noop_batch100_parallel{FACTOR}_{SUBJECTS}_subjects", "records/s", parallel_per_s, n=records),
             Row("nats_idle_publish_to_invoke", "ms", statistics.median(ages), max(ages), len(ages))]
-    notes = [f"nats jetstream, {records} records at BatchSize 100 to a no-op function: {per_s:.0f} records/s end to end; "
+    notes = [f"nats jetstream, {records} records at BatchSize 100 to a no-op function: {per_s:.0f} records/s end to end "
+             f"(one subject, batches one at a time), {parallel_per_s:.0f} records/s over {SUBJECTS} subjects with "
+             f"ParallelizationFactor {FACTOR}; "
              f"an idle mapping invokes a record {statistics.median(ages):.0f} ms (median) after it was published"]
     return Outcome(results, rows, notes)
 
@@ -73,11 +80,11 @@ async def _on_nats(work):
         await connection.close()
 
 
-def _stream(name: str, publish: int) -> None:
+def _stream(name: str, publish: int, subjects: int = 1) -> None:
     async def make(connection):
         js = connection.jetstream()
         await js.add_stream(name=name, subjects=[f"{name}.>"], description=f"lambdabox-account={ACCOUNT}")
-        pending = [js.publish(f"{name}.in", b'{"n": 1}') for _ in range(publish)]
+        pending = [js.publish(f"{name}.s{number % subjects}", b'{"n": 1}') for number in range(publish)]
         for start in range(0, len(pending), 500):
             await asyncio.gather(*pending[start:start + 500])
     asyncio.run(_on_nats(make))
@@ -116,14 +123,14 @@ async def _until_acked(connection, stream: str, mapping_uuid: str, records: int)
         await asyncio.sleep(0.05)
 
 
-def _throughput(lam, role: str, stream: str, records: int) -> float:
-    _stream(stream, records)
+def _throughput(lam, role: str, stream: str, records: int, subjects: int = 1, factor: int = 1) -> float:
+    _stream(stream, records, subjects)
     try:
         with deploy.function(lam, role, "nats-noop", deploy.package(NOOP)) as name:
             lam.invoke(FunctionName=name, Payload=b"{}")  # warm
             began = time.perf_counter()
             mapping = lam.create_event_source_mapping(EventSourceArn=f"arn:aws:nats:us-east-1:{ACCOUNT}:stream/{stream}",
-                                                      FunctionName=name, BatchSize=100)
+                                                      FunctionName=name, BatchSize=100, ParallelizationFactor=factor)
             asyncio.run(_on_nats(lambda connection: _until_acked(connection, stream, mapping["UUID"], records)))
             elapsed = time.perf_counter() - began
             lam.delete_event_source_mapping(UUID=mapping["UUID"])

@@ -15,7 +15,7 @@ Guarantees:
 4. A throttled batch waits and is retried; it is never a failure.
 5. The stream must be the mapping's account's: its description says ``lambdabox-account=ACCOUNT``;
    otherwise nothing is read and LastProcessingResult says why.
-6. `stop()` ends the poller between batches; batches being invoked finish first.
+6. `stop()` ends the poller between rounds of batches; batches being invoked finish first.
 7. Order: each subject's records are invoked in stream order while nothing fails (see `_consume`);
    a nak'd record comes back after later ones.
 """
@@ -27,6 +27,7 @@ import contextlib
 import json
 import logging
 import uuid
+import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -148,20 +149,20 @@ class NatsPoller:
                 max_ack_pending=-1, description=f"Lambdabox event source mapping {mapping.uuid}",
             ))
         # One batch is asked for ahead, so that the next is usually there when the function is done with this one.
-        puller = Puller(connection, mapping.source.stream, mapping.consumer, ahead=mapping.batch_size, keep_s=ACK_WAIT_S / 3)
+        puller = Puller(connection, mapping.source.stream, mapping.consumer, ahead=mapping.batch_size * mapping.parallelization, keep_s=ACK_WAIT_S / 3)
         await puller.start()
         return puller
 
     async def _consume(self, subscription: Puller) -> None:
-        """Batches in the order they were fetched; the next one is fetched while the function runs this one.
+        """Rounds of batches in the order they were fetched; the next round is fetched while this one runs.
 
-        Up to ParallelizationFactor batches run at once, but never two holding the same subject: a batch
-        waits for every running batch it shares a subject with, so each subject's records are invoked
-        in order. A batch is kept in progress (`_keep_in_progress`) from its fetch until it is acked or nak'd.
+        A round is up to BatchSize x ParallelizationFactor records, split into lanes by subject (a subject
+        always falls in the same lane); each lane invokes its batches one after another, the lanes at
+        once, so each subject's records are invoked in order. A round's records are kept in progress
+        (`_keep_in_progress`) from their fetch until they are acked or nak'd.
         """
         loop = asyncio.get_running_loop()
         upcoming = loop.create_task(self._gather_kept(subscription))
-        running: dict[asyncio.Task, set[str]] = {}
         try:
             while not self._stopping:
                 messages, keeper = await upcoming
@@ -169,43 +170,51 @@ class NatsPoller:
                     await _give_back(messages, keeper)
                     break
                 upcoming = loop.create_task(self._gather_kept(subscription))
-                if not messages:
+                try:
+                    lanes = [self._run_lane(batches) for batches in self._lanes(messages)]
+                    # Every lane ends (acked or nak'd) before the first error, if any, is raised.
+                    for outcome in await asyncio.gather(*lanes, return_exceptions=True):
+                        if isinstance(outcome, BaseException):
+                            raise outcome
+                finally:
                     keeper.cancel()
-                    continue
-                subjects = {message.subject for message in messages}
-                while running and (len(running) >= self._mapping.parallelization
-                                   or any(subjects & theirs for theirs in running.values())):
-                    done, _ = await asyncio.wait(set(running), return_when=asyncio.FIRST_COMPLETED)
-                    for task in done:
-                        del running[task]
-                        task.result()  # A batch that failed to ack (NATS lost): reconnect.
-                task = loop.create_task(self._process(messages))
-                task.add_done_callback(lambda _, keeper=keeper: keeper.cancel())
-                running[task] = subjects
         finally:
             if not upcoming.done():
                 upcoming.cancel()  # Left mid-gather (a stop or a lost connection): NATS redelivers what it held.
             with contextlib.suppress(BaseException):
                 await _give_back(*await upcoming)
-            # Batches being invoked finish (their records are acked or nak'd) before the connection closes.
-            await asyncio.gather(*running, return_exceptions=True)
             await subscription.give_back()
+
+    def _lanes(self, messages: list[Any]) -> list[list[list[Any]]]:
+        """A round's messages as lanes (by subject), each a list of batches of at most BatchSize, in order."""
+        mapping = self._mapping
+        lanes: dict[int, list[Any]] = {}
+        for message in messages:
+            lanes.setdefault(zlib.crc32(message.subject.encode()) % mapping.parallelization, []).append(message)
+        size = mapping.batch_size
+        return [[lane[start:start + size] for start in range(0, len(lane), size)] for lane in lanes.values()]
+
+    async def _run_lane(self, batches: list[list[Any]]) -> None:
+        for batch in batches:
+            await self._process(batch)
 
     async def _gather_kept(self, subscription: Puller) -> tuple[list[Any], asyncio.Task]:
         messages = await self._gather(subscription)
         return messages, asyncio.get_running_loop().create_task(_keep_in_progress(messages))
 
     async def _gather(self, subscription: Puller) -> list[Any]:
-        """Messages for one batch: until BatchSize, or the batching window (from the first message) ends."""
+        """Messages for one round: until BatchSize x ParallelizationFactor, or the batching window (from the
+        first message) ends."""
         mapping = self._mapping
         batch: list[Any] = []
         loop = asyncio.get_running_loop()
         deadline: float | None = None
-        while len(batch) < mapping.batch_size and not self._stopping:
+        wanted = mapping.batch_size * mapping.parallelization
+        while len(batch) < wanted and not self._stopping:
             wait = FETCH_WAIT_S if deadline is None else deadline - loop.time()
             if wait <= 0.001:
                 break
-            self._fetching = loop.create_task(subscription.take(mapping.batch_size - len(batch), wait))
+            self._fetching = loop.create_task(subscription.take(wanted - len(batch), wait))
             try:
                 batch += await self._fetching
             except asyncio.CancelledError:
