@@ -238,3 +238,23 @@ def test_unconfigured_or_foreign_brokers_and_bad_settings_are_refused(lam, funct
                                     SourceAccessConfigurations=AUTH, **invalid)
         assert (status, code) == (400, "ValidationException"), invalid
     assert lam.list_event_source_mappings(FunctionName=function)["EventSourceMappings"] == []
+
+
+def test_kill_9_mid_stream_loses_nothing(sqs, lam, function, results, queue, rmq_server):
+    import signal
+
+    total = 300
+    publish(queue, [f"m-{number}" for number in range(total)])
+    map_queue(lam, function, queue, BatchSize=10)
+    before = batches(sqs, results, lambda found: len(texts(found)) >= 50)
+    os.kill(rmq_server.pid, signal.SIGKILL)
+    rmq_server.process.wait()
+    rmq_server.process = None
+    before += drain(sqs, results, 1)
+    rmq_server.start()
+    after = batches(sqs, results, lambda found: len(set(texts(before + found))) >= total, timeout=120)
+    seen = texts(before + after + drain(sqs, results, 2))
+    assert set(seen) == {f"m-{number}" for number in range(total)}
+    # The broker requeues what was unacked when the connection dropped: at most the batches in flight (and prefetched).
+    assert len(seen) - total <= 2 * 10, len(seen) - total
+    assert depth(queue) == 0
