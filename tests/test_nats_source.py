@@ -277,6 +277,34 @@ def test_disable_stops_and_enable_resumes_and_delete_drops_the_consumer(sqs, lam
     assert drain(sqs, results, 3) == []
 
 
+def test_updates_while_records_flow_lose_nothing(sqs, lam, function, results, stream):
+    import threading
+
+    total = 300
+    mapping = lam.create_event_source_mapping(EventSourceArn=stream_arn(stream), FunctionName=function, BatchSize=7)
+
+    def feed() -> None:
+        for start in range(0, total, 10):
+            publish(stream, [json.dumps({"n": number}) for number in range(start, start + 10)])
+            time.sleep(0.05)
+
+    feeder = threading.Thread(target=feed)
+    feeder.start()
+    lam.update_event_source_mapping(UUID=mapping["UUID"], BatchSize=50, MaximumBatchingWindowInSeconds=1)
+    time.sleep(0.3)
+    lam.update_event_source_mapping(UUID=mapping["UUID"], FilterCriteria={
+        "Filters": [{"Pattern": json.dumps({"data": {"n": [{"numeric": [">=", 0]}]}})}]})
+    time.sleep(0.3)
+    lam.update_event_source_mapping(UUID=mapping["UUID"], Enabled=False)
+    time.sleep(0.3)
+    lam.update_event_source_mapping(UUID=mapping["UUID"], Enabled=True, BatchSize=3)
+    feeder.join()
+    found = batches(sqs, results, lambda found: len(set(texts(found))) >= total, timeout=60)
+    seen = texts(found + drain(sqs, results, 2))
+    assert {json.loads(text)["n"] for text in seen} == set(range(total))
+    wait_for(lambda: settled(stream, mapping["UUID"]), what="every record acked")
+
+
 def test_a_restart_resumes_where_the_acks_stopped(sqs, lam, function, results, stream, nats_server):
     mapping = lam.create_event_source_mapping(EventSourceArn=stream_arn(stream), FunctionName=function)
     publish(stream, ["a", "b"])
