@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from lambdabox.model.arns import FunctionRef, Scope
-from lambdabox.model.broker_sources import MqBroker, NatsStream, parse_broker
+from lambdabox.model.broker_sources import NatsStream, parse_broker
 from lambdabox.sources import nats as nats_source
 from lambdabox.sources.filtering import record_filter
 from lambdabox.sources.nats import NatsMapping, NatsPoller
@@ -93,6 +93,3 @@ class BrokerPollers:
             sqs.send_message(QueueUrl=url, MessageBody=json.dumps(record))
 
         await asyncio.to_thread(send)
-
-
-__all__ = ["BrokerPollers", "MqBroker", "Poller"]

@@ -53,6 +53,11 @@ def _no_log(scope: Scope, name: str, message: str) -> None:
     """Write nothing: for callers without a log store."""
 
 
+def _forgotten(mapping_uuid: str, done: asyncio.Task) -> None:
+    if not done.cancelled() and done.exception() is not None:
+        log.warning("event source mapping %s: its broker consumer was not deleted: %s", mapping_uuid, done.exception())
+
+
 class SqsClients:
     """One boto3 SQS client per region, at the configured endpoint."""
 
@@ -131,8 +136,7 @@ class Pollers:
         arn = self._broker_arns.pop(key, None)
         if arn is not None and self._brokers is not None:
             task = asyncio.get_running_loop().create_task(self._brokers.forget(arn, key[2]))
-            task.add_done_callback(lambda done: done.cancelled() or done.exception() is None or log.warning(
-                "event source mapping %s: its broker consumer was not deleted: %s", key[2], done.exception()))
+            task.add_done_callback(lambda done: _forgotten(key[2], done))
 
     def _poller(self, scope: Scope, body: dict[str, Any]) -> SqsPoller | Poller:
         config, function = body["config"], body["function"]
