@@ -42,6 +42,7 @@ from lambdabox.control.credentials import Credentials
 from lambdabox.control.env_secrets import EnvSecrets
 from lambdabox.control.event_configs import EventInvokeConfigs
 from lambdabox.control.event_source_mappings import EventSourceMappings
+from lambdabox.control.function_urls import FunctionUrls
 from lambdabox.control.functions import Functions
 from lambdabox.control.iam import Iam
 from lambdabox.control.iam_policy_versions import PolicyVersions
@@ -249,6 +250,7 @@ def build_app(settings: Settings) -> Starlette:
         permissions=Permissions(store),
         runtime_updates=RuntimeUpdates(store),
         mappings=EventSourceMappings(store, pollers.changed),
+        urls=FunctionUrls(store, settings.function_url),
     )
     identity = IdentityServices(Users(store, credentials), Groups(store), Sts(store, sessions))
     model = botocore.session.get_session().get_service_model("lambda")
