@@ -297,3 +297,22 @@ def test_another_account_cannot_invoke_an_aws_iam_url_unless_allowed(server, lam
     # A NONE grant does not open an AWS_IAM URL to the anonymous.
     make_public(lam, name)
     assert send(server, url, "GET", "/?mode=bare")[0] == 403
+
+
+def test_a_throttled_function_answers_429(server, lam, deploy):
+    name = deploy({"app.py": HANDLER})
+    url = lam.create_function_url_config(FunctionName=name, AuthType="NONE")["FunctionUrl"]
+    make_public(lam, name)
+    lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=0)
+    assert send(server, url, "GET", "/?mode=bare")[::2] == (429, b'{"Message":"Rate Exceeded."}')
+    lam.delete_function_concurrency(FunctionName=name)
+    assert send(server, url, "GET", "/?mode=bare")[0] == 200
+
+
+def test_a_deleted_functions_url_is_gone(server, lam, deploy):
+    name = deploy({"app.py": HANDLER})
+    url = lam.create_function_url_config(FunctionName=name, AuthType="NONE")["FunctionUrl"]
+    make_public(lam, name)
+    assert send(server, url, "GET", "/?mode=bare")[0] == 200
+    lam.delete_function(FunctionName=name)
+    assert send(server, url, "GET", "/?mode=bare")[0] == 403
