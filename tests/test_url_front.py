@@ -43,6 +43,8 @@ def handler(event, context):
         return {"statusCode": 200, "headers": {"x-a": "one\r\nset-cookie: injected=1"}, "body": ""}
     if mode == "sleep":
         time.sleep(5)
+    if mode == "huge":
+        return {"statusCode": 200, "body": "z" * (7 * 1024 * 1024)}
     return {"statusCode": 200, "body": context.invoked_function_arn}
 '''
 
@@ -171,7 +173,7 @@ def test_a_bare_value_is_a_200_json_answer(server, public):
     assert (status, json.loads(body)) == (200, "plain words")
 
 
-@pytest.mark.parametrize("mode", ["raise", "malformed", "badheader", "sleep"])
+@pytest.mark.parametrize("mode", ["raise", "malformed", "badheader", "sleep", "huge"])
 def test_errors_timeouts_and_malformed_answers_are_502(server, public, mode):
     status, headers, body = send(server, public[1], "GET", f"/?mode={mode}")
     assert (status, body) == (502, b'{"Message":"Internal Server Error"}')
@@ -316,3 +318,35 @@ def test_a_deleted_functions_url_is_gone(server, lam, deploy):
     assert send(server, url, "GET", "/?mode=bare")[0] == 200
     lam.delete_function(FunctionName=name)
     assert send(server, url, "GET", "/?mode=bare")[0] == 403
+
+
+def test_a_response_stream_url_is_served_buffered(server, lam, deploy):
+    name = deploy({"app.py": HANDLER})
+    url = lam.create_function_url_config(FunctionName=name, AuthType="NONE", InvokeMode="RESPONSE_STREAM")["FunctionUrl"]
+    make_public(lam, name)
+    status, _, body = send(server, url, "GET", "/?mode=status")
+    assert (status, body) == (418, b"short and stout")
+
+
+def test_without_cors_an_options_request_reaches_the_function(server, public):
+    status, headers, body = send(server, public[1], "OPTIONS", "/?mode=echo", headers=[
+        ("Origin", "https://a.example"), ("Access-Control-Request-Method", "POST")])
+    assert status == 200 and json.loads(body)["requestContext"]["http"]["method"] == "OPTIONS"
+    assert "access-control-allow-origin" not in headers
+
+
+def test_with_auth_off_a_none_url_still_needs_its_policy(tmp_path):
+    from support import lambda_role, make_zip
+
+    off = Server(tmp_path / "data", extra_args=["--auth", "off"]).start()
+    try:
+        client = off.client("lambda")
+        client.create_function(FunctionName="f", Runtime="python3.12", Role=lambda_role(off, "r"), Handler="app.handler",
+                               Code={"ZipFile": make_zip({"app.py": HANDLER})})
+        client.get_waiter("function_active_v2").wait(FunctionName="f")
+        url = client.create_function_url_config(FunctionName="f", AuthType="NONE")["FunctionUrl"]
+        assert send(off, url, "GET", "/?mode=bare")[0] == 403
+        make_public(client, "f")
+        assert send(off, url, "GET", "/?mode=bare")[0] == 200
+    finally:
+        off.stop()
