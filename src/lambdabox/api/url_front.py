@@ -83,7 +83,9 @@ class UrlFront:
         self._gate = gate
         self._policies = policies
         self._host = re.compile(
-            r"(?P<id>[a-z0-9]{32})\.lambda-url\.(?P<region>[a-z0-9-]+)\." + re.escape(domain.lower()) + r"(?::[0-9]{1,5})?"
+            r"(?P<id>[a-z0-9]{32})\.lambda-url\.(?P<region>[a-z0-9-]+)\."
+            + re.escape(domain.lower())
+            + r"(?::[0-9]{1,5})?"
         )
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:

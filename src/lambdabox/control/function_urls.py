@@ -142,7 +142,9 @@ class FunctionUrls:
             if records.get(FUNCTION, namespace(ref.scope), ref.name) is None:
                 raise ResourceNotFound(_NO_FUNCTION)
             found = [body for _, body in records.scan(FUNCTION_URL, namespace(ref.scope), prefix=f"{ref.name}/")]
-        chosen, marker = page(found, lambda config: config["FunctionArn"], request.get("Marker"), request.get("MaxItems"))
+        chosen, marker = page(
+            found, lambda config: config["FunctionArn"], request.get("Marker"), request.get("MaxItems")
+        )
         return with_marker({"FunctionUrlConfigs": [self._shown(config) for config in chosen]}, marker)
 
     def find(self, url_id: str) -> FoundUrl | None:
