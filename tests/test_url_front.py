@@ -7,6 +7,7 @@ import base64
 import http.client
 import json
 import subprocess
+import time
 from urllib.parse import urlparse
 
 import pytest
@@ -350,3 +351,43 @@ def test_with_auth_off_a_none_url_still_needs_its_policy(tmp_path):
         assert send(off, url, "GET", "/?mode=bare")[0] == 200
     finally:
         off.stop()
+
+
+def test_a_user_needs_both_actions_with_the_auth_type_condition(server, lam, deploy):
+    name = deploy({"app.py": HANDLER})
+    url = lam.create_function_url_config(FunctionName=name, AuthType="AWS_IAM")["FunctionUrl"]
+    iam = server.client("iam")
+    user = f"urluser-{int(time.time() * 1000) % 10**9}"
+    iam.create_user(UserName=user)
+    created = iam.create_access_key(UserName=user)["AccessKey"]
+    key = (created["AccessKeyId"], created["SecretAccessKey"])
+    function = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:{name}"
+
+    def put(*statements):
+        iam.put_user_policy(UserName=user, PolicyName="p",
+                            PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": list(statements)}))
+
+    def status() -> int:
+        return send(server, url, "GET", "/?mode=bare", headers=signed(url, "GET", "/?mode=bare", key))[0]
+
+    assert status() == 403
+    # The config API is gated like every other operation.
+    as_user = server.client("lambda", credentials=key)
+    with pytest.raises(Exception) as raised:
+        as_user.get_function_url_config(FunctionName=name)
+    assert raised.value.response["Error"]["Code"] == "AccessDeniedException"
+    url_only = {"Effect": "Allow", "Action": "lambda:InvokeFunctionUrl", "Resource": function,
+                "Condition": {"StringEquals": {"lambda:FunctionUrlAuthType": "AWS_IAM"}}}
+    put(url_only)
+    assert status() == 403
+    wrong_type = dict(url_only, Condition={"StringEquals": {"lambda:FunctionUrlAuthType": "NONE"}})
+    invoke = {"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": function,
+              "Condition": {"Bool": {"lambda:InvokedViaFunctionUrl": "true"}}}
+    put(wrong_type, invoke)
+    assert status() == 403
+    put(url_only, invoke)
+    assert status() == 200
+    # An invoke through the API is not "via a function URL": the Bool condition keeps it out.
+    with pytest.raises(Exception) as raised:
+        as_user.invoke(FunctionName=name)
+    assert raised.value.response["Error"]["Code"] == "AccessDeniedException"
