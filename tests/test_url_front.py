@@ -131,6 +131,9 @@ def test_the_event_field_for_field(server, public):
     assert event["queryStringParameters"] == {"mode": "echo", "a": "1,2", "empty": ""}
     assert event["cookies"] == ["c1=v1", "c2=v2"] and "cookie" not in event["headers"]
     assert event["headers"]["x-rep"] == "one,two" and event["headers"]["host"] == host
+    assert event["headers"]["x-forwarded-for"] == "127.0.0.1" and event["headers"]["x-forwarded-proto"] == "http"
+    assert event["headers"]["x-forwarded-port"] == str(server.port)
+    assert event["headers"]["x-amzn-trace-id"].startswith("Root=1-")
     assert event["body"] == '{"x": 1}' and event["isBase64Encoded"] is False
     context = event["requestContext"]
     url_id = host.split(".")[0]
@@ -141,6 +144,14 @@ def test_the_event_field_for_field(server, public):
     assert context["stage"] == "$default" and context["routeKey"] == "$default"
     assert isinstance(context["timeEpoch"], int) and context["time"].endswith("+0000")
     assert "authorizer" not in context
+
+
+def test_x_forwarded_for_ends_with_the_address_the_server_saw(server, public):
+    # (uvicorn trusts X-Forwarded-For from loopback proxies, so from here the address "seen" is the header's.)
+    status, _, body = send(server, public[1], "GET", "/?mode=echo", headers=[("X-Forwarded-For", "10.9.9.9")])
+    event = json.loads(body)
+    assert event["headers"]["x-forwarded-for"].startswith("10.9.9.9,")
+    assert event["headers"]["x-forwarded-for"].split(",")[-1] == event["requestContext"]["http"]["sourceIp"]
 
 
 @pytest.mark.parametrize("method", ["GET", "PUT", "DELETE", "PATCH", "OPTIONS"])

@@ -29,7 +29,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
+import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
@@ -137,7 +139,7 @@ class UrlFront:
         url_request = url_events.UrlRequest(
             url_id=url_id, domain_name=host, method=request.method, raw_path=raw_path,
             raw_query=request.scope.get("query_string", b"").decode("latin-1"),
-            headers=[(n.decode("latin-1"), v.decode("latin-1")) for n, v in request.scope["headers"]],
+            headers=_forwarded(request),
             body=body, source_ip=request.client.host if request.client else "", request_id=request_id,
             protocol=f"HTTP/{request.scope.get('http_version', '1.1')}", account_id=account, iam=iam,
         )
@@ -221,6 +223,21 @@ def _header(scope: dict, name: bytes) -> str:
         if key.lower() == name:
             return value.decode("latin-1")
     return ""
+
+
+def _forwarded(request: Request) -> list[tuple[str, str]]:
+    """The request's headers, and those AWS's front adds: the client's address appended to X-Forwarded-For,
+    X-Forwarded-Proto and -Port, and an X-Amzn-Trace-Id when the client sent none."""
+    headers = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in request.scope["headers"]]
+    server = request.scope.get("server") or ("", 80)
+    headers += [
+        ("x-forwarded-for", request.client.host if request.client else ""),
+        ("x-forwarded-proto", request.url.scheme),
+        ("x-forwarded-port", str(server[1])),
+    ]
+    if "x-amzn-trace-id" not in request.headers:
+        headers.append(("x-amzn-trace-id", f"Root=1-{int(time.time()):08x}-{os.urandom(12).hex()}"))
+    return headers
 
 
 def _signature_key(request: Request) -> str | None:
