@@ -330,6 +330,16 @@ def test_a_deleted_functions_url_is_gone(server, lam, deploy):
     assert send(server, url, "GET", "/?mode=bare")[0] == 200
     lam.delete_function(FunctionName=name)
     assert send(server, url, "GET", "/?mode=bare")[0] == 403
+    # The id's index entry went with that first miss.
+    from lambdabox.control.function_urls import FUNCTION_URL_ID
+    from lambdabox.store.records import RecordStore
+
+    store = RecordStore(f"sqlite:///{server.data_dir / 'lambdabox.db'}")
+    try:
+        with store.reading() as records:
+            assert records.get(FUNCTION_URL_ID, "", urlparse(url).hostname.split(".")[0]) is None
+    finally:
+        store.close()
 
 
 def test_a_response_stream_url_is_served_buffered(server, lam, deploy):

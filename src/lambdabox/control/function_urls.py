@@ -14,7 +14,8 @@ Contract:
 3. Writes check everything first and commit in one transaction; a refused request changes nothing.
 4. Deleting a function deletes its configs and deleting an alias its config (functions.py and
    aliases.py do it in their transactions). The id index is not cleaned there: `find` checks that
-   the config the index points to still carries that id, so a stale index entry finds nothing.
+   the config the index points to still carries that id, so a stale index entry finds nothing, and
+   drops it.
 5. A URL id is 32 random lowercase letters and digits, never reused while its config exists.
 """
 
@@ -155,10 +156,19 @@ class FunctionUrls:
                 return None
             config = records.get(FUNCTION_URL, where["namespace"], where["key"])
         if config is None or config.get("UrlId") != url_id:
+            self._forget(url_id, where)
             return None
         account, region = where["namespace"].split(":", 1)
         name, _, qualifier = where["key"].partition("/")
         return FoundUrl(FunctionRef(Scope(account, region), name, qualifier or None), config)
+
+    def _forget(self, url_id: str, where: dict[str, Any]) -> None:
+        """Drop an index entry whose config went with its function or alias (if it still points there)."""
+        with self._store.transaction() as records:
+            current = records.get(FUNCTION_URL_ID, "", url_id)
+            config = records.get(FUNCTION_URL, where["namespace"], where["key"])
+            if current == where and (config is None or config.get("UrlId") != url_id):
+                records.delete(FUNCTION_URL_ID, "", url_id)
 
     def _shown(self, config: dict[str, Any], drop: tuple[str, ...] = ()) -> dict[str, Any]:
         """The config as the API answers it: without our own members, and with its URL as this server serves it."""
