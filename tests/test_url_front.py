@@ -412,3 +412,16 @@ def test_a_user_needs_both_actions_with_the_auth_type_condition(server, lam, dep
     with pytest.raises(Exception) as raised:
         as_user.invoke(FunctionName=name)
     assert raised.value.response["Error"]["Code"] == "AccessDeniedException"
+
+
+def test_a_chunked_body_without_a_length_is_cut_at_6_mb(server, public):
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+    try:
+        chunks = (b"x" * (1024 * 1024) for _ in range(7))
+        connection.request("POST", "/?mode=bare", body=chunks, encode_chunked=True,
+                           headers={"Host": urlparse(public[1]).netloc, "Content-Type": "text/plain"})
+        answer = connection.getresponse()
+        assert (answer.status, answer.read()) == (413, b'{"Message":"Request Entity Too Large"}')
+    finally:
+        connection.close()
+    assert send(server, public[1], "GET", "/?mode=bare")[0] == 200
