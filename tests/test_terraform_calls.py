@@ -2,7 +2,8 @@
 
 The provider cannot be downloaded here, so each resource's life cycle (create, read, update, read,
 destroy) is replayed from its source (hashicorp/terraform-provider-aws, internal/service/lambda/
-function.go, alias.go, layer_version.go, permission.go, event_source_mapping.go and internal/service/iam/role.go,
+function.go, alias.go, layer_version.go, permission.go, function_url.go, event_source_mapping.go and
+internal/service/iam/role.go,
 role_policy_attachment.go, policy.go, tags.go). Each call must succeed, and each answer must hold what the
 provider reads from it, in the shape it reads it.
 """
@@ -416,3 +417,35 @@ def test_lambda_event_source_mapping(sqs_peer, unique):
     assert until(lambda: missing(lam.get_event_source_mapping, UUID=uuid) == "ResourceNotFoundException")
     # A second delete (a destroy after drift) is ResourceNotFoundException, which the provider takes as done.
     assert missing(lam.delete_event_source_mapping, UUID=uuid) == "ResourceNotFoundException"
+
+
+# aws_lambda_function_url (function_url.go)
+
+
+def test_lambda_function_url(server, create_function):
+    lam = server.client("lambda")
+    name = create_function()["FunctionName"]
+    version = lam.publish_version(FunctionName=name)["Version"]
+    lam.create_alias(FunctionName=name, Name="live", FunctionVersion=version)
+    # Create: CreateFunctionUrlConfig (expandFunctionUrlCorsConfigs always sends AllowCredentials), then for NONE
+    # the public AddPermission, then the read.
+    cors = {"AllowCredentials": False, "AllowOrigins": ["https://example.com"], "AllowMethods": ["GET"]}
+    lam.create_function_url_config(FunctionName=name, Qualifier="live", AuthType="NONE", Cors=cors)
+    lam.add_permission(FunctionName=name, Action="lambda:InvokeFunctionUrl", FunctionUrlAuthType="NONE",
+                       Principal="*", StatementId="FunctionURLAllowPublicAccess")
+    read = lam.get_function_url_config(FunctionName=name, Qualifier="live")
+    assert read["AuthType"] == "NONE" and read["Cors"] == cors
+    assert read["FunctionArn"] == f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}:live"
+    assert read["FunctionUrl"].startswith("http://") and read["FunctionUrl"].endswith("/")
+    # Update: only what changed, then the read.
+    changed = {"AllowCredentials": True, "AllowOrigins": ["*"], "MaxAge": 600}
+    lam.update_function_url_config(FunctionName=name, Qualifier="live", AuthType="AWS_IAM", Cors=changed)
+    read = lam.get_function_url_config(FunctionName=name, Qualifier="live")
+    assert (read["AuthType"], read["Cors"]) == ("AWS_IAM", changed)
+    # Cors removed: the provider sends an empty Cors.
+    lam.update_function_url_config(FunctionName=name, Qualifier="live", Cors={})
+    assert not lam.get_function_url_config(FunctionName=name, Qualifier="live").get("Cors")
+    # Delete, then the read finds nothing (ResourceNotFoundException removes it from state).
+    lam.delete_function_url_config(FunctionName=name, Qualifier="live")
+    assert missing(lam.get_function_url_config, FunctionName=name, Qualifier="live") == "ResourceNotFoundException"
+    assert missing(lam.delete_function_url_config, FunctionName=name, Qualifier="live") == "ResourceNotFoundException"

@@ -176,6 +176,11 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="SNS endpoint for destinations and dead-letter queues (default: $LAMBDABOX_SNS_ENDPOINT_URL, else AWS's)",
     )
     command.add_argument(
+        "--url-domain",
+        default="localhost",
+        help="domain of function URLs' host names, ID.lambda-url.REGION.DOMAIN (default: %(default)s)",
+    )
+    command.add_argument(
         "--log-rate",
         default="2",
         metavar="MB_PER_SECOND",
@@ -249,6 +254,7 @@ def run(arguments: argparse.Namespace) -> int:
         async_concurrency=arguments.async_concurrency,
         sqs_endpoint_url=arguments.sqs_endpoint_url,
         sns_endpoint_url=arguments.sns_endpoint_url,
+        url_domain=arguments.url_domain,
         log_rate_bytes_per_s=int(_positive("--log-rate", arguments.log_rate) * 1024 * 1024),
         log_burst_bytes=_burst_bytes(arguments.log_burst),
         log_retention_days=_retention_days(arguments.log_retention_days),
