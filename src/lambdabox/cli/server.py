@@ -270,5 +270,8 @@ def run(arguments: argparse.Namespace) -> int:
         print(f"lambdabox server: {error}", file=sys.stderr)
         return 1
     print(f"Lambdabox listening on http://{settings.host}:{settings.port} (data dir {settings.data_dir})", flush=True)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=arguments.log_level, access_log=False)
+    # proxy_headers off: no client, a function behind the loopback bridge included, may name its own address
+    # with X-Forwarded-For (aws:SourceIp, a function URL event's sourceIp come from the connection itself).
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=arguments.log_level, access_log=False,
+                proxy_headers=False)
     return 0
