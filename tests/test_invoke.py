@@ -331,9 +331,11 @@ def test_missing_interpreter_is_refused_at_create(lam, role, unique):
 
 def test_logs_command_prints_the_log(deploy, invoke, server):
     name = deploy({"app.py": "def handler(e, c):\n    print('line for the logs command')\n"})
-    invoke(name, {})
-    time.sleep(0.1)
-    done = server.cli("logs", name)
+    request_id = invoke(name, {}).headers["x-amzn-requestid"]
+    # The log is written as the environment reports, just after the answer: ask until the REPORT line is there.
+    deadline = time.monotonic() + 10
+    while f"REPORT RequestId: {request_id}" not in (done := server.cli("logs", name)).stdout:
+        assert time.monotonic() < deadline, done.stdout + done.stderr
+        time.sleep(0.1)
     assert done.returncode == 0, done.stderr
     assert "line for the logs command" in done.stdout
-    assert "REPORT RequestId:" in done.stdout
