@@ -81,3 +81,26 @@ def test_maximum_retry_attempts_zero_runs_a_failing_event_once(async_server, mak
     looked = lookup(async_server, request_id, until="failed")
     assert [entry["result"] for entry in looked["history"]] == ["FunctionError"]
     assert len(listener.posts) == 1
+
+
+def test_an_event_that_meets_a_system_error_is_retried_and_runs(async_server, listener, unique):
+    """An event that arrives while its function is still being unpacked (Pending) meets a system error, not a
+    function error: it is retried with backoff, counts no invocation, and runs once the function is Active."""
+    from support import make_zip
+
+    from test_async import REPORTER, TRUST
+
+    iam, lam = async_server.client("iam"), async_server.client("lambda")
+    role = iam.create_role(RoleName=unique("role"), AssumeRolePolicyDocument=TRUST)["Role"]["Arn"]
+    name = unique("pending")
+    many = {f"data/{i:05d}.txt": "" for i in range(5_000)}  # slow to unpack: the event arrives first
+    lam.create_function(FunctionName=name, Runtime="python3.12", Role=role, Handler="app.handler",
+                        Code={"ZipFile": make_zip({"app.py": REPORTER, **many})}, Timeout=10)
+    request_id = lam.invoke(FunctionName=name, InvocationType="Event", Payload=json.dumps(
+        {"report": listener.url, "n": 9}))["ResponseMetadata"]["RequestId"]
+    looked = lookup(async_server, request_id, until="succeeded", timeout=60)
+    assert looked["status"] == "succeeded"
+    results = [entry["result"] for entry in looked["history"]]
+    assert results[0] == "SystemError" and results[-1] == "Success", looked["history"]
+    assert looked["history"][0]["errorType"] == "ResourceConflictException"
+    assert [post["event"]["n"] for post in listener.posts] == [9]
