@@ -254,6 +254,7 @@ def test_failures_are_retried_then_sent_to_on_failure_and_the_dlq(async_server, 
     assert json.loads(dead["Body"]) == payload
     assert dead["MessageAttributes"]["RequestID"]["StringValue"] == request_id
     assert dead["MessageAttributes"]["ErrorMessage"]["StringValue"] == "asked to fail"
+    assert dead["MessageAttributes"]["ErrorCode"] == {"StringValue": "200", "DataType": "Number"}
     looked = lookup(async_server, request_id, until="failed")
     assert looked["status"] == "failed"
     assert [entry["result"] for entry in looked["history"]] == ["FunctionError"] * 3
@@ -302,8 +303,9 @@ def test_unreachable_destinations_are_retried_and_logged(async_server, make, lis
         if deliveries and deliveries[0]["attempts"] >= 2:
             break
         time.sleep(0.2)
+    assert deliveries[0]["attempts"] >= 2, deliveries  # retried, not given up after one try
     assert deliveries[0]["status"] == "retrying"
-    assert deliveries[0]["history"][0]["result"] == "DeliveryFailed"
+    assert [entry["result"] for entry in deliveries[0]["history"][:2]] == ["DeliveryFailed", "DeliveryFailed"]
     done = async_server.cli("logs", name)
     assert f"could not deliver the record of {request_id} to {missing}" in done.stdout
 
@@ -316,14 +318,22 @@ def boto3_layer_arn(async_server) -> str:
 
 def test_recursion_is_stopped_at_16(async_server, make, listener, sqs, unique, boto3_layer_arn):
     failure_url, failure_arn = queue_arn(sqs, unique("loop-failure"))
+    dlq_url, dlq_arn = queue_arn(sqs, unique("loop-dlq"))
     lam = async_server.client("lambda")
-    name = make(SELF_INVOKER.replace("DEPTH_LIMIT", "1000"), Layers=[boto3_layer_arn], MemorySize=256)
+    name = make(SELF_INVOKER.replace("DEPTH_LIMIT", "1000"), Layers=[boto3_layer_arn], MemorySize=256,
+                DeadLetterConfig={"TargetArn": dlq_arn})
     lam.put_function_event_invoke_config(FunctionName=name, DestinationConfig={"OnFailure": {"Destination": failure_arn}})
     assert lam.get_function_recursion_config(FunctionName=name)["RecursiveLoop"] == "Terminate"
     lam.invoke(FunctionName=name, InvocationType="Event", Payload=json.dumps({"report": listener.url, "depth": 0}))
     stopped = json.loads(receive(sqs, failure_url, timeout=60)[0]["Body"])
     assert stopped["requestContext"]["condition"] == "RecursiveInvocationException"
     assert sorted(post["depth"] for post in listener.posts) == list(range(16))
+    # The stopped event goes to the dead-letter queue too, with its error's attributes.
+    dead = receive(sqs, dlq_url, timeout=30)[0]
+    assert json.loads(dead["Body"])["depth"] == 16
+    assert dead["MessageAttributes"]["ErrorCode"] == {"StringValue": "200", "DataType": "Number"}
+    assert dead["MessageAttributes"]["RequestID"]["StringValue"] == stopped["requestContext"]["requestId"]
+    assert "recursive loop" in dead["MessageAttributes"]["ErrorMessage"]["StringValue"]
     done = async_server.cli("logs", name)
     assert "recursive loop" in done.stdout
 

@@ -107,18 +107,38 @@ def test_context_and_environment(deploy, invoke, lam):
     assert body["cwd"] == "/var/task"
 
 
-def test_boto3_inside_a_function_calls_lambdabox(deploy, invoke, server):
+def test_boto3_inside_a_function_calls_lambdabox(deploy, invoke, lam, iam):
+    """The runtime's own boto3, with no endpoint and no credentials given, makes signed calls to this
+    Lambdabox as the function's execution role: it reads its own configuration, and is refused what its
+    role does not allow."""
     code = {
         "app.py": """
-import json, urllib.request, os
+import boto3
+from botocore.exceptions import ClientError
+
 def handler(event, context):
-    # Without boto3: talk to the endpoint the way boto3's Lambda client would find it.
-    with urllib.request.urlopen(os.environ["AWS_ENDPOINT_URL_LAMBDA"] + "/_lambdabox/health") as response:
-        return json.load(response)
+    client = boto3.client("lambda")
+    own = client.get_function_configuration(FunctionName=context.function_name)
+    try:
+        client.delete_function(FunctionName=context.function_name)
+        deleted = "deleted"
+    except ClientError as error:
+        deleted = error.response["Error"]["Code"]
+    return {"arn": own["FunctionArn"], "endpoint": client.meta.endpoint_url, "delete": deleted}
 """
     }
-    name = deploy(code)
-    assert invoke(name).body == {"status": "ok"}
+    name = deploy(code, Timeout=30, MemorySize=256)
+    config = lam.get_function_configuration(FunctionName=name)
+    # The role may read its own function's configuration, nothing more.
+    iam.put_role_policy(RoleName=config["Role"].rsplit("/", 1)[1], PolicyName="read-self", PolicyDocument=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "lambda:GetFunctionConfiguration", "Resource": config["FunctionArn"]}],
+    }))
+    answer = invoke(name).body
+    assert answer["arn"] == config["FunctionArn"], answer
+    assert answer["endpoint"].startswith("http://127.0.0.1:")
+    assert answer["delete"] == "AccessDeniedException"
+    assert lam.get_function(FunctionName=name)["Configuration"]["FunctionName"] == name
 
 
 def test_init_runs_once_per_environment(deploy, invoke):
@@ -311,9 +331,11 @@ def test_missing_interpreter_is_refused_at_create(lam, role, unique):
 
 def test_logs_command_prints_the_log(deploy, invoke, server):
     name = deploy({"app.py": "def handler(e, c):\n    print('line for the logs command')\n"})
-    invoke(name, {})
-    time.sleep(0.1)
-    done = server.cli("logs", name)
+    request_id = invoke(name, {}).headers["x-amzn-requestid"]
+    # The log is written as the environment reports, just after the answer: ask until the REPORT line is there.
+    deadline = time.monotonic() + 10
+    while f"REPORT RequestId: {request_id}" not in (done := server.cli("logs", name)).stdout:
+        assert time.monotonic() < deadline, done.stdout + done.stderr
+        time.sleep(0.1)
     assert done.returncode == 0, done.stderr
     assert "line for the logs command" in done.stdout
-    assert "REPORT RequestId:" in done.stdout

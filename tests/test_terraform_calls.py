@@ -2,13 +2,15 @@
 
 The provider cannot be downloaded here, so each resource's life cycle (create, read, update, read,
 destroy) is replayed from its source (hashicorp/terraform-provider-aws, internal/service/lambda/
-function.go, alias.go, layer_version.go, permission.go and internal/service/iam/role.go,
+function.go, alias.go, layer_version.go, permission.go, function_url.go, event_source_mapping.go and
+internal/service/iam/role.go,
 role_policy_attachment.go, policy.go, tags.go). Each call must succeed, and each answer must hold what the
 provider reads from it, in the shape it reads it.
 """
 
 from __future__ import annotations
 
+import datetime
 import json
 import time
 
@@ -316,3 +318,134 @@ def test_lambda_permission(server, create_function, unique):
     assert until(lambda: statement("AllowAPIGateway") is None)
     assert missing(lam.remove_permission, FunctionName=name, StatementId="AllowAPIGateway") == (
         "ResourceNotFoundException")
+
+
+# aws_lambda_event_source_mapping (an SQS queue in moto's server, which the mapping's server polls)
+
+
+@pytest.fixture(scope="module")
+def sqs_peer(tmp_path_factory):
+    """moto's server as the SQS endpoint, and a Lambdabox server that polls it."""
+    import subprocess
+    import sys
+    import urllib.request
+    from pathlib import Path
+
+    from support import Server, free_port
+
+    port = free_port()
+    moto = subprocess.Popen([str(Path(sys.executable).parent / "moto_server"), "-p", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={"MOTO_ACCOUNT_ID": ACCOUNT, "PATH": "/usr/bin:/bin"})
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(url + "/moto-api/", timeout=1)
+            break
+        except OSError:
+            assert moto.poll() is None and time.monotonic() < deadline, "moto's server did not come up"
+            time.sleep(0.1)
+    server = Server(tmp_path_factory.mktemp("terraform-esm") / "data", extra_args=["--sqs-endpoint-url", url]).start()
+    yield server, url
+    server.stop()
+    moto.terminate()
+    moto.wait(timeout=10)
+
+
+def read_mapping(lam, uuid: str) -> dict:
+    """resourceEventSourceMappingRead: GetEventSourceMapping, then ListTags on its EventSourceMappingArn."""
+    found = lam.get_event_source_mapping(UUID=uuid)
+    found["Tags"] = lam.list_tags(Resource=found["EventSourceMappingArn"])["Tags"]
+    # What the provider sets from the answer, in the types it reads them as.
+    assert isinstance(found["BatchSize"], int) and isinstance(found["MaximumBatchingWindowInSeconds"], int)
+    assert isinstance(found["LastModified"], datetime.datetime)
+    assert found["State"] in ("Enabled", "Disabled")  # the provider maps these to `enabled`
+    assert found["StateTransitionReason"] and found["UUID"] == uuid
+    return found
+
+
+def test_lambda_event_source_mapping(sqs_peer, unique):
+    import boto3
+
+    server, moto_url = sqs_peer
+    sqs = boto3.client("sqs", endpoint_url=moto_url, region_name=REGION, aws_access_key_id="x",
+                       aws_secret_access_key="x")
+    queue_url = sqs.create_queue(QueueName=unique("tf-queue"))["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    iam, lam = server.client("iam"), server.client("lambda")
+    role_name = unique("tf-esm-role")
+    role = iam.create_role(RoleName=role_name, AssumeRolePolicyDocument=TRUST)["Role"]["Arn"]
+    iam.attach_role_policy(RoleName=role_name,
+                           PolicyArn="arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole")
+    name = unique("tf-consumer")
+    lam.create_function(FunctionName=name, Runtime="python3.12", Role=role, Handler="app.handler",
+                        Code={"ZipFile": make_zip()})
+    lam.get_waiter("function_active_v2").wait(FunctionName=name)
+
+    # Create: CreateEventSourceMapping (tags in the request), then GetEventSourceMapping until the state leaves
+    # Creating (waitEventSourceMappingCreated), then Read.
+    created = lam.create_event_source_mapping(
+        EventSourceArn=queue_arn, FunctionName=name, BatchSize=5, Enabled=True,
+        FilterCriteria={"Filters": [{"Pattern": json.dumps({"body": {"kind": ["order"]}})}]},
+        ScalingConfig={"MaximumConcurrency": 3}, Tags={"stack": "terraform"},
+    )
+    uuid = created["UUID"]
+    assert created["State"] == "Creating"
+    assert until(lambda: lam.get_event_source_mapping(UUID=uuid)["State"] == "Enabled")
+    found = read_mapping(lam, uuid)
+    assert found["FunctionArn"] == f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
+    assert found["EventSourceArn"] == queue_arn and found["BatchSize"] == 5
+    assert found["ScalingConfig"] == {"MaximumConcurrency": 3} and found["Tags"] == {"stack": "terraform"}
+
+    # Update: only what changed; a removed filter_criteria or scaling_config is sent as an empty object (AWS keeps
+    # the old value for a missing one). Then GetEventSourceMapping until no longer Updating, then Read.
+    lam.update_event_source_mapping(UUID=uuid, BatchSize=8, Enabled=False, FilterCriteria={}, ScalingConfig={})
+    assert until(lambda: lam.get_event_source_mapping(UUID=uuid)["State"] == "Disabled")
+    found = read_mapping(lam, uuid)
+    assert found["BatchSize"] == 8
+    assert "FilterCriteria" not in found and "ScalingConfig" not in found
+    # Tags: UntagResource and TagResource on the mapping's ARN.
+    arn = found["EventSourceMappingArn"]
+    lam.untag_resource(Resource=arn, TagKeys=["stack"])
+    lam.tag_resource(Resource=arn, Tags={"owner": "platform"})
+    assert read_mapping(lam, uuid)["Tags"] == {"owner": "platform"}
+
+    # Delete: DeleteEventSourceMapping, then GetEventSourceMapping until ResourceNotFoundException.
+    deleting = lam.delete_event_source_mapping(UUID=uuid)
+    assert deleting["State"] == "Deleting"
+    assert until(lambda: missing(lam.get_event_source_mapping, UUID=uuid) == "ResourceNotFoundException")
+    # A second delete (a destroy after drift) is ResourceNotFoundException, which the provider takes as done.
+    assert missing(lam.delete_event_source_mapping, UUID=uuid) == "ResourceNotFoundException"
+
+
+# aws_lambda_function_url (function_url.go)
+
+
+def test_lambda_function_url(server, create_function):
+    lam = server.client("lambda")
+    name = create_function()["FunctionName"]
+    version = lam.publish_version(FunctionName=name)["Version"]
+    lam.create_alias(FunctionName=name, Name="live", FunctionVersion=version)
+    # Create: CreateFunctionUrlConfig (expandFunctionUrlCorsConfigs always sends AllowCredentials), then for NONE
+    # the public AddPermission, then the read.
+    cors = {"AllowCredentials": False, "AllowOrigins": ["https://example.com"], "AllowMethods": ["GET"]}
+    lam.create_function_url_config(FunctionName=name, Qualifier="live", AuthType="NONE", Cors=cors)
+    lam.add_permission(FunctionName=name, Action="lambda:InvokeFunctionUrl", FunctionUrlAuthType="NONE",
+                       Principal="*", StatementId="FunctionURLAllowPublicAccess")
+    read = lam.get_function_url_config(FunctionName=name, Qualifier="live")
+    assert read["AuthType"] == "NONE" and read["Cors"] == cors
+    assert read["FunctionArn"] == f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}:live"
+    assert read["FunctionUrl"].startswith("http://") and read["FunctionUrl"].endswith("/")
+    # Update: only what changed, then the read.
+    changed = {"AllowCredentials": True, "AllowOrigins": ["*"], "MaxAge": 600}
+    lam.update_function_url_config(FunctionName=name, Qualifier="live", AuthType="AWS_IAM", Cors=changed)
+    read = lam.get_function_url_config(FunctionName=name, Qualifier="live")
+    assert (read["AuthType"], read["Cors"]) == ("AWS_IAM", changed)
+    # Cors removed: the provider sends an empty Cors.
+    lam.update_function_url_config(FunctionName=name, Qualifier="live", Cors={})
+    assert not lam.get_function_url_config(FunctionName=name, Qualifier="live").get("Cors")
+    # Delete, then the read finds nothing (ResourceNotFoundException removes it from state).
+    lam.delete_function_url_config(FunctionName=name, Qualifier="live")
+    assert missing(lam.get_function_url_config, FunctionName=name, Qualifier="live") == "ResourceNotFoundException"
+    assert missing(lam.delete_function_url_config, FunctionName=name, Qualifier="live") == "ResourceNotFoundException"

@@ -32,6 +32,7 @@ from lambdabox.api.query import QueryApi
 from lambdabox.api.query_identity import IdentityServices
 from lambdabox.api.rest import RestJsonApi
 from lambdabox.api.server import Fronts, build_asgi
+from lambdabox.api.url_front import UrlFront
 from lambdabox.control.activation import Activator
 from lambdabox.control.catalog import VERSION, namespace, version_key
 from lambdabox.control.aliases import Aliases
@@ -42,6 +43,7 @@ from lambdabox.control.credentials import Credentials
 from lambdabox.control.env_secrets import EnvSecrets
 from lambdabox.control.event_configs import EventInvokeConfigs
 from lambdabox.control.event_source_mappings import EventSourceMappings
+from lambdabox.control.function_urls import FunctionUrls
 from lambdabox.control.functions import Functions
 from lambdabox.control.iam import Iam
 from lambdabox.control.iam_policy_versions import PolicyVersions
@@ -137,7 +139,7 @@ def open_credentials(settings: Settings, store: RecordStore, sealer: Sealer) -> 
     return credentials
 
 
-def build_app(settings: Settings) -> Starlette:
+def build_app(settings: Settings) -> UrlFront:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = RecordStore(settings.database)
     sealer = Sealer(load_key(settings.data_dir / "secrets.key"))
@@ -252,15 +254,16 @@ def build_app(settings: Settings) -> Starlette:
         permissions=Permissions(store),
         runtime_updates=RuntimeUpdates(store),
         mappings=EventSourceMappings(store, pollers.changed, brokers=tuple(settings.rabbitmq_brokers)),
+        urls=FunctionUrls(store, settings.function_url),
     )
     identity = IdentityServices(Users(store, credentials), Groups(store), Sts(store, sessions))
     model = botocore.session.get_session().get_service_model("lambda")
     gate = None
+    resource_policies = ResourcePolicies(
+        control.permissions.function_policy, control.permissions.layer_policy,
+        lambda account, role: trust_policy(store, account, role),
+    )
     if settings.auth != "off":
-        resource_policies = ResourcePolicies(
-            control.permissions.function_policy, control.permissions.layer_policy,
-            lambda account, role: trust_policy(store, account, role),
-        )
         gate = Gate(
             lambda principal: identity_policies(store, principal), resource_policies.of, resource_policies.can_deny
         )
@@ -313,4 +316,8 @@ def build_app(settings: Settings) -> Starlette:
             events.close()
             store.close()
 
-    return build_asgi(settings, fronts, lifespan)
+    # Function URLs are served on the API's port, ahead of it (api/url_front.py).
+    return UrlFront(
+        build_asgi(settings, fronts, lifespan), control.urls, invoker, authenticate, gate, resource_policies.of,
+        settings.url_domain,
+    )

@@ -93,6 +93,9 @@ class Settings:
     function_subnet: str = "10.254.0.0/16"
     #: Network namespaces kept prepared ahead of cold starts.
     network_pool: int = 32
+    #: The domain function URLs' host names end in: ID.lambda-url.REGION.DOMAIN. `localhost` needs no DNS: curl and
+    #: browsers resolve every *.localhost name to loopback.
+    url_domain: str = "localhost"
     #: Host uids (and gids) environments run as, one each: (first, count). No account of the host may use them.
     uid_range: tuple[int, int] = (1_000_000_000, 1 << 20)
 
@@ -101,6 +104,10 @@ class Settings:
         """The URL functions use to call this server (AWS_ENDPOINT_URL_LAMBDA and the others of invoke/blueprint.py)."""
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
         return f"http://{host}:{self.port}"
+
+    def function_url(self, url_id: str, region: str) -> str:
+        """Where clients reach a function URL: its host name on the API's port."""
+        return f"http://{url_id}.lambda-url.{region}.{self.url_domain}:{self.port}/"
 
     @property
     def credentials_file(self) -> Path:

@@ -9,6 +9,7 @@ from lambdabox.control.aliases import Aliases
 from lambdabox.control.concurrency import Concurrency
 from lambdabox.control.event_configs import EventInvokeConfigs
 from lambdabox.control.event_source_mappings import EventSourceMappings
+from lambdabox.control.function_urls import FunctionUrls
 from lambdabox.control.functions import Functions
 from lambdabox.control.layers import Layers
 from lambdabox.control.permissions import Permissions
@@ -40,6 +41,8 @@ class ControlPlane:
     runtime_updates: RuntimeUpdates
     #: None: the event source mapping operations answer 501.
     mappings: EventSourceMappings | None = None
+    #: None: the function URL config operations answer 501.
+    urls: FunctionUrls | None = None
 
 
 def lambda_operations(control: ControlPlane, invoker: "Invoker | None" = None) -> dict[str, Handler]:
@@ -175,6 +178,20 @@ def lambda_operations(control: ControlPlane, invoker: "Invoker | None" = None) -
             "UpdateEventSourceMapping": lambda call: m.update(call.scope, call.input),
             "DeleteEventSourceMapping": lambda call: m.delete(call.scope, call.input["UUID"]),
             "ListEventSourceMappings": lambda call: m.list(call.scope, call.input),
+        })
+    u = control.urls
+    if u is not None:
+
+        def delete_url(call: Call) -> Reply:
+            u.delete(call.scope, call.input)
+            return _NO_CONTENT
+
+        operations.update({
+            "CreateFunctionUrlConfig": lambda call: Reply(u.create(call.scope, call.input), 201),
+            "GetFunctionUrlConfig": lambda call: u.get(call.scope, call.input),
+            "UpdateFunctionUrlConfig": lambda call: u.update(call.scope, call.input),
+            "DeleteFunctionUrlConfig": delete_url,
+            "ListFunctionUrlConfigs": lambda call: u.list(call.scope, call.input),
         })
     if invoker is not None:
         operations["Invoke"] = invoke

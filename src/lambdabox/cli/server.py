@@ -189,6 +189,11 @@ def register(commands: argparse._SubParsersAction) -> None:
         "(amqp://user:pass@host:5672/vhost); repeatable; no other broker can be mapped",
     )
     command.add_argument(
+        "--url-domain",
+        default="localhost",
+        help="domain of function URLs' host names, ID.lambda-url.REGION.DOMAIN (default: %(default)s)",
+    )
+    command.add_argument(
         "--log-rate",
         default="2",
         metavar="MB_PER_SECOND",
@@ -282,6 +287,7 @@ def run(arguments: argparse.Namespace) -> int:
         sns_endpoint_url=arguments.sns_endpoint_url,
         nats_url=arguments.nats_url,
         rabbitmq_brokers=_rabbitmq_brokers(arguments.rabbitmq_broker),
+        url_domain=arguments.url_domain,
         log_rate_bytes_per_s=int(_positive("--log-rate", arguments.log_rate) * 1024 * 1024),
         log_burst_bytes=_burst_bytes(arguments.log_burst),
         log_retention_days=_retention_days(arguments.log_retention_days),
@@ -297,5 +303,8 @@ def run(arguments: argparse.Namespace) -> int:
         print(f"lambdabox server: {error}", file=sys.stderr)
         return 1
     print(f"Lambdabox listening on http://{settings.host}:{settings.port} (data dir {settings.data_dir})", flush=True)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=arguments.log_level, access_log=False)
+    # proxy_headers off: no client, a function behind the loopback bridge included, may name its own address
+    # with X-Forwarded-For (aws:SourceIp, a function URL event's sourceIp come from the connection itself).
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=arguments.log_level, access_log=False,
+                proxy_headers=False)
     return 0

@@ -8,6 +8,7 @@ from typing import Any
 from lambdabox.control import catalog
 from lambdabox.control.catalog import ALIAS, POLICY, namespace, policy_key
 from lambdabox.control.event_configs import EVENT_INVOKE_CONFIG
+from lambdabox.control.function_urls import FUNCTION_URL
 from lambdabox.control.paging import page, with_marker
 from lambdabox.control.provisioned import PROVISIONED_CONFIG
 from lambdabox.control.versions import REVISION_MISMATCH
@@ -85,6 +86,7 @@ class Aliases:
             records.delete(EVENT_INVOKE_CONFIG, namespace(ref.scope), f"{ref.name}/{name}")
             records.delete(PROVISIONED_CONFIG, namespace(ref.scope), f"{ref.name}/{name}")
             records.delete(POLICY, namespace(ref.scope), policy_key(ref.name, name))
+            records.delete(FUNCTION_URL, namespace(ref.scope), f"{ref.name}/{name}")
 
     def list(self, scope: Scope, request: dict[str, Any]) -> dict[str, Any]:
         ref = parse_function_ref(request["FunctionName"], scope)

@@ -17,6 +17,7 @@ from lambdabox.control.catalog import ALIAS, FUNCTION, POLICY, VERSION, namespac
 from lambdabox.control.code_links import CodeLinks
 from lambdabox.control.env_secrets import EnvSecrets
 from lambdabox.control.event_configs import EVENT_INVOKE_CONFIG
+from lambdabox.control.function_urls import FUNCTION_URL
 from lambdabox.control.paging import decode_marker, encode_marker, with_marker
 from lambdabox.control.provisioned import PROVISIONED_CONFIG
 from lambdabox.control.roles import require_assumable
@@ -265,7 +266,7 @@ class Functions:
         with self._store.transaction() as records:
             catalog.function(records, FunctionRef(ref.scope, ref.name))
             if ref.qualifier is None:
-                for kind in (VERSION, ALIAS, EVENT_INVOKE_CONFIG, PROVISIONED_CONFIG, POLICY):
+                for kind in (VERSION, ALIAS, EVENT_INVOKE_CONFIG, PROVISIONED_CONFIG, POLICY, FUNCTION_URL):
                     records.delete_prefix(kind, namespace(ref.scope), f"{ref.name}/")
                 records.delete(FUNCTION, namespace(ref.scope), ref.name)
             else:

@@ -23,6 +23,22 @@ DOCUMENTS: dict[str, dict[str, Any]] = {
     "AWSLambdaBasicExecutionRole": _allow(["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"]),
     # Invoking any function: the policy AWS gives roles that invoke functions.
     "AWSLambdaRole": _allow(["lambda:InvokeFunction"]),
+    # An SQS event source mapping's execution role: read and delete from any queue, and write logs.
+    "AWSLambdaSQSQueueExecutionRole": _allow([
+        "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
+        "logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents",
+    ]),
+    # A Kinesis event source mapping's execution role.
+    "AWSLambdaKinesisExecutionRole": _allow([
+        "kinesis:DescribeStream", "kinesis:DescribeStreamSummary", "kinesis:GetRecords", "kinesis:GetShardIterator",
+        "kinesis:ListShards", "kinesis:ListStreams", "kinesis:SubscribeToShard",
+        "logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents",
+    ]),
+    # A DynamoDB Streams event source mapping's execution role.
+    "AWSLambdaDynamoDBExecutionRole": _allow([
+        "dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams",
+        "logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents",
+    ]),
 }
 
 
