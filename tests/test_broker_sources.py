@@ -93,3 +93,14 @@ def test_an_rmq_message_shows_headers_and_times_as_amazon_mq_does():
     assert properties["headers"] == {"s": {"bytes": [97, 98]}, "n": 10, "b": {"bytes": [1]}}
     assert (properties["timestamp"], properties["bodySize"], properties["deliveryMode"]) == ("Jan 1, 1970, 12:33:41 AM", 4, 2)
     assert rmq_event("arn", "q", "/", [message])["rmqMessagesByQueue"] == {"q::/": [message]}
+
+
+def test_batches_are_cut_to_fit_the_6_mb_payload():
+    from lambdabox.sources.broker_records import MAX_PAYLOAD_BYTES, within_payload
+
+    pairs = [(number, {"data": "x" * (1024 * 1024)}) for number in range(14)]
+    runs = list(within_payload(pairs))
+    assert [item for run in runs for item, _ in run] == list(range(14))
+    assert all(sum(len(str(record["data"])) for _, record in run) < MAX_PAYLOAD_BYTES for run in runs)
+    assert [len(run) for run in runs] == [5, 5, 4]
+    assert list(within_payload([])) == []

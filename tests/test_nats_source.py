@@ -249,6 +249,27 @@ def handler(event, context):
     assert (seen.count("good"), seen.count("bad"), seen.count("fine")) == (1, 2, 1)
 
 
+def test_batches_past_the_6_mb_payload_are_cut(sqs, lam, nats_server, moto, unique, results, stream):
+    name = unique("sizes")
+    code = """
+import json, os, boto3
+sqs = boto3.client("sqs", endpoint_url=os.environ["MOTO"], region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+def handler(event, context):
+    sqs.send_message(QueueUrl=os.environ["RESULTS"], MessageBody=json.dumps([r["nats"]["sequence"]["stream"] for r in event["Records"]]))
+"""
+    lam.create_function(FunctionName=name, Runtime="python3.12", Role=lambda_role(nats_server, unique("role")),
+                        Handler="app.handler", Code={"ZipFile": make_zip({"app.py": code})},
+                        Environment={"Variables": {"MOTO": moto, "RESULTS": results}})
+    lam.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig={"Delay": 0.1})
+    publish(stream, ["x" * 900_000] * 8)  # 8 records of 1.2 MB in base64: two invocations (5 and 3).
+    mapping = lam.create_event_source_mapping(EventSourceArn=stream_arn(stream), FunctionName=name,
+                                              MaximumBatchingWindowInSeconds=1)
+    found = batches(sqs, results, lambda found: sum(len(batch) for batch in found) >= 8)
+    assert sorted(number for batch in found for number in batch) == list(range(1, 9))  # moto may swap two messages
+    assert len(found) >= 2 and all(len(batch) <= 5 for batch in found)  # 5 x 1.2 MB fit in 6 MiB
+    wait_for(lambda: settled(stream, mapping["UUID"]), what="every record acked")
+
+
 def test_filters_drop_records_that_match_none(sqs, lam, function, results, stream):
     publish(stream, ['{"kind": "keep", "n": 1}', '{"kind": "skip", "n": 2}', "plain", '{"kind": "keep", "n": 3}'])
     mapping = lam.create_event_source_mapping(

@@ -18,8 +18,33 @@ Amazon MQ for RabbitMQ: AWS's ``rmqMessagesByQueue`` event ("Using Lambda with A
 from __future__ import annotations
 
 import base64
+import json
+from collections.abc import Iterator
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, TypeVar
+
+#: Largest synchronous invocation payload, in bytes (Lambda's 6 MB): a batch that would pass it is cut.
+MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
+#: What the event adds around its records, in bytes, generously.
+_ENVELOPE_BYTES = 1024
+
+Item = TypeVar("Item")
+
+
+def within_payload(items: list[tuple[Item, dict[str, Any]]]) -> Iterator[list[tuple[Item, dict[str, Any]]]]:
+    """(message, record) pairs cut, in order, into runs whose records fit one invocation payload
+    (a record too large alone goes alone, and its invocation fails)."""
+    run: list[tuple[Item, dict[str, Any]]] = []
+    size = _ENVELOPE_BYTES
+    for item in items:
+        length = len(json.dumps(item[1])) + 2
+        if run and size + length > MAX_PAYLOAD_BYTES:
+            yield run
+            run, size = [], _ENVELOPE_BYTES
+        run.append(item)
+        size += length
+    if run:
+        yield run
 
 
 def nats_record(stream: str, subject: str, stream_seq: int, consumer_seq: int, deliveries: int, data: bytes,

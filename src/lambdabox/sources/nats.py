@@ -36,7 +36,7 @@ from typing import Any
 from lambdabox.model.arns import FunctionRef
 from lambdabox.model.broker_sources import NatsStream
 from lambdabox.model.errors import AwsError, ResourceConflict, TooManyRequests
-from lambdabox.sources.broker_records import nats_failure_record, nats_record
+from lambdabox.sources.broker_records import nats_failure_record, nats_record, within_payload
 from lambdabox.sources.filtering import RecordFilter
 from lambdabox.sources.nats_pull import Puller
 from lambdabox.sources.sqs import OK, Invoke, Outcome, Report
@@ -245,8 +245,11 @@ class NatsPoller:
                 if not mapping.keep(record):
                     await message.ack()
             pairs = [(message, record) for message, record in pairs if mapping.keep(record)]
-        if not pairs:
-            return
+        for run in within_payload(pairs):
+            await self._invoke_run(run)
+
+    async def _invoke_run(self, pairs: list[tuple[Any, dict[str, Any]]]) -> None:
+        """Invoke the function with records that fit one payload; ack, retry or give up on each."""
         payload = json.dumps({"Records": [record for _, record in pairs]}).encode()
         outcome = await self._invoke_until_run(payload)
         failed = await self._failed(outcome, pairs)

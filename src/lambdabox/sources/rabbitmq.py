@@ -24,7 +24,7 @@ from urllib.parse import unquote, urlsplit
 from lambdabox.model.arns import FunctionRef
 from lambdabox.model.broker_sources import MqBroker
 from lambdabox.model.errors import AwsError, ResourceConflict, TooManyRequests
-from lambdabox.sources.broker_records import rmq_event, rmq_message
+from lambdabox.sources.broker_records import rmq_event, rmq_message, within_payload
 from lambdabox.sources.filtering import RecordFilter
 from lambdabox.sources.sqs import OK, Invoke, Outcome, Report
 
@@ -144,8 +144,12 @@ class RabbitPoller:
                 if not mapping.keep(record):
                     await message.ack()
             pairs = [(message, record) for message, record in pairs if mapping.keep(record)]
-        if not pairs:
-            return
+        for run in within_payload(pairs):
+            await self._invoke_run(run)
+
+    async def _invoke_run(self, pairs: list[tuple[Any, dict[str, Any]]]) -> None:
+        """Invoke the function with messages that fit one payload; ack them, or requeue them after a pause."""
+        mapping = self._mapping
         event = rmq_event(mapping.source.arn, mapping.queue, mapping.vhost, [record for _, record in pairs])
         outcome = await self._invoke_until_run(json.dumps(event).encode())
         if outcome is not None and outcome.error is None:
