@@ -8,6 +8,9 @@ Every operation checks all of its input before it writes, and writes in one tran
 refused request changes nothing. After each commit that changes a mapping, `changed(scope, uuid)`
 is called so that the pollers (sources/) start, restart or stop its poller.
 
+Broker sources (NATS JetStream, Amazon MQ for RabbitMQ) take their settings from
+control/broker_mappings.py; the rest (function, tags, duplicates, state) is as for SQS.
+
 States: the stored state is where the mapping settles (Enabled or Disabled); the replies of
 Create, Update and Delete say Creating, Updating and Deleting, as AWS's do, and a Get right after
 shows the settled state.

@@ -9,6 +9,9 @@ Contract:
    `CLOSE_WAIT_S` for batches being invoked, then cancels what is left. Messages of a cancelled
    batch stay in flight and come back after the queue's visibility timeout.
 
+Broker mappings (NATS JetStream, Amazon MQ for RabbitMQ) get their pollers from sources/brokers.py;
+once such a mapping is deleted, its broker drops what it kept for it (a NATS durable consumer).
+
 SQS is reached with boto3 at the configured endpoint, with the server's own AWS credentials
 (environment, shared files, instance role: boto3's usual chain); with an endpoint configured and no
 credentials at all, placeholder ones, which local peers (moto, ElasticMQ, LocalStack) accept.
