@@ -79,6 +79,7 @@ from lambdabox.sandbox.identities import Identities
 from lambdabox.sandbox.network import FunctionNetworks, NetworkUnavailable
 from lambdabox.settings import Settings, host_architecture
 from lambdabox.sources.pollers import Pollers, SqsClients
+from lambdabox.sources.stream_pollers import StreamClients, StreamEndpoints
 from lambdabox.store.blobs import BlobStore
 from lambdabox.store.records import RecordStore
 from lambdabox.store.sealed import Sealer, load_key
@@ -234,7 +235,10 @@ def build_app(settings: Settings) -> Starlette:
         stream.write(message)
         stream.close()
 
-    pollers = Pollers(store, invoker, SqsClients(settings.sqs_endpoint_url), mapping_log)
+    streams = StreamClients(StreamEndpoints(
+        settings.kinesis_endpoint_url, settings.dynamodb_endpoint_url, settings.sqs_endpoint_url, settings.sns_endpoint_url,
+    ))
+    pollers = Pollers(store, invoker, SqsClients(settings.sqs_endpoint_url), mapping_log, streams)
     control = ControlPlane(
         functions=Functions(
             store, blobs, links, secrets, activator.submit, host_architecture(), runtimes.problem, settings.networks

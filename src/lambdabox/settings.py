@@ -68,6 +68,9 @@ class Settings:
     #: Endpoints of the SQS and SNS that destinations and dead-letter queues reach (None: AWS's own).
     sqs_endpoint_url: str | None = None
     sns_endpoint_url: str | None = None
+    #: Endpoints of the Kinesis and DynamoDB Streams that stream event source mappings read (None: AWS's own).
+    kinesis_endpoint_url: str | None = None
+    dynamodb_endpoint_url: str | None = None
     #: Output one execution environment may log, in bytes per second, and its largest burst, in bytes;
     #: beyond them output is dropped, with a line in the log saying so.
     log_rate_bytes_per_s: int = 2 * 1024 * 1024

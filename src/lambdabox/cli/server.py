@@ -176,6 +176,16 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="SNS endpoint for destinations and dead-letter queues (default: $LAMBDABOX_SNS_ENDPOINT_URL, else AWS's)",
     )
     command.add_argument(
+        "--kinesis-endpoint-url",
+        default=os.environ.get("LAMBDABOX_KINESIS_ENDPOINT_URL") or None,
+        help="Kinesis endpoint that stream event source mappings read (default: $LAMBDABOX_KINESIS_ENDPOINT_URL, else AWS's)",
+    )
+    command.add_argument(
+        "--dynamodb-endpoint-url",
+        default=os.environ.get("LAMBDABOX_DYNAMODB_ENDPOINT_URL") or None,
+        help="DynamoDB Streams endpoint that stream event source mappings read (default: $LAMBDABOX_DYNAMODB_ENDPOINT_URL, else AWS's)",
+    )
+    command.add_argument(
         "--log-rate",
         default="2",
         metavar="MB_PER_SECOND",
@@ -249,6 +259,8 @@ def run(arguments: argparse.Namespace) -> int:
         async_concurrency=arguments.async_concurrency,
         sqs_endpoint_url=arguments.sqs_endpoint_url,
         sns_endpoint_url=arguments.sns_endpoint_url,
+        kinesis_endpoint_url=arguments.kinesis_endpoint_url,
+        dynamodb_endpoint_url=arguments.dynamodb_endpoint_url,
         log_rate_bytes_per_s=int(_positive("--log-rate", arguments.log_rate) * 1024 * 1024),
         log_burst_bytes=_burst_bytes(arguments.log_burst),
         log_retention_days=_retention_days(arguments.log_retention_days),

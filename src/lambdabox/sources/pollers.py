@@ -28,7 +28,10 @@ from lambdabox.invoke.invoker import Invoker
 from lambdabox.model.arns import FunctionRef, Scope
 from lambdabox.model.event_sources import parse_source
 from lambdabox.sources.filtering import record_filter
-from lambdabox.sources.sqs import OK, Outcome, SqsMapping, SqsPoller
+from lambdabox.model.stream_sources import parse_stream
+from lambdabox.sources.sqs import OK, Outcome, Report, SqsMapping, SqsPoller
+from lambdabox.sources.stream_pollers import StreamClients, StreamEndpoints, forget, stream_poller
+from lambdabox.sources.streams import StreamPoller
 from lambdabox.store.records import RecordStore
 
 log = logging.getLogger(__name__)
@@ -73,14 +76,17 @@ class SqsClients:
 
 
 class Pollers:
-    def __init__(self, store: RecordStore, invoker: Invoker, clients: SqsClients, function_log: FunctionLog = _no_log) -> None:
-        """`function_log` gets a line each time a mapping's LastProcessingResult turns to a problem."""
+    def __init__(self, store: RecordStore, invoker: Invoker, clients: SqsClients, function_log: FunctionLog = _no_log,
+                 streams: StreamClients | None = None) -> None:
+        """`function_log` gets a line each time a mapping's LastProcessingResult turns to a problem; `streams`
+        reach Kinesis, DynamoDB Streams and OnFailure destinations (sources/stream_pollers.py)."""
         self._function_log = function_log
+        self._streams = streams or StreamClients(StreamEndpoints())
         self._store = store
         self._invoker = invoker
         self._clients = clients
         self._executor = ThreadPoolExecutor(SQS_THREADS, thread_name_prefix="sqs-poller")
-        self._running: dict[Key, tuple[SqsPoller, asyncio.Task]] = {}
+        self._running: dict[Key, tuple[SqsPoller | StreamPoller, asyncio.Task]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
 
@@ -101,6 +107,8 @@ class Pollers:
         if current is not None:
             current[0].stop()
         body = mappings.stored(self._store, scope, mapping_uuid)
+        if body is None:
+            forget(self._store, scope, mapping_uuid)
         if body is None or body["config"]["State"] != "Enabled":
             return
         poller = self._poller(scope, body)
@@ -114,8 +122,12 @@ class Pollers:
         if not done.cancelled() and done.exception() is not None:
             log.error("event source mapping %s: poller failed", key[2], exc_info=done.exception())
 
-    def _poller(self, scope: Scope, body: dict[str, Any]) -> SqsPoller:
+    def _poller(self, scope: Scope, body: dict[str, Any]) -> SqsPoller | StreamPoller:
         config, function = body["config"], body["function"]
+        stream = parse_stream(config["EventSourceArn"])
+        if stream is not None:
+            report = self._reporter(scope, config["UUID"], function["name"])
+            return stream_poller(self._store, scope, body, stream, self._streams, self._executor, self._invoke, report)
         queue = parse_source(config["EventSourceArn"])
         scaling = config.get("ScalingConfig", {}).get("MaximumConcurrency", DEFAULT_CONCURRENCY)
         mapping = SqsMapping(
@@ -129,14 +141,20 @@ class Pollers:
             keep=record_filter(config.get("FilterCriteria")),
         )
 
+        report = self._reporter(scope, mapping.uuid, mapping.function.name)
+        return SqsPoller(mapping, self._clients.for_region(queue.scope.region), self._executor, self._invoke, report)
+
+    def _reporter(self, scope: Scope, mapping_uuid: str, function_name: str) -> Report:
+        """Records a mapping's LastProcessingResult, with a line in the function's log when it turns to a problem."""
+
         def record(result: str) -> None:
-            if mappings.record_result(self._store, scope, mapping.uuid, result) and result != OK:
-                self._function_log(scope, mapping.function.name, f"event source mapping {mapping.uuid}: {result}")
+            if mappings.record_result(self._store, scope, mapping_uuid, result) and result != OK:
+                self._function_log(scope, function_name, f"event source mapping {mapping_uuid}: {result}")
 
         async def report(result: str) -> None:
             await asyncio.to_thread(record, result)
 
-        return SqsPoller(mapping, self._clients.for_region(queue.scope.region), self._executor, self._invoke, report)
+        return report
 
     async def _invoke(self, ref: FunctionRef, payload: bytes) -> Outcome:
         run = await self._invoker.run(ref, payload, str(uuid.uuid4()))
