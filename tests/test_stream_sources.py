@@ -406,3 +406,67 @@ def test_dynamodb_stream_records_have_aws_shape_and_filters_apply(lam, sqs, moto
     assert block["StreamViewType"] == "NEW_AND_OLD_IMAGES"
     assert isinstance(block["ApproximateCreationDateTime"], (int, float)) and block["SequenceNumber"]
     assert isinstance(block["SizeBytes"], int)
+
+
+def test_parallelization_keeps_the_order_of_each_partition_key(lam, sqs, kinesis, function, results, unique):
+    arn = make_stream(kinesis, unique("parallel"))
+    sent = [(f"key-{number % 4}", f"{number % 4}:{number}") for number in range(80)]
+    for key, value in sent:
+        kinesis.put_record(StreamARN=arn, Data=value.encode(), PartitionKey=key)
+    lam.create_event_source_mapping(EventSourceArn=arn, FunctionName=function, StartingPosition="TRIM_HORIZON",
+                                    BatchSize=40, ParallelizationFactor=4)
+    found = batches(sqs, results, lambda found: len(delivered(found)) >= 80)
+    values = delivered(found)
+    assert sorted(values) == sorted(value for _, value in sent)  # Each once.
+    for key in range(4):
+        mine = [value for value in values if value.startswith(f"{key}:")]
+        assert mine == [value for _, value in sent if value.startswith(f"{key}:")]
+    # Batches were split by key into lanes: no batch holds every key.
+    assert all(len({value.split(":")[0] for value in data_of(batch)}) < 4 for batch in found)
+
+
+def test_deleting_a_mapping_deletes_its_checkpoints_and_bad_filters_are_refused(
+        stream_server, lam, sqs, kinesis, function, results, unique):
+    arn = make_stream(kinesis, unique("forgotten"))
+    for pattern in ('{"data": "plain"}', "not json", json.dumps({"dynamodb": {"Keys": 5}})):
+        assert aws_error(lam.create_event_source_mapping, EventSourceArn=arn, FunctionName=function,
+                         StartingPosition="TRIM_HORIZON", FilterCriteria={"Filters": [{"Pattern": pattern}]}) == (
+            400, "InvalidParameterValueException", "Invalid filter pattern definition.")
+    kinesis.put_record(StreamARN=arn, Data=b"once", PartitionKey="k")
+    mapping = lam.create_event_source_mapping(EventSourceArn=arn, FunctionName=function, StartingPosition="TRIM_HORIZON")
+    assert delivered(batches(sqs, results, lambda found: len(found) >= 1)) == ["once"]
+    time.sleep(1)
+    lam.delete_event_source_mapping(UUID=mapping["UUID"])
+    time.sleep(1)
+    # A new mapping of the same stream starts from its own starting position, not the old checkpoint.
+    lam.create_event_source_mapping(EventSourceArn=arn, FunctionName=function, StartingPosition="TRIM_HORIZON")
+    assert delivered(batches(sqs, results, lambda found: len(found) >= 1)) == ["once"]
+    # The old mapping's checkpoint is gone from the store; the new one's is there.
+    import sqlite3
+
+    checkpoints = []
+    for database in Path(stream_server.data_dir).rglob("*"):
+        if database.is_file() and database.open("rb").read(15) == b"SQLite format 3":
+            with sqlite3.connect(database) as connection:
+                if connection.execute("select 1 from sqlite_master where name='records'").fetchone():
+                    checkpoints += [row[0] for row in connection.execute("select key from records where kind='esm-checkpoint'")]
+    assert checkpoints and not any(key.startswith(mapping["UUID"]) for key in checkpoints)
+
+
+def test_records_older_than_the_maximum_age_go_to_the_on_failure_queue_uninvoked(
+        lam, sqs, kinesis, function, results, unique):
+    arn = make_stream(kinesis, unique("aged"))
+    failures_url, failures_arn = make_queue(sqs, unique("failures"))
+    old = kinesis.put_record(StreamARN=arn, Data=b"old", PartitionKey="k")["SequenceNumber"]
+    time.sleep(61)
+    kinesis.put_record(StreamARN=arn, Data=b"fresh", PartitionKey="k")
+    lam.create_event_source_mapping(
+        EventSourceArn=arn, FunctionName=function, StartingPosition="TRIM_HORIZON", BatchSize=1,
+        MaximumRecordAgeInSeconds=60, DestinationConfig={"OnFailure": {"Destination": failures_arn}},
+    )
+    record = batches(sqs, failures_url, lambda found: len(found) >= 1)[0]
+    assert set(record) == {"requestContext", "version", "timestamp", "KinesisBatchInfo"}
+    assert record["requestContext"]["condition"] == "RecordAgeExceeded"
+    assert record["requestContext"]["approximateInvokeCount"] == 1
+    assert record["KinesisBatchInfo"]["startSequenceNumber"] == old
+    assert [data_of(batch) for batch in batches(sqs, results, lambda found: len(found) >= 1)] == [["fresh"]]

@@ -237,7 +237,8 @@ class StreamPoller:
         pause = RETRY_FIRST_S
         while records:
             if _too_old(records, mapping.max_age_s):
-                await self._give_up(shard_id, records, RECORD_AGE_EXCEEDED, attempts, None)
+                # As AWS records it: the count is at least 1, and no response context, even for a batch never invoked.
+                await self._give_up(shard_id, records, RECORD_AGE_EXCEEDED, max(attempts, 1), None)
                 return
             outcome = await self._invoke_until_run(json.dumps({"Records": [r.event for r in records]}).encode())
             attempts += 1
