@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -23,12 +25,13 @@ HOST_NETWORK = ["--function-network", "host"]
 
 #: Reports each batch to RESULTS; raises when a record's data (Kinesis) or item `kind` (DynamoDB) is "poison".
 REPORTER = """
-import base64, json, os, boto3
+import base64, json, os, time, boto3
 sqs = boto3.client("sqs", endpoint_url=os.environ["MOTO"], region_name=os.environ["AWS_REGION"],
                    aws_access_key_id="x", aws_secret_access_key="x")
 
 def handler(event, context):
     records = event["Records"]
+    time.sleep(float(os.environ.get("SLEEP", "0")))
     sqs.send_message(QueueUrl=os.environ["RESULTS"], MessageBody=json.dumps(records))
     for record in records:
         if "kinesis" in record and base64.b64decode(record["kinesis"]["data"]) == b"poison":
@@ -99,11 +102,11 @@ def stream_role(server: Server, name: str) -> str:
     return arn
 
 
-def make_function(server: Server, moto: str, results: str, name: str) -> str:
+def make_function(server: Server, moto: str, results: str, name: str, **variables: str) -> str:
     lam = server.client("lambda")
     lam.create_function(FunctionName=name, Runtime="python3.12", Role=stream_role(server, name + "-role"),
                         Handler="app.handler", Timeout=10, Code={"ZipFile": make_zip({"app.py": REPORTER})},
-                        Environment={"Variables": {"MOTO": moto, "RESULTS": results}})
+                        Environment={"Variables": {"MOTO": moto, "RESULTS": results, **variables}})
     lam.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig={"Delay": 0.1})
     return name
 
@@ -470,3 +473,79 @@ def test_records_older_than_the_maximum_age_go_to_the_on_failure_queue_uninvoked
     assert record["requestContext"]["approximateInvokeCount"] == 1
     assert record["KinesisBatchInfo"]["startSequenceNumber"] == old
     assert [data_of(batch) for batch in batches(sqs, results, lambda found: len(found) >= 1)] == [["fresh"]]
+
+
+def test_a_kill_9_repeats_at_most_the_batch_in_flight(tmp_path, moto, sqs, kinesis, results, unique):
+    arn = make_stream(kinesis, unique("killed"))
+    sent = [f"r{number:03d}" for number in range(300)]
+    for start in range(0, len(sent), 100):
+        kinesis.put_records(StreamARN=arn, Records=[{"Data": value.encode(), "PartitionKey": "k"} for value in sent[start:start + 100]])
+    server = Server(tmp_path / "data", extra_args=server_args(moto)).start()
+    try:
+        lam = server.client("lambda")
+        make_function(server, moto, results, "steady", SLEEP="0.05")
+        lam.create_event_source_mapping(EventSourceArn=arn, FunctionName="steady", StartingPosition="TRIM_HORIZON",
+                                        BatchSize=10)
+        found = batches(sqs, results, lambda found: len(delivered(found)) >= 80)
+        os.kill(server.pid, signal.SIGKILL)
+        server.process.wait()
+        server.process = None
+        server = Server(tmp_path / "data", port=server.port, extra_args=server_args(moto)).start()
+        found = batches(sqs, results, lambda more: len(set(delivered(found + more))) >= 300, timeout=90) + found
+    finally:
+        server.stop()
+    values = delivered(found)
+    assert set(values) == set(sent)  # None lost.
+    repeated = sorted(value for value in set(values) if values.count(value) > 1)
+    assert len(repeated) <= 10 and all(values.count(value) == 2 for value in repeated), repeated
+
+
+def test_a_dynamodb_batch_that_keeps_failing_goes_to_the_on_failure_queue(lam, sqs, moto, function, results, unique):
+    dynamodb = aws(moto, "dynamodb")
+    table = unique("failing")
+    arn = dynamodb.create_table(
+        TableName=table, KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
+    )["TableDescription"]["LatestStreamArn"]
+    failures_url, failures_arn = make_queue(sqs, unique("failures"))
+    dynamodb.put_item(TableName=table, Item={"id": {"S": "bad"}, "kind": {"S": "poison"}})
+    lam.create_event_source_mapping(EventSourceArn=arn, FunctionName=function, StartingPosition="TRIM_HORIZON",
+                                    MaximumRetryAttempts=1, DestinationConfig={"OnFailure": {"Destination": failures_arn}})
+    record = batches(sqs, failures_url, lambda found: len(found) >= 1)[0]
+    assert set(record) == {"requestContext", "responseContext", "version", "timestamp", "DDBStreamBatchInfo"}
+    assert record["requestContext"]["approximateInvokeCount"] == 2
+    info = record["DDBStreamBatchInfo"]
+    assert (info["batchSize"], info["streamArn"], info["startSequenceNumber"] == info["endSequenceNumber"]) == (1, arn, True)
+    assert time.strptime(info["approximateArrivalOfFirstRecord"], "%Y-%m-%dT%H:%M:%SZ")
+    dynamodb.put_item(TableName=table, Item={"id": {"S": "good"}, "kind": {"S": "fine"}})
+    found = batches(sqs, results, lambda found: any(r["dynamodb"]["Keys"]["id"]["S"] == "good" for b in found for r in b))
+    assert [[r["dynamodb"]["Keys"]["id"]["S"] for r in batch] for batch in found] == [["bad"], ["bad"], ["good"]]
+
+
+@pytest.mark.parametrize("answer", [
+    '"not an object"', '{"batchItemFailures": [{"itemIdentifier": "12345"}]}',
+    '{"batchItemFailures": [{"itemIdentifier": ""}]}', '{"batchItemFailures": "all"}',
+])
+def test_a_malformed_failure_report_fails_the_whole_batch(stream_server, lam, sqs, kinesis, moto, unique, answer):
+    """A hostile function names records not in the batch or answers nonsense: the whole batch is retried, nothing skipped."""
+    results = make_queue(sqs, unique("results"))[0]
+    name = unique("liar")
+    code = REPORTER + f"""
+_report = handler
+def handler(event, context):
+    _report(event, context)
+    return json.loads('{answer}')
+"""
+    lam.create_function(FunctionName=name, Runtime="python3.12", Role=stream_role(stream_server, name + "-role"),
+                        Handler="app.handler", Timeout=10, Code={"ZipFile": make_zip({"app.py": code})},
+                        Environment={"Variables": {"MOTO": moto, "RESULTS": results}})
+    lam.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig={"Delay": 0.1})
+    arn = make_stream(kinesis, unique("lied"))
+    for value in (b"a", b"b"):
+        kinesis.put_record(StreamARN=arn, Data=value, PartitionKey="k")
+    lam.create_event_source_mapping(EventSourceArn=arn, FunctionName=name, StartingPosition="TRIM_HORIZON", BatchSize=2,
+                                    MaximumBatchingWindowInSeconds=1, MaximumRetryAttempts=1,
+                                    FunctionResponseTypes=["ReportBatchItemFailures"])
+    found = batches(sqs, results, lambda found: len(found) >= 2)
+    assert [data_of(batch) for batch in found] == [["a", "b"], ["a", "b"]]
