@@ -210,6 +210,9 @@ def test_stream_settings_are_checked_with_aws_messages(lam, kinesis, function, u
         if message is not None:
             assert got[2] == message, (arguments, got)
     assert lam.list_event_source_mappings(FunctionName=function)["EventSourceMappings"] == []
+    for missing in (arn + "-gone", f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/no-table/stream/2024-01-01T00:00:00.000"):
+        assert aws_error(lam.create_event_source_mapping, FunctionName=function, EventSourceArn=missing,
+                         StartingPosition="LATEST") == (400, "InvalidParameterValueException", f"Stream not found: {missing}")
 
 
 def test_a_tenant_cannot_map_a_stream_it_is_not_granted(stream_server, lam, kinesis, function, unique):

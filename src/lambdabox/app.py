@@ -79,7 +79,7 @@ from lambdabox.sandbox.identities import Identities
 from lambdabox.sandbox.network import FunctionNetworks, NetworkUnavailable
 from lambdabox.settings import Settings, host_architecture
 from lambdabox.sources.pollers import Pollers, SqsClients
-from lambdabox.sources.stream_pollers import StreamClients, StreamEndpoints
+from lambdabox.sources.stream_pollers import StreamClients, StreamEndpoints, stream_finder
 from lambdabox.store.blobs import BlobStore
 from lambdabox.store.records import RecordStore
 from lambdabox.store.sealed import Sealer, load_key
@@ -252,7 +252,7 @@ def build_app(settings: Settings) -> Starlette:
         provisioned=ProvisionedConcurrency(store, settings.account_concurrency, lambda scope, name: provisioner.nudge()),
         permissions=Permissions(store),
         runtime_updates=RuntimeUpdates(store),
-        mappings=EventSourceMappings(store, pollers.changed),
+        mappings=EventSourceMappings(store, pollers.changed, find_stream=stream_finder(streams)),
     )
     identity = IdentityServices(Users(store, credentials), Groups(store), Sts(store, sessions))
     model = botocore.session.get_session().get_service_model("lambda")

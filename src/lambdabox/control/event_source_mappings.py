@@ -46,6 +46,8 @@ USER_INITIATED = "USER_INITIATED"
 FilterCheck = Callable[[dict[str, Any]], None]
 #: Called after a commit that created, changed or deleted a mapping: (scope, UUID).
 Changed = Callable[[Scope, str], None]
+#: Checks that a stream exists (blocking; raises AWS's "Stream not found" InvalidParameterValueException).
+FindStream = Callable[[StreamSource], None]
 
 
 def _not_found() -> ResourceNotFound:
@@ -60,8 +62,9 @@ def _check_patterns(criteria: dict[str, Any]) -> None:
 
 class EventSourceMappings:
     def __init__(self, store: RecordStore, changed: Changed = lambda scope, uuid: None,
-                 check_filters: FilterCheck = _check_patterns) -> None:
+                 check_filters: FilterCheck = _check_patterns, find_stream: FindStream = lambda source: None) -> None:
         self._store = store
+        self._find_stream = find_stream
         self._changed = changed
         self._check_filters = check_filters
 
@@ -112,6 +115,7 @@ class EventSourceMappings:
         new_uuid = str(uuid.uuid4())
         config = streams.new_config(request, source, new_uuid, mapping_arn(scope, new_uuid), ref)
         self._optional_settings(config, request)
+        self._find_stream(source)
         with self._store.transaction() as records:
             streams.require_role(records, _require_function(records, ref), source, config)
             streams.refuse_duplicate(records, scope, config, ref.name)

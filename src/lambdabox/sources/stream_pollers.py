@@ -8,12 +8,15 @@ ones when an endpoint is set and boto3 finds none, as for SQS in sources/pollers
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 
 from lambdabox.control import catalog
 from lambdabox.model.arns import FunctionRef, Scope
+from lambdabox.model.errors import InvalidParameterValue
 from lambdabox.model.stream_sources import KINESIS, StreamSource
 from lambdabox.sources.checkpoints import Checkpoints
 from lambdabox.sources.dynamodb_streams import DynamoDBStreamReader
@@ -22,6 +25,8 @@ from lambdabox.sources.kinesis import KinesisReader
 from lambdabox.sources.sqs import Invoke, Report
 from lambdabox.sources.streams import SendFailure, StreamMapping, StreamPoller
 from lambdabox.store.records import RecordStore
+
+log = logging.getLogger(__name__)
 
 #: Connections each boto3 client keeps (shards of every mapping share one client per service and region).
 POOL_CONNECTIONS = 64
@@ -92,6 +97,28 @@ def stream_poller(store: RecordStore, scope: Scope, body: dict[str, Any], source
     target = config.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
     send = _sender(clients, target, executor) if target else None
     return StreamPoller(mapping, reader, Checkpoints(store, scope, mapping.uuid), executor, invoke, report, send)
+
+
+def stream_finder(clients: StreamClients) -> Callable[[StreamSource], None]:
+    """A check that a stream exists, for Create (blocking): AWS's "Stream not found: ARN" when the service says it
+    does not; any other failure (unreachable, no credentials) lets the mapping be made, and its poller reports it."""
+
+    def find(source: StreamSource) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            if source.kind == KINESIS:
+                clients.client("kinesis", source.scope.region).describe_stream_summary(StreamName=source.name)
+            else:
+                clients.client("dynamodbstreams", source.scope.region).describe_stream(StreamArn=source.arn, Limit=1)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+                raise InvalidParameterValue(f"Stream not found: {source.arn}") from None
+            log.info("could not look up stream %s: %s", source.arn, error)
+        except BotoCoreError as error:
+            log.info("could not look up stream %s: %s", source.arn, error)
+
+    return find
 
 
 def forget(store: RecordStore, scope: Scope, mapping_uuid: str) -> None:
