@@ -93,6 +93,7 @@ def stream_poller(store: RecordStore, scope: Scope, body: dict[str, Any], source
         max_age_s=config["MaximumRecordAgeInSeconds"],
         report_failures="ReportBatchItemFailures" in config.get("FunctionResponseTypes", []),
         keep=record_filter(config.get("FilterCriteria"), source.kind),
+        tumbling_s=config.get("TumblingWindowInSeconds", 0),
     )
     target = config.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
     send = _sender(clients, target, executor) if target else None

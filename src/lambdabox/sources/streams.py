@@ -18,6 +18,10 @@ Guarantees:
    a retry; a function that cannot run at all (deleted) is reported and retried after a pause.
 5. `stop()` ends the poller between batches: a batch being invoked finishes and is checkpointed.
 6. `report(result)` is called with "OK" or "PROBLEM: ..." after each batch or failed attempt.
+7. Tumbling windows (sources/tumbling.py): a shard's records go through one lane, window by window;
+   the state each invocation answers is passed to the next and kept in the checkpoint; a window is
+   closed by a final invocation (retried until it succeeds) when a record of a later window comes,
+   or when the shard is idle past the window's end.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from lambdabox.sources.sqs import FUNCTION_FAILED, OK, Invoke, Outcome, Report
 from lambdabox.sources.stream_records import (
     RECORD_AGE_EXCEEDED, RETRIES_EXHAUSTED, StreamRecord, failure_record, reported_from,
 )
+from lambdabox.sources.tumbling import Window, answered_state, restored, too_large, window_event, window_start
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +96,8 @@ class StreamMapping:
     max_age_s: int
     report_failures: bool
     keep: RecordFilter | None = None
+    #: TumblingWindowInSeconds: 0 for none.
+    tumbling_s: int = 0
 
 
 #: Sends an OnFailure record (JSON text) to the mapping's destination; raises when it cannot.
@@ -109,6 +116,8 @@ class StreamPoller:
         self._send_failure = send_failure
         self._stopping = False
         self._shards: dict[str, asyncio.Task] = {}
+        #: Each shard's open tumbling window, when the mapping has them.
+        self._windows: dict[str, Window | None] = {}
 
     def stop(self) -> None:
         """Stop between batches (see 5. above)."""
@@ -160,10 +169,17 @@ class StreamPoller:
             try:
                 if iterator is None and not closed:
                     iterator = await self._call(lambda: self._start_iterator(shard_id))
+                    if mapping.tumbling_s:
+                        stored = await self._call(lambda: self._checkpoints.get(shard_id))
+                        self._windows[shard_id] = restored(stored.get("window"), mapping.tumbling_s)
                 pending, iterator = await self._gather(shard_id, iterator, pending)
                 closed = iterator is None
                 pause = PROBLEM_PAUSE_S
                 if not pending:
+                    window = self._windows.get(shard_id)
+                    if window is not None and (closed or time.time() >= window.end):
+                        await self._close_window(shard_id)
+                        await self._call(lambda: self._checkpoints.put(shard_id, window=None))
                     if closed:
                         return
                     await self._sleep(IDLE_POLL_S)
@@ -172,7 +188,9 @@ class StreamPoller:
                 await self._settle_batch(shard_id, batch)
                 pending = pending[len(batch):]
                 last = batch[-1].sequence
-                await self._call(lambda: self._checkpoints.put(shard_id, sequence=last))
+                window = self._windows.get(shard_id)
+                kept = window.stored() if window is not None else None
+                await self._call(lambda: self._checkpoints.put(shard_id, sequence=last, window=kept))
             except Exception as error:
                 await self._problem(error)
                 iterator, pending, closed = None, [], False  # Read again from the checkpoint.
@@ -225,10 +243,66 @@ class StreamPoller:
             batch = [record for record in batch if mapping.keep(record.event)]
         if not batch:
             return
+        if mapping.tumbling_s:
+            await self._settle_windowed(shard_id, batch)
+            return
         lanes: dict[int, list[StreamRecord]] = {}
         for record in batch:
             lanes.setdefault(_lane(record.key, mapping.parallelization), []).append(record)
         await asyncio.gather(*(self._settle(shard_id, lane) for lane in lanes.values()))
+
+    async def _settle_windowed(self, shard_id: str, batch: list[StreamRecord]) -> None:
+        """With tumbling windows (one lane: the state is the shard's): each window's records in turn; a record
+        of a later window first closes the open one."""
+        length = self._mapping.tumbling_s
+        groups: list[tuple[int, list[StreamRecord]]] = []
+        for record in batch:
+            start = window_start(record.arrival, length)
+            if groups and groups[-1][0] == start:
+                groups[-1][1].append(record)
+            else:
+                groups.append((start, [record]))
+        for start, records in groups:
+            window = self._windows.get(shard_id)
+            if window is None or window.start != start:
+                if window is not None:
+                    await self._close_window(shard_id)
+                self._windows[shard_id] = Window(start, length)
+            await self._settle(shard_id, records)
+
+    async def _close_window(self, shard_id: str, terminated_early: bool = False) -> None:
+        """The final invocation of a shard's open window (retried until it succeeds: the shard waits for it)."""
+        window = self._windows[shard_id]
+        assert window is not None
+        payload = window_event(window, [], shard_id, self._mapping.source.arn, final=True,
+                               terminated_early=terminated_early)
+        pause = RETRY_FIRST_S
+        while (await self._invoke_until_run(json.dumps(payload).encode())).error is not None:
+            await self._report(FUNCTION_FAILED)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, RETRY_MAX_S)
+        # Ended early by a state too large: the same window goes on with a fresh state.
+        self._windows[shard_id] = Window(window.start, window.length) if terminated_early else None
+
+    def _payload(self, shard_id: str, records: list[StreamRecord]) -> bytes:
+        events = [record.event for record in records]
+        window = self._windows.get(shard_id)
+        if window is None:
+            return json.dumps({"Records": events}).encode()
+        return json.dumps(window_event(window, events, shard_id, self._mapping.source.arn)).encode()
+
+    async def _keep_state(self, shard_id: str, outcome: Outcome) -> bool:
+        """With tumbling windows: keep the state the function answered; False when it answered none (a failure)."""
+        window = self._windows.get(shard_id)
+        if window is None:
+            return True
+        state = answered_state(outcome.payload)
+        if state is None:
+            return False
+        window.state = state
+        if too_large(state):
+            await self._close_window(shard_id, terminated_early=True)
+        return True
 
     async def _settle(self, shard_id: str, records: list[StreamRecord]) -> None:
         """Invoke until the records succeed or are given up on (see 3. above)."""
@@ -240,9 +314,9 @@ class StreamPoller:
                 # As AWS records it: the count is at least 1, and no response context, even for a batch never invoked.
                 await self._give_up(shard_id, records, RECORD_AGE_EXCEEDED, max(attempts, 1), None)
                 return
-            outcome = await self._invoke_until_run(json.dumps({"Records": [r.event for r in records]}).encode())
+            outcome = await self._invoke_until_run(self._payload(shard_id, records))
             attempts += 1
-            if outcome.error is None:
+            if outcome.error is None and await self._keep_state(shard_id, outcome):
                 start = reported_from(outcome.payload, records) if mapping.report_failures else len(records)
                 if start == len(records):
                     await self._report(OK)
