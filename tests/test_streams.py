@@ -274,3 +274,18 @@ def handler(event, context):
                                     FunctionResponseTypes=["ReportBatchItemFailures"])
     found = batches(sqs, results, lambda found: len(found) >= 2)
     assert [data_of(batch) for batch in found] == [["a", "b"], ["a", "b"]]
+
+
+def test_the_on_failure_record_names_the_version_an_alias_ran(lam, sqs, kinesis, function, unique):
+    version = lam.publish_version(FunctionName=function)["Version"]
+    lam.create_alias(FunctionName=function, Name="live", FunctionVersion=version)
+    arn = make_stream(kinesis, unique("aliased"))
+    failures_url, failures_arn = make_queue(sqs, unique("failures"))
+    kinesis.put_record(StreamARN=arn, Data=b"poison", PartitionKey="k")
+    mapping = lam.create_event_source_mapping(
+        EventSourceArn=arn, FunctionName=f"{function}:live", StartingPosition="TRIM_HORIZON", MaximumRetryAttempts=0,
+        DestinationConfig={"OnFailure": {"Destination": failures_arn}},
+    )
+    record = batches(sqs, failures_url, lambda found: len(found) >= 1)[0]
+    assert record["requestContext"]["functionArn"] == mapping["FunctionArn"] and mapping["FunctionArn"].endswith(":live")
+    assert record["responseContext"] == {"statusCode": 200, "executedVersion": version, "functionError": "Unhandled"}

@@ -158,7 +158,7 @@ class Pollers:
 
     async def _invoke(self, ref: FunctionRef, payload: bytes) -> Outcome:
         run = await self._invoker.run(ref, payload, str(uuid.uuid4()))
-        return Outcome(run.outcome.payload, run.outcome.error_type)
+        return Outcome(run.outcome.payload, run.outcome.error_type, run.version)
 
     async def close(self) -> None:
         # 1. No new pollers, no new batches.

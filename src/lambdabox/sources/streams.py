@@ -359,7 +359,7 @@ class StreamPoller:
         document = failure_record(
             self._reader.kind, shard_id, mapping.source.arn, records, request_id=str(uuid.uuid4()),
             function_arn=mapping.function_arn, condition=condition, invoke_count=attempts,
-            executed_version=None if outcome is None else (mapping.function.qualifier or "$LATEST"),
+            executed_version=None if outcome is None else (outcome.version or mapping.function.qualifier or "$LATEST"),
             function_error=None if outcome is None else outcome.error,
         )
         pause = PROBLEM_PAUSE_S
