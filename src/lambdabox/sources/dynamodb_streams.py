@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from lambdabox.model.stream_sources import StreamSource
-from lambdabox.sources.stream_records import DYNAMODB, StreamRecord, dynamodb_record
+from lambdabox.sources.stream_records import DYNAMODB, Shard, StreamRecord, dynamodb_record
 
 #: Most records one DynamoDB Streams GetRecords returns.
 GET_RECORDS_MAX = 1000
@@ -23,13 +23,13 @@ class DynamoDBStreamReader:
         self._client = client
         self._source = source
 
-    def shards(self) -> list[str]:
-        """The stream's shard ids, parents before children."""
-        found: list[str] = []
+    def shards(self) -> list[Shard]:
+        """The stream's shards, parents before children."""
+        found: list[Shard] = []
         arguments: dict[str, Any] = {"StreamArn": self._source.arn}
         while True:
             description = self._client.describe_stream(**arguments)["StreamDescription"]
-            found += [shard["ShardId"] for shard in description.get("Shards", [])]
+            found += [_shard(shard) for shard in description.get("Shards", [])]
             if not description.get("LastEvaluatedShardId"):
                 return found
             arguments["ExclusiveStartShardId"] = description["LastEvaluatedShardId"]
@@ -49,3 +49,8 @@ class DynamoDBStreamReader:
         answer = self._client.get_records(ShardIterator=iterator, Limit=min(limit, GET_RECORDS_MAX))
         records = [dynamodb_record(raw, self._source.arn, self._source.scope.region) for raw in answer.get("Records", [])]
         return records, answer.get("NextShardIterator")
+
+
+def _shard(shard: dict[str, Any]) -> Shard:
+    parents = tuple(parent for parent in (shard.get("ParentShardId"),) if parent)
+    return Shard(shard["ShardId"], parents, shard.get("SequenceNumberRange", {}).get("EndingSequenceNumber"))

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from lambdabox.model.stream_sources import StreamSource
-from lambdabox.sources.stream_records import KINESIS, StreamRecord, kinesis_record
+from lambdabox.sources.stream_records import KINESIS, Shard, StreamRecord, kinesis_record
 
 #: Most records one Kinesis GetRecords returns.
 GET_RECORDS_MAX = 10_000
@@ -24,12 +24,12 @@ class KinesisReader:
         self._source = source
         self._role_arn = role_arn
 
-    def shards(self) -> list[str]:
-        """The stream's shard ids, parents before children."""
-        found: list[str] = []
+    def shards(self) -> list[Shard]:
+        """The stream's shards, parents before children."""
+        found: list[Shard] = []
         answer = self._client.list_shards(StreamName=self._source.name)
         while True:
-            found += [shard["ShardId"] for shard in answer.get("Shards", [])]
+            found += [_shard(shard) for shard in answer.get("Shards", [])]
             if not answer.get("NextToken"):
                 return found
             answer = self._client.list_shards(NextToken=answer["NextToken"])
@@ -52,3 +52,8 @@ class KinesisReader:
             for raw in answer.get("Records", [])
         ]
         return records, answer.get("NextShardIterator")
+
+
+def _shard(shard: dict[str, Any]) -> Shard:
+    parents = tuple(parent for parent in (shard.get("ParentShardId"), shard.get("AdjacentParentShardId")) if parent)
+    return Shard(shard["ShardId"], parents, shard.get("SequenceNumberRange", {}).get("EndingSequenceNumber"))

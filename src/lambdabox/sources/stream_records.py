@@ -23,6 +23,16 @@ RECORD_AGE_EXCEEDED = "RecordAgeExceeded"
 
 
 @dataclass(frozen=True)
+class Shard:
+    """A shard as a stream lists it: its parents (read to their end before it), and its last sequence number
+    once it is closed (None while it is open)."""
+
+    id: str
+    parents: tuple[str, ...]
+    ending: str | None
+
+
+@dataclass(frozen=True)
 class StreamRecord:
     """One record read from a shard: its sequence number, arrival time (epoch seconds), partition key and event record."""
 

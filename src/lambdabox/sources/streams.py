@@ -44,7 +44,7 @@ from lambdabox.sources.checkpoints import Checkpoints
 from lambdabox.sources.filtering import RecordFilter
 from lambdabox.sources.sqs import FUNCTION_FAILED, OK, Invoke, Outcome, Report
 from lambdabox.sources.stream_records import (
-    RECORD_AGE_EXCEEDED, RETRIES_EXHAUSTED, StreamRecord, failure_record, reported_from,
+    RECORD_AGE_EXCEEDED, RETRIES_EXHAUSTED, Shard, StreamRecord, failure_record, reported_from,
 )
 from lambdabox.sources.tumbling import Window, answered_state, restored, too_large, window_event, window_start
 
@@ -71,7 +71,7 @@ class ShardReader(Protocol):
 
     kind: str
 
-    def shards(self) -> list[str]: ...
+    def shards(self) -> list[Shard]: ...
 
     def iterator(self, shard_id: str, kind: str, sequence: str | None = None, timestamp: float | None = None) -> str: ...
 
@@ -116,6 +116,8 @@ class StreamPoller:
         self._send_failure = send_failure
         self._stopping = False
         self._shards: dict[str, asyncio.Task] = {}
+        #: The last sequence number of each shard the stream lists as closed.
+        self._endings: dict[str, int] = {}
         #: Each shard's open tumbling window, when the mapping has them.
         self._windows: dict[str, Window | None] = {}
 
@@ -129,10 +131,12 @@ class StreamPoller:
         try:
             while not self._stopping:
                 try:
-                    for shard_id in await self._call(self._reader.shards):
-                        if shard_id not in self._shards:
-                            task = asyncio.get_running_loop().create_task(self._shard(shard_id))
-                            self._shards[shard_id] = task
+                    listed = await self._call(self._reader.shards)
+                    self._endings.update({shard.id: _number(shard.ending) for shard in listed if shard.ending})
+                    for shard in listed:
+                        if shard.id not in self._shards:
+                            task = asyncio.get_running_loop().create_task(self._shard(shard.id, shard.parents))
+                            self._shards[shard.id] = task
                     pause = PROBLEM_PAUSE_S
                     await self._sleep(SHARD_REFRESH_S)
                 except Exception as error:  # The stream is unreachable: say so, wait, try again.
@@ -158,22 +162,34 @@ class StreamPoller:
 
     # -- one shard ----------------------------------------------------------------------
 
-    async def _shard(self, shard_id: str) -> None:
-        """Read one shard batch after batch, from its checkpoint, until stopped or the shard is closed and read."""
+    async def _shard(self, shard_id: str, parents: tuple[str, ...] = ()) -> None:
+        """Read one shard batch after batch, from its checkpoint, until stopped or the shard is closed and read.
+
+        A shard made by a split or merge waits until its parents (those still listed) are read to their end,
+        so records of a partition key stay in order across a resharding.
+        """
+        waited = [self._shards[parent] for parent in parents if parent in self._shards]
+        if waited:
+            await asyncio.gather(*waited, return_exceptions=True)
         mapping = self._mapping
         iterator: str | None = None
         closed = False
+        read_to = 0  # The highest sequence number read from the shard.
         pending: list[StreamRecord] = []
         pause = PROBLEM_PAUSE_S
         while not self._stopping:
             try:
                 if iterator is None and not closed:
                     iterator = await self._call(lambda: self._start_iterator(shard_id))
+                    stored = await self._call(lambda: self._checkpoints.get(shard_id))
+                    read_to = _number(stored.get("sequence"))
                     if mapping.tumbling_s:
-                        stored = await self._call(lambda: self._checkpoints.get(shard_id))
                         self._windows[shard_id] = restored(stored.get("window"), mapping.tumbling_s)
                 pending, iterator = await self._gather(shard_id, iterator, pending)
-                closed = iterator is None
+                if pending:
+                    read_to = max(read_to, _number(pending[-1].sequence))
+                # The end of a shard: no next iterator, or a closed shard read up to its last sequence number.
+                closed = iterator is None or (shard_id in self._endings and read_to >= self._endings[shard_id])
                 pause = PROBLEM_PAUSE_S
                 if not pending:
                     window = self._windows.get(shard_id)
@@ -381,6 +397,14 @@ def _lane(key: str, lanes: int) -> int:
     if lanes <= 1:
         return 0
     return int.from_bytes(hashlib.md5(key.encode()).digest()[:8], "big") % lanes
+
+
+def _number(sequence: str | None) -> int:
+    """A sequence number as a number (Kinesis and DynamoDB Streams write them in decimal); 0 for none."""
+    try:
+        return int(sequence or 0)
+    except ValueError:
+        return 0
 
 
 def _too_old(records: list[StreamRecord], max_age_s: int) -> bool:
