@@ -305,3 +305,47 @@ def test_a_split_stream_is_read_to_the_end_of_its_closed_parent(stream_server, l
     lam.create_event_source_mapping(EventSourceArn=arn, FunctionName=name, StartingPosition="TRIM_HORIZON", BatchSize=1)
     found = batches(sqs, results, lambda found: len(delivered(found)) >= 20)
     assert delivered(found) == [f"parent-{n}" for n in range(15)] + [f"child-{n}" for n in range(5)]
+
+
+def test_a_batch_that_would_pass_6_mb_is_cut(stream_server, lam, sqs, kinesis, moto, unique):
+    """Eight records of 900 KB (1.2 MB each in base64) fit no single invocation: they come in batches under 6 MiB, in order."""
+    results = make_queue(sqs, unique("results"))[0]
+    name = unique("large")
+    code = """
+import base64, json, os, boto3
+sqs = boto3.client("sqs", endpoint_url=os.environ["MOTO"], region_name=os.environ["AWS_REGION"],
+                   aws_access_key_id="x", aws_secret_access_key="x")
+
+def handler(event, context):
+    sizes = [base64.b64decode(record["kinesis"]["data"])[:1].decode() for record in event["Records"]]
+    sqs.send_message(QueueUrl=os.environ["RESULTS"], MessageBody=json.dumps(sizes))
+"""
+    lam.create_function(FunctionName=name, Runtime="python3.12", Role=stream_role(stream_server, name + "-role"),
+                        Handler="app.handler", Timeout=10, MemorySize=512, Code={"ZipFile": make_zip({"app.py": code})},
+                        Environment={"Variables": {"MOTO": moto, "RESULTS": results}})
+    lam.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig={"Delay": 0.1})
+    arn = make_stream(kinesis, unique("large"))
+    for number in range(8):
+        kinesis.put_record(StreamARN=arn, Data=str(number).encode() * 900_000, PartitionKey="k")
+    lam.create_event_source_mapping(EventSourceArn=arn, FunctionName=name, StartingPosition="TRIM_HORIZON",
+                                    BatchSize=10, MaximumBatchingWindowInSeconds=1)
+    found = batches(sqs, results, lambda found: sum(len(batch) for batch in found) >= 8, timeout=60)
+    assert [value for batch in found for value in batch] == [str(number) for number in range(8)]
+    assert len(found) >= 2 and all(len(batch) <= 5 for batch in found)  # 5 × 1.2 MB is under 6 MiB; 6 is not.
+
+
+def test_a_disabled_mapping_resumes_from_its_checkpoint_when_enabled(lam, sqs, kinesis, function, results, unique):
+    arn = make_stream(kinesis, unique("paused"))
+    mapping = lam.create_event_source_mapping(EventSourceArn=arn, FunctionName=function, StartingPosition="TRIM_HORIZON")
+    kinesis.put_record(StreamARN=arn, Data=b"first", PartitionKey="k")
+    assert delivered(batches(sqs, results, lambda found: len(found) >= 1)) == ["first"]
+    time.sleep(1)  # The checkpoint is written after the batch settles.
+    lam.update_event_source_mapping(UUID=mapping["UUID"], Enabled=False)
+    time.sleep(1)
+    kinesis.put_record(StreamARN=arn, Data=b"while-disabled", PartitionKey="k")
+    time.sleep(2)
+    assert delivered(batches(sqs, results, lambda found: True)) == []
+    lam.update_event_source_mapping(UUID=mapping["UUID"], Enabled=True)
+    kinesis.put_record(StreamARN=arn, Data=b"after", PartitionKey="k")
+    found = batches(sqs, results, lambda found: len(delivered(found)) >= 2)
+    assert delivered(found) == ["while-disabled", "after"]

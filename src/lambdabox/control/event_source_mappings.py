@@ -171,15 +171,13 @@ class EventSourceMappings:
         mapping_uuid = request["UUID"]
         named = request.get("FunctionName")
         ref = parse_function_ref(named, scope) if named else None
+        with self._store.reading() as records:
+            stream = parse_stream(_load(records, scope, mapping_uuid)["config"]["EventSourceArn"])
+        if stream is not None:
+            return self._update_stream_mapping(scope, mapping_uuid, request, stream, ref)
         with self._store.transaction() as records:
             body = _load(records, scope, mapping_uuid)
             config = dict(body["config"])
-            stream = parse_stream(config["EventSourceArn"])
-            if stream is not None:
-                body["config"] = self._update_stream(records, scope, body, config, request, stream, ref)
-                records.put(MAPPING, namespace(scope), mapping_uuid, body)
-                self._changed(scope, mapping_uuid)
-                return {**body["config"], "State": "Updating"}
             source = event_sources.parse_source(config["EventSourceArn"])
             event_sources.check_sqs_settings({k: v for k, v in request.items() if k != "UUID"}, source)
             for name in ("BatchSize", "MaximumBatchingWindowInSeconds"):
@@ -201,6 +199,16 @@ class EventSourceMappings:
             records.put(MAPPING, namespace(scope), mapping_uuid, body)
         self._changed(scope, mapping_uuid)
         return {**config, "State": "Updating"}
+
+    def _update_stream_mapping(self, scope: Scope, mapping_uuid: str, request: dict[str, Any], source: StreamSource,
+                               ref: FunctionRef | None) -> dict[str, Any]:
+        """Update for a Kinesis or DynamoDB stream: one transaction, then `changed` once it is committed."""
+        with self._store.transaction() as records:
+            body = _load(records, scope, mapping_uuid)
+            body["config"] = self._update_stream(records, scope, body, dict(body["config"]), request, source, ref)
+            records.put(MAPPING, namespace(scope), mapping_uuid, body)
+        self._changed(scope, mapping_uuid)
+        return {**body["config"], "State": "Updating"}
 
     def _update_stream(self, records: Records, scope: Scope, body: dict[str, Any], config: dict[str, Any],
                        request: dict[str, Any], source: StreamSource, ref: FunctionRef | None) -> dict[str, Any]:

@@ -186,6 +186,8 @@ class StreamPoller:
                     if mapping.tumbling_s:
                         self._windows[shard_id] = restored(stored.get("window"), mapping.tumbling_s)
                 pending, iterator = await self._gather(shard_id, iterator, pending)
+                if self._stopping:
+                    return  # Records read but not yet invoked are read again from the checkpoint.
                 if pending:
                     read_to = max(read_to, _number(pending[-1].sequence))
                 # The end of a shard: no next iterator, or a closed shard read up to its last sequence number.
