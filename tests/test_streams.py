@@ -349,3 +349,18 @@ def test_a_disabled_mapping_resumes_from_its_checkpoint_when_enabled(lam, sqs, k
     kinesis.put_record(StreamARN=arn, Data=b"after", PartitionKey="k")
     found = batches(sqs, results, lambda found: len(delivered(found)) >= 2)
     assert delivered(found) == ["while-disabled", "after"]
+
+
+def test_at_timestamp_starts_at_the_given_time(lam, sqs, kinesis, function, results, unique):
+    import datetime
+
+    arn = make_stream(kinesis, unique("timed"))
+    kinesis.put_record(StreamARN=arn, Data=b"before", PartitionKey="k")
+    time.sleep(1.5)
+    since = datetime.datetime.now(datetime.timezone.utc)
+    time.sleep(0.5)
+    kinesis.put_record(StreamARN=arn, Data=b"since", PartitionKey="k")
+    mapping = lam.create_event_source_mapping(EventSourceArn=arn, FunctionName=function, StartingPosition="AT_TIMESTAMP",
+                                              StartingPositionTimestamp=since)
+    assert abs(mapping["StartingPositionTimestamp"].timestamp() - since.timestamp()) < 1
+    assert delivered(batches(sqs, results, lambda found: len(found) >= 1)) == ["since"]
