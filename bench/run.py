@@ -17,6 +17,8 @@ cases, in order (each in bench/cases/):
   scale_out   new environments per second under a burst of concurrent invokes on a cold function
   sqs_source  an SQS event source mapping on moto's server: records/s at BatchSize 100, send-to-invoke latency
               (with a server and a moto of its own)
+  kinesis_source  a Kinesis event source mapping on moto's server: records/s at BatchSize 100, one shard and four
+              (with a server and a moto of its own)
 """
 
 from __future__ import annotations
@@ -36,11 +38,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from bench.cases import async_flow, density, latency, scale_out, snapstart, sqs_source, throughput  # noqa: E402
+from bench.cases import kinesis_source  # noqa: E402
 from bench.suite import FULL, SMOKE, Context, Outcome, Row  # noqa: E402
 from support import Server  # noqa: E402  (the tests' server process, reused)
 
 #: The cases in the order they run; each deletes its functions before the next begins.
-CASES = [latency, snapstart, async_flow, throughput, density, scale_out, sqs_source]
+CASES = [latency, snapstart, async_flow, throughput, density, scale_out, sqs_source, kinesis_source]
 
 
 def main() -> int:
