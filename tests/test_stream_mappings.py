@@ -56,7 +56,11 @@ def test_stream_settings_are_checked_with_aws_messages(lam, kinesis, function, u
         (dict(EventSourceArn=arn, StartingPosition="LATEST", ScalingConfig={"MaximumConcurrency": 5}), 400,
          "InvalidParameterValueException", "Unsupported ScalingConfig parameter for given event source mapping type."),
         (dict(EventSourceArn=arn, StartingPosition="LATEST",
-              DestinationConfig={"OnFailure": {"Destination": f"arn:aws:s3:::bucket"}}), 400, None, None),
+              DestinationConfig={"OnFailure": {"Destination": "arn:aws:s3:::bucket"}}), 400, "InvalidParameterValueException",
+         "Lambdabox does not support Amazon S3 OnFailure destinations yet."),
+        (dict(EventSourceArn=arn, StartingPosition="LATEST",
+              DestinationConfig={"OnFailure": {"Destination": "arn:aws:lambda:us-east-1:000000000000:function:f"}}), 400,
+         "InvalidParameterValueException", None),
     ]
     for arguments, status, code, message in cases:
         got = aws_error(lam.create_event_source_mapping, FunctionName=function, **arguments)

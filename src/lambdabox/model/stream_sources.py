@@ -157,6 +157,8 @@ def check_destination(target: str, source: StreamSource) -> None:
     (on AWS the execution role would decide).
     """
     match = _DESTINATION_ARN.match(target)
+    if match is None and target.startswith("arn:aws:s3:"):
+        raise InvalidParameterValue("Lambdabox does not support Amazon S3 OnFailure destinations yet.")
     if match is None:
         raise InvalidParameterValue(f"The provided destination config DestinationConfig(onSuccess=null, "
                                     f"onFailure=OnFailure(destination={target})) is invalid.")

@@ -9,6 +9,9 @@ Contract:
    `CLOSE_WAIT_S` for batches being invoked, then cancels what is left. Messages of a cancelled
    batch stay in flight and come back after the queue's visibility timeout.
 
+Stream mappings (Kinesis, DynamoDB Streams) get a StreamPoller (sources/streams.py, built in
+sources/stream_pollers.py); the contract above holds for them too, with checkpoints instead of visibility.
+
 SQS is reached with boto3 at the configured endpoint, with the server's own AWS credentials
 (environment, shared files, instance role: boto3's usual chain); with an endpoint configured and no
 credentials at all, placeholder ones, which local peers (moto, ElasticMQ, LocalStack) accept.
