@@ -60,7 +60,8 @@ def moto():
 
 
 def server_args(moto: str) -> list[str]:
-    return ["--sqs-endpoint-url", moto, "--kinesis-endpoint-url", moto, "--dynamodb-endpoint-url", moto, *HOST_NETWORK]
+    return ["--sqs-endpoint-url", moto, "--sns-endpoint-url", moto, "--kinesis-endpoint-url", moto,
+            "--dynamodb-endpoint-url", moto, *HOST_NETWORK]
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +97,7 @@ def stream_role(server: Server, name: str) -> str:
     arn = lambda_role(server, name)
     server.client("iam").put_role_policy(RoleName=name, PolicyName="streams", PolicyDocument=json.dumps({
         "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Action": ["kinesis:*", "dynamodb:*", "sqs:*"], "Resource": "*"}],
+        "Statement": [{"Effect": "Allow", "Action": ["kinesis:*", "dynamodb:*", "sqs:*", "sns:Publish"], "Resource": "*"}],
     }))
     return arn
 

@@ -364,3 +364,17 @@ def test_at_timestamp_starts_at_the_given_time(lam, sqs, kinesis, function, resu
                                               StartingPositionTimestamp=since)
     assert abs(mapping["StartingPositionTimestamp"].timestamp() - since.timestamp()) < 1
     assert delivered(batches(sqs, results, lambda found: len(found) >= 1)) == ["since"]
+
+
+def test_an_sns_on_failure_destination_gets_the_record(lam, sqs, kinesis, moto, function, unique):
+    sns = aws(moto, "sns")
+    topic = sns.create_topic(Name=unique("failures"))["TopicArn"]
+    inbox_url, inbox_arn = make_queue(sqs, unique("inbox"))
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=inbox_arn, Attributes={"RawMessageDelivery": "true"})
+    arn = make_stream(kinesis, unique("to-sns"))
+    kinesis.put_record(StreamARN=arn, Data=b"poison", PartitionKey="k")
+    lam.create_event_source_mapping(EventSourceArn=arn, FunctionName=function, StartingPosition="TRIM_HORIZON",
+                                    MaximumRetryAttempts=0, DestinationConfig={"OnFailure": {"Destination": topic}})
+    record = batches(sqs, inbox_url, lambda found: len(found) >= 1)[0]
+    assert record["requestContext"]["condition"] == "RetryAttemptsExhausted"
+    assert record["KinesisBatchInfo"]["batchSize"] == 1 and record["KinesisBatchInfo"]["streamArn"] == arn
