@@ -30,8 +30,8 @@ from lambdabox.control import event_source_mappings as mappings
 from lambdabox.invoke.invoker import Invoker
 from lambdabox.model.arns import FunctionRef, Scope
 from lambdabox.model.event_sources import parse_source
-from lambdabox.sources.filtering import record_filter
 from lambdabox.model.stream_sources import parse_stream
+from lambdabox.sources.filtering import record_filter
 from lambdabox.sources.sqs import OK, Outcome, Report, SqsMapping, SqsPoller
 from lambdabox.sources.stream_pollers import StreamClients, StreamEndpoints, forget, stream_poller
 from lambdabox.sources.streams import StreamPoller
@@ -143,7 +143,6 @@ class Pollers:
             concurrency=1 if queue.fifo else scaling,
             keep=record_filter(config.get("FilterCriteria")),
         )
-
         report = self._reporter(scope, mapping.uuid, mapping.function.name)
         return SqsPoller(mapping, self._clients.for_region(queue.scope.region), self._executor, self._invoke, report)
 
