@@ -95,3 +95,13 @@ def test_a_tenant_cannot_map_a_stream_it_is_not_granted(stream_server, lam, kine
                                 StartingPosition="LATEST", DestinationConfig={"OnFailure": {"Destination": other_queue}})
     assert (status, code) == (400, "InvalidParameterValueException")
     assert lam.list_event_source_mappings(EventSourceArn=arn)["EventSourceMappings"] == []
+    # Nor by an Update: a refused one changes nothing.
+    mapping = lam.create_event_source_mapping(EventSourceArn=arn, FunctionName=function, StartingPosition="LATEST")
+    status, code, _ = aws_error(lam.update_event_source_mapping, UUID=mapping["UUID"], BatchSize=7,
+                                DestinationConfig={"OnFailure": {"Destination": other_queue}})
+    assert (status, code) == (400, "InvalidParameterValueException")
+    status, code, _ = aws_error(lam.update_event_source_mapping, UUID=mapping["UUID"], FunctionName=bare)
+    assert (status, code) == (400, "InvalidParameterValueException")
+    kept = lam.get_event_source_mapping(UUID=mapping["UUID"])
+    assert (kept["BatchSize"], kept["DestinationConfig"], kept["FunctionArn"]) == (100, {"OnFailure": {}}, mapping["FunctionArn"])
+    lam.delete_event_source_mapping(UUID=mapping["UUID"])
