@@ -18,6 +18,8 @@ cases, in order (each in bench/cases/):
   sqs_source  an SQS event source mapping on moto's server: records/s at BatchSize 100, send-to-invoke latency
   nats_source a NATS JetStream mapping on the machine's NATS: records/s at BatchSize 100, publish-to-invoke latency
               (with a server and a moto of its own)
+  kinesis_source  a Kinesis event source mapping on moto's server: records/s at BatchSize 100, one shard and four
+              (with a server and a moto of its own)
 """
 
 from __future__ import annotations
@@ -36,12 +38,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from bench.cases import async_flow, density, latency, nats_source, scale_out, snapstart, sqs_source, throughput  # noqa: E402
+from bench.cases import (  # noqa: E402
+    async_flow, density, kinesis_source, latency, nats_source, scale_out, snapstart, sqs_source, throughput,
+)
 from bench.suite import FULL, SMOKE, Context, Outcome, Row  # noqa: E402
 from support import Server  # noqa: E402  (the tests' server process, reused)
 
 #: The cases in the order they run; each deletes its functions before the next begins.
-CASES = [latency, snapstart, async_flow, throughput, density, scale_out, sqs_source, nats_source]
+CASES = [latency, snapstart, async_flow, throughput, density, scale_out, sqs_source, kinesis_source, nats_source]
 
 
 def main() -> int:

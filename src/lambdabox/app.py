@@ -82,6 +82,7 @@ from lambdabox.sandbox.network import FunctionNetworks, NetworkUnavailable
 from lambdabox.settings import Settings, host_architecture
 from lambdabox.sources.brokers import BrokerPollers
 from lambdabox.sources.pollers import Pollers, SqsClients
+from lambdabox.sources.stream_pollers import StreamClients, StreamEndpoints, stream_finder
 from lambdabox.store.blobs import BlobStore
 from lambdabox.store.records import RecordStore
 from lambdabox.store.sealed import Sealer, load_key
@@ -239,7 +240,10 @@ def build_app(settings: Settings) -> UrlFront:
 
     sqs_clients = SqsClients(settings.sqs_endpoint_url)
     brokers = BrokerPollers(settings.nats_url, settings.rabbitmq_brokers, sqs_clients)
-    pollers = Pollers(store, invoker, sqs_clients, mapping_log, brokers)
+    streams = StreamClients(StreamEndpoints(
+        settings.kinesis_endpoint_url, settings.dynamodb_endpoint_url, settings.sqs_endpoint_url, settings.sns_endpoint_url,
+    ))
+    pollers = Pollers(store, invoker, sqs_clients, mapping_log, brokers, streams)
     control = ControlPlane(
         functions=Functions(
             store, blobs, links, secrets, activator.submit, host_architecture(), runtimes.problem, settings.networks
@@ -253,7 +257,8 @@ def build_app(settings: Settings) -> UrlFront:
         provisioned=ProvisionedConcurrency(store, settings.account_concurrency, lambda scope, name: provisioner.nudge()),
         permissions=Permissions(store),
         runtime_updates=RuntimeUpdates(store),
-        mappings=EventSourceMappings(store, pollers.changed, brokers=tuple(settings.rabbitmq_brokers)),
+        mappings=EventSourceMappings(store, pollers.changed, brokers=tuple(settings.rabbitmq_brokers),
+                                     find_stream=stream_finder(streams)),
         urls=FunctionUrls(store, settings.function_url),
     )
     identity = IdentityServices(Users(store, credentials), Groups(store), Sts(store, sessions))

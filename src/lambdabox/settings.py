@@ -72,6 +72,9 @@ class Settings:
     nats_url: str = "nats://127.0.0.1:4222"
     #: Amazon MQ for RabbitMQ brokers mappings may read: broker ARN -> AMQP URL (with credentials); no other.
     rabbitmq_brokers: dict[str, str] = field(default_factory=dict)
+    #: Endpoints of the Kinesis and DynamoDB Streams that stream event source mappings read (None: AWS's own).
+    kinesis_endpoint_url: str | None = None
+    dynamodb_endpoint_url: str | None = None
     #: Output one execution environment may log, in bytes per second, and its largest burst, in bytes;
     #: beyond them output is dropped, with a line in the log saying so.
     log_rate_bytes_per_s: int = 2 * 1024 * 1024

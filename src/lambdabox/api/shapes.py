@@ -61,6 +61,9 @@ def decode(shape: Shape, value: Any, where: str) -> Any:
             decode(shape.key, k, f"{where} key"): decode(shape.value, v, f"{where}.{k}")
             for k, v in value.items() if v is not None
         }
+    if kind == "timestamp" and isinstance(value, int | float) and not isinstance(value, bool):
+        # REST-JSON sends a timestamp as epoch seconds (botocore's default), or as text.
+        return value
     if kind == "string" or kind == "timestamp":
         if not isinstance(value, str):
             raise _parse_error(f"Cannot deserialize {where}: expected a string, got {_type_name(value)}")

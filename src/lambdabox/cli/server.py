@@ -194,6 +194,16 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="domain of function URLs' host names, ID.lambda-url.REGION.DOMAIN (default: %(default)s)",
     )
     command.add_argument(
+        "--kinesis-endpoint-url",
+        default=os.environ.get("LAMBDABOX_KINESIS_ENDPOINT_URL") or None,
+        help="Kinesis endpoint that stream event source mappings read (default: $LAMBDABOX_KINESIS_ENDPOINT_URL, else AWS's)",
+    )
+    command.add_argument(
+        "--dynamodb-endpoint-url",
+        default=os.environ.get("LAMBDABOX_DYNAMODB_ENDPOINT_URL") or None,
+        help="DynamoDB Streams endpoint that stream event source mappings read (default: $LAMBDABOX_DYNAMODB_ENDPOINT_URL, else AWS's)",
+    )
+    command.add_argument(
         "--log-rate",
         default="2",
         metavar="MB_PER_SECOND",
@@ -288,6 +298,8 @@ def run(arguments: argparse.Namespace) -> int:
         nats_url=arguments.nats_url,
         rabbitmq_brokers=_rabbitmq_brokers(arguments.rabbitmq_broker),
         url_domain=arguments.url_domain,
+        kinesis_endpoint_url=arguments.kinesis_endpoint_url,
+        dynamodb_endpoint_url=arguments.dynamodb_endpoint_url,
         log_rate_bytes_per_s=int(_positive("--log-rate", arguments.log_rate) * 1024 * 1024),
         log_burst_bytes=_burst_bytes(arguments.log_burst),
         log_retention_days=_retention_days(arguments.log_retention_days),

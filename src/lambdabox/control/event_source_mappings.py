@@ -26,6 +26,7 @@ from typing import Any
 from lambdabox.access.identity_policies import ROLE, identity_policies
 from lambdabox.access.policy import Effect, Request, identity_effect
 from lambdabox.control import broker_mappings, catalog
+from lambdabox.control import stream_mappings as streams
 from lambdabox.control.catalog import namespace
 from lambdabox.control.paging import page, with_marker
 from lambdabox.control.tags import check_tag_count
@@ -36,6 +37,7 @@ from lambdabox.model.errors import InvalidParameterValue, ResourceConflict, Reso
 from lambdabox.model.event_patterns import parse_filter_criteria
 from lambdabox.model.event_sources import QueueSource, mapping_arn
 from lambdabox.model.principals import ASSUMED_ROLE, Principal
+from lambdabox.model.stream_sources import StreamSource, parse_stream
 from lambdabox.store.records import RecordStore, Records
 
 MAPPING = "event-source-mapping"
@@ -48,6 +50,8 @@ USER_INITIATED = "USER_INITIATED"
 FilterCheck = Callable[[dict[str, Any]], None]
 #: Called after a commit that created, changed or deleted a mapping: (scope, UUID).
 Changed = Callable[[Scope, str], None]
+#: Checks that a stream exists (blocking; raises AWS's "Stream not found" InvalidParameterValueException).
+FindStream = Callable[[StreamSource], None]
 
 
 def _not_found() -> ResourceNotFound:
@@ -62,10 +66,13 @@ def _check_patterns(criteria: dict[str, Any]) -> None:
 
 class EventSourceMappings:
     def __init__(self, store: RecordStore, changed: Changed = lambda scope, uuid: None,
-                 check_filters: FilterCheck = _check_patterns, brokers: Collection[str] = ()) -> None:
-        """`brokers`: the Amazon MQ broker ARNs the operator configured (no other can be mapped)."""
+                 check_filters: FilterCheck = _check_patterns, brokers: Collection[str] = (),
+                 find_stream: FindStream = lambda source: None) -> None:
+        """`brokers`: the Amazon MQ broker ARNs the operator configured (no other can be mapped);
+        `find_stream` checks that a Kinesis or DynamoDB stream exists at its endpoint."""
         self._store = store
         self._brokers = brokers
+        self._find_stream = find_stream
         self._changed = changed
         self._check_filters = check_filters
 
@@ -74,6 +81,9 @@ class EventSourceMappings:
     def create(self, scope: Scope, request: dict[str, Any]) -> dict[str, Any]:
         if names_broker(request.get("EventSourceArn")):
             return self._create_broker(scope, request)
+        stream = parse_stream(request.get("EventSourceArn"))
+        if stream is not None:
+            return self._create_stream(scope, request, stream)
         source = event_sources.parse_source(request.get("EventSourceArn"))
         event_sources.check_sqs_settings(request, source)
         _check_reach(scope, source)
@@ -128,11 +138,34 @@ class EventSourceMappings:
         self._changed(scope, new_uuid)
         return {**config, "State": "Creating"}
 
+    def _create_stream(self, scope: Scope, request: dict[str, Any], source: StreamSource) -> dict[str, Any]:
+        """Create for a Kinesis or DynamoDB stream (control/stream_mappings.py holds what differs from SQS)."""
+        streams.check_reach(scope, source)
+        ref = parse_function_ref(request["FunctionName"], scope)
+        tags = request.get("Tags") or {}
+        check_tag_count(tags)
+        new_uuid = str(uuid.uuid4())
+        config = streams.new_config(request, source, new_uuid, mapping_arn(scope, new_uuid), ref)
+        self._optional_settings(config, request)
+        self._find_stream(source)
+        with self._store.transaction() as records:
+            streams.require_role(records, _require_function(records, ref), source, config)
+            streams.refuse_duplicate(records, scope, config, ref.name)
+            records.put(MAPPING, namespace(scope), new_uuid, {
+                "config": config, "function": {"name": ref.name, "qualifier": ref.qualifier}, "Tags": dict(tags),
+            })
+        self._changed(scope, new_uuid)
+        return {**config, "State": "Creating"}
+
     def _optional_settings(self, config: dict[str, Any], request: dict[str, Any]) -> None:
         """FilterCriteria and ScalingConfig, as a request sets them: an empty one removes the setting."""
         criteria = request.get("FilterCriteria")
         if criteria is not None:
-            self._check_filters(criteria)
+            stream = parse_stream(config["EventSourceArn"])
+            if stream is None:
+                self._check_filters(criteria)
+            else:
+                parse_filter_criteria(criteria, source=stream.kind)
             if criteria.get("Filters"):
                 config["FilterCriteria"] = criteria
             else:
@@ -170,6 +203,10 @@ class EventSourceMappings:
         mapping_uuid = request["UUID"]
         named = request.get("FunctionName")
         ref = parse_function_ref(named, scope) if named else None
+        with self._store.reading() as records:
+            stream = parse_stream(_load(records, scope, mapping_uuid)["config"]["EventSourceArn"])
+        if stream is not None:
+            return self._update_stream_mapping(scope, mapping_uuid, request, stream, ref)
         with self._store.transaction() as records:
             body = _load(records, scope, mapping_uuid)
             config = dict(body["config"])
@@ -200,6 +237,30 @@ class EventSourceMappings:
             records.put(MAPPING, namespace(scope), mapping_uuid, body)
         self._changed(scope, mapping_uuid)
         return {**config, "State": "Updating"}
+
+    def _update_stream_mapping(self, scope: Scope, mapping_uuid: str, request: dict[str, Any], source: StreamSource,
+                               ref: FunctionRef | None) -> dict[str, Any]:
+        """Update for a Kinesis or DynamoDB stream: one transaction, then `changed` once it is committed."""
+        with self._store.transaction() as records:
+            body = _load(records, scope, mapping_uuid)
+            body["config"] = self._update_stream(records, scope, body, dict(body["config"]), request, source, ref)
+            records.put(MAPPING, namespace(scope), mapping_uuid, body)
+        self._changed(scope, mapping_uuid)
+        return {**body["config"], "State": "Updating"}
+
+    def _update_stream(self, records: Records, scope: Scope, body: dict[str, Any], config: dict[str, Any],
+                       request: dict[str, Any], source: StreamSource, ref: FunctionRef | None) -> dict[str, Any]:
+        streams.update_config(config, {k: v for k, v in request.items() if k != "UUID"}, source)
+        self._optional_settings(config, request)
+        function = ref or FunctionRef(scope, body["function"]["name"], body["function"]["qualifier"])
+        if ref is not None or request.get("DestinationConfig") is not None:
+            streams.require_role(records, _require_function(records, function), source, config)
+        if ref is not None:
+            config["FunctionArn"] = function_arn(ref.scope, ref.name, ref.qualifier)
+            streams.refuse_duplicate(records, scope, config, ref.name)
+            body["function"] = {"name": ref.name, "qualifier": ref.qualifier}
+        config.update(LastModified=time.time())
+        return config
 
     def delete(self, scope: Scope, mapping_uuid: str) -> dict[str, Any]:
         with self._store.transaction() as records:

@@ -3,9 +3,9 @@
 Pure: ARN parsing, per-source defaults and ranges, and AWS's messages for settings a source does
 not take. Control (control/event_source_mappings.py) applies them; pollers (sources/) read the result.
 
-Amazon SQS is polled here; brokers (NATS JetStream, Amazon MQ for RabbitMQ) have their own module,
-model/broker_sources.py. Streams (Kinesis, DynamoDB) and Kafka are recognised, so that their mappings
-are refused with a clear message instead of "Unrecognized event source."
+Amazon SQS is polled here; streams (Kinesis, DynamoDB) are parsed in model/stream_sources.py and brokers
+(NATS JetStream, Amazon MQ for RabbitMQ) in model/broker_sources.py. Kafka is recognised, so that its
+mappings are refused with a clear message instead of "Unrecognized event source."
 """
 
 from __future__ import annotations
@@ -25,8 +25,6 @@ _SQS_ARN = re.compile(
 )
 #: The other sources Lambda maps, recognised by service and resource.
 _OTHER_SOURCES = (
-    (KINESIS, re.compile(r"^arn:aws[a-zA-Z-]*:kinesis:[a-z0-9-]+:\d{12}:stream/.+")),
-    (DYNAMODB, re.compile(r"^arn:aws[a-zA-Z-]*:dynamodb:[a-z0-9-]+:\d{12}:table/.+/stream/.+")),
     (MQ, re.compile(r"^arn:aws[a-zA-Z-]*:mq:[a-z0-9-]+:\d{12}:broker:.+")),
     (KAFKA, re.compile(r"^arn:aws[a-zA-Z-]*:kafka:[a-z0-9-]+:\d{12}:cluster/.+")),
 )

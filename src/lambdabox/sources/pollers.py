@@ -11,6 +11,8 @@ Contract:
 
 Broker mappings (NATS JetStream, Amazon MQ for RabbitMQ) get their pollers from sources/brokers.py;
 once such a mapping is deleted, its broker drops what it kept for it (a NATS durable consumer).
+Stream mappings (Kinesis, DynamoDB Streams) get a StreamPoller (sources/streams.py, built in
+sources/stream_pollers.py); the contract above holds for them too, with checkpoints instead of visibility.
 
 SQS is reached with boto3 at the configured endpoint, with the server's own AWS credentials
 (environment, shared files, instance role: boto3's usual chain); with an endpoint configured and no
@@ -31,9 +33,12 @@ from lambdabox.invoke.invoker import Invoker
 from lambdabox.model.arns import FunctionRef, Scope
 from lambdabox.model.broker_sources import names_broker
 from lambdabox.model.event_sources import parse_source
+from lambdabox.model.stream_sources import parse_stream
 from lambdabox.sources.brokers import BrokerPollers, Poller
 from lambdabox.sources.filtering import record_filter
-from lambdabox.sources.sqs import OK, Outcome, SqsMapping, SqsPoller
+from lambdabox.sources.sqs import OK, Outcome, Report, SqsMapping, SqsPoller
+from lambdabox.sources.stream_pollers import StreamClients, StreamEndpoints, forget, stream_poller
+from lambdabox.sources.streams import StreamPoller
 from lambdabox.store.records import RecordStore
 
 log = logging.getLogger(__name__)
@@ -84,10 +89,12 @@ class SqsClients:
 
 class Pollers:
     def __init__(self, store: RecordStore, invoker: Invoker, clients: SqsClients, function_log: FunctionLog = _no_log,
-                 brokers: BrokerPollers | None = None) -> None:
+                 brokers: BrokerPollers | None = None, streams: StreamClients | None = None) -> None:
         """`function_log` gets a line each time a mapping's LastProcessingResult turns to a problem;
-        `brokers` makes the pollers of NATS and Amazon MQ mappings (none: such mappings are not polled)."""
+        `brokers` makes the pollers of NATS and Amazon MQ mappings (none: such mappings are not polled);
+        `streams` reach Kinesis, DynamoDB Streams and OnFailure destinations (sources/stream_pollers.py)."""
         self._brokers = brokers
+        self._streams = streams or StreamClients(StreamEndpoints())
         #: Each broker mapping's source ARN, to drop what its broker keeps once it is deleted.
         self._broker_arns: dict[Key, str] = {}
         self._function_log = function_log
@@ -95,7 +102,7 @@ class Pollers:
         self._invoker = invoker
         self._clients = clients
         self._executor = ThreadPoolExecutor(SQS_THREADS, thread_name_prefix="sqs-poller")
-        self._running: dict[Key, tuple[SqsPoller | Poller, asyncio.Task]] = {}
+        self._running: dict[Key, tuple[SqsPoller | Poller | StreamPoller, asyncio.Task]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
 
@@ -117,6 +124,8 @@ class Pollers:
             current[0].stop()
         body = mappings.stored(self._store, scope, mapping_uuid)
         self._note_broker(key, body)
+        if body is None:
+            forget(self._store, scope, mapping_uuid)
         if body is None or body["config"]["State"] != "Enabled":
             return
         poller = self._poller(scope, body)
@@ -141,10 +150,14 @@ class Pollers:
             task = asyncio.get_running_loop().create_task(self._brokers.forget(arn, key[2]))
             task.add_done_callback(lambda done: _forgotten(key[2], done))
 
-    def _poller(self, scope: Scope, body: dict[str, Any]) -> SqsPoller | Poller:
+    def _poller(self, scope: Scope, body: dict[str, Any]) -> SqsPoller | Poller | StreamPoller:
         config, function = body["config"], body["function"]
         if names_broker(config["EventSourceArn"]) and self._brokers is not None:
             return self._brokers.poller(scope, body, self._invoke, self._reporter(scope, config["UUID"], function["name"]))
+        stream = parse_stream(config["EventSourceArn"])
+        if stream is not None:
+            report = self._reporter(scope, config["UUID"], function["name"])
+            return stream_poller(self._store, scope, body, stream, self._streams, self._executor, self._invoke, report)
         queue = parse_source(config["EventSourceArn"])
         scaling = config.get("ScalingConfig", {}).get("MaximumConcurrency", DEFAULT_CONCURRENCY)
         mapping = SqsMapping(
@@ -161,7 +174,7 @@ class Pollers:
         report = self._reporter(scope, mapping.uuid, mapping.function.name)
         return SqsPoller(mapping, self._clients.for_region(queue.scope.region), self._executor, self._invoke, report)
 
-    def _reporter(self, scope: Scope, mapping_uuid: str, name: str) -> Callable[[str], Any]:
+    def _reporter(self, scope: Scope, mapping_uuid: str, name: str) -> Report:
         """Records a mapping's LastProcessingResult, with a line in its function's log when it turns to a problem."""
 
         def record(result: str) -> None:
@@ -175,7 +188,7 @@ class Pollers:
 
     async def _invoke(self, ref: FunctionRef, payload: bytes) -> Outcome:
         run = await self._invoker.run(ref, payload, str(uuid.uuid4()))
-        return Outcome(run.outcome.payload, run.outcome.error_type)
+        return Outcome(run.outcome.payload, run.outcome.error_type, run.version)
 
     async def close(self) -> None:
         # 1. No new pollers, no new batches.

@@ -78,6 +78,8 @@ class Outcome:
     payload: bytes
     #: The function error's type; None when the function succeeded.
     error: str | None
+    #: The version that ran ($LATEST or a number), when known.
+    version: str | None = None
 
 
 #: Runs the function once with a payload: raises TooManyRequests when throttled, AwsError when it cannot run.
