@@ -9,15 +9,11 @@ from __future__ import annotations
 
 import base64
 import json
-import subprocess
-import sys
 import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 
-from support import ACCOUNT, REGION, Server, free_port, lambda_role, make_zip
+from support import ACCOUNT, REGION, Server, lambda_role, make_zip, moto_server
 
 #: Functions reach moto on the host's loopback, which private networks (rightly) refuse.
 HOST_NETWORK = ["--function-network", "host"]
@@ -42,21 +38,8 @@ def handler(event, context):
 
 @pytest.fixture(scope="module")
 def moto():
-    port = free_port()
-    executable = Path(sys.executable).parent / "moto_server"
-    process = subprocess.Popen([str(executable), "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               env={"MOTO_ACCOUNT_ID": ACCOUNT, "PATH": "/usr/bin:/bin"})
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(url + "/moto-api/", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.1)
-    yield url
-    process.terminate()
-    process.wait(timeout=10)
+    with moto_server(ACCOUNT) as url:
+        yield url
 
 
 def server_args(moto: str) -> list[str]:

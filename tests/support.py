@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import http.client
 import os
@@ -9,11 +10,12 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import boto3
-import urllib.request
 from botocore.config import Config
 
 REGION = "us-east-1"
@@ -34,6 +36,37 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def moto_server(account: str | None = None) -> Iterator[str]:
+    """moto's server on a free loopback port (its resources in `account`, else moto's default); its URL.
+
+    Raises RuntimeError, for the test to fail, if it does not answer within 30 seconds.
+    """
+    port = free_port()
+    environment = {"PATH": "/usr/bin:/bin", **({"MOTO_ACCOUNT_ID": account} if account else {})}
+    process = subprocess.Popen([str(Path(sys.executable).parent / "moto_server"), "-p", str(port)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=environment)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(url + "/moto-api/", timeout=1).close()
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"moto's server did not come up at {url} (exit status {process.poll()})") from None
+                time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 @dataclass

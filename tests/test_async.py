@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
 
-from support import Server, boto3_layer, free_port, make_zip
+from support import Server, boto3_layer, make_zip, moto_server
 
 TRUST = (
     '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},'
@@ -108,26 +105,10 @@ def listener():
 
 
 @pytest.fixture(scope="module")
-def moto(tmp_path_factory):
-    port = free_port()
-    executable = Path(sys.executable).parent / "moto_server"
-    process = subprocess.Popen([str(executable), "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    import urllib.request
-
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            urllib.request.urlopen(url + "/moto-api/", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.1)
-    else:
-        process.kill()
-        pytest.fail(f"moto's server did not come up at {url} (exit status {process.poll()}): the SQS and SNS peer is missing")
-    yield url
-    process.terminate()
-    process.wait(timeout=10)
+def moto():
+    """moto's server: the SQS and SNS peer of destinations and dead-letter queues."""
+    with moto_server() as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

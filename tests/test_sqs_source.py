@@ -7,15 +7,11 @@ observed outside the sandbox; the source queue's counters show what was deleted.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 
-from support import ACCOUNT, REGION, Server, free_port, lambda_role, make_zip
+from support import ACCOUNT, REGION, Server, lambda_role, make_zip, moto_server
 
 #: Functions reach moto on the host's loopback, which private networks (rightly) refuse.
 HOST_NETWORK = ["--function-network", "host"]
@@ -54,23 +50,10 @@ def sqs_role(server: Server, name: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def moto(tmp_path_factory):
-    port = free_port()
-    executable = Path(sys.executable).parent / "moto_server"
+def moto():
     # Queues live in the tests' account, as the server's mappings require.
-    process = subprocess.Popen([str(executable), "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               env={"MOTO_ACCOUNT_ID": ACCOUNT, "PATH": "/usr/bin:/bin"})
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(url + "/moto-api/", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.1)
-    yield url
-    process.terminate()
-    process.wait(timeout=10)
+    with moto_server(ACCOUNT) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

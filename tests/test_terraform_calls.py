@@ -326,31 +326,12 @@ def test_lambda_permission(server, create_function, unique):
 @pytest.fixture(scope="module")
 def sqs_peer(tmp_path_factory):
     """moto's server as the SQS endpoint, and a Lambdabox server that polls it."""
-    import subprocess
-    import sys
-    import urllib.request
-    from pathlib import Path
+    from support import Server, moto_server
 
-    from support import Server, free_port
-
-    port = free_port()
-    moto = subprocess.Popen([str(Path(sys.executable).parent / "moto_server"), "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env={"MOTO_ACCOUNT_ID": ACCOUNT, "PATH": "/usr/bin:/bin"})
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(url + "/moto-api/", timeout=1)
-            break
-        except OSError:
-            assert moto.poll() is None and time.monotonic() < deadline, "moto's server did not come up"
-            time.sleep(0.1)
-    server = Server(tmp_path_factory.mktemp("terraform-esm") / "data", extra_args=["--sqs-endpoint-url", url]).start()
-    yield server, url
-    server.stop()
-    moto.terminate()
-    moto.wait(timeout=10)
+    with moto_server(ACCOUNT) as url:
+        server = Server(tmp_path_factory.mktemp("terraform-esm") / "data", extra_args=["--sqs-endpoint-url", url]).start()
+        yield server, url
+        server.stop()
 
 
 def read_mapping(lam, uuid: str) -> dict:
