@@ -24,6 +24,8 @@
  * 4. Only the first settlement counts.
  * 5. An uncaught exception or unhandled rejection fails the invocation (or INIT) and ends
  *    the process (status 129 or 128).
+ * A handler wrapped with awslambda.streamifyResponse streams its response instead; streaming.js
+ * says how such an invocation ends.
  */
 
 'use strict';
@@ -34,6 +36,7 @@ const Module = require('module');
 const path = require('path');
 const util = require('util');
 const { pathToFileURL } = require('url');
+const streaming = require('./streaming.js');
 
 const API_PREFIX = '/2018-06-01/runtime';
 /** Lambda's message when an async handler's promise was still pending as the loop emptied. */
@@ -207,6 +210,11 @@ function runtimeApi(address) {
     });
 
   return {
+    /** Where invocation `id`'s streamed response is posted (streaming.js opens that request). */
+    streamTarget: (id) => {
+      const urlPath = `${API_PREFIX}/invocation/${encodeURIComponent(id)}/response`;
+      return { hostname, port: Number(port), agent, path: urlPath };
+    },
     next: () => request('GET', '/invocation/next'),
     postResponse: (id, body) =>
       request('POST', `/invocation/${encodeURIComponent(id)}/response`, body, { 'Content-Type': 'application/json' }),
@@ -394,6 +402,7 @@ class Runtime {
       this.onEmptyLoop = null;
       if (pending) pending();
     });
+    streaming.installGlobal(this.env, runtimeError);
     try {
       this.handler = await loadHandler(this.env.LAMBDA_TASK_ROOT || '/var/task', this.env._HANDLER || '');
     } catch (error) {
@@ -426,6 +435,7 @@ class Runtime {
     this.state.requestId = requestId;
     if (headers['lambda-runtime-trace-id']) process.env._X_AMZN_TRACE_ID = headers['lambda-runtime-trace-id'];
     else delete process.env._X_AMZN_TRACE_ID;
+    if (streaming.isStreamingHandler(this.handler)) return streaming.invoke(this, requestId, headers, body, errorDocument);
 
     return new Promise((resolveInvocation) => {
       let settled = false;
@@ -491,17 +501,8 @@ class Runtime {
         succeed: (result) => done(null, result),
         fail: (error) => done(error === undefined || error === null ? 'handled' : error),
         done,
-        functionName: this.env.AWS_LAMBDA_FUNCTION_NAME,
-        functionVersion: this.env.AWS_LAMBDA_FUNCTION_VERSION,
-        invokedFunctionArn: headers['lambda-runtime-invoked-function-arn'],
-        memoryLimitInMB: this.env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE,
-        awsRequestId: requestId,
-        logGroupName: this.env.AWS_LAMBDA_LOG_GROUP_NAME,
-        logStreamName: this.env.AWS_LAMBDA_LOG_STREAM_NAME,
-        tenantId: headers['lambda-runtime-aws-tenant-id'],
       };
-      const deadline = Number(headers['lambda-runtime-deadline-ms']);
-      context.getRemainingTimeInMillis = () => deadline - Date.now();
+      this.describe(context, headers, requestId);
 
       this.onFatal = (error, status) => {
         settled = true;
@@ -519,8 +520,7 @@ class Runtime {
       };
 
       try {
-        context.clientContext = parseJsonHeader(headers['lambda-runtime-client-context'], 'ClientContext');
-        context.identity = parseJsonHeader(headers['lambda-runtime-cognito-identity'], 'CognitoIdentity');
+        this.describeCaller(context, headers);
         const result = this.handler(JSON.parse(body), context, callback);
         if (isThenable(result)) {
           result.then(context.succeed, context.fail);
@@ -530,6 +530,29 @@ class Runtime {
       }
     });
   }
+
+  /** The context's fields about the function and the invocation, set on `context`. */
+  describe(context, headers, requestId) {
+    Object.assign(context, {
+      functionName: this.env.AWS_LAMBDA_FUNCTION_NAME,
+      functionVersion: this.env.AWS_LAMBDA_FUNCTION_VERSION,
+      invokedFunctionArn: headers['lambda-runtime-invoked-function-arn'],
+      memoryLimitInMB: this.env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE,
+      awsRequestId: requestId,
+      logGroupName: this.env.AWS_LAMBDA_LOG_GROUP_NAME,
+      logStreamName: this.env.AWS_LAMBDA_LOG_STREAM_NAME,
+      tenantId: headers['lambda-runtime-aws-tenant-id'],
+    });
+    const deadline = Number(headers['lambda-runtime-deadline-ms']);
+    context.getRemainingTimeInMillis = () => deadline - Date.now();
+  }
+
+  /** The context's clientContext and identity; throws if a header is not JSON. */
+  describeCaller(context, headers) {
+    context.clientContext = parseJsonHeader(headers['lambda-runtime-client-context'], 'ClientContext');
+    context.identity = parseJsonHeader(headers['lambda-runtime-cognito-identity'], 'CognitoIdentity');
+  }
+
 }
 
 new Runtime(process.env).start();

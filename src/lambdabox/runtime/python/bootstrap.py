@@ -19,7 +19,8 @@ the snapshot is taken (the `snapshot` function the launcher hands main(); it ret
 each environment restored from it), and the after-restore hooks run, in order; a failing
 one is posted to /runtime/restore/error. Then each invocation is fetched from /next, run, and its result
 posted to /response, or its error to /error. The process runs until it is killed or the
-Runtime API goes away (then it exits with status 2).
+Runtime API goes away (then it exits with status 2). A handler that returns an iterator
+streams its response instead (streaming.py).
 
 Error documents, messages and log lines follow Lambda's Python runtime.
 """
@@ -76,47 +77,26 @@ def exception_document(exc, request_id=""):
     return error_document(str(exc), type(exc).__name__, trace, request_id)
 
 
-# -- output and logging -------------------------------------------------------------------
+# -- modules beside this one --------------------------------------------------------------
 
 
-class FlushingStream(object):
-    """Wraps stdout or stderr so that every write reaches the log at once.
-
-    A function's process may be frozen or killed right after it returns; nothing it
-    printed may sit in a buffer then.
-    """
-
-    def __init__(self, stream):
-        self._stream = stream
-
-    def write(self, text):
-        written = self._stream.write(text)
-        self._stream.flush()
-        return written
-
-    def writelines(self, lines):
-        self._stream.writelines(lines)
-        self._stream.flush()
-
-    def __getattr__(self, name):
-        return getattr(self._stream, name)
-
-
-def load_runtime_log():
-    """runtime_log.py, from beside this file by its path (a module of the function's can't stand in for it).
+def load_beside(name):
+    """`name`.py, from beside this file by its path (a module of the function's can't stand in for it).
 
     Loaded when this file is, so that a zygote that preloaded this file has it too.
     """
     import importlib.util
 
-    path = os.path.join(os.path.dirname(_THIS_FILE), "runtime_log.py")
-    spec = importlib.util.spec_from_file_location("lambdabox_runtime_log", path)
+    path = os.path.join(os.path.dirname(_THIS_FILE), name + ".py")
+    spec = importlib.util.spec_from_file_location("lambdabox_" + name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-runtime_log = load_runtime_log()
+runtime_log = load_beside("runtime_log")
+#: Responses a handler streams (it returned an iterator): Lambdabox's extension, see streaming.py.
+streaming = load_beside("streaming")
 
 
 # -- the function -------------------------------------------------------------------------
@@ -393,10 +373,7 @@ class RuntimeApiClient(object):
         """(status, headers, body) of one request; reconnect once on a dropped connection."""
         attempts = 0
         while True:
-            if self._connection is None:
-                self._connection = self._socket.create_connection(self._address)
-                self._connection.setsockopt(self._socket.IPPROTO_TCP, self._socket.TCP_NODELAY, 1)
-                self._buffer = b""
+            self._connect()
             try:
                 self._send(method, path, body or b"", headers or {})
                 return self._receive()
@@ -406,12 +383,33 @@ class RuntimeApiClient(object):
                     raise
                 attempts += 1
 
+    def stream(self, path, headers, pieces):
+        """POST with chunked transfer coding: `pieces` are sent as they come, already framed; no retry."""
+        self._connect()
+        try:
+            self._send("POST", path, None, headers)
+            for piece in pieces:
+                self._connection.sendall(piece)
+            return self._receive()
+        except self.errors:
+            self.close()
+            raise
+
+    def _connect(self):
+        if self._connection is None:
+            self._connection = self._socket.create_connection(self._address)
+            self._connection.setsockopt(self._socket.IPPROTO_TCP, self._socket.TCP_NODELAY, 1)
+            self._buffer = b""
+
     def _send(self, method, path, body, headers):
-        lines = ["%s %s HTTP/1.1" % (method, path), "Content-Length: %d" % len(body)]
+        """Send a request head, then `body` (None: no Content-Length; the headers say how the body comes)."""
+        lines = ["%s %s HTTP/1.1" % (method, path)]
+        if body is not None:
+            lines.append("Content-Length: %d" % len(body))
         for name, value in headers.items():
             lines.append("%s: %s" % (name, value))
         head = b"\r\n".join(line.encode("latin-1") for line in lines)
-        self._connection.sendall(b"".join((head, b"\r\nHost: ", self._host, b"\r\n\r\n", body)))
+        self._connection.sendall(b"".join((head, b"\r\nHost: ", self._host, b"\r\n\r\n", body or b"")))
 
     def _receive(self):
         end = self._buffer.find(b"\r\n\r\n")
@@ -558,6 +556,8 @@ class Runtime(object):
             except ValueError as exc:
                 raise Fault("Runtime.UnmarshalError", "Unable to unmarshal input: {}".format(exc))
             result = self.handler(event, context)
+            if streaming.is_stream(result):
+                return streaming.respond(self, request_id, result)
             if isinstance(result, bytes):
                 payload, content_type = result, "application/unknown"
             else:
@@ -584,8 +584,8 @@ class Runtime(object):
 
 
 def main(snapshot=None):
-    sys.stdout = FlushingStream(sys.stdout)
-    sys.stderr = FlushingStream(sys.stderr)
+    sys.stdout = runtime_log.FlushingStream(sys.stdout)
+    sys.stderr = runtime_log.FlushingStream(sys.stderr)
     runtime = Runtime(os.environ, snapshot)
     runtime.log.install()
     runtime.init()

@@ -9,7 +9,8 @@ LoggingConfig chose them (AWS_LAMBDA_LOG_FORMAT, set by Lambdabox as by Lambda):
   every attribute `extra=` gave the record as a key of its own; an error document as
   {"timestamp", "level": "ERROR", "errorMessage", "errorType", "requestId", "stackTrace"}.
 AWS_LAMBDA_LOG_LEVEL (the ApplicationLogLevel) sets the root logger's level, Lambda's names mapped onto
-Python's (TRACE is DEBUG, WARN is WARNING, FATAL is CRITICAL). `print` writes plain text in either format.
+Python's (TRACE is DEBUG, WARN is WARNING, FATAL is CRITICAL). `print` writes plain text in either format,
+through FlushingStream.
 """
 
 import json
@@ -130,3 +131,25 @@ class RuntimeLog(object):
                 lines.append(_LOG_INDENT * (len(line) - len(stripped)) + stripped)
         sys.stdout.write(_LOG_LINE_JOIN.join(lines) + "\n")
 
+
+class FlushingStream(object):
+    """Wraps stdout or stderr so that every write reaches the log at once.
+
+    A function's process may be frozen or killed right after it returns; nothing it
+    printed may sit in a buffer then.
+    """
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text):
+        written = self._stream.write(text)
+        self._stream.flush()
+        return written
+
+    def writelines(self, lines):
+        self._stream.writelines(lines)
+        self._stream.flush()
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
