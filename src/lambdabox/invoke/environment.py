@@ -47,6 +47,7 @@ from lambdabox.observe.log_format import Report
 from lambdabox.observe.logs import LogStore, new_stream_name
 from lambdabox.runtime.api import InitFailed, Invocation, Outcome
 from lambdabox.runtime.api_server import RuntimeApi
+from lambdabox.runtime.streamed_response import StreamedBody
 from lambdabox.sandbox import linux
 from lambdabox.sandbox.api import Sandbox, SandboxFactory, SandboxSpec
 from lambdabox.sandbox.exits import kill_pending
@@ -283,8 +284,9 @@ class Environment:
             return "Runtime exited without providing a reason"
         return f"Runtime exited with error: exit status {status}"
 
-    async def invoke(self, invocation: Invocation, cold: bool) -> Result:
-        """Run one invocation to its end: a response, a function error, a timeout or a crash."""
+    async def invoke(self, invocation: Invocation, cold: bool, sink: StreamedBody | None = None) -> Result:
+        """Run one invocation to its end: a response, a function error, a timeout or a crash. A streamed
+        response goes to `sink` as it arrives (the timeout still applies while it streams)."""
         self.invocations += 1
         self.output.begin_invocation()
         log_format = self.output.format
@@ -293,7 +295,7 @@ class Environment:
         began = time.perf_counter()
         timeout = self.blueprint.timeout_s
         invocation = dataclasses.replace(invocation, deadline_ms=int(time.time() * 1000) + timeout * 1000)
-        task = asyncio.ensure_future(self.api.invoke(invocation))
+        task = asyncio.ensure_future(self.api.invoke(invocation, sink))
         done, _ = await asyncio.wait({task, self._exit}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         duration_ms = (time.perf_counter() - began) * 1000
         if task in done:

@@ -43,6 +43,7 @@ from lambdabox.model.errors import InvalidRequestContent, InvalidSubnetID, Reque
 from lambdabox.queue.api import EVENT, EventQueue, QueueItem
 from lambdabox.runtime.api import InitFailed, Invocation, Outcome
 from lambdabox.runtime.catalog import RuntimeCatalog
+from lambdabox.runtime.streamed_response import StreamedBody
 from lambdabox.sandbox.api import SandboxError, UnknownNetwork
 from lambdabox.store.records import RecordStore
 from lambdabox.store.unpacked import UnpackedStore
@@ -160,10 +161,13 @@ class Invoker:
         client_context: str | None = None,
         lineage: str | None = None,
         resolved: tuple[dict[str, Any], dict[str, Any]] | None = None,
+        sink: StreamedBody | None = None,
     ) -> Run:
         """One attempt: raises TooManyRequests when throttled and ResourceNotFound/Conflict when it cannot run.
 
-        `resolved` is the (version record, function record) pair when the caller has just read it.
+        `resolved` is the (version record, function record) pair when the caller has just read it. A
+        response the function streams goes to `sink` as it arrives (see invoke/streaming.py); without
+        one it is collected, as Invoke does.
         """
         record, function = resolved or self._resolve(ref)
         version = _require_active(record["config"])
@@ -181,7 +185,7 @@ class Invoker:
             try:
                 for _ in range(MAX_ENVIRONMENTS_TRIED):
                     async with self._checkout(blueprint) as (environment, cold):
-                        result = await environment.invoke(invocation, cold)
+                        result = await environment.invoke(invocation, cold, sink)
                     if result.delivered:
                         break
             except InitFailed as failure:

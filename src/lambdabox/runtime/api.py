@@ -15,6 +15,11 @@ Guarantees:
    call is a programming error.
 4. A response larger than `MAX_RESPONSE_BYTES` is not delivered: the outcome is Lambda's
    Function.ResponseSizeTooLarge error, and the runtime gets HTTP 413.
+4a. A streamed response (Lambda-Runtime-Function-Response-Mode: streaming, chunked) goes block by block
+   to the `StreamedBody` given to `invoke` (runtime/streamed_response.py), up to
+   MAX_STREAMED_RESPONSE_BYTES; the outcome (`streamed` set, payload empty) resolves when the body ends:
+   an error reported in its trailers, or Function.ResponseSizeTooLarge past the limit (the runtime gets
+   413 and the body is cut there). Without a StreamedBody the body is collected as a buffered response.
 5. Cancelling `invoke` (a timeout, or the sandbox dying) leaves the endpoint unusable for
    further invokes; the environment is then destroyed, never reused.
 6. `close()` stops serving and closes every connection; idempotent.
@@ -49,6 +54,8 @@ class Outcome:
     payload: bytes
     #: None on success; else the error type (Lambda-Runtime-Function-Error-Type, or the body's errorType).
     error_type: str | None = None
+    #: True when the payload went out block by block through a StreamedBody (then `payload` is empty).
+    streamed: bool = False
 
 
 class InitFailed(Exception):

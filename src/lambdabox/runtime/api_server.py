@@ -24,6 +24,9 @@ Beyond the contract:
    connect. On the host's shared loopback, `restrict_to(uid, owner_of)` makes every
    connection prove it comes from the environment's host uid (`owner_of` tells who owns the
    peer's socket); any other is closed before a byte of it is read.
+7a. A streamed /response (runtime/streamed_response.py) is read block by block as it arrives; while it
+   streams, any other result for the invocation gets 400 InvalidRequestID. A second streamed /response,
+   or one for the wrong id, gets 400 and its connection is closed (its body is not read).
 7. `delivered` tells whether the invocation in flight has been handed to the runtime (a
    GET .../next answered with it); until then, a runtime that ends has not seen it.
 """
@@ -37,6 +40,14 @@ from urllib.parse import unquote
 import h11
 
 from lambdabox.runtime.api import MAX_RESPONSE_BYTES, InitFailed, Invocation, Outcome
+from lambdabox.runtime.streamed_response import (
+    MAX_STREAMED_RESPONSE_BYTES,
+    RESPONSE_MODE_HEADER,
+    STREAMING,
+    StreamedBody,
+    receive_blocks,
+    trailer_error,
+)
 
 #: Bytes asked of the socket per read; one read holds a typical request whole.
 READ_CHUNK_BYTES = 65_536
@@ -107,12 +118,21 @@ class RuntimeApi:
     """The Runtime API of one execution environment.
 
     Keyword options: `host` to bind (default loopback), `max_response_bytes` (default
-    Lambda's `MAX_RESPONSE_BYTES`; tests lower it).
+    Lambda's `MAX_RESPONSE_BYTES`; tests lower it), `max_streamed_bytes` (default
+    `MAX_STREAMED_RESPONSE_BYTES`).
     """
 
-    def __init__(self, *, host: str = "127.0.0.1", max_response_bytes: int = MAX_RESPONSE_BYTES) -> None:
+    def __init__(
+        self, *, host: str = "127.0.0.1", max_response_bytes: int = MAX_RESPONSE_BYTES,
+        max_streamed_bytes: int = MAX_STREAMED_RESPONSE_BYTES,
+    ) -> None:
         self._host = host
         self._max_response_bytes = max_response_bytes
+        self._max_streamed_bytes = max_streamed_bytes
+        #: Where the invocation in flight streams its response to (None: collect it as a buffered one).
+        self._sink: StreamedBody | None = None
+        #: Whether the invocation in flight has begun a streamed response.
+        self._streaming = False
         self._server: asyncio.Server | None = None
         self._address: str | None = None
         self._closed = False
@@ -192,8 +212,9 @@ class RuntimeApi:
             raise RuntimeError("RuntimeApi.start() has not run")
         await asyncio.shield(self._ready)
 
-    async def invoke(self, invocation: Invocation) -> Outcome:
-        """Hand `invocation` to the runtime and resolve with what it posts back."""
+    async def invoke(self, invocation: Invocation, sink: StreamedBody | None = None) -> Outcome:
+        """Hand `invocation` to the runtime and resolve with what it posts back; a streamed response goes
+        to `sink` as it arrives (contract 4a)."""
         if self._closed or self._spoiled:
             raise RuntimeError("this Runtime API can serve no more invocations")
         if self._outcome is not None:
@@ -206,6 +227,8 @@ class RuntimeApi:
         self._current_id = invocation.request_id
         self._delivered = False
         self._outcome = outcome
+        self._sink = sink
+        self._streaming = False
         self._hand_over(invocation)
         try:
             return await outcome
@@ -216,6 +239,7 @@ class RuntimeApi:
             self._current_id = None
             self._outcome = None
             self._backlog = None
+            self._sink = None
 
     async def close(self) -> None:
         """Stop serving and close every connection; idempotent."""
@@ -296,10 +320,10 @@ class RuntimeApi:
             self._delivered = True
         return _reply(200, invocation.payload, headers)
 
-    def _settle(self, request_id: str, outcome: Outcome) -> bool:
-        """Resolve the invocation in flight if `request_id` names it."""
+    def _settle(self, request_id: str, outcome: Outcome, streamed: bool = False) -> bool:
+        """Resolve the invocation in flight if `request_id` names it (and, while it streams, only by its stream)."""
         future = self._outcome
-        if future is None or future.done() or request_id != self._current_id:
+        if future is None or future.done() or request_id != self._current_id or self._streaming != streamed:
             return False
         future.set_result(outcome)
         return True
@@ -317,6 +341,43 @@ class RuntimeApi:
                 f"Exceeded maximum allowed payload size ({self._max_response_bytes} bytes).",
             )
         if not self._settle(request_id, Outcome(body)):
+            return _invalid_request_id()
+        return _ACCEPTED
+
+    async def _post_streamed(
+        self, conn: h11.Connection, reader: asyncio.StreamReader, request_id: str, headers: dict[bytes, bytes]
+    ) -> Reply:
+        """A streamed POST .../invocation/{id}/response: hand its body on as it arrives (contract 4a)."""
+        future = self._outcome
+        if future is None or future.done() or request_id != self._current_id or self._streaming:
+            # Its body is not read, so its connection can carry nothing more.
+            return _error_reply(400, "InvalidRequestID", "Invalid request ID", close=True)
+        self._streaming = True
+        sink = self._sink
+        kept: list[bytes] = []
+        if sink is not None:
+            sink.begin(headers.get(b"content-type", b"").decode("latin-1") or None)
+            put, limit = sink.put, self._max_streamed_bytes
+        else:
+            # Nobody reads it as a stream (Invoke): collected, up to the buffered limit.
+            async def put(block: bytes) -> None:
+                kept.append(block)
+
+            limit = self._max_response_bytes
+        received = await receive_blocks(conn, reader, put, limit)
+        streamed = sink is not None
+        if received.too_large:
+            message = f"Response payload size exceeded maximum allowed payload size ({limit} bytes)."
+            document = {"errorMessage": message, "errorType": TOO_LARGE_ERROR_TYPE}
+            outcome = Outcome(json.dumps(document, separators=(",", ":")).encode(), TOO_LARGE_ERROR_TYPE, streamed)
+            self._settle(request_id, outcome, streamed=True)
+            return _error_reply(413, "RequestEntityTooLarge", f"Exceeded maximum allowed payload size ({limit} bytes).", close=True)
+        error = trailer_error(received.trailers)
+        if error is not None:
+            outcome = Outcome(error[1], error[0], streamed)
+        else:
+            outcome = Outcome(b"" if streamed else b"".join(kept), None, streamed)
+        if not self._settle(request_id, outcome, streamed=True):
             return _invalid_request_id()
         return _ACCEPTED
 
@@ -400,6 +461,12 @@ class RuntimeApi:
         """Read the request's body and route it."""
         if conn.they_are_waiting_for_100_continue:
             writer.write(conn.send(h11.InformationalResponse(status_code=100, headers=[])) or b"")
+        if request.method == b"POST":
+            headers = dict(request.headers)
+            if headers.get(RESPONSE_MODE_HEADER, b"").strip().lower() == STREAMING:
+                request_id = _response_target(request.target)
+                if request_id is not None:
+                    return await self._post_streamed(conn, reader, request_id, headers)
         body, size = await self._read_body(conn, reader)
         target = request.target
         if not target.startswith(_PREFIX):
@@ -462,6 +529,20 @@ class RuntimeApi:
         head = conn.send(response) or b""
         data = (conn.send(h11.Data(data=body)) or b"") if body else b""
         return head + data + (conn.send(_END) or b"")
+
+
+def _response_target(target: bytes) -> str | None:
+    """The request id of a .../invocation/{id}/response target, or None for any other."""
+    if not target.startswith(_PREFIX):
+        return None
+    path = target[len(_PREFIX):].partition(b"?")[0]
+    if not path.startswith(_INVOCATION):
+        return None
+    request_id, _, action = path[len(_INVOCATION):].rpartition(b"/")
+    if not request_id or action != b"response":
+        return None
+    text = request_id.decode("utf-8", "replace")
+    return unquote(text) if "%" in text else text
 
 
 def _error_type(headers: dict[bytes, bytes], body: bytes) -> str:
