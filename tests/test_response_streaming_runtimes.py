@@ -150,7 +150,8 @@ def url_get(server: Server, url: str, path: str) -> tuple[int, http.client.HTTPM
 
 
 def public_stream_url(lam, name: str) -> str:
-    url = lam.create_function_url_config(FunctionName=name, AuthType="NONE", InvokeMode="RESPONSE_STREAM")["FunctionUrl"]
+    created = lam.create_function_url_config(FunctionName=name, AuthType="NONE", InvokeMode="RESPONSE_STREAM")
+    url = created["FunctionUrl"]
     lam.add_permission(FunctionName=name, StatementId="url", Action="lambda:InvokeFunctionUrl", Principal="*",
                        FunctionUrlAuthType="NONE")
     lam.add_permission(FunctionName=name, StatementId="invoke", Action="lambda:InvokeFunction", Principal="*",
@@ -272,10 +273,10 @@ def test_function_url_takes_status_and_headers_from_the_prelude(server, lam, req
 # -- hostile handlers ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("mode, error_type", [("not-bytes", "Runtime.MarshalError"), ("bad-prelude", "Runtime.MarshalError")])
-def test_python_items_that_cannot_be_sent(lam, python_fn, mode, error_type):
+@pytest.mark.parametrize("mode", ["not-bytes", "bad-prelude"])
+def test_python_items_that_cannot_be_sent(lam, python_fn, mode):
     chunks, complete = stream(lam, python_fn, {"mode": mode})
-    assert complete.get("ErrorCode") and error_type in complete["ErrorCode"] + complete["ErrorDetails"], complete
+    assert complete.get("ErrorCode") and "Runtime.MarshalError" in complete["ErrorCode"] + complete["ErrorDetails"]
     assert b"12345" not in b"".join(data for _, data in chunks)
     chunks, complete = stream(lam, python_fn, {"mode": "async"})
     assert b"".join(data for _, data in chunks) == b"async generator" and not complete.get("ErrorCode")

@@ -435,7 +435,9 @@ class Runtime {
     this.state.requestId = requestId;
     if (headers['lambda-runtime-trace-id']) process.env._X_AMZN_TRACE_ID = headers['lambda-runtime-trace-id'];
     else delete process.env._X_AMZN_TRACE_ID;
-    if (streaming.isStreamingHandler(this.handler)) return streaming.invoke(this, requestId, headers, body, errorDocument);
+    if (streaming.isStreamingHandler(this.handler)) {
+      return streaming.invoke(this, requestId, headers, body, errorDocument);
+    }
 
     return new Promise((resolveInvocation) => {
       let settled = false;

@@ -14,7 +14,8 @@
  * 3. Only the first ending counts: writing after end(), end() twice or a late rejection change
  *    nothing that was sent (a write after end() fails that write's callback, as Node's streams do).
  * 4. The runtime moves on to the next event once the Runtime API has answered the POST (or its
- *    connection broke) and the handler's promise has settled. A handler that never ends its stream
+ *    connection broke) and the handler's promise has settled. An answer before the stream ended (the
+ *    response was refused, say over its size limit) destroys the stream: later writes fail. A handler that never ends its stream
  *    runs into the function's timeout, as on Lambda.
  *
  * `awslambda.HttpResponseStream.from(stream, metadata)` makes the body start with the HTTP
@@ -216,6 +217,12 @@ function openResponseStream({ hostname, port, agent, path }, highWaterMark, erro
   stream.errorDocument = errorDocument;
   const answered = new Promise((resolve) => {
     request.on('response', (res) => {
+      if (!stream._requestEnded) {
+        // Answered before the end (the response was refused): the rest of it would go nowhere.
+        stream._requestEnded = true;
+        request.end();
+        stream.destroy(new Error(`the Runtime API answered ${res.statusCode} before the response ended`));
+      }
       const chunks = [];
       res.on('data', (chunk) => chunks.push(chunk));
       res.on('end', () => resolve({ status: res.statusCode, body: Buffer.concat(chunks) }));

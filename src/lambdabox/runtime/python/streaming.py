@@ -23,7 +23,6 @@ is answered whole, as before.
 A plain Invoke of such a handler gets the items joined, as Lambda buffers a streamed response then.
 """
 
-import base64
 import json
 import os
 import sys
@@ -128,6 +127,8 @@ def _last_chunk(runtime, document):
     """The chunked body's end: with the error trailers if `document` (an error document) is not None."""
     if document is None:
         return b"0\r\n\r\n"
+    import base64
+
     runtime.log.error(document)
     body = base64.b64encode(json.dumps(document).encode("utf-8"))
     # A header value holds printable ASCII only.
@@ -180,7 +181,8 @@ def _exception_document(exc, request_id):
     asyncio = sys.modules.get("asyncio")
     asyncio_dir = os.path.dirname(asyncio.__file__) + os.sep if asyncio else _THIS_FILE
     start = 0
-    while start < len(frames) and (frames[start].filename == _THIS_FILE or frames[start].filename.startswith(asyncio_dir)):
+    while start < len(frames) and (frames[start].filename == _THIS_FILE or
+                                   frames[start].filename.startswith(asyncio_dir)):
         start += 1
     return {"errorMessage": str(exc), "errorType": type(exc).__name__, "requestId": request_id,
             "stackTrace": traceback.format_list(frames[start:])}
