@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from starlette.responses import Response
+
+from lambdabox.api import response_stream
 from lambdabox.api.rest import Call, Handler, Reply
 from lambdabox.control.aliases import Aliases
 from lambdabox.control.concurrency import Concurrency
@@ -111,6 +114,9 @@ def lambda_operations(control: ControlPlane, invoker: "Invoker | None" = None) -
         reply = await invoker.invoke(call.scope, call.input, call.headers.get("x-amzn-trace-id"))
         return Reply(reply.payload, reply.status, reply.headers)
 
+    async def invoke_with_response_stream(call: Call) -> Response:
+        return await response_stream.invoke_with_response_stream(invoker, call)
+
     async def invoke_async(call: Call) -> Reply:
         """The legacy InvokeAsync: an Event invocation answered {"Status": 202}."""
         request = {"FunctionName": call.input["FunctionName"], "InvocationType": "Event",
@@ -196,6 +202,7 @@ def lambda_operations(control: ControlPlane, invoker: "Invoker | None" = None) -
     if invoker is not None:
         operations["Invoke"] = invoke
         operations["InvokeAsync"] = invoke_async
+        operations["InvokeWithResponseStream"] = invoke_with_response_stream
     return operations
 
 

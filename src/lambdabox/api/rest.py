@@ -58,7 +58,7 @@ _CODE_OPERATIONS = frozenset({"CreateFunction", "UpdateFunctionCode", "PublishLa
 _EXEMPT = frozenset({"runtime", "recursiveLoop"})
 #: Operations that check a FunctionName's pattern but not its length, as AWS does: a name that is well formed but
 #: longer than any function's is not found (the control layer says so), a malformed one is invalid.
-_LOOKUPS_BY_NAME = frozenset({"GetFunction", "GetFunctionConfiguration", "DeleteFunction", "Invoke"})
+_LOOKUPS_BY_NAME = frozenset({"GetFunction", "GetFunctionConfiguration", "DeleteFunction", "Invoke", "InvokeWithResponseStream"})
 
 
 @dataclass(frozen=True)
@@ -86,6 +86,7 @@ class Reply:
 
 
 #: An operation's handler: a plain function (run in a worker thread) or a coroutine function (run on the loop).
+#: It returns the output as a dict, a Reply, or a whole Response of its own.
 Handler = Callable[[Call], Any]
 
 
@@ -198,7 +199,7 @@ async def _read_body(request: Request, operation: str | None) -> bytes:
     limit = MAX_CODE_REQUEST_BYTES if operation in _CODE_OPERATIONS else MAX_REQUEST_BYTES
     if operation is None:
         too_large: AwsError = RequestEntityTooLarge(f"Request must be smaller than {limit} bytes")
-    elif operation == "Invoke":
+    elif operation in ("Invoke", "InvokeWithResponseStream"):
         too_large = RequestTooLarge(f"Request must be smaller than {limit} bytes for the InvokeFunction operation")
     else:
         too_large = RequestEntityTooLarge(f"Request must be smaller than {limit} bytes for the {operation} operation")
@@ -258,7 +259,10 @@ def _scalar(member: Any, values: list[str], wire: str) -> Any:
     return value
 
 
-def _render(operation: OperationModel, result: dict[str, Any] | Reply | None, request_id: str) -> Response:
+def _render(operation: OperationModel, result: dict[str, Any] | Reply | Response | None, request_id: str) -> Response:
+    if isinstance(result, Response):
+        # A handler that answers itself (InvokeWithResponseStream streams its answer).
+        return result
     reply = result if isinstance(result, Reply) else Reply(result)
     status = reply.status or operation.http.get("responseCode", 200)
     headers = {"x-amzn-RequestId": request_id, **(reply.headers or {})}

@@ -37,6 +37,7 @@ from lambdabox.invoke.output import TAIL_BYTES
 from lambdabox.invoke.pool import EnvironmentPool
 from lambdabox.invoke.provisioner import Provisioner
 from lambdabox.invoke.snapshots import Snapshots
+from lambdabox.invoke.streaming import StreamedRun
 from lambdabox.model import json_text
 from lambdabox.model.arns import LATEST, FunctionRef, Scope, existing_function_ref, function_arn
 from lambdabox.model.errors import InvalidRequestContent, InvalidSubnetID, RequestTooLarge, ResourceConflict
@@ -112,18 +113,8 @@ class Invoker:
 
     async def invoke(self, scope: Scope, request: dict[str, Any], trace_header: str | None = None) -> InvokeReply:
         """The Invoke API: RequestResponse, Event or DryRun."""
-        ref = existing_function_ref(
-            request["FunctionName"], scope, request.get("Qualifier"), shown_qualifier=request.get("Qualifier") or LATEST
-        )
         invocation_type = request.get("InvocationType", "RequestResponse")
-        payload = request.get("Payload") or b"{}"
-        if invocation_type == "Event" and len(payload) > MAX_ASYNC_PAYLOAD_BYTES:
-            raise RequestTooLarge(
-                f"Request must be smaller than {MAX_ASYNC_PAYLOAD_BYTES} bytes for the InvokeFunction operation"
-            )
-        await _check_json(payload)
-        client_context = _client_context(request.get("ClientContext"))
-        resolved = self._resolve(ref)
+        ref, payload, client_context, resolved = await self._accept(scope, request, invocation_type == "Event")
         if invocation_type == "Event":
             request_id = await self.enqueue(ref, payload, lineages.from_trace_header(trace_header))
             return InvokeReply(202, b"", {"x-amzn-RequestId": request_id})
@@ -137,9 +128,40 @@ class Invoker:
         if run.outcome.error_type is not None:
             headers["X-Amz-Function-Error"] = "Unhandled"
         if request.get("LogType") == "Tail":
-            tail = ("\n".join(run.log_lines) + "\n").encode()[-TAIL_BYTES:]
-            headers["X-Amz-Log-Result"] = base64.b64encode(tail).decode()
+            headers["X-Amz-Log-Result"] = log_result(run.log_lines)
         return InvokeReply(200, run.outcome.payload, headers)
+
+    async def invoke_streamed(self, scope: Scope, request: dict[str, Any]) -> tuple[str, str, StreamedRun | None]:
+        """InvokeWithResponseStream: (executed version, request id, the run) once the function's response
+        begins to stream or the run has ended; no run for DryRun. Refused (throttled, not found) as Invoke is."""
+        ref, payload, client_context, resolved = await self._accept(scope, request)
+        version = _require_active(resolved[0]["config"])
+        request_id = str(uuid.uuid4())
+        if request.get("InvocationType") == "DryRun":
+            return version, request_id, None
+
+        def run(sink: StreamedBody) -> Any:
+            return self.run(ref, payload, request_id, client_context, resolved=resolved, sink=sink)
+
+        return version, request_id, await StreamedRun.start(run)
+
+    async def _accept(
+        self, scope: Scope, request: dict[str, Any], queued: bool = False
+    ) -> tuple[FunctionRef, bytes, str | None, tuple]:
+        """What a synchronous or `queued` invoke runs: (reference, payload, client context, resolved records);
+        RequestTooLarge, InvalidRequestContent for a payload that is not JSON or a bad client context, and
+        ResourceNotFound."""
+        ref = existing_function_ref(
+            request["FunctionName"], scope, request.get("Qualifier"), shown_qualifier=request.get("Qualifier") or LATEST
+        )
+        payload = request.get("Payload") or b"{}"
+        if queued and len(payload) > MAX_ASYNC_PAYLOAD_BYTES:
+            raise RequestTooLarge(
+                f"Request must be smaller than {MAX_ASYNC_PAYLOAD_BYTES} bytes for the InvokeFunction operation"
+            )
+        await _check_json(payload)
+        client_context = _client_context(request.get("ClientContext"))
+        return ref, payload, client_context, self._resolve(ref)
 
     async def enqueue(self, ref: FunctionRef, payload: bytes, lineage: str | None = None) -> str:
         """Store an asynchronous invocation durably; return its request id."""
@@ -306,6 +328,12 @@ class Invoker:
         if self._snapshots is not None:
             versions = {version for version, _ in current}
             await self._snapshots.retire(lambda key: key[:3] == (scope.account, scope.region, name) and key[3] not in versions)
+
+
+def log_result(lines: list[str]) -> str:
+    """LogType Tail's answer: the last 4 KB of an invocation's log lines, base64-encoded."""
+    tail = ("\n".join(lines) + "\n").encode()[-TAIL_BYTES:]
+    return base64.b64encode(tail).decode()
 
 
 def _answered(failure: InitFailed, request_id: str) -> bytes:
