@@ -36,6 +36,11 @@ exports.stream = awslambda.streamifyResponse(async (event, responseStream, conte
   if (mode === 'bigint-prelude') {
     awslambda.HttpResponseStream.from(responseStream, { statusCode: 200n });
   }
+  if (mode === 'uncaught') {
+    responseStream.write('before;');
+    setTimeout(() => { throw new RangeError('thrown outside the handler'); }, 100);
+    await sleep(60000);
+  }
   if (mode !== 'http') responseStream.setContentType('text/plain');
   for (let n = 1; n <= 3; n++) {
     responseStream.write(`chunk-${n}@${Date.now()};`);
@@ -304,6 +309,15 @@ def test_node_writes_after_end_change_nothing(lam, node_fn):
 def test_node_misuse_fails_the_invocation(lam, node_fn, mode, error_type):
     _, complete = stream(lam, node_fn, {"mode": mode})
     assert complete.get("ErrorCode") and error_type in complete["ErrorCode"] + complete["ErrorDetails"], complete
+    chunks, complete = stream(lam, node_fn, {"mode": "pipeline"})
+    assert b"".join(data for _, data in chunks) == f"piped through {node_fn}".encode()
+
+
+def test_node_uncaught_exception_mid_stream(lam, node_fn):
+    chunks, complete = stream(lam, node_fn, {"mode": "uncaught"})
+    assert b"".join(data for _, data in chunks) == b"before;"
+    assert "thrown outside the handler" in complete.get("ErrorDetails", ""), complete
+    # That environment is gone (its runtime exited); the next one streams whole.
     chunks, complete = stream(lam, node_fn, {"mode": "pipeline"})
     assert b"".join(data for _, data in chunks) == f"piped through {node_fn}".encode()
 
