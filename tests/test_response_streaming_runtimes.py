@@ -205,6 +205,13 @@ def test_node_pipeline(lam, node_fn):
     assert not complete.get("ErrorCode")
 
 
+@pytest.mark.parametrize("runtime", ["nodejs18.x", "nodejs22.x", "nodejs24.x"])
+def test_every_node_major_streams(lam, deploy, runtime):
+    name = deploy({"index.js": NODE}, runtime=runtime, handler="index.stream")
+    chunks, complete = stream(lam, name, {"mode": "pipeline"})
+    assert b"".join(data for _, data in chunks) == f"piped through {name}".encode() and not complete.get("ErrorCode")
+
+
 def test_python_async_generator(lam, python_fn):
     chunks, complete = stream(lam, python_fn, {"mode": "async"})
     assert b"".join(data for _, data in chunks) == b"async generator" and not complete.get("ErrorCode")
