@@ -36,6 +36,10 @@ exports.stream = awslambda.streamifyResponse(async (event, responseStream, conte
   if (mode === 'bigint-prelude') {
     awslambda.HttpResponseStream.from(responseStream, { statusCode: 200n });
   }
+  if (mode === 'symbol') {
+    responseStream.write('before;');
+    throw Symbol('odd');
+  }
   if (mode === 'uncaught') {
     responseStream.write('before;');
     setTimeout(() => { throw new RangeError('thrown outside the handler'); }, 100);
@@ -95,6 +99,16 @@ async def async_chunks():
         yield word
 
 
+class Unprintable(Exception):
+    def __str__(self):
+        raise RuntimeError("no message for you")
+
+
+def unprintable():
+    yield b"before;"
+    raise Unprintable()
+
+
 def forever():
     while True:
         yield b"more;"
@@ -107,6 +121,8 @@ def handler(event, context):
         return async_chunks()
     if mode == "forever":
         return forever()
+    if mode == "unprintable":
+        return unprintable()
     if mode == "list":
         return ["not", "streamed"]
     return chunks(mode)
@@ -318,6 +334,17 @@ def test_node_misuse_fails_the_invocation(lam, node_fn, mode, error_type):
     assert complete.get("ErrorCode") and error_type in complete["ErrorCode"] + complete["ErrorDetails"], complete
     chunks, complete = stream(lam, node_fn, {"mode": "pipeline"})
     assert b"".join(data for _, data in chunks) == f"piped through {node_fn}".encode()
+
+
+@pytest.mark.parametrize("fn, mode, error_type", [("node_fn", "symbol", "symbol"),
+                                                   ("python_fn", "unprintable", "Unprintable")])
+def test_odd_errors_still_end_the_stream(lam, request, fn, mode, error_type):
+    name = request.getfixturevalue(fn)
+    chunks, complete = stream(lam, name, {"mode": mode})
+    assert b"".join(data for _, data in chunks) == b"before;"
+    assert complete.get("ErrorCode") and error_type in complete["ErrorCode"] + complete["ErrorDetails"], complete
+    chunks, complete = stream(lam, name, {})
+    assert list(made_at(b"".join(data for _, data in chunks))) == ["chunk-1", "chunk-2", "chunk-3"]
 
 
 def test_node_uncaught_exception_mid_stream(lam, node_fn):

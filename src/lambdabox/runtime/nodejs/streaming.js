@@ -254,7 +254,11 @@ function invoke(runtime, requestId, headers, body, errorDocument) {
   const fail = (error) => {
     if (failed) return;
     failed = true;
-    runtime.state.logError('Invoke Error', error instanceof Error ? error : new Error(error));
+    try {
+      runtime.state.logError('Invoke Error', error instanceof Error ? error : new Error(String(error)));
+    } catch (_) {
+      // Whatever the handler threw, the stream still ends with it.
+    }
     stream.fail(error);
   };
   // An uncaught exception or unhandled rejection ends the stream with the error, then the process.

@@ -184,7 +184,11 @@ def _exception_document(exc, request_id):
     while start < len(frames) and (frames[start].filename == _THIS_FILE or
                                    frames[start].filename.startswith(asyncio_dir)):
         start += 1
-    return {"errorMessage": str(exc), "errorType": type(exc).__name__, "requestId": request_id,
+    try:
+        message = str(exc)
+    except Exception:
+        message = "<the exception's message could not be read>"
+    return {"errorMessage": message, "errorType": type(exc).__name__, "requestId": request_id,
             "stackTrace": traceback.format_list(frames[start:])}
 
 
