@@ -122,3 +122,16 @@ def test_node_streams_and_survives_a_cut(node: str, task_root: Path) -> None:
             assert "stream closed true" in runtime.output()
 
     asyncio.run(scenario())
+
+
+def test_node_global_awslambda_and_its_opt_out(node: str, task_root: Path) -> None:
+    write_files(task_root, {"index.js": "exports.handler = async () => typeof globalThis.awslambda;\n"})
+
+    async def scenario(env: dict[str, str]) -> bytes:
+        async with running(node_argv(node), task_root, "index.handler", env) as runtime:
+            await runtime.ready()
+            return (await runtime.invoke(invocation())).payload
+
+    assert asyncio.run(scenario({})) == b'"object"'
+    # Lambda's escape hatch for handlers that don't want the global.
+    assert asyncio.run(scenario({"AWS_LAMBDA_NODEJS_NO_GLOBAL_AWSLAMBDA": "1"})) == b'"undefined"'
