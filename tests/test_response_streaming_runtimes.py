@@ -40,6 +40,12 @@ exports.stream = awslambda.streamifyResponse(async (event, responseStream, conte
     responseStream.write('before;');
     throw Symbol('odd');
   }
+  if (mode === 'unserializable') {
+    responseStream.write('before;');
+    const error = new Error('odd');
+    error.name = { toJSON() { throw new Error('no'); }, toString() { throw new Error('no'); } };
+    throw error;
+  }
   if (mode === 'uncaught') {
     responseStream.write('before;');
     setTimeout(() => { throw new RangeError('thrown outside the handler'); }, 100);
@@ -336,7 +342,7 @@ def test_node_misuse_fails_the_invocation(lam, node_fn, mode, error_type):
     assert b"".join(data for _, data in chunks) == f"piped through {node_fn}".encode()
 
 
-@pytest.mark.parametrize("fn, mode, error_type", [("node_fn", "symbol", "symbol"),
+@pytest.mark.parametrize("fn, mode, error_type", [("node_fn", "symbol", "symbol"), ("node_fn", "unserializable", "Error"),
                                                    ("python_fn", "unprintable", "Unprintable")])
 def test_odd_errors_still_end_the_stream(lam, request, fn, mode, error_type):
     name = request.getfixturevalue(fn)

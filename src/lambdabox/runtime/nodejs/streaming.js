@@ -90,7 +90,6 @@ class ResponseStream extends Writable {
     this._started = false;
     this._preluded = false;
     this._requestEnded = false;
-    this._failure = null;
     /** Set by HttpResponseStream.from: writes the prelude through the function it is given. */
     this._onBeforeFirstWrite = null;
     // Errors settle the invocation (through _destroy); none may crash the runtime unheard.
@@ -165,11 +164,22 @@ class ResponseStream extends Writable {
   /** End the request with `error` in the trailers, unless it has ended already. */
   fail(error) {
     if (this._requestEnded) return;
-    this._failure = error;
+    let type;
+    let body;
+    try {
+      const document = this.errorDocument(error);
+      body = JSON.stringify(document);
+      type = trailerSafe(String(document.errorType));
+    } catch (_) {
+      // An error made to break serialization still fails the invocation.
+      const document = { errorType: 'Error', errorMessage: 'The error thrown could not be serialized', trace: [] };
+      body = JSON.stringify(document);
+      type = document.errorType;
+    }
     try {
       this._request.addTrailers({
-        [ERROR_TYPE_TRAILER]: trailerSafe(String(this.errorDocument(error).errorType)),
-        [ERROR_BODY_TRAILER]: Buffer.from(JSON.stringify(this.errorDocument(error))).toString('base64'),
+        [ERROR_TYPE_TRAILER]: type,
+        [ERROR_BODY_TRAILER]: Buffer.from(body).toString('base64'),
       });
     } catch (_) {
       // Trailers can no longer be added (the request broke): the Runtime API sees a cut stream.
