@@ -95,7 +95,7 @@ def load_beside(name):
 
 
 runtime_log = load_beside("runtime_log")
-#: Responses a handler streams (it returned an iterator): Lambdabox's extension, see streaming.py.
+#: Responses of handlers that return iterators (Lambdabox's extension); loaded now for the zygotes' sake.
 streaming = load_beside("streaming")
 
 
@@ -556,7 +556,7 @@ class Runtime(object):
             except ValueError as exc:
                 raise Fault("Runtime.UnmarshalError", "Unable to unmarshal input: {}".format(exc))
             result = self.handler(event, context)
-            if streaming.is_stream(result):
+            if hasattr(type(result), "__next__") or hasattr(type(result), "__anext__"):
                 return streaming.respond(self, request_id, result)
             if isinstance(result, bytes):
                 payload, content_type = result, "application/unknown"

@@ -1,11 +1,11 @@
 """Response streaming from Python handlers: Lambdabox's extension (Lambda streams from Node.js only).
 
-Loaded by bootstrap.py from beside it (stdlib only, Python 3.9 to 3.14). A handler that returns an
-iterator (a generator, a file, `iter(...)`) or an async generator streams its response: each item is
-sent on to the Runtime API as soon as the handler yields it, in one POST to /invocation/{id}/response
-with `Lambda-Runtime-Function-Response-Mode: streaming` and `Transfer-Encoding: chunked`, as Lambda's
-Node.js runtime sends a streamed response. A handler that returns anything else (a list, a dict, bytes)
-is answered whole, as before.
+Loaded by bootstrap.py from beside it (stdlib only, Python 3.9 to 3.14), which hands it every result whose
+type has `__next__` (a generator, a file, `iter(...)`) or `__anext__` (an async generator). Each item is sent
+on to the Runtime API as soon as the handler yields it, in one POST to /invocation/{id}/response with
+`Lambda-Runtime-Function-Response-Mode: streaming` and `Transfer-Encoding: chunked`, as Lambda's Node.js
+runtime sends a streamed response. A handler that returns anything else (a list, a dict, bytes) is answered
+whole, as before.
 
 1. Items are bytes (bytearray, memoryview) or str (sent as UTF-8); empty ones are skipped.
 2. If the first item is a dict, it is the HTTP integration prelude a RESPONSE_STREAM function URL reads
@@ -48,12 +48,6 @@ class _Failed(Exception):
     def __init__(self, document):
         Exception.__init__(self, document["errorMessage"])
         self.document = document
-
-
-def is_stream(result):
-    """Whether a handler's result is streamed: an iterator or an async iterator."""
-    kind = type(result)
-    return hasattr(kind, "__anext__") or (hasattr(kind, "__next__") and hasattr(kind, "__iter__"))
 
 
 def respond(runtime, request_id, result):
