@@ -342,8 +342,11 @@ def test_node_misuse_fails_the_invocation(lam, node_fn, mode, error_type):
     assert b"".join(data for _, data in chunks) == f"piped through {node_fn}".encode()
 
 
-@pytest.mark.parametrize("fn, mode, error_type", [("node_fn", "symbol", "symbol"), ("node_fn", "unserializable", "Error"),
-                                                   ("python_fn", "unprintable", "Unprintable")])
+@pytest.mark.parametrize("fn, mode, error_type", [
+    ("node_fn", "symbol", "symbol"),
+    ("node_fn", "unserializable", "Error"),
+    ("python_fn", "unprintable", "Unprintable"),
+])
 def test_odd_errors_still_end_the_stream(lam, request, fn, mode, error_type):
     name = request.getfixturevalue(fn)
     chunks, complete = stream(lam, name, {"mode": mode})

@@ -15,8 +15,8 @@
  *    nothing that was sent (a write after end() fails that write's callback, as Node's streams do).
  * 4. The runtime moves on to the next event once the Runtime API has answered the POST (or its
  *    connection broke) and the handler's promise has settled. An answer before the stream ended (the
- *    response was refused, say over its size limit) destroys the stream: later writes fail. A handler that never ends its stream
- *    runs into the function's timeout, as on Lambda.
+ *    response was refused, say over its size limit) destroys the stream: later writes fail. A handler
+ *    that never ends its stream runs into the function's timeout, as on Lambda.
  *
  * `awslambda.HttpResponseStream.from(stream, metadata)` makes the body start with the HTTP
  * integration prelude a RESPONSE_STREAM function URL reads: the metadata as JSON, then 8 NUL bytes,
