@@ -170,8 +170,10 @@ def prelude(data: bytes) -> HttpAnswer:
     status = value.get("statusCode", 200)
     if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
         raise Malformed("statusCode is not an HTTP status")
-    headers = value.get("headers") or {}
-    cookies = value.get("cookies") or []
+    headers = value.get("headers")
+    cookies = value.get("cookies")
+    headers = {} if headers is None else headers
+    cookies = [] if cookies is None else cookies
     if not isinstance(headers, dict) or not isinstance(cookies, list):
         raise Malformed("headers or cookies have the wrong type")
     if not all(_TOKEN.fullmatch(name) for name in headers):
