@@ -5,7 +5,7 @@ Event keys: "chunks" (strings, sent one chunk each), "sleep" (seconds between ch
 object, sent as a function URL's prelude with its 8 NUL bytes), "raw_prelude" (bytes as latin-1, sent as
 is after the content type of a prelude), "error" ([type, base64 body] trailers), "forever" (stream 64 KB
 chunks until cut), "tiny" (that many 1-byte chunks), "stall" (sleep that long mid-stream), "buffered"
-(post the chunks joined as a plain response), "content_type".
+(post the chunks joined as a plain response), "content_type". Through a function URL, the request's body holds the event.
 """
 import base64
 import http.client
@@ -23,6 +23,10 @@ def next_event():
     connection.request("GET", BASE + "next")
     answer = connection.getresponse()
     event = json.loads(answer.read())
+    if isinstance(event, dict) and "requestContext" in event:
+        # A function URL's event: the instructions are its body.
+        body = event.get("body") or "{}"
+        event = json.loads(base64.b64decode(body) if event.get("isBase64Encoded") else body)
     request_id = answer.getheader("Lambda-Runtime-Aws-Request-Id")
     connection.close()
     return request_id, event

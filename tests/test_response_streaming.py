@@ -4,15 +4,21 @@ InvokeWithResponseStream (boto3's own event stream reader)."""
 from __future__ import annotations
 
 import base64
+import http.client
 import json
+import os
+import shutil
+import subprocess
 import time
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
 from botocore.exceptions import ClientError
 
 from support import aws_error
 from test_runtimes import executable_zip
+from test_url_front import make_public
 
 BOOTSTRAP = (Path(__file__).parent / "streaming_bootstrap.py").read_text()
 
@@ -182,3 +188,147 @@ def test_stream_of_tiny_chunks_arrives_whole(streaming_function, lam, invoke):
     assert complete == {}
     assert len(chunks) < 50_000  # coalesced per read, not one event per byte
     assert invoke(name, {"chunks": ["[4]"]}).body == [4]
+
+
+@pytest.fixture
+def stream_url(lam, streaming_function):
+    """A streaming function with a public RESPONSE_STREAM URL (CORS for https://a.example): (name, URL host)."""
+
+    def create(timeout: int = 10) -> tuple[str, str]:
+        name = streaming_function(timeout=timeout)
+        url = lam.create_function_url_config(
+            FunctionName=name, AuthType="NONE", InvokeMode="RESPONSE_STREAM",
+            Cors={"AllowOrigins": ["https://a.example"]},
+        )["FunctionUrl"]
+        make_public(lam, name)
+        return name, urlparse(url).netloc
+
+    return create
+
+
+def open_url(server, host: str, event: dict) -> http.client.HTTPResponse:
+    """POST `event` to the URL at `host`; the response, its body not read yet."""
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+    body = json.dumps(event).encode()
+    connection.request("POST", "/", body=body, headers={"Host": host, "Origin": "https://a.example",
+                                                        "Content-Type": "application/json"})
+    return connection.getresponse()
+
+
+def read_url(answer: http.client.HTTPResponse) -> tuple[list[tuple[float, bytes]], bool]:
+    """The body's pieces with their arrival times, and whether the body was complete."""
+    pieces = []
+    try:
+        while True:
+            piece = answer.read1(65536)
+            if not piece:
+                return pieces, True
+            pieces.append((time.monotonic(), piece))
+    except http.client.IncompleteRead as cut:
+        if cut.partial:
+            pieces.append((time.monotonic(), cut.partial))
+        return pieces, False
+
+
+def body_of(pieces) -> bytes:
+    return b"".join(piece for _, piece in pieces)
+
+
+def test_url_streams_with_the_prelude_s_status_headers_and_cookies(server, stream_url):
+    _, host = stream_url()
+    prelude = {"statusCode": 201, "headers": {"Content-Type": "text/plain", "X-Kind": "streamed"},
+               "cookies": ["a=1", "b=2; Path=/"]}
+    began = time.monotonic()
+    answer = open_url(server, host, {"prelude": prelude, "chunks": ["alpha ", "beta ", "gamma"], "sleep": 1.0})
+    assert answer.status == 201
+    assert answer.getheader("content-type") == "text/plain"
+    assert answer.getheader("x-kind") == "streamed"
+    assert answer.headers.get_all("set-cookie") == ["a=1", "b=2; Path=/"]
+    assert answer.getheader("access-control-allow-origin") == "https://a.example"
+    assert answer.getheader("transfer-encoding") == "chunked"
+    pieces, complete = read_url(answer)
+    assert complete and body_of(pieces) == b"alpha beta gamma"
+    assert began < pieces[0][0] < pieces[-1][0] and len(pieces) >= 2
+
+
+def test_url_streams_a_stream_without_prelude_as_its_content_type(server, stream_url):
+    _, host = stream_url()
+    answer = open_url(server, host, {"content_type": "text/event-stream", "chunks": ["data: 1\n\n", "data: 2\n\n"]})
+    assert answer.status == 200 and answer.getheader("content-type") == "text/event-stream"
+    pieces, complete = read_url(answer)
+    assert complete and body_of(pieces) == b"data: 1\n\ndata: 2\n\n"
+
+
+def test_url_answers_502_for_an_error_before_the_first_byte(server, stream_url):
+    _, host = stream_url()
+    body = base64.b64encode(b'{"errorType":"Error","errorMessage":"early"}').decode()
+    for event in ({"error": ["Error", body]}, {"prelude": {"statusCode": 200}, "error": ["Error", body]}):
+        answer = open_url(server, host, event)
+        assert answer.status == 502
+        assert json.loads(answer.read()) == {"Message": "Internal Server Error"}
+
+
+def test_url_cuts_the_body_of_a_mid_stream_error(server, stream_url):
+    _, host = stream_url()
+    body = base64.b64encode(b'{"errorType":"Error","errorMessage":"late"}').decode()
+    answer = open_url(server, host, {"prelude": {"statusCode": 200}, "chunks": ["partial"], "error": ["Error", body]})
+    assert answer.status == 200
+    pieces, complete = read_url(answer)
+    assert not complete and body_of(pieces) == b"partial"
+
+
+def test_url_refuses_a_huge_or_malformed_prelude(server, stream_url):
+    _, host = stream_url()
+    for event in ({"raw_prelude": "{" + "x" * 200_000}, {"raw_prelude": "not json" + "\0" * 8 + "body"},
+                  {"raw_prelude": '{"statusCode": 99}' + "\0" * 8}, {"raw_prelude": '{"headers": {"a b": "c"}}' + "\0" * 8},
+                  {"raw_prelude": '{"headers": {"x": "line\\r\\nbreak"}}' + "\0" * 8}):
+        answer = open_url(server, host, event)
+        assert answer.status == 502, event
+        assert json.loads(answer.read()) == {"Message": "Internal Server Error"}
+    answer = open_url(server, host, {"prelude": {"statusCode": 202}, "chunks": ["still fine"]})
+    assert answer.status == 202 and answer.read() == b"still fine"
+
+
+def test_url_stream_that_stalls_is_cut_at_the_timeout(server, stream_url):
+    _, host = stream_url(timeout=2)
+    answer = open_url(server, host, {"prelude": {"statusCode": 200}, "chunks": ["before"], "stall": 600})
+    pieces, complete = read_url(answer)
+    assert not complete and body_of(pieces) == b"before"
+    answer = open_url(server, host, {"chunks": ["after"]})
+    assert answer.status == 200 and answer.read() == b"after"
+
+
+def test_url_client_that_leaves_does_not_stop_the_server(server, lam, stream_url):
+    name, host = stream_url()
+    lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=1)
+    answer = open_url(server, host, {"chunks": ["first"] + ["more"] * 5, "sleep": 0.3})
+    assert answer.read1(65536).startswith(b"first")
+    answer.close()
+    # The function runs to its end and gives its lease back: a later request is served, not throttled.
+    deadline = time.monotonic() + 30
+    while True:
+        answer = open_url(server, host, {"chunks": ["next"]})
+        if answer.status != 429 or time.monotonic() > deadline:
+            break
+        answer.read()
+        time.sleep(0.2)
+    assert answer.status == 200 and answer.read() == b"next"
+
+
+def test_url_is_served_by_curl_as_it_streams(server, stream_url):
+    curl = shutil.which("curl")
+    if curl is None:
+        if os.environ.get("CI"):
+            pytest.fail("curl is required in CI")
+        pytest.skip("curl not found")
+    _, host = stream_url()
+    done = subprocess.run(
+        [curl, "-sS", "-N", "-i", "-H", f"Host: {host}", "-H", "Content-Type: application/json",
+         "--data", json.dumps({"prelude": {"statusCode": 200, "headers": {"x-by": "curl"}}, "chunks": ["a", "b"]}),
+         f"http://127.0.0.1:{server.port}/"],
+        capture_output=True, timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    head, _, body = done.stdout.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200") and b"x-by: curl" in head.lower()
+    assert body == b"ab"

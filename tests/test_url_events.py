@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from lambdabox.model.url_events import Malformed, UrlRequest, answer, event
+from lambdabox.model.url_events import Malformed, UrlRequest, answer, event, prelude
 
 
 def request(**changes) -> UrlRequest:
@@ -60,3 +60,20 @@ def test_answers():
     full = answer(json.dumps({"statusCode": 201, "headers": {"X-A": 1, "X-B": True}, "cookies": ["c=1"]}).encode())
     assert (full.status, full.body) == (201, b"")
     assert full.headers == [("x-a", "1"), ("x-b", "true"), ("content-type", "application/json"), ("set-cookie", "c=1")]
+
+
+def test_a_prelude_gives_status_headers_and_cookies():
+    found = prelude(b'{"statusCode": 404, "headers": {"X-A": "1"}, "cookies": ["c=1"]}')
+    assert found.status == 404 and found.body == b""
+    assert found.headers == [("x-a", "1"), ("content-type", "application/octet-stream"), ("set-cookie", "c=1")]
+    assert prelude(b"{}").status == 200
+
+
+@pytest.mark.parametrize("raw", [
+    b"not json", b"[1]", b'{"statusCode": "200"}', b'{"statusCode": 600}', b'{"statusCode": true}',
+    b'{"headers": []}', b'{"cookies": "c=1"}', b'{"headers": {"a b": "c"}}', b'{"headers": {"a": "x\\r\\ny"}}',
+    b'{"headers": {"a": {"nested": 1}}}',
+])
+def test_a_malformed_prelude_is_refused(raw):
+    with pytest.raises(Malformed):
+        prelude(raw)

@@ -343,7 +343,7 @@ def test_a_deleted_functions_url_is_gone(server, lam, deploy):
         store.close()
 
 
-def test_a_response_stream_url_is_served_buffered(server, lam, deploy):
+def test_a_response_stream_url_answers_a_buffered_response_as_a_buffered_url_does(server, lam, deploy):
     name = deploy({"app.py": HANDLER})
     url = lam.create_function_url_config(FunctionName=name, AuthType="NONE", InvokeMode="RESPONSE_STREAM")["FunctionUrl"]
     make_public(lam, name)

@@ -18,9 +18,10 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from lambdabox.api import event_stream
+from lambdabox.api.chunked import ChunkedResponse
 from lambdabox.api.rest import Call
 from lambdabox.invoke.invoker import Invoker, log_result
 from lambdabox.invoke.streaming import StreamedRun
@@ -33,7 +34,7 @@ async def invoke_with_response_stream(invoker: Invoker, call: Call) -> Response:
     if streamed is None:
         return Response(status_code=204, headers=headers)
     tail = call.input.get("LogType") == "Tail"
-    return StreamingResponse(_events(streamed, tail), headers=headers, media_type=event_stream.CONTENT_TYPE)
+    return ChunkedResponse(_events(streamed, tail), headers=headers, media_type=event_stream.CONTENT_TYPE)
 
 
 async def _events(streamed: StreamedRun, tail: bool) -> AsyncIterator[bytes]:

@@ -22,7 +22,8 @@ Serving one, in order:
 5. Invoke through the Invoker with the URL's alias (the payload format 2.0 event, model/url_events.py).
 6. Answer: the function's response mapped to HTTP; a function error, a timeout or a malformed response is
    502 {"Message":"Internal Server Error"}; a throttle 429; the CORS headers of the config are added.
-A RESPONSE_STREAM URL is served buffered: the whole response is sent when the function returns.
+A RESPONSE_STREAM URL whose function streams is answered as it streams (api/url_stream.py); one whose
+function returns a buffered response is answered as a BUFFERED URL is.
 """
 
 from __future__ import annotations
@@ -48,8 +49,10 @@ from lambdabox.access.policy import Request as PolicyRequest
 from lambdabox.access.signatures import Refused, parse
 from lambdabox.api.bodies import read_bounded
 from lambdabox.api.rest import Authenticate, incoming, origin
-from lambdabox.control.function_urls import AWS_IAM, FoundUrl, FunctionUrls
+from lambdabox.api import url_stream
+from lambdabox.control.function_urls import AWS_IAM, RESPONSE_STREAM, FoundUrl, FunctionUrls
 from lambdabox.invoke.invoker import Invoker
+from lambdabox.invoke.streaming import StreamedRun
 from lambdabox.model import url_events
 from lambdabox.model.arns import Scope, function_arn
 from lambdabox.model.errors import AwsError, TooManyRequests
@@ -146,8 +149,24 @@ class UrlFront:
         payload = json.dumps(url_events.event(url_request), separators=(",", ":")).encode()
         if len(payload) > MAX_REQUEST_BYTES:
             return _error(TOO_LARGE, request_id)
+        origin_header = request.headers.get("origin")
+
+        def finish_headers(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+            if cors:
+                headers = [(n, v) for n, v in headers if not n.startswith("access-control-")]
+                headers += _cors_headers(cors, origin_header)
+            return [*headers, ("x-amzn-requestid", request_id)]
+
         try:
-            run = await self._invoker.run(found.ref, payload, request_id)
+            if found.config.get("InvokeMode") == RESPONSE_STREAM:
+                streamed = await StreamedRun.start(
+                    lambda sink: self._invoker.run(found.ref, payload, request_id, sink=sink)
+                )
+                if streamed.streaming:
+                    return await url_stream.respond(streamed, finish_headers, lambda: _error(BAD_GATEWAY, request_id))
+                run = await streamed.finish()
+            else:
+                run = await self._invoker.run(found.ref, payload, request_id)
         except TooManyRequests:
             return _error(THROTTLED, request_id)
         except AwsError as error:
@@ -160,11 +179,7 @@ class UrlFront:
         except url_events.Malformed as malformed:
             log.info("function URL %s: %s's response is malformed: %s", url_id, found.ref.name, malformed)
             return _error(BAD_GATEWAY, request_id)
-        headers = answered.headers
-        if cors:
-            headers = [(n, v) for n, v in headers if not n.startswith("access-control-")]
-            headers += _cors_headers(cors, request.headers.get("origin"))
-        headers.append(("x-amzn-requestid", request_id))
+        headers = finish_headers(answered.headers)
         response = Response(answered.body, status_code=answered.status)
         response.raw_headers = [(n.encode("latin-1"), v.encode("latin-1", "replace")) for n, v in headers] + [
             (b"content-length", str(len(answered.body)).encode())

@@ -31,6 +31,8 @@ from urllib.parse import parse_qsl
 _TEXT_TYPES = ("text/", "application/json", "application/javascript", "application/xml",
                "application/x-www-form-urlencoded", "application/graphql")
 _TEXT_SUFFIXES = ("+json", "+xml")
+#: The content type of a streamed answer whose prelude names none.
+STREAMED_CONTENT_TYPE = "application/octet-stream"
 #: An HTTP header name (RFC 9110's token).
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
@@ -153,6 +155,34 @@ def answer(payload: bytes) -> HttpAnswer:
         except (binascii.Error, ValueError):
             raise Malformed("the body is not base64") from None
     return HttpAnswer(status, pairs, data)
+
+
+def prelude(data: bytes) -> HttpAnswer:
+    """The status and headers a streamed answer's prelude gives (the JSON object a function writes before the
+    8 NUL bytes, as awslambda.HttpResponseStream.from does: {statusCode, headers, cookies}); Malformed if it
+    gives none. The body is what follows the prelude, so it is empty here."""
+    try:
+        value = json.loads(data)
+    except ValueError:
+        raise Malformed("the prelude is not JSON") from None
+    if not isinstance(value, dict):
+        raise Malformed("the prelude is not a JSON object")
+    status = value.get("statusCode", 200)
+    if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
+        raise Malformed("statusCode is not an HTTP status")
+    headers = value.get("headers")
+    cookies = value.get("cookies")
+    headers = {} if headers is None else headers
+    cookies = [] if cookies is None else cookies
+    if not isinstance(headers, dict) or not isinstance(cookies, list):
+        raise Malformed("headers or cookies have the wrong type")
+    if not all(_TOKEN.fullmatch(name) for name in headers):
+        raise Malformed("a header name is not a token")
+    pairs = [(name.lower(), _header_value(item)) for name, item in headers.items()]
+    if not any(name == "content-type" for name, _ in pairs):
+        pairs.append(("content-type", STREAMED_CONTENT_TYPE))
+    pairs.extend(("set-cookie", _header_value(cookie)) for cookie in cookies)
+    return HttpAnswer(status, pairs, b"")
 
 
 def _header_value(value: Any) -> str:
