@@ -254,6 +254,17 @@ def test_url_streams_with_the_prelude_s_status_headers_and_cookies(server, strea
     assert pieces[0][0] < sent[-1]
 
 
+def test_url_drops_framing_headers_a_prelude_sets(server, stream_url):
+    _, host = stream_url()
+    prelude = {"statusCode": 200, "headers": {"Content-Length": "1", "Transfer-Encoding": "gzip", "Connection": "close",
+                                              "X-Kept": "yes"}}
+    answer = open_url(server, host, {"prelude": prelude, "chunks": ["longer than one byte"]})
+    assert answer.status == 200 and answer.getheader("content-length") is None
+    assert answer.getheader("transfer-encoding") == "chunked" and answer.getheader("x-kept") == "yes"
+    pieces, complete = read_url(answer)
+    assert complete and body_of(pieces) == b"longer than one byte"
+
+
 def test_url_streams_a_stream_without_prelude_as_its_content_type(server, stream_url):
     _, host = stream_url()
     answer = open_url(server, host, {"content_type": "text/event-stream", "chunks": ["data: 1\n\n", "data: 2\n\n"]})
