@@ -5,7 +5,7 @@ Event keys: "chunks" (strings, sent one chunk each), "sleep" (seconds between ch
 object, sent as a function URL's prelude with its 8 NUL bytes), "raw_prelude" (bytes as latin-1, sent as
 is after the content type of a prelude), "error" ([type, base64 body] trailers), "forever" (stream 64 KB
 chunks until cut), "tiny" (that many 1-byte chunks), "stall" (sleep that long mid-stream), "buffered"
-(post the chunks joined as a plain response), "content_type". Through a function URL, the request's body holds the event.
+(post the chunks joined as a plain response), "content_type", "stamped" (that many JSON lines {"at": the time it was sent}). Through a function URL, the request's body holds the event.
 """
 import base64
 import http.client
@@ -60,6 +60,10 @@ def serve(request_id, event):
             send(event["raw_prelude"].encode("latin-1"))
         for piece in chunks:
             send(piece)
+            time.sleep(event.get("sleep", 0))
+        for _ in range(event.get("stamped", 0)):
+            # The wall clock is the host's too: the tests compare it with when each line reached them.
+            send(json.dumps({"at": time.time()}).encode() + b"\n")
             time.sleep(event.get("sleep", 0))
         for _ in range(event.get("tiny", 0)):
             send(b"y")

@@ -278,3 +278,32 @@ def test_other_results_are_refused_while_a_stream_is_open() -> None:
             await api.close()
 
     asyncio.run(scenario())
+
+
+def test_malformed_chunk_framing_closes_the_stream_and_refuses_other_results() -> None:
+    async def scenario() -> None:
+        api, runtime = await started()
+        sink = StreamedBody()
+        try:
+            invoked = asyncio.ensure_future(api.invoke(invocation(), sink))
+            request_id = await runtime.take()
+            await runtime.open_stream(request_id)
+            runtime.chunk(b"ok")
+            runtime.writer.write(b"zz-not-hex\r\nxx\r\n")
+            assert await runtime.status() == 400
+            # The invocation is not settled by a broken stream; the caller's timeout ends it.
+            await asyncio.sleep(0.1)
+            assert not invoked.done()
+            reader, writer = await runtime.connect()
+            writer.write(
+                f"POST /2018-06-01/runtime/invocation/{request_id}/error HTTP/1.1\r\nHost: r\r\n"
+                "Content-Length: 2\r\n\r\n{}".encode()
+            )
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), STEP_TIMEOUT_S)
+            assert int(head.split()[1]) == 400
+            writer.close()
+            invoked.cancel()
+        finally:
+            await api.close()
+
+    asyncio.run(scenario())

@@ -47,9 +47,9 @@ from lambdabox.access.gate import Denied, Gate
 from lambdabox.access.policy import Caller, Effect, resource_effect
 from lambdabox.access.policy import Request as PolicyRequest
 from lambdabox.access.signatures import Refused, parse
+from lambdabox.api import url_stream
 from lambdabox.api.bodies import read_bounded
 from lambdabox.api.rest import Authenticate, incoming, origin
-from lambdabox.api import url_stream
 from lambdabox.control.function_urls import AWS_IAM, RESPONSE_STREAM, FoundUrl, FunctionUrls
 from lambdabox.invoke.invoker import Invoker
 from lambdabox.invoke.streaming import StreamedRun

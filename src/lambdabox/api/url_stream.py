@@ -2,7 +2,8 @@
 
 1. A runtime that streams `application/vnd.awslambda.http-integration-response` (what
    awslambda.HttpResponseStream.from writes) begins with a prelude: a JSON object {statusCode, headers,
-   cookies}, then 8 NUL bytes, then the body. Any other content type is a 200 with that content type,
+   cookies}, then 8 NUL bytes, then the body (its framing headers, Content-Length, Transfer-Encoding,
+   Connection and the like, are dropped). Any other content type is a 200 with that content type,
    and the whole stream is the body.
 2. The head is sent once the first byte of the body comes (or the stream ends): until then a failure
    is AWS's 502 {"Message":"Internal Server Error"}: an error before any byte, a prelude that is not
@@ -33,6 +34,8 @@ PRELUDE_END = b"\0" * 8
 #: Longest prelude read, in bytes, its 8 NUL bytes included (API Gateway's bound for the same format: the
 #: metadata must come within the first 16 KB); a longer one is a 502, and is never buffered past this.
 MAX_PRELUDE_BYTES = 16 * 1024
+#: Headers of a prelude that are dropped: they frame the connection, which is the server's to frame.
+_FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding", "connection", "keep-alive", "upgrade", "trailer"})
 
 
 async def respond(
@@ -53,7 +56,8 @@ async def respond(
         if answer is None:
             streamed.abandon()
             return bad_gateway()
-        status, headers = answer.status, answer.headers
+        # How the answer is framed is the server's to say: a function's Content-Length would not hold.
+        status, headers = answer.status, [(n, v) for n, v in answer.headers if n not in _FRAMING_HEADERS]
     else:
         status, headers = 200, [("content-type", streamed.content_type)]
     if not held:
