@@ -28,6 +28,13 @@ def post(host: str, port: int, path: str, body: bytes, headers: dict[str, str] |
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
 
+def get(host: str, path: str, headers: dict[str, str] | None = None) -> bytes:
+    """The bytes of one GET request with no body; `host` is the Host header's value (a function URL's host name)."""
+    lines = [f"GET {path} HTTP/1.1", f"Host: {host}"]
+    lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
 class Connection:
     def __init__(self, host: str, port: int, timeout: float = 60.0) -> None:
         self._sock = socket.create_connection((host, port), timeout=timeout)

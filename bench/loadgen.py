@@ -38,21 +38,26 @@ START_MARGIN_S = 0.2
 @dataclass(frozen=True)
 class Target:
     """Where the load goes: an endpoint, the function name in the Invoke path, and the (key, secret) its
-    requests are signed with (None: unsigned, for the bare ASGI baseline)."""
+    requests are signed with (None: unsigned, for the bare ASGI baseline). With `url_host` (a function URL's
+    host name and port, of an AuthType NONE URL) each request is instead an unsigned GET of "/" on that URL, sent
+    to the same endpoint."""
 
     host: str
     port: int
     function: str
     payload: bytes = b"{}"
     credentials: tuple[str, str] | None = None
+    url_host: str | None = None
 
     @property
     def path(self) -> str:
-        return f"/2015-03-31/functions/{self.function}/invocations"
+        return "/" if self.url_host else f"/2015-03-31/functions/{self.function}/invocations"
 
     def request(self, payload: bytes | None = None) -> bytes:
         """The bytes of one Invoke, signed now: a signature stays valid for the server's 15 minutes of skew, so
-        one request may be sent again and again for as long as any benchmark runs."""
+        one request may be sent again and again for as long as any benchmark runs. (A URL's: one GET.)"""
+        if self.url_host is not None:
+            return http_client.get(self.url_host, self.path)
         body = self.payload if payload is None else payload
         headers = {}
         if self.credentials is not None:
@@ -105,7 +110,7 @@ def closed_loop(
     """
     shares = [connections // processes + (1 if index < connections % processes else 0) for index in range(processes)]
     spec = {"host": target.host, "port": target.port, "function": target.function, "payload": target.payload.decode(),
-            "credentials": target.credentials}
+            "credentials": target.credentials, "url_host": target.url_host}
     children = []
     try:
         for share in shares:
@@ -207,7 +212,7 @@ def burst(target: Target, payloads: list[bytes], timeout_s: float = 120.0) -> tu
 
 def _client_process(job: dict) -> dict:
     credentials = tuple(job["credentials"]) if job["credentials"] else None
-    target = Target(job["host"], job["port"], job["function"], job["payload"].encode(), credentials)
+    target = Target(job["host"], job["port"], job["function"], job["payload"].encode(), credentials, job.get("url_host"))
     senders = [_sender(target, job["client"]) for _ in range(job["threads"])]
     print("ready", flush=True)
     start = float(sys.stdin.readline())

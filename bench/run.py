@@ -13,6 +13,7 @@ cases, in order (each in bench/cases/):
   snapstart   cold start restored from a SnapStart snapshot vs the same function's INIT
   async_flow  asynchronous events acknowledged and processed per second
   throughput  warm invokes/s at concurrency 32 vs a bare ASGI app on the same uvicorn stack
+  function_urls  a hello-world through its function URL vs through Invoke: sequential latency, requests/s at 32
   density     memory per idle warm environment (PSS, RSS, host), environments per host (extrapolated)
   scale_out   new environments per second under a burst of concurrent invokes on a cold function
   sqs_source  an SQS event source mapping on moto's server: records/s at BatchSize 100, send-to-invoke latency
@@ -39,13 +40,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from bench.cases import (  # noqa: E402
-    async_flow, density, kinesis_source, latency, nats_source, scale_out, snapstart, sqs_source, throughput,
+    async_flow, density, function_urls, kinesis_source, latency, nats_source, scale_out, snapstart, sqs_source,
+    throughput,
 )
 from bench.suite import FULL, SMOKE, Context, Outcome, Row  # noqa: E402
 from support import Server  # noqa: E402  (the tests' server process, reused)
 
 #: The cases in the order they run; each deletes its functions before the next begins.
-CASES = [latency, snapstart, async_flow, throughput, density, scale_out, sqs_source, kinesis_source, nats_source]
+CASES = [latency, snapstart, async_flow, throughput, function_urls, density, scale_out, sqs_source, kinesis_source, nats_source]
 
 
 def main() -> int:

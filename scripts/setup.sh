@@ -44,6 +44,13 @@ if [ "$extras" = test ] && [ ! -x /usr/bin/aws ] && [ "$(id -u)" = 0 ] && comman
     || echo "Could not install Debian's awscli (the AWS CLI v2); the aws logs tail test needs it." >&2
 fi
 
+# The function-URL CORS test drives a real browser (Playwright, from the test extras) and needs Debian's chromium:
+# Playwright's own browser builds are not used. Installed for the test extras, when we may.
+if [ "$extras" = test ] && ! command -v chromium >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
+    || echo "Could not install Debian's chromium; the function-URL browser test needs it." >&2
+fi
+
 # pip runs only when what pyproject.toml asks for changed since the last install with these extras
 # (the install is editable: changed sources need none). The stamp names the file's hash.
 target="."

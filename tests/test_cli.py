@@ -421,3 +421,77 @@ def test_the_readme_lambdabox_quick_start_runs_as_written(server, lam, tmp_path)
     assert "greeting you" in done.stderr  # the log tail
     assert "deleted greeter" in done.stdout
     assert "greeter" not in [f["FunctionName"] for f in lam.list_functions()["Functions"]]
+
+
+def url_get(server, url: str, path: str = "/") -> tuple[int, bytes]:
+    """GET `path` of a function URL at the server's address, its host name in the Host header."""
+    import http.client
+    from urllib.parse import urlparse
+
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+    try:
+        connection.request("GET", path, headers={"Host": urlparse(url).netloc})
+        answer = connection.getresponse()
+        return answer.status, answer.read()
+    finally:
+        connection.close()
+
+
+GREETER = 'def handler(event, context):\n    return {"greeting": "hello, " + event.get("name", "world")}\n'
+
+
+def test_deploy_url_gives_a_url_and_public_url_opens_it(server, lam, unique, tmp_path):
+    name = unique("urled")
+    (tmp_path / "app.py").write_text(GREETER)
+    done = lambdabox(server, "deploy", str(tmp_path), "--name", name, "--runtime", "python3.12", "--handler",
+                     "app.handler", "--url", "NONE")
+    assert done.returncode == 0, done.stderr
+    url = done.stdout.splitlines()[-1]
+    assert url == lam.get_function_url_config(FunctionName=name)["FunctionUrl"]
+    assert ".lambda-url.us-east-1.localhost:" in url
+    # A NONE URL answers only once the resource policy allows both actions to everyone.
+    assert url_get(server, url)[0] == 403
+    done = lambdabox(server, "public-url", name)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("added ") == 2
+    assert url_get(server, url) == (200, b'{"greeting": "hello, world"}')
+    statements = json.loads(lam.get_policy(FunctionName=name)["Policy"])["Statement"]
+    assert sorted(statement["Action"] for statement in statements) == ["lambda:InvokeFunction", "lambda:InvokeFunctionUrl"]
+    assert all(statement["Principal"] == "*" for statement in statements)
+    # Again: nothing changes, and it says so.
+    done = lambdabox(server, "public-url", name)
+    assert done.returncode == 0 and done.stdout.count("already there") == 2, done.stdout + done.stderr
+    assert len(json.loads(lam.get_policy(FunctionName=name)["Policy"])["Statement"]) == 2
+    # Deployed again with AWS_IAM: the same URL, now refusing unsigned requests.
+    done = lambdabox(server, "deploy", str(tmp_path), "--name", name, "--runtime", "python3.12", "--handler",
+                     "app.handler", "--url", "AWS_IAM")
+    assert done.returncode == 0 and done.stdout.splitlines()[-1] == url, done.stderr
+    assert lam.get_function_url_config(FunctionName=name)["AuthType"] == "AWS_IAM"
+    assert url_get(server, url)[0] == 403
+
+
+def test_deploy_url_refuses_an_unknown_auth_type_and_public_url_an_unknown_function(server, unique, tmp_path):
+    (tmp_path / "app.py").write_text(GREETER)
+    done = lambdabox(server, "deploy", str(tmp_path), "--name", unique("x"), "--runtime", "python3.12", "--handler",
+                     "app.handler", "--url", "OPEN")
+    assert done.returncode == 2 and "--url" in done.stderr
+    done = lambdabox(server, "public-url", unique("missing"))
+    assert done.returncode == 1 and "ResourceNotFoundException" in done.stderr
+
+
+def test_the_readme_function_url_quick_start_runs_as_written(server, lam, tmp_path):
+    import shutil
+
+    if shutil.which("curl") is None:
+        import pytest
+
+        (pytest.fail if os.environ.get("CI") else pytest.skip)("needs curl")
+    (tmp_path / "greeter").mkdir()
+    (tmp_path / "greeter" / "app.py").write_text(GREETER)
+    script = readme_block("### Function URL quick start")
+    assert len([line for line in script.splitlines() if line.strip()]) == 3
+    done = run_readme(server, script, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert '{"greeting": "hello, world"}' in done.stdout
+    assert lam.get_function_url_config(FunctionName="greeter-url")["AuthType"] == "NONE"
+    lam.delete_function(FunctionName="greeter-url")

@@ -18,6 +18,8 @@ from lambdabox.cli.progress import bars
 
 #: The execution role `deploy` creates and uses when none is given.
 DEFAULT_ROLE = "lambdabox-execution-role"
+#: The AuthTypes of a function URL (AWS's).
+URL_AUTH_TYPES = ("NONE", "AWS_IAM")
 
 _TRUST_POLICY = {
     "Version": "2012-10-17",
@@ -43,6 +45,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     command.add_argument("--env", action="append", default=[], metavar="KEY=VALUE", help="an environment variable; repeatable")
     command.add_argument("--layer", action="append", default=[], metavar="ARN", help="a layer version ARN; repeatable")
     command.add_argument("--role", help=f"execution role ARN (default: the role {DEFAULT_ROLE}, created if missing)")
+    command.add_argument(
+        "--url", choices=URL_AUTH_TYPES, metavar="AUTH_TYPE",
+        help="give the function a URL with this AuthType (NONE or AWS_IAM): create it, or change its AuthType; "
+        "the URL is printed alone on the last line (a NONE URL answers only once `lambdabox public-url NAME` "
+        "has added its permissions)",
+    )
     add_endpoint_options(command)
     command.set_defaults(run=run)
 
@@ -104,7 +112,20 @@ def run(arguments: argparse.Namespace) -> int:
         shown.follow_uploads(lam)
         result, verb = _create_or_update(lam, arguments, code, settings)
     print(f"{verb} {result['FunctionArn']} ({len(code)} bytes, CodeSha256 {result['CodeSha256']})")
+    if arguments.url:
+        print(_url(lam, arguments.name, arguments.url))
     return 0
+
+
+def _url(lam, name: str, auth_type: str) -> str:
+    """The function's URL, with `auth_type`: created if it has none, its AuthType changed if it differs."""
+    try:
+        found = lam.get_function_url_config(FunctionName=name)
+    except lam.exceptions.ResourceNotFoundException:
+        return lam.create_function_url_config(FunctionName=name, AuthType=auth_type)["FunctionUrl"]
+    if found["AuthType"] != auth_type:
+        found = lam.update_function_url_config(FunctionName=name, AuthType=auth_type)
+    return found["FunctionUrl"]
 
 
 def _create_or_update(lam, arguments: argparse.Namespace, code: bytes, settings: dict) -> tuple[dict, str]:

@@ -13,7 +13,7 @@ import argparse
 import json
 import sys
 
-from lambdabox.cli import accounts, deploy, functions, invocations, invoke, layers, logs, mappings, server
+from lambdabox.cli import accounts, deploy, function_urls, functions, invocations, invoke, layers, logs, mappings, server
 
 #: Exit codes, by cause (see the module docstring).
 EXIT_REFUSED = 1
@@ -33,6 +33,7 @@ def parser() -> argparse.ArgumentParser:
     commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
     server.register(commands)
     deploy.register(commands)
+    function_urls.register(commands)
     invoke.register(commands)
     functions.register(commands)
     functions.register_delete(commands)
