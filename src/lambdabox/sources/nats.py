@@ -36,7 +36,7 @@ from typing import Any
 from lambdabox.model.arns import FunctionRef
 from lambdabox.model.broker_sources import NatsStream
 from lambdabox.model.errors import AwsError, ResourceConflict, TooManyRequests
-from lambdabox.sources.broker_records import nats_failure_record, nats_record, within_payload
+from lambdabox.sources.broker_records import MAX_PAYLOAD_BYTES, nats_failure_record, nats_record, within_payload
 from lambdabox.sources.filtering import RecordFilter
 from lambdabox.sources.mapping_stats import MappingStats
 from lambdabox.sources.nats_pull import Puller
@@ -264,12 +264,18 @@ class NatsPoller:
                 if not mapping.keep(record):
                     await message.ack()
             pairs = [(message, record) for message, record in pairs if mapping.keep(record)]
+        if not pairs:
+            return
+        payload = _event(pairs)
+        if len(payload) <= MAX_PAYLOAD_BYTES:
+            await self._invoke_run(pairs, payload)  # The usual case: the batch is serialized once, not cut.
+            return
         for run in within_payload(pairs):
-            await self._invoke_run(run)
+            await self._invoke_run(run, _event(run))
 
-    async def _invoke_run(self, pairs: list[tuple[Any, dict[str, Any]]]) -> None:
-        """Invoke the function with records that fit one payload; ack, retry or give up on each."""
-        payload = json.dumps({"Records": [record for _, record in pairs]}).encode()
+    async def _invoke_run(self, pairs: list[tuple[Any, dict[str, Any]]], payload: bytes) -> None:
+        """Invoke the function with records that fit one payload (`payload`, their event); ack, retry or give up
+        on each."""
         outcome = await self._invoke_until_run(payload)
         failed = await self._failed(outcome, pairs)
         for message, record in pairs:
@@ -343,6 +349,10 @@ class NatsPoller:
             except AwsError as error:
                 await self._report_once(f"PROBLEM: {error.message}")
                 return None
+
+
+def _event(pairs: list[tuple[Any, dict[str, Any]]]) -> bytes:
+    return json.dumps({"Records": [record for _, record in pairs]}).encode()
 
 
 async def _give_back(messages: list[Any], keeper: asyncio.Task) -> None:
