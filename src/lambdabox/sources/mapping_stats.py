@@ -4,9 +4,9 @@ Kept in the server, not stored: a restart starts every count again at 0 (what wa
 in the source's own state: deleted messages, checkpoints, acks). Updating a mapping keeps its counts;
 deleting it drops them. Pollers write (on the event loop); the API reads a copy for one account and region.
 
-Contract of the counts:
-- `processed`: records the function succeeded with (then deleted, acked or checkpointed past);
-- `failed`: record deliveries that failed (an invocation error, a record the function reported, a batch
+Contract of the figures (as the API names them):
+- `RecordsProcessed`: records the function succeeded with (then deleted, acked or checkpointed past);
+- `RecordsFailed`: record deliveries that failed (an invocation error, a record the function reported, a batch
   that could not be invoked); a record retried three times counts three times;
 - `LagMillis`: the age, now, of the oldest record the mapping has read and not yet settled, over every part of
   the source (an SQS worker's batch, a stream's shard, a NATS consumer); 0 once a read finds nothing waiting;
@@ -14,7 +14,7 @@ Contract of the counts:
   ApproximateArrivalTimestamp, DynamoDB ApproximateCreationDateTime, the NATS stream's timestamp. For a stream
   shard the record is the last one read (Lambda's IteratorAge); records a source holds that were not read yet
   do not count (SQS tells their age only to CloudWatch);
-- `backlog`: records still waiting in the source, where the source says (a NATS consumer's pending count);
+- `Backlog`: records still waiting in the source, where the source says (a NATS consumer's pending count);
   None where it does not.
 """
 

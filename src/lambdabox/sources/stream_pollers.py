@@ -18,11 +18,11 @@ from lambdabox.control import catalog
 from lambdabox.model.arns import FunctionRef, Scope
 from lambdabox.model.errors import InvalidParameterValue
 from lambdabox.model.stream_sources import KINESIS, StreamSource
-from lambdabox.sources.mapping_stats import MappingStats
 from lambdabox.sources.checkpoints import Checkpoints
 from lambdabox.sources.dynamodb_streams import DynamoDBStreamReader
 from lambdabox.sources.filtering import record_filter
 from lambdabox.sources.kinesis import KinesisReader
+from lambdabox.sources.mapping_stats import MappingStats
 from lambdabox.sources.sqs import Invoke, Report
 from lambdabox.sources.streams import SendFailure, StreamMapping, StreamPoller
 from lambdabox.store.records import RecordStore

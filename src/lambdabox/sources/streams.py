@@ -40,9 +40,9 @@ from typing import Any, Protocol
 from lambdabox.model.arns import FunctionRef
 from lambdabox.model.errors import AwsError, ResourceConflict, TooManyRequests
 from lambdabox.model.stream_sources import INFINITE, StreamSource
-from lambdabox.sources.mapping_stats import MappingStats
 from lambdabox.sources.checkpoints import Checkpoints
 from lambdabox.sources.filtering import RecordFilter
+from lambdabox.sources.mapping_stats import MappingStats
 from lambdabox.sources.sqs import FUNCTION_FAILED, OK, Invoke, Outcome, Report
 from lambdabox.sources.stream_records import (
     RECORD_AGE_EXCEEDED, RETRIES_EXHAUSTED, Shard, StreamRecord, failure_record, reported_from,
