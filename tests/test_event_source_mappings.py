@@ -415,6 +415,8 @@ def test_the_mappings_command_lists_them(server, lam, function, unique):
     source = queue(unique)
     created = lam.create_event_source_mapping(EventSourceArn=source, FunctionName=function, Enabled=False, BatchSize=3)
     shown = server.cli("mappings", "--function", function, check=True).stdout.splitlines()
-    assert shown[0].split() == ["UUID", "FUNCTION", "SOURCE", "STATE", "BATCH", "WINDOW", "LAST", "RESULT"]
-    assert shown[1].split() == [created["UUID"], function, source, "Disabled", "3", "0", "s", "-"]
+    assert shown[0].split() == ["UUID", "FUNCTION", "SOURCE", "STATE", "BATCH", "WINDOW", "PROCESSED", "FAILED", "LAG",
+                                "LAST", "RESULT"]
+    # A mapping that never polled has no figures yet.
+    assert shown[1].split() == [created["UUID"], function, source, "Disabled", "3", "0", "s", "-", "-", "-", "-"]
     assert len(shown) == 2

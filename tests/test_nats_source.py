@@ -405,3 +405,21 @@ def test_an_unconfigured_rabbitmq_broker_cannot_be_mapped(lam, function):
     status, code, message = aws_error(lam.create_event_source_mapping, FunctionName=function, EventSourceArn=arn,
                                       Queues=["q"], SourceAccessConfigurations=[{"Type": "BASIC_AUTH", "URI": "arn:aws:secretsmanager:us-east-1:000000000000:secret:x"}])
     assert (status, code) == (400, "InvalidParameterValueException") and "does not exist" in message
+
+
+def test_counts_backlog_and_lag_match_what_the_function_did(nats_server, sqs, lam, function, results, stream):
+    publish(stream, [f"flaky-{n}" if n % 10 == 3 else f"ok-{n}" for n in range(40)])
+    mapping = lam.create_event_source_mapping(EventSourceArn=stream_arn(stream), FunctionName=function, BatchSize=10)
+    wait_for(lambda: settled(stream, mapping["UUID"]), what="every record acked")
+    found = batches(sqs, results, lambda found: len(texts(found)) >= 48) + drain(sqs, results, 1.5)
+    failed = sum(len(batch) for batch in found
+                 if any(t.startswith("flaky") and r["nats"]["deliveryCount"] == 1 for t, r in zip(texts([batch]), batch)))
+    processed = sum(len(batch) for batch in found) - failed
+    assert processed == 40 and failed >= 4
+
+    def shown() -> dict:
+        return nats_server.get_json("/_lambdabox/event-source-mappings")["EventSourceMappings"][mapping["UUID"]]
+
+    # Once an empty fetch found the consumer drained, the lag and the backlog are 0.
+    wait_for(lambda: (shown()["RecordsProcessed"], shown()["RecordsFailed"], shown()["LagMillis"], shown()["Backlog"])
+             == (processed, failed, 0, 0), what=f"the figures to match: {shown()}, {processed}, {failed}")

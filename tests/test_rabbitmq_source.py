@@ -168,13 +168,16 @@ def test_the_event_is_amazon_mqs_and_messages_are_acked_after_success(sqs, lam, 
     assert depth(queue) == 0
 
 
-def test_a_failed_batch_is_requeued_and_nothing_is_acked_before_success(sqs, lam, function, results, queue):
+def test_a_failed_batch_is_requeued_and_nothing_is_acked_before_success(sqs, lam, function, results, queue, rmq_server):
     publish(queue, ["flaky-1"])
     mapping = map_queue(lam, function, queue)
     found = batches(sqs, results, lambda found: len(texts(found)) >= 2)
     assert texts(found) == ["flaky-1", "flaky-1"]
     assert [message["redelivered"] for message in messages(found)] == [False, True]
     wait_for(lambda: lam.get_event_source_mapping(UUID=mapping["UUID"]).get("LastProcessingResult") == "OK")
+    # One failed delivery, then one processed; RabbitMQ tells no message's age, so no lag.
+    wait_for(lambda: rmq_server.get_json("/_lambdabox/event-source-mappings")["EventSourceMappings"][mapping["UUID"]]
+             == {"RecordsProcessed": 1, "RecordsFailed": 1, "LagMillis": None, "Backlog": None}, what="the figures")
     publish(queue, ["fail-2"])
     batches(sqs, results, lambda found: len(texts(found)) >= 2)  # Tried, failed, tried again...
     assert lam.get_event_source_mapping(UUID=mapping["UUID"])["LastProcessingResult"] == "PROBLEM: Function call failed"

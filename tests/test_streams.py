@@ -378,3 +378,32 @@ def test_an_sns_on_failure_destination_gets_the_record(lam, sqs, kinesis, moto, 
     record = batches(sqs, inbox_url, lambda found: len(found) >= 1)[0]
     assert record["requestContext"]["condition"] == "RetryAttemptsExhausted"
     assert record["KinesisBatchInfo"]["batchSize"] == 1 and record["KinesisBatchInfo"]["streamArn"] == arn
+
+
+def test_counts_and_iterator_age_match_what_the_function_did(stream_server, lam, sqs, kinesis, moto, results, unique):
+    name = make_function(stream_server, moto, results, unique("counted"), SLEEP="2")
+    arn = make_stream(kinesis, unique("counted"))
+    for value in [f"good-{number}" for number in range(10)] + ["poison"]:
+        kinesis.put_record(StreamARN=arn, Data=value.encode(), PartitionKey="k")
+    mapping = lam.create_event_source_mapping(EventSourceArn=arn, FunctionName=name, StartingPosition="TRIM_HORIZON",
+                                              BatchSize=100, MaximumBatchingWindowInSeconds=1, MaximumRetryAttempts=1)
+
+    def shown() -> dict:
+        return stream_server.get_json("/_lambdabox/event-source-mappings")["EventSourceMappings"].get(mapping["UUID"], {})
+
+    # The records read wait (each invocation takes 2 s): their age shows as the iterator age.
+    deadline = time.monotonic() + 30
+    while (shown().get("LagMillis") or 0) < 1000:
+        assert time.monotonic() < deadline, shown()
+        time.sleep(0.2)
+    # The batch fails twice (MaximumRetryAttempts 1), then the shard moves on.
+    found = batches(sqs, results, lambda found: len(found) >= 2, timeout=60)
+    kinesis.put_record(StreamARN=arn, Data=b"after", PartitionKey="k")
+    found += batches(sqs, results, lambda more: "after" in delivered(more), timeout=60)
+    processed = sum(len(batch) for batch in found if "poison" not in data_of(batch))
+    failed = sum(len(batch) for batch in found if "poison" in data_of(batch))
+    assert failed >= 2 and processed >= 1, [data_of(batch) for batch in found]
+    deadline = time.monotonic() + 30
+    while (shown().get("RecordsProcessed"), shown().get("RecordsFailed"), shown().get("LagMillis")) != (processed, failed, 0):
+        assert time.monotonic() < deadline, (shown(), processed, failed)
+        time.sleep(0.2)

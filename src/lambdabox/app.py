@@ -280,6 +280,7 @@ def build_app(settings: Settings) -> UrlFront:
             botocore.session.get_session().get_service_model("logs"), log_operations(logs), logs_target, authenticate,
             settings.default_region, gate,
         ),
+        pollers.stats,
     )
 
     @asynccontextmanager

@@ -76,6 +76,8 @@ class Fronts:
     iam_names: Any = None
     #: The CloudWatch Logs API (JSON 1.1), for requests signed for `logs`.
     logs_api: JsonApi | None = None
+    #: What each event source mapping processed, failed and lags (sources.mapping_stats.MappingStatsBook).
+    mapping_stats: Any = None
 
 
 #: The header every response carries while auth is off.
@@ -168,6 +170,15 @@ def build_asgi(settings: Settings, fronts: Fronts, lifespan: Callable[[Starlette
         )
         return JSONResponse({"invocations": found})
 
+    async def mapping_stats(request: Request) -> Response:
+        """What the caller's event source mappings did since the server started, by UUID:
+        GET /_lambdabox/event-source-mappings[?region=R] answers {"EventSourceMappings": {UUID: {RecordsProcessed,
+        RecordsFailed, LagMillis, LagMeasuredAt, Backlog}}}, for the caller's own account only, once it may
+        lambda:ListEventSourceMappings (kept off ListEventSourceMappings, whose shape is AWS's)."""
+        scope = own_scope(request, "lambda:ListEventSourceMappings", lambda _: "*")
+        shown = fronts.mapping_stats.shown(scope.account, scope.region) if fronts.mapping_stats is not None else {}
+        return JSONResponse({"EventSourceMappings": shown})
+
     unserved = Unserved(fronts.authenticate, incoming)
 
     async def query(request: Request, service: str | None) -> Response:
@@ -233,6 +244,7 @@ def build_asgi(settings: Settings, fronts: Fronts, lifespan: Callable[[Starlette
             Route("/_lambdabox/logs/{name}", own_route(logs)),
             Route("/_lambdabox/invocations/{id}", own_route(invocation)),
             Route("/_lambdabox/invocations", own_route(invocations)),
+            Route("/_lambdabox/event-source-mappings", own_route(mapping_stats)),
             Route("/{path:path}", dispatch, methods=methods),
         ],
         lifespan=lifespan,

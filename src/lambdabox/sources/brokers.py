@@ -16,6 +16,7 @@ from lambdabox.model.arns import FunctionRef, Scope
 from lambdabox.model.broker_sources import NatsStream, parse_broker
 from lambdabox.sources import nats as nats_source
 from lambdabox.sources.filtering import record_filter
+from lambdabox.sources.mapping_stats import MappingStats
 from lambdabox.sources.nats import NatsMapping, NatsPoller
 from lambdabox.sources.rabbitmq import RabbitMapping, RabbitPoller
 from lambdabox.sources.sqs import Invoke, Report
@@ -52,7 +53,9 @@ class BrokerPollers:
         self._rabbitmq_brokers = dict(rabbitmq_brokers)
         self._sqs_clients = sqs_clients
 
-    def poller(self, scope: Scope, body: dict[str, Any], invoke: Invoke, report: Report) -> Poller:
+    def poller(self, scope: Scope, body: dict[str, Any], invoke: Invoke, report: Report,
+               stats: MappingStats | None = None) -> Poller:
+        """The mapping's poller; `stats` gets what it processed and failed, and its lag."""
         config, function = body["config"], body["function"]
         source = parse_broker(config["EventSourceArn"])
         ref = FunctionRef(scope, function["name"], function["qualifier"])
@@ -68,7 +71,7 @@ class BrokerPollers:
                 keep=record_filter(config.get("FilterCriteria"), "nats"),
                 parallelization=config.get("ParallelizationFactor", 1),
             )
-            return NatsPoller(mapping, self._nats_url, invoke, report, self._send_failure)
+            return NatsPoller(mapping, self._nats_url, invoke, report, self._send_failure, stats)
         url = self._rabbitmq_brokers.get(source.arn)
         if url is None:
             return _Refused(report, f"The broker {source.arn} is not configured on this Lambdabox server.")
@@ -76,7 +79,7 @@ class BrokerPollers:
             uuid=config["UUID"], source=source, function=ref, url=url, queue=config["Queues"][0],
             batch_size=config["BatchSize"], window_s=config["MaximumBatchingWindowInSeconds"],
             keep=record_filter(config.get("FilterCriteria"), "rabbitmq"),
-        ), invoke, report)
+        ), invoke, report, stats)
 
     async def forget(self, arn: str, mapping_uuid: str) -> None:
         """After a mapping was deleted: drop what the broker keeps for it (a NATS durable consumer)."""

@@ -36,8 +36,9 @@ from typing import Any
 from lambdabox.model.arns import FunctionRef
 from lambdabox.model.broker_sources import NatsStream
 from lambdabox.model.errors import AwsError, ResourceConflict, TooManyRequests
-from lambdabox.sources.broker_records import nats_failure_record, nats_record, within_payload
+from lambdabox.sources.broker_records import MAX_PAYLOAD_BYTES, nats_failure_record, nats_record, within_payload
 from lambdabox.sources.filtering import RecordFilter
+from lambdabox.sources.mapping_stats import MappingStats
 from lambdabox.sources.nats_pull import Puller
 from lambdabox.sources.sqs import OK, Invoke, Outcome, Report
 from lambdabox.sources.sqs_records import failed_items
@@ -89,8 +90,12 @@ def consumer_name(mapping_uuid: str) -> str:
 
 
 class NatsPoller:
-    def __init__(self, mapping: NatsMapping, url: str, invoke: Invoke, report: Report, send_failure: SendFailure) -> None:
+    def __init__(self, mapping: NatsMapping, url: str, invoke: Invoke, report: Report, send_failure: SendFailure,
+                 stats: MappingStats | None = None) -> None:
+        """`stats` gets the records processed and failed, the age of each round's oldest record and the
+        consumer's pending count."""
         self._mapping = mapping
+        self._stats = stats or MappingStats()
         self._url = url
         self._invoke = invoke
         self._report = report
@@ -170,6 +175,8 @@ class NatsPoller:
                     await _give_back(messages, keeper)
                     break
                 upcoming = loop.create_task(self._gather_kept(subscription))
+                # The round's oldest record counts in the lag until the round is settled.
+                self._stats.read("round", min(message.metadata.timestamp.timestamp() for message in messages))
                 try:
                     lanes = [self._run_lane(batches) for batches in self._lanes(messages)]
                     # Every lane ends (acked or nak'd) before the first error, if any, is raised.
@@ -178,6 +185,7 @@ class NatsPoller:
                             raise outcome
                 finally:
                     keeper.cancel()
+                    self._stats.read("round", None)
         finally:
             if not upcoming.done():
                 upcoming.cancel()  # Left mid-gather (a stop or a lost connection): NATS redelivers what it held.
@@ -216,7 +224,9 @@ class NatsPoller:
                 break
             self._fetching = loop.create_task(subscription.take(wanted - len(batch), wait))
             try:
-                batch += await self._fetching
+                taken = await self._fetching
+                batch += taken
+                self._note_fetch(taken, caught_up=not batch)
             except asyncio.CancelledError:
                 if self._stopping:
                     break  # What was gathered goes back to NATS after ACK_WAIT_S (or at once, nak'd below).
@@ -234,6 +244,15 @@ class NatsPoller:
             return []
         return batch
 
+    def _note_fetch(self, taken: list[Any], caught_up: bool) -> None:
+        """The consumer's backlog after a fetch: what NATS says is pending after its last record, 0 when a fetch
+        for a new round found nothing."""
+        if taken:
+            self._stats.backlog = taken[-1].metadata.num_pending
+        elif caught_up:
+            self._stats.backlog = 0
+            self._stats.read("fetch", None)  # Measured: nothing waits beyond the round being settled.
+
     # -- one batch ------------------------------------------------------------------------
 
     async def _process(self, messages: list[Any]) -> None:
@@ -245,17 +264,24 @@ class NatsPoller:
                 if not mapping.keep(record):
                     await message.ack()
             pairs = [(message, record) for message, record in pairs if mapping.keep(record)]
+        if not pairs:
+            return
+        payload = _event(pairs)
+        if len(payload) <= MAX_PAYLOAD_BYTES:
+            await self._invoke_run(pairs, payload)  # The usual case: the batch is serialized once, not cut.
+            return
         for run in within_payload(pairs):
-            await self._invoke_run(run)
+            await self._invoke_run(run, _event(run))
 
-    async def _invoke_run(self, pairs: list[tuple[Any, dict[str, Any]]]) -> None:
-        """Invoke the function with records that fit one payload; ack, retry or give up on each."""
-        payload = json.dumps({"Records": [record for _, record in pairs]}).encode()
+    async def _invoke_run(self, pairs: list[tuple[Any, dict[str, Any]]], payload: bytes) -> None:
+        """Invoke the function with records that fit one payload (`payload`, their event); ack, retry or give up
+        on each."""
         outcome = await self._invoke_until_run(payload)
         failed = await self._failed(outcome, pairs)
         for message, record in pairs:
             if str(record["nats"]["sequence"]["stream"]) not in failed:
                 await message.ack()
+        self._stats.settled(processed=len(pairs) - len(failed), failed=len(failed))
         if failed:
             await self._retry_or_give_up([(m, r) for m, r in pairs if str(r["nats"]["sequence"]["stream"]) in failed],
                                          outcome.error if outcome else None)
@@ -323,6 +349,10 @@ class NatsPoller:
             except AwsError as error:
                 await self._report_once(f"PROBLEM: {error.message}")
                 return None
+
+
+def _event(pairs: list[tuple[Any, dict[str, Any]]]) -> bytes:
+    return json.dumps({"Records": [record for _, record in pairs]}).encode()
 
 
 async def _give_back(messages: list[Any], keeper: asyncio.Task) -> None:

@@ -36,6 +36,7 @@ from lambdabox.model.event_sources import parse_source
 from lambdabox.model.stream_sources import parse_stream
 from lambdabox.sources.brokers import BrokerPollers, Poller
 from lambdabox.sources.filtering import record_filter
+from lambdabox.sources.mapping_stats import MappingStatsBook
 from lambdabox.sources.sqs import OK, Outcome, Report, SqsMapping, SqsPoller
 from lambdabox.sources.stream_pollers import StreamClients, StreamEndpoints, forget, stream_poller
 from lambdabox.sources.streams import StreamPoller
@@ -105,6 +106,8 @@ class Pollers:
         self._running: dict[Key, tuple[SqsPoller | Poller | StreamPoller, asyncio.Task]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
+        #: What each mapping did since this server started (sources/mapping_stats.py).
+        self.stats = MappingStatsBook()
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -126,6 +129,7 @@ class Pollers:
         self._note_broker(key, body)
         if body is None:
             forget(self._store, scope, mapping_uuid)
+            self.stats.drop(*key)
         if body is None or body["config"]["State"] != "Enabled":
             return
         poller = self._poller(scope, body)
@@ -152,12 +156,15 @@ class Pollers:
 
     def _poller(self, scope: Scope, body: dict[str, Any]) -> SqsPoller | Poller | StreamPoller:
         config, function = body["config"], body["function"]
+        stats = self.stats.of(scope.account, scope.region, config["UUID"])
         if names_broker(config["EventSourceArn"]) and self._brokers is not None:
-            return self._brokers.poller(scope, body, self._invoke, self._reporter(scope, config["UUID"], function["name"]))
+            report = self._reporter(scope, config["UUID"], function["name"])
+            return self._brokers.poller(scope, body, self._invoke, report, stats)
         stream = parse_stream(config["EventSourceArn"])
         if stream is not None:
             report = self._reporter(scope, config["UUID"], function["name"])
-            return stream_poller(self._store, scope, body, stream, self._streams, self._executor, self._invoke, report)
+            return stream_poller(self._store, scope, body, stream, self._streams, self._executor, self._invoke, report,
+                                 stats)
         queue = parse_source(config["EventSourceArn"])
         scaling = config.get("ScalingConfig", {}).get("MaximumConcurrency", DEFAULT_CONCURRENCY)
         mapping = SqsMapping(
@@ -172,7 +179,8 @@ class Pollers:
         )
 
         report = self._reporter(scope, mapping.uuid, mapping.function.name)
-        return SqsPoller(mapping, self._clients.for_region(queue.scope.region), self._executor, self._invoke, report)
+        return SqsPoller(mapping, self._clients.for_region(queue.scope.region), self._executor, self._invoke, report,
+                         stats)
 
     def _reporter(self, scope: Scope, mapping_uuid: str, name: str) -> Report:
         """Records a mapping's LastProcessingResult, with a line in its function's log when it turns to a problem."""

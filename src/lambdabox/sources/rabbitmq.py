@@ -26,6 +26,7 @@ from lambdabox.model.broker_sources import MqBroker
 from lambdabox.model.errors import AwsError, ResourceConflict, TooManyRequests
 from lambdabox.sources.broker_records import rmq_event, rmq_message, within_payload
 from lambdabox.sources.filtering import RecordFilter
+from lambdabox.sources.mapping_stats import MappingStats
 from lambdabox.sources.sqs import OK, Invoke, Outcome, Report
 
 log = logging.getLogger(__name__)
@@ -60,8 +61,10 @@ class RabbitMapping:
 
 
 class RabbitPoller:
-    def __init__(self, mapping: RabbitMapping, invoke: Invoke, report: Report) -> None:
+    def __init__(self, mapping: RabbitMapping, invoke: Invoke, report: Report, stats: MappingStats | None = None) -> None:
+        """`stats` gets the records processed and failed (RabbitMQ tells no message's age: no lag)."""
         self._mapping = mapping
+        self._stats = stats or MappingStats()
         self._invoke = invoke
         self._report = report
         self._stopping = False
@@ -155,9 +158,11 @@ class RabbitPoller:
         if outcome is not None and outcome.error is None:
             for message, _ in pairs:
                 await message.ack()
+            self._stats.settled(processed=len(pairs))
             self._retry_pause = RETRY_FIRST_S
             await self._report(OK)
             return
+        self._stats.settled(failed=len(pairs))
         await self._report(FUNCTION_FAILED)
         await asyncio.sleep(self._retry_pause)  # Held meanwhile: a failing function is not hammered.
         self._retry_pause = min(self._retry_pause * 2, RETRY_MAX_S)

@@ -35,6 +35,7 @@ from lambdabox.model.arns import FunctionRef
 from lambdabox.model.errors import AwsError, ResourceConflict, TooManyRequests
 from lambdabox.model.event_sources import QueueSource
 from lambdabox.sources.filtering import RecordFilter
+from lambdabox.sources.mapping_stats import MappingStats
 from lambdabox.sources.sqs_records import deletable, failed_items, sqs_record
 
 log = logging.getLogger(__name__)
@@ -89,9 +90,12 @@ Report = Callable[[str], Awaitable[None]]
 
 
 class SqsPoller:
-    def __init__(self, mapping: SqsMapping, sqs: Any, executor: Executor, invoke: Invoke, report: Report) -> None:
-        """`sqs`: a boto3 SQS client for the queue's region; `executor` runs its (blocking) calls."""
+    def __init__(self, mapping: SqsMapping, sqs: Any, executor: Executor, invoke: Invoke, report: Report,
+                 stats: MappingStats | None = None) -> None:
+        """`sqs`: a boto3 SQS client for the queue's region; `executor` runs its (blocking) calls; `stats` gets
+        the records processed and failed, and the age of the oldest message each receive brought."""
         self._mapping = mapping
+        self._stats = stats or MappingStats()
         self._sqs = sqs
         self._executor = executor
         self._invoke = invoke
@@ -101,6 +105,8 @@ class SqsPoller:
         #: Long polls under way, to abandon on stop.
         self._receiving: set[asyncio.Future] = set()
         self._workers: set[asyncio.Task] = set()
+        #: Workers started so far, to name each one's part of the lag.
+        self._parts = 0
 
     def stop(self) -> None:
         """Stop between batches; abandon the long polls under way (see 4. above)."""
@@ -129,6 +135,15 @@ class SqsPoller:
             self._workers.add(asyncio.get_running_loop().create_task(self._work(first)))
 
     async def _work(self, first: bool) -> None:
+        """One worker; what it holds counts in the mapping's lag until it ends."""
+        self._parts += 1
+        part = f"worker-{self._parts}"
+        try:
+            await self._batches(first, part)
+        finally:
+            self._stats.read(part, None)
+
+    async def _batches(self, first: bool, part: str) -> None:
         """Batches one after another; a worker other than the first retires after a long poll that found nothing."""
         carried: list[dict[str, Any]] = []
         pause = PROBLEM_PAUSE_S
@@ -139,6 +154,7 @@ class SqsPoller:
                 url = self._url
                 batch = await self._gather(url, carried)
                 pause = PROBLEM_PAUSE_S
+                self._stats.read(part, _oldest_sent(batch))
                 if not batch:
                     if first:
                         continue
@@ -146,6 +162,7 @@ class SqsPoller:
                 if len(batch) >= self._mapping.batch_size:
                     self._spawn()  # A full batch: there is a backlog.
                 carried = await self._process(url, batch)
+                self._stats.read(part, _oldest_sent(carried))
             except asyncio.CancelledError:
                 if self._stopping:
                     return
@@ -246,17 +263,22 @@ class SqsPoller:
             return
         outcome = await self._invoke_until_run(json.dumps({"Records": records}).encode())
         if outcome is None:
+            self._stats.settled(failed=len(records))
             return
         if outcome.error is not None:
+            self._stats.settled(failed=len(records))
             await self._report(FUNCTION_FAILED)
             return
         failed: set[str] | None = set()
         if mapping.report_failures:
             failed = failed_items(outcome.payload, {record["messageId"] for record in records})
         if failed is None:
+            self._stats.settled(failed=len(records))
             await self._report(FUNCTION_FAILED)
             return
-        await self._delete(url, deletable(records, failed, mapping.queue.fifo))
+        done = deletable(records, failed, mapping.queue.fifo)
+        await self._delete(url, done)
+        self._stats.settled(processed=len(done), failed=len(failed))
         await self._report(OK if not failed else FUNCTION_FAILED)
 
     async def _invoke_until_run(self, payload: bytes) -> Outcome | None:
@@ -298,6 +320,14 @@ def _within_payload_limit(
         if size > MAX_PAYLOAD_BYTES and count > 0:
             return records[:count], messages[count:]
     return records, []
+
+
+def _oldest_sent(messages: list[dict[str, Any]]) -> float | None:
+    """When the oldest of received messages was sent (epoch seconds, from SentTimestamp); None for none (or none
+    that says: such messages count as just sent)."""
+    sent = [int(message["Attributes"]["SentTimestamp"]) for message in messages
+            if str((message.get("Attributes") or {}).get("SentTimestamp", "")).isdigit()]
+    return min(sent) / 1000 if sent else None
 
 
 def _short(error: Exception) -> str:

@@ -22,6 +22,7 @@ from lambdabox.sources.checkpoints import Checkpoints
 from lambdabox.sources.dynamodb_streams import DynamoDBStreamReader
 from lambdabox.sources.filtering import record_filter
 from lambdabox.sources.kinesis import KinesisReader
+from lambdabox.sources.mapping_stats import MappingStats
 from lambdabox.sources.sqs import Invoke, Report
 from lambdabox.sources.streams import SendFailure, StreamMapping, StreamPoller
 from lambdabox.store.records import RecordStore
@@ -68,7 +69,7 @@ class StreamClients:
 
 
 def stream_poller(store: RecordStore, scope: Scope, body: dict[str, Any], source: StreamSource, clients: StreamClients,
-                  executor: Executor, invoke: Invoke, report: Report) -> StreamPoller:
+                  executor: Executor, invoke: Invoke, report: Report, stats: MappingStats | None = None) -> StreamPoller:
     """The poller of a stored stream mapping."""
     config, function = body["config"], body["function"]
     ref = FunctionRef(scope, function["name"], function["qualifier"])
@@ -97,7 +98,7 @@ def stream_poller(store: RecordStore, scope: Scope, body: dict[str, Any], source
     )
     target = config.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
     send = _sender(clients, target, executor) if target else None
-    return StreamPoller(mapping, reader, Checkpoints(store, scope, mapping.uuid), executor, invoke, report, send)
+    return StreamPoller(mapping, reader, Checkpoints(store, scope, mapping.uuid), executor, invoke, report, send, stats)
 
 
 def stream_finder(clients: StreamClients) -> Callable[[StreamSource], None]:

@@ -42,6 +42,7 @@ from lambdabox.model.errors import AwsError, ResourceConflict, TooManyRequests
 from lambdabox.model.stream_sources import INFINITE, StreamSource
 from lambdabox.sources.checkpoints import Checkpoints
 from lambdabox.sources.filtering import RecordFilter
+from lambdabox.sources.mapping_stats import MappingStats
 from lambdabox.sources.sqs import FUNCTION_FAILED, OK, Invoke, Outcome, Report
 from lambdabox.sources.stream_records import (
     RECORD_AGE_EXCEEDED, RETRIES_EXHAUSTED, Shard, StreamRecord, failure_record, reported_from,
@@ -106,8 +107,11 @@ SendFailure = Callable[[str], Awaitable[None]]
 
 class StreamPoller:
     def __init__(self, mapping: StreamMapping, reader: ShardReader, checkpoints: Checkpoints, executor: Executor,
-                 invoke: Invoke, report: Report, send_failure: SendFailure | None) -> None:
+                 invoke: Invoke, report: Report, send_failure: SendFailure | None,
+                 stats: MappingStats | None = None) -> None:
+        """`stats` gets the records processed and failed, and each shard's iterator age."""
         self._mapping = mapping
+        self._stats = stats or MappingStats()
         self._reader = reader
         self._checkpoints = checkpoints
         self._executor = executor
@@ -246,6 +250,8 @@ class StreamPoller:
             )
             current = following
             pending = pending + records
+            # The iterator age: how old the last record read is (none waiting: the read is at the shard's tip).
+            self._stats.read(shard_id, pending[-1].arrival if pending else None)
             if time.monotonic() >= deadline or self._stopping or (not pending and not records):
                 break
             if not records:
@@ -337,10 +343,13 @@ class StreamPoller:
             if outcome.error is None and await self._keep_state(shard_id, outcome):
                 start = reported_from(outcome.payload, records) if mapping.report_failures else len(records)
                 if start == len(records):
+                    self._stats.settled(processed=len(records))
                     await self._report(OK)
                     return
                 if start is not None:
+                    self._stats.settled(processed=start)
                     records = records[start:]
+            self._stats.settled(failed=len(records))
             await self._report(FUNCTION_FAILED)
             if outcome.error is not None and mapping.bisect and len(records) > 1:
                 half = len(records) // 2
