@@ -28,7 +28,6 @@ from typing import Any, Callable
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from specs import NOT_ROOT
 
 from lambdabox.sandbox import linux, seccomp
 
@@ -40,7 +39,7 @@ SYSTEM_PYTHON = "/usr/bin/python3"
 #: The namespace sets a template's clones unshare.
 CLONE_SETS = (seccomp.CLONE_NAMESPACES, seccomp.CLONE_NAMESPACES | seccomp.CLONE_NEWNET)
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason=NOT_ROOT)
+pytestmark = pytest.mark.needs_root
 
 
 @pytest.fixture(scope="module")
