@@ -10,6 +10,19 @@ import pytest
 
 from support import Invoked, Server, make_zip
 
+#: Why a test marked `needs_root` does not run as another user: sandboxes need namespaces and cgroups,
+#: and a server that is not root runs functions as plain processes, without the isolation such tests check.
+NOT_ROOT = "needs root: namespaces and cgroups"
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Skip a `needs_root` test when not root, with the reason; in CI, which runs as root, fail it instead."""
+    if item.get_closest_marker("needs_root") is None or os.geteuid() == 0:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"{NOT_ROOT}: CI runs the tests as root, and this run is not")
+    pytest.skip(NOT_ROOT)
+
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:

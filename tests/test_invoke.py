@@ -61,6 +61,7 @@ def test_empty_payload_is_an_empty_object(deploy, invoke):
     assert invoke(name).body == {"hello": {}}
 
 
+@pytest.mark.needs_root
 def test_context_and_environment(deploy, invoke, lam):
     name = deploy(CONTEXT, MemorySize=256, Timeout=10, Environment={"Variables": {"GREETING": "hi"}})
     client_context = base64.b64encode(json.dumps({"custom": {"k": "v"}, "client": {"app_title": "t"}}).encode()).decode()
@@ -141,6 +142,7 @@ def handler(event, context):
     assert lam.get_function(FunctionName=name)["Configuration"]["FunctionName"] == name
 
 
+@pytest.mark.needs_root
 def test_init_runs_once_per_environment(deploy, invoke):
     code = {
         "app.py": """

@@ -9,6 +9,9 @@ import pytest
 
 from support import wait_provisioned
 
+#: These check sandboxes (namespaces, cgroups, host uids), which only root can make.
+pytestmark = pytest.mark.needs_root
+
 PROBE = {
     "app.py": """
 import os, errno

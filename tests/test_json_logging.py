@@ -117,6 +117,7 @@ def _platform(records: list[dict]) -> list[dict]:
 # -- Python ----------------------------------------------------------------------------------------
 
 
+@pytest.mark.needs_root
 def test_python_logging_writes_aws_json_records(deploy, lam):
     name = _deploy(deploy, {"app.py": PYTHON_LOGGER}, LogFormat="JSON")
     response, tail = _invoke(lam, name)
@@ -340,6 +341,7 @@ def test_forged_platform_records_are_only_the_functions_own_lines(deploy, lam, s
 # -- provisioned and SnapStart environments ----------------------------------------------------------
 
 
+@pytest.mark.needs_root
 def test_provisioned_and_snapstart_environments_say_how_they_started(deploy, lam, server):
     from support import wait_provisioned
 

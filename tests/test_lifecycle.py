@@ -11,6 +11,9 @@ import pytest
 
 from support import Server, make_zip, sandbox_processes
 
+#: These check sandboxes (namespaces, cgroups, host uids), which only root can make.
+pytestmark = pytest.mark.needs_root
+
 TRUST = (
     '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},'
     '"Action":"sts:AssumeRole"}]}'

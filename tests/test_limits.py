@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
+
 from support import sandbox_processes
 
 
@@ -34,6 +36,7 @@ def handler(event, context):
     assert "Init Duration" in after.log
 
 
+@pytest.mark.needs_root
 def test_out_of_memory_is_killed_and_reported(deploy, invoke, server):
     code = {
         "app.py": """
@@ -53,6 +56,7 @@ def handler(event, context):
     assert invoke(name, {}).body == "fine"
 
 
+@pytest.mark.needs_root
 def test_fork_bomb_is_contained(deploy, invoke):
     code = {
         "app.py": """
@@ -78,6 +82,7 @@ def handler(event, context):
     assert result.body["children"] < 1024
 
 
+@pytest.mark.needs_root
 def test_tmp_is_capped_at_ephemeral_storage(deploy, invoke):
     code = {
         "app.py": """
@@ -102,6 +107,7 @@ def handler(event, context):
     assert 400 <= result["written_mb"] <= 512
 
 
+@pytest.mark.needs_root
 def test_cpu_is_shared_in_proportion_to_memory(deploy, invoke, server):
     """128 MB gets 0.072 of a vCPU and 1,769 MB a whole one. What a spinning handler gets also depends on
     what else the host runs, so the kernel's own word is asked as well: its CFS throttling counters."""

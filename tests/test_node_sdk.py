@@ -70,6 +70,7 @@ def needs(runtime: str) -> None:
 
 
 @pytest.mark.parametrize("runtime", runtimes.NODEJS)
+@pytest.mark.needs_root
 def test_the_sdk_calls_lambdabox_as_the_role_on_the_runtimes_own_node(deploy, invoke, reader, runtime):
     needs(runtime)
     name = deploy({"index.js": WHO_AM_I_CJS}, runtime=runtime, handler="index.handler", Timeout=30, MemorySize=256)
@@ -168,6 +169,7 @@ exports.handler = async () => {
 """
 
 
+@pytest.mark.needs_root
 def test_the_tenant_cannot_change_its_accounts_node_or_sdk(deploy, invoke):
     answer = invoke(deploy({"index.js": TAMPER}, runtime="nodejs22.x", handler="index.handler")).body
     assert set(answer["tried"].values()) <= {"EROFS", "EPERM", "EACCES", "EBUSY"}, answer["tried"]
@@ -184,6 +186,7 @@ def test_the_tenant_cannot_change_its_accounts_node_or_sdk(deploy, invoke):
     assert "evil" not in answer["passwd"]
 
 
+@pytest.mark.needs_root
 def test_python_finds_its_user_too(deploy, invoke):
     code = {
         "app.py": "import os, pwd, grp\n\ndef handler(event, context):\n"
@@ -199,6 +202,7 @@ def test_python_finds_its_user_too(deploy, invoke):
     assert libraries == "/var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib:/opt/lib"
 
 
+@pytest.mark.needs_root
 def test_a_functions_own_path_lang_and_node_path_win(deploy, invoke):
     code = {"index.js": "exports.handler = async () => [process.env.PATH, process.env.LANG, process.env.NODE_PATH];\n"}
     variables = {"PATH": "/var/task/bin:/usr/bin", "LANG": "C.UTF-8", "NODE_PATH": "/var/task/lib"}
@@ -301,6 +305,7 @@ def test_an_es_modules_resolve_hooks_do_not_keep_the_event_loop_busy(deploy, inv
     assert invoke(deploy(code, runtime=runtime, handler="quiet.handler", Timeout=5)).body is None
 
 
+@pytest.mark.needs_root
 def test_a_provided_runtime_has_awss_variables_without_var_lang_and_knows_its_user(lam, role, unique, invoke):
     bootstrap = """#!/bin/sh
 set -eu

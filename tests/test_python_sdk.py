@@ -32,6 +32,7 @@ BUNDLED = {
 
 
 @pytest.mark.parametrize("runtime", HOST_PYTHONS)
+@pytest.mark.needs_root
 def test_boto3_is_included_and_calls_lambdabox_as_the_role(deploy, invoke, role, runtime):
     if not sdk.installed(sdk.default_root(), runtime):
         pytest.fail(f"{runtime}'s SDK is not installed: run scripts/setup.sh")
@@ -88,6 +89,7 @@ def handler(event, context):
 
 
 @pytest.mark.parametrize("runtime", HOST_PYTHONS[:1] + HOST_PYTHONS[-1:])
+@pytest.mark.needs_root
 def test_the_zygote_imports_boto3_ahead_as_if_from_the_runtime_directory(deploy, invoke, runtime):
     """boto3 is imported once, by the runtime's zygote, from the host's copy; in the sandbox every trace of it
     names the runtime directory, as if imported there: files, botocore's data path, tracebacks with their lines."""
@@ -103,6 +105,7 @@ def test_the_zygote_imports_boto3_ahead_as_if_from_the_runtime_directory(deploy,
     assert str(sdk.default_root()) not in told and "/.venv/" not in told
 
 
+@pytest.mark.needs_root
 def test_a_packaged_copy_of_any_boto3_dependency_makes_them_all_import_afresh(deploy, invoke):
     """A function's own six.py comes first on Lambda's search path, so boto3's dateutil must use it: the
     modules the zygote imported ahead are dropped, and imported again in the function's order."""

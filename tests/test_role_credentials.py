@@ -109,6 +109,7 @@ def test_an_environment_gets_a_session_of_its_functions_role(server, deploy, lam
     assert probe(lam, name)["env"] == env
 
 
+@pytest.mark.needs_root
 def test_environments_never_share_a_session(deploy, lam):
     name = deploy(PROBE)
     first, second = at_once(lam, name, 2)
@@ -120,6 +121,7 @@ def test_environments_never_share_a_session(deploy, lam):
     assert other["env"]["AWS_ACCESS_KEY_ID"] not in (first["env"]["AWS_ACCESS_KEY_ID"], second["env"]["AWS_ACCESS_KEY_ID"])
 
 
+@pytest.mark.needs_root
 def test_snapstart_clones_get_credentials_of_their_own(server, deploy, lam):
     name = deploy(PROBE, SnapStart={"ApplyOn": "PublishedVersions"}, Timeout=10)
     version = lam.publish_version(FunctionName=name)["Version"]
@@ -191,6 +193,7 @@ def sleep_until(moment: float) -> None:
     time.sleep(max(0.0, moment - time.time()))
 
 
+@pytest.mark.needs_root
 def test_credentials_are_renewed_before_they_expire(short_server):
     lam = short_server.client("lambda")
     role = lambda_role(short_server, "short")

@@ -141,6 +141,7 @@ def capped(tmp_path):
     started.stop()
 
 
+@pytest.mark.needs_root
 def test_memory_cap_evicts_the_least_recently_used_then_throttles(capped, function_on):
     a, b = function_on(capped, MemorySize=256), function_on(capped, MemorySize=256)
 
@@ -180,6 +181,7 @@ def test_a_function_larger_than_the_cap_is_throttled(capped, function_on):
     assert_throttled(outcome, "ConcurrentInvocationLimitExceeded")
 
 
+@pytest.mark.needs_root
 def test_provisioned_environments_count_against_the_memory_cap(capped, function_on):
     lam = capped.client("lambda")
     a, b = function_on(capped, MemorySize=256), function_on(capped, MemorySize=256)

@@ -89,6 +89,7 @@ def test_unsupported_runtimes_and_storage_are_refused(create_function, lam, depl
     assert lam.get_function_configuration(FunctionName=name)["SnapStart"]["ApplyOn"] == "None"
 
 
+@pytest.mark.needs_root
 def test_init_runs_once_and_every_clone_is_its_own(snapped, invoke, lam, server):
     name, version = snapped
     with concurrent.futures.ThreadPoolExecutor(4) as pool:
@@ -116,6 +117,7 @@ def test_init_runs_once_and_every_clone_is_its_own(snapped, invoke, lam, server)
     assert printed.count("INIT ran") == 1
 
 
+@pytest.mark.needs_root
 def test_clones_keep_the_isolation_of_a_sandbox(snapped, invoke):
     name, version = snapped
     body = invoke(f"{name}:{version}", {}).body
@@ -126,6 +128,7 @@ def test_clones_keep_the_isolation_of_a_sandbox(snapped, invoke):
     assert body["tmp"] == ["restored"]
 
 
+@pytest.mark.needs_root
 def test_a_failing_init_fails_the_version(deploy, lam, invoke):
     name = deploy({"app.py": "raise RuntimeError('no snapshot for you')\ndef handler(e, c):\n    return 1\n"}, SnapStart=SNAP_START)
     version = lam.publish_version(FunctionName=name)["Version"]
@@ -139,6 +142,7 @@ def test_a_failing_init_fails_the_version(deploy, lam, invoke):
     assert aws_error(lam.invoke, FunctionName=name, Qualifier=version, Payload=b"{}")[:2] == (409, "ResourceConflictException")
 
 
+@pytest.mark.needs_root
 def test_a_failing_after_restore_hook_is_a_snapstart_exception(deploy, lam):
     code = (
         "from snapshot_restore_py import register_after_restore\n"

@@ -189,6 +189,7 @@ def make_on_default_server(lam, role, unique):
     return create
 
 
+@pytest.mark.needs_root
 def test_the_attachment_survives_a_restart(tmp_path: Path):
     first = Server(tmp_path / "data", extra_args=NETWORK_ARGS).start()
     try:

@@ -183,7 +183,7 @@ def build_app(settings: Settings) -> UrlFront:
             sandboxes.isolation_problem,
         )
     scale_out = ScaleOutLimiter(ScaleRate(settings.scale_environments, settings.scale_period_s))
-    snapshots = Snapshots(sandboxes, logs, role_credentials)
+    snapshots = Snapshots(sandboxes, logs, role_credentials, settings.snapshot_init_timeout_s)
     pool = EnvironmentPool(
         sandboxes, logs, role_credentials, settings.idle_timeout_s, scale_out, settings.memory_cap_mb, snapshots
     )

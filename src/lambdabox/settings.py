@@ -61,6 +61,9 @@ class Settings:
     #: Total MemorySize of all execution environments, in MB; None: no cap. MemorySize is a ceiling,
     #: not what an environment uses, so a cap at the host's RAM is conservative; dense hosts leave it off.
     memory_cap_mb: int | None = None
+    #: Seconds a SnapStart version's INIT (at publish, in its template) may run, or the function's timeout if
+    #: longer (Lambda: 130). Past it the version fails with FunctionError.InitTimeout.
+    snapshot_init_timeout_s: float = 130.0
     #: Delays before the retries of an asynchronous invocation that failed, in seconds (Lambda: ~1 and ~2 minutes).
     async_retry_delays_s: tuple[float, ...] = (60.0, 120.0)
     #: Asynchronous invocations this server runs at once.

@@ -12,13 +12,13 @@ import time
 from pathlib import Path
 
 import pytest
-from specs import NOT_ROOT, sh
+from specs import sh
 
 from lambdabox.sandbox import cgroups
 from lambdabox.sandbox.cgroups import HierarchyV1, HierarchyV2
 from lambdabox.sandbox.factory import LinuxSandboxFactory
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason=NOT_ROOT)
+pytestmark = pytest.mark.needs_root
 
 
 def v2_mount() -> Path | None:

@@ -7,12 +7,11 @@ import signal
 import time
 
 import pytest
-from specs import NOT_ROOT
 from test_cgroups import hierarchy, sleeper, wait_for_members  # noqa: F401 (hierarchy is a fixture)
 
 from lambdabox.sandbox.exits import kill_pending
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason=NOT_ROOT)
+pytestmark = pytest.mark.needs_root
 
 
 def test_a_kill_of_a_frozen_process_is_pending_until_thawed(hierarchy):  # noqa: F811

@@ -10,10 +10,12 @@ import time
 from pathlib import Path
 
 import pytest
-from specs import NOT_ROOT, python, sh, spec, wait
+from specs import python, sh, spec, wait
 
 from lambdabox.sandbox.api import Mount, SandboxError
 from lambdabox.sandbox.factory import LinuxSandboxFactory
+
+pytestmark = pytest.mark.needs_root
 
 
 def host_mounts() -> str:
@@ -208,8 +210,6 @@ def test_pyenv_python_runs_with_its_prefix_mounted(run):
 
 
 def test_close_destroys_what_is_alive(tmp_path):
-    if os.geteuid() != 0:
-        pytest.skip(NOT_ROOT)
     factory = LinuxSandboxFactory(tmp_path)
     sandbox = factory.create(spec(["/bin/sleep", "100"]))
     factory.close()

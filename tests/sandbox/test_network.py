@@ -33,7 +33,7 @@ from lambdabox.sandbox.linux import CLONE_NEWNET
 from lambdabox.sandbox.network import FunctionNetworks, Slot
 from lambdabox.sandbox.peer_owner import peer_uid
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root")
+pytestmark = pytest.mark.needs_root
 
 #: An unprivileged uid for probes (what functions run as).
 TENANT_UID = 993

@@ -274,6 +274,7 @@ def test_the_chain_attack_as_two_layers_is_refused_at_create(lam, role, unique, 
     assert create_refused(lam, role, unique, make_zip(), Layers=[second, first]) == message
 
 
+@pytest.mark.needs_root
 def test_a_third_layer_cannot_write_through_the_chain(server, publish, deploy_code, invoke):
     # The third layer's directory `x` replaces the escaping link in /opt: the combination is
     # accepted, and the merge puts the files in /opt/x, never where the link led (the

@@ -8,7 +8,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from hostile import deploy
+
+#: These check sandboxes (namespaces, cgroups, host uids), which only root can make.
+pytestmark = pytest.mark.needs_root
 
 KEYRING = """
 import ctypes, errno, json, os

@@ -9,8 +9,13 @@ from __future__ import annotations
 import json
 import time
 
+import pytest
+
 from hostile import deploy, processes_of
 from support import wait_provisioned
+
+#: These check sandboxes (namespaces, cgroups, host uids), which only root can make.
+pytestmark = pytest.mark.needs_root
 
 #: INIT starts a spinning thread and a spinning child process, and records the child's PID.
 BURNER = """

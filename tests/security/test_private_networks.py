@@ -7,7 +7,6 @@ private database, each in a network namespace of its own, plus the host's own lo
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Iterator
 
@@ -15,7 +14,7 @@ import pytest
 from peers import DATABASE, INTERNET, Peer
 from support import Server, make_zip
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root")
+pytestmark = pytest.mark.needs_root
 
 #: The services really listening on this host's loopback, each a prize for a tenant.
 HOST_SERVICES = {"postgresql": 5432, "redis": 6379, "nats": 4222, "mariadb": 3306, "mqtt": 1883, "rabbitmq": 5672}

@@ -15,6 +15,9 @@ import pytest
 from hostile import CANARY, call, deploy, host_uids, variables
 from support import wait_provisioned
 
+#: These check sandboxes (namespaces, cgroups, host uids), which only root can make.
+pytestmark = pytest.mark.needs_root
+
 PYTHON_PROBE = """
 import json, os
 

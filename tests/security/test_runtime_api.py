@@ -15,6 +15,9 @@ from collections.abc import Iterator
 import pytest
 
 from hostile import deploy
+
+#: These check sandboxes (namespaces, cgroups, host uids), which only root can make.
+pytestmark = pytest.mark.needs_root
 from support import Server, lambda_role
 
 #: Scans the loopback listeners it can see and tries to take an invocation from each, for `seconds`.

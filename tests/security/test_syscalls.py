@@ -10,6 +10,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+#: These check sandboxes (namespaces, cgroups, host uids), which only root can make.
+pytestmark = pytest.mark.needs_root
+
 PROBE_SOURCE = (Path(__file__).parent / "syscall_probe.py").read_text()
 FILES = {"syscall_probe.py": PROBE_SOURCE}
 HANDLER = "syscall_probe.handler"

@@ -154,6 +154,13 @@ def register(commands: argparse._SubParsersAction) -> None:
         "used first, to make room, else the invoke is throttled (default: %(default)s)",
     )
     command.add_argument(
+        "--snapstart-init-timeout",
+        default="130",
+        metavar="SECONDS",
+        help="how long a SnapStart version's INIT may run at publish, or the function's timeout if longer; past it "
+        "the version fails with FunctionError.InitTimeout (default: %(default)s, Lambda's)",
+    )
+    command.add_argument(
         "--async-retry-delays",
         default="60,120",
         metavar="SECONDS,SECONDS",
@@ -290,6 +297,7 @@ def run(arguments: argparse.Namespace) -> int:
         scale_environments=scale_environments,
         scale_period_s=scale_period_s,
         memory_cap_mb=_memory_cap(arguments.memory_cap),
+        snapshot_init_timeout_s=_positive("--snapstart-init-timeout", arguments.snapstart_init_timeout),
         isolation=arguments.isolation,
         async_retry_delays_s=_delays(arguments.async_retry_delays),
         async_concurrency=arguments.async_concurrency,

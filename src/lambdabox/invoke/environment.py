@@ -57,7 +57,8 @@ log = logging.getLogger(__name__)
 
 #: Longest INIT Lambda allows, in seconds.
 INIT_TIMEOUT_S = 10.0
-#: Longest INIT of a SnapStart version Lambda allows: this, or the function's timeout if longer.
+#: Longest INIT of a SnapStart version Lambda allows, in seconds: this, or the function's timeout if longer
+#: (the operator may choose another: --snapstart-init-timeout).
 SNAPSHOT_INIT_TIMEOUT_S = 130.0
 #: Longest RESTORE (the clone's start and its after-restore hooks) Lambda allows, in seconds.
 RESTORE_TIMEOUT_S = 10.0
@@ -128,6 +129,7 @@ class Environment:
         credentials: EnvironmentCredentials | None = None,
         phase: str = INIT_PHASE,
         stream_name: str | None = None,
+        template_init_s: float = SNAPSHOT_INIT_TIMEOUT_S,
     ) -> Environment:
         """INIT: create the sandbox and wait until the runtime asks for its first event.
 
@@ -135,7 +137,8 @@ class Environment:
         error, exits, or overruns the init timeout; nothing is left running then, and the
         INIT_REPORT line of `phase` is logged. A template is ready once its runtime asks for
         its snapshot (GET .../restore/next). `stream_name`: log to that stream (the one of
-        an INIT that failed before), not a new one.
+        an INIT that failed before), not a new one. `template_init_s`: how long a template's
+        INIT may run (the function's timeout if longer).
         """
         began = time.perf_counter()
         stream = logs.open_stream(
@@ -203,7 +206,7 @@ class Environment:
         if template is not None:
             limit = RESTORE_TIMEOUT_S
         else:
-            limit = max(SNAPSHOT_INIT_TIMEOUT_S, blueprint.timeout_s) if as_template else INIT_TIMEOUT_S
+            limit = max(template_init_s, blueprint.timeout_s) if as_template else INIT_TIMEOUT_S
         ready = asyncio.ensure_future(api.wait_ready())
         try:
             done, _ = await asyncio.wait({ready, environment._exit}, timeout=limit, return_when=asyncio.FIRST_COMPLETED)

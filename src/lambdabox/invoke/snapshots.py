@@ -10,7 +10,9 @@ Guarantees:
 3. `retire(gone)` shuts down the templates of versions `gone` picks (deleted versions and
    functions); their clones die with them, so retire their environments first.
 4. `close()` shuts every template down.
-5. A template runs INIT with credentials of the execution role of its own; its clones are
+5. A template's INIT may run `init_timeout_s` seconds, or the function's timeout if longer;
+   past that it raises InitFailed (Runtime.InitTimeout).
+6. A template runs INIT with credentials of the execution role of its own; its clones are
    each given new ones when restored (see environment.py), never the template's.
 """
 
@@ -21,7 +23,7 @@ import logging
 from collections.abc import Callable
 
 from lambdabox.invoke.blueprint import Blueprint
-from lambdabox.invoke.environment import Environment
+from lambdabox.invoke.environment import SNAPSHOT_INIT_TIMEOUT_S, Environment
 from lambdabox.invoke.role_credentials import RoleCredentials
 from lambdabox.observe.logs import LogStore
 from lambdabox.sandbox.api import SandboxFactory
@@ -37,8 +39,12 @@ def version_key(blueprint: Blueprint) -> VersionKey:
 
 
 class Snapshots:
-    def __init__(self, factory: SandboxFactory, logs: LogStore, credentials: RoleCredentials) -> None:
+    def __init__(
+        self, factory: SandboxFactory, logs: LogStore, credentials: RoleCredentials,
+        init_timeout_s: float = SNAPSHOT_INIT_TIMEOUT_S,
+    ) -> None:
         self._factory = factory
+        self._init_timeout_s = init_timeout_s
         self._logs = logs
         self._credentials = credentials
         self._templates: dict[VersionKey, asyncio.Future[Environment]] = {}
@@ -50,7 +56,7 @@ class Snapshots:
             starting = self._templates[key] = asyncio.ensure_future(
                 Environment.start(
                     blueprint, self._factory, self._logs, as_template=True,
-                    credentials=self._credentials.issue(blueprint),
+                    credentials=self._credentials.issue(blueprint), template_init_s=self._init_timeout_s,
                 )
             )
         try:
