@@ -369,3 +369,20 @@ def test_stream_caller_that_leaves_does_not_stop_the_server(server, lam, streami
                 raise
             time.sleep(0.2)
     assert chunks[0][1] == b"again" and complete == {}
+
+
+def test_stream_with_bogus_trailers_ends_in_an_error_named_by_its_type(streaming_function, lam):
+    name = streaming_function()
+    _, chunks, complete = read_stream(lam, name, {"chunks": ["some"], "error": ["Bogus.Type", "%%% not base64 %%%"]})
+    assert b"".join(chunk for _, chunk in chunks) == b"some"
+    assert complete["ErrorCode"] == "Bogus.Type"
+    assert complete["ErrorDetails"] == "The function reported an error while streaming its response."
+    _, chunks, complete = read_stream(lam, name, {"chunks": ["fine"]})
+    assert chunks[0][1] == b"fine" and complete == {}
+
+
+def test_stream_of_a_large_buffered_response_is_one_chunk(streaming_function, lam):
+    name = streaming_function()
+    _, chunks, complete = read_stream(lam, name, {"buffered": True, "chunks": ["b" * 5_000_000]})
+    assert [len(chunk) for _, chunk in chunks] == [5_000_000]
+    assert complete == {}
