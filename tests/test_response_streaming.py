@@ -386,3 +386,19 @@ def test_stream_of_a_large_buffered_response_is_one_chunk(streaming_function, la
     _, chunks, complete = read_stream(lam, name, {"buffered": True, "chunks": ["b" * 5_000_000]})
     assert [len(chunk) for _, chunk in chunks] == [5_000_000]
     assert complete == {}
+
+
+def test_url_stream_without_end_is_cut_at_the_limit(server, stream_url):
+    _, host = stream_url()
+    answer = open_url(server, host, {"prelude": {"statusCode": 200}, "forever": True})
+    assert answer.status == 200
+    received, complete = 0, True
+    try:
+        while piece := answer.read1(1 << 20):
+            received += len(piece)
+    except http.client.IncompleteRead as cut:
+        received += len(cut.partial)
+        complete = False
+    assert not complete and received == 200 * 1024 * 1024 - len('{"statusCode": 200}') - 8
+    answer = open_url(server, host, {"chunks": ["after"]})
+    assert answer.status == 200 and answer.read() == b"after"
