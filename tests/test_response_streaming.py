@@ -369,3 +369,36 @@ def test_stream_caller_that_leaves_does_not_stop_the_server(server, lam, streami
                 raise
             time.sleep(0.2)
     assert chunks[0][1] == b"again" and complete == {}
+
+
+def test_stream_with_bogus_trailers_ends_in_an_error_named_by_its_type(streaming_function, lam):
+    name = streaming_function()
+    _, chunks, complete = read_stream(lam, name, {"chunks": ["some"], "error": ["Bogus.Type", "%%% not base64 %%%"]})
+    assert b"".join(chunk for _, chunk in chunks) == b"some"
+    assert complete["ErrorCode"] == "Bogus.Type"
+    assert complete["ErrorDetails"] == "The function reported an error while streaming its response."
+    _, chunks, complete = read_stream(lam, name, {"chunks": ["fine"]})
+    assert chunks[0][1] == b"fine" and complete == {}
+
+
+def test_stream_of_a_large_buffered_response_is_one_chunk(streaming_function, lam):
+    name = streaming_function()
+    _, chunks, complete = read_stream(lam, name, {"buffered": True, "chunks": ["b" * 5_000_000]})
+    assert [len(chunk) for _, chunk in chunks] == [5_000_000]
+    assert complete == {}
+
+
+def test_url_stream_without_end_is_cut_at_the_limit(server, stream_url):
+    _, host = stream_url()
+    answer = open_url(server, host, {"prelude": {"statusCode": 200}, "forever": True})
+    assert answer.status == 200
+    received, complete = 0, True
+    try:
+        while piece := answer.read1(1 << 20):
+            received += len(piece)
+    except http.client.IncompleteRead as cut:
+        received += len(cut.partial)
+        complete = False
+    assert not complete and received == 200 * 1024 * 1024 - len('{"statusCode": 200}') - 8
+    answer = open_url(server, host, {"chunks": ["after"]})
+    assert answer.status == 200 and answer.read() == b"after"
