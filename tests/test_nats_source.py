@@ -259,6 +259,8 @@ def handler(event, context):
 """
     lam.create_function(FunctionName=name, Runtime="python3.12", Role=lambda_role(nats_server, unique("role")),
                         Handler="app.handler", Code={"ZipFile": make_zip({"app.py": code})},
+                        # Reading a 6 MB event takes more than the default 3 s on 128 MB's CPU share.
+                        MemorySize=1024, Timeout=30,
                         Environment={"Variables": {"MOTO": moto, "RESULTS": results}})
     lam.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig={"Delay": 0.1})
     publish(stream, ["x" * 900_000] * 8)  # 8 records of 1.2 MB in base64: two invocations (5 and 3).

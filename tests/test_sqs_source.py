@@ -107,13 +107,18 @@ def function(sqs_server, lam, moto, results, unique):
     return name
 
 
+def _shown(found: list) -> list:
+    """The batches found so far, as a failure message shows them: bodies where there are records."""
+    return [[r["body"] if isinstance(r, dict) and "body" in r else r for r in b] for b in found]
+
+
 def batches(sqs, results: str, until, timeout: float = 40, environments: set | None = None) -> list[list[dict]]:
     """The batches the function reported, in order, once `until(batches)` holds; the ids of the
     environments that ran them are added to `environments`."""
     found: list[list[dict]] = []
     deadline = time.monotonic() + timeout
     while not until(found):
-        assert time.monotonic() < deadline, f"gave up waiting; batches so far: {[[r['body'] for r in b] for b in found]}"
+        assert time.monotonic() < deadline, f"gave up waiting; batches so far: {_shown(found)}"
         answer = sqs.receive_message(QueueUrl=results, MaxNumberOfMessages=10, WaitTimeSeconds=1,
                                      MessageAttributeNames=["All"])
         for message in answer.get("Messages", []):
