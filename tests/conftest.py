@@ -26,8 +26,10 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """One server shared by the session's tests; tests use unique names to stay apart."""
-    running = Server(tmp_path_factory.mktemp("lambdabox") / "data").start()
+    """One server shared by the session's tests; tests use unique names to stay apart. Its streamed responses
+    are not paced (the 200 MB limit tests would take minutes at Lambda's 2 MiB/s); test_stream_bandwidth.py
+    tests the cap on a server of its own."""
+    running = Server(tmp_path_factory.mktemp("lambdabox") / "data", extra_args=["--stream-bandwidth", "0"]).start()
     yield running
     running.stop()
 

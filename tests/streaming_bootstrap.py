@@ -5,7 +5,7 @@ Event keys: "chunks" (strings, sent one chunk each), "sleep" (seconds between ch
 object, sent as a function URL's prelude with its 8 NUL bytes), "raw_prelude" (bytes as latin-1, sent as
 is after the content type of a prelude), "error" ([type, base64 body] trailers), "forever" (stream 64 KB
 chunks until cut), "tiny" (that many 1-byte chunks), "stall" (sleep that long mid-stream), "buffered"
-(post the chunks joined as a plain response), "content_type", "stamped" (that many JSON lines {"at": the time it was sent}). Through a function URL, the request's body holds the event.
+(post the chunks joined as a plain response), "content_type", "stamped" (that many JSON lines {"at": the time it was sent}), "blocks" (that many 64 KB chunks). Through a function URL, the request's body holds the event.
 """
 import base64
 import http.client
@@ -69,6 +69,8 @@ def serve(request_id, event):
             send(b"y")
         if event.get("stall"):
             time.sleep(event["stall"])
+        for _ in range(event.get("blocks", 0)):
+            send(b"b" * 65536)
         if event.get("forever"):
             block = b"f" * 65536
             while True:

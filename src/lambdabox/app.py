@@ -76,6 +76,7 @@ from lambdabox.observe.log_sweeper import LogSweeper
 from lambdabox.observe.logs import LogStore, group_name
 from lambdabox.queue.sqlite import SqliteEventQueue
 from lambdabox.runtime.catalog import RuntimeCatalog
+from lambdabox.runtime.streamed_response import Bandwidth
 from lambdabox.sandbox.factory import make_factory
 from lambdabox.sandbox.identities import Identities
 from lambdabox.sandbox.network import FunctionNetworks, NetworkUnavailable
@@ -140,6 +141,11 @@ def open_credentials(settings: Settings, store: RecordStore, sealer: Sealer) -> 
     return credentials
 
 
+def stream_bandwidth(mib_per_s: float | None) -> Bandwidth | None:
+    """The pace of streamed responses past their first 6 MB, from the operator's MiB a second (None: uncapped)."""
+    return None if mib_per_s is None else Bandwidth(bytes_per_second=mib_per_s * 1024 * 1024)
+
+
 def build_app(settings: Settings) -> UrlFront:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = RecordStore(settings.database)
@@ -197,7 +203,7 @@ def build_app(settings: Settings) -> UrlFront:
     pool.count_also(provisioner.memory_mb)
     invoker = Invoker(
         store, unpacked, runtimes, pool, limits, events, settings.endpoint_url, isolated, provisioner, snapshots,
-        secrets=secrets,
+        secrets=secrets, stream_bandwidth=stream_bandwidth(settings.stream_bandwidth_mib_s),
     )
     deliverer = Deliverer(invoker.enqueue, settings.sqs_endpoint_url, settings.sns_endpoint_url)
 

@@ -64,6 +64,8 @@ class Settings:
     #: Seconds a SnapStart version's INIT (at publish, in its template) may run, or the function's timeout if
     #: longer (Lambda: 130). Past it the version fails with FunctionError.InitTimeout.
     snapshot_init_timeout_s: float = 130.0
+    #: Bandwidth of a streamed response past its first 6 MB, in MiB a second (Lambda: 2); None: uncapped.
+    stream_bandwidth_mib_s: float | None = 2.0
     #: Delays before the retries of an asynchronous invocation that failed, in seconds (Lambda: ~1 and ~2 minutes).
     async_retry_delays_s: tuple[float, ...] = (60.0, 120.0)
     #: Asynchronous invocations this server runs at once.

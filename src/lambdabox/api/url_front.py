@@ -52,7 +52,6 @@ from lambdabox.api.bodies import read_bounded
 from lambdabox.api.rest import Authenticate, incoming, origin
 from lambdabox.control.function_urls import AWS_IAM, RESPONSE_STREAM, FoundUrl, FunctionUrls
 from lambdabox.invoke.invoker import Invoker
-from lambdabox.invoke.streaming import StreamedRun
 from lambdabox.model import url_events
 from lambdabox.model.arns import Scope, function_arn
 from lambdabox.model.errors import AwsError, TooManyRequests
@@ -159,9 +158,7 @@ class UrlFront:
 
         try:
             if found.config.get("InvokeMode") == RESPONSE_STREAM:
-                streamed = await StreamedRun.start(
-                    lambda sink: self._invoker.run(found.ref, payload, request_id, sink=sink)
-                )
+                streamed = await self._invoker.stream(found.ref, payload, request_id)
                 if streamed.streaming:
                     return await url_stream.respond(streamed, finish_headers, lambda: _error(BAD_GATEWAY, request_id))
                 run = await streamed.finish()

@@ -66,6 +66,13 @@ def _positive(option: str, text: str) -> float:
     return value
 
 
+def _bandwidth(text: str) -> float | None:
+    """--stream-bandwidth: MiB a second, or None for 0 (uncapped)."""
+    if text.strip() in ("0", "0.0"):
+        return None
+    return _positive("--stream-bandwidth", text)
+
+
 def _role_session_s(text: str) -> float:
     from lambdabox.invoke.role_credentials import MIN_LIFETIME_S
 
@@ -152,6 +159,13 @@ def register(commands: argparse._SubParsersAction) -> None:
         metavar="MB",
         help="most total MemorySize of all execution environments; idle ones are shut down, least recently "
         "used first, to make room, else the invoke is throttled (default: %(default)s)",
+    )
+    command.add_argument(
+        "--stream-bandwidth",
+        default="2",
+        metavar="MIB_PER_S",
+        help="how fast a streamed response (InvokeWithResponseStream, a RESPONSE_STREAM URL) may go past its first "
+        "6 MB, in MiB a second; 0 leaves it uncapped (default: %(default)s, Lambda's)",
     )
     command.add_argument(
         "--snapstart-init-timeout",
@@ -298,6 +312,7 @@ def run(arguments: argparse.Namespace) -> int:
         scale_period_s=scale_period_s,
         memory_cap_mb=_memory_cap(arguments.memory_cap),
         snapshot_init_timeout_s=_positive("--snapstart-init-timeout", arguments.snapstart_init_timeout),
+        stream_bandwidth_mib_s=_bandwidth(arguments.stream_bandwidth),
         isolation=arguments.isolation,
         async_retry_delays_s=_delays(arguments.async_retry_delays),
         async_concurrency=arguments.async_concurrency,

@@ -44,7 +44,7 @@ from lambdabox.model.errors import InvalidRequestContent, InvalidSubnetID, Reque
 from lambdabox.queue.api import EVENT, EventQueue, QueueItem
 from lambdabox.runtime.api import InitFailed, Invocation, Outcome
 from lambdabox.runtime.catalog import RuntimeCatalog
-from lambdabox.runtime.streamed_response import StreamedBody
+from lambdabox.runtime.streamed_response import Bandwidth, StreamedBody
 from lambdabox.sandbox.api import SandboxError, UnknownNetwork
 from lambdabox.store.records import RecordStore
 from lambdabox.store.unpacked import UnpackedStore
@@ -94,8 +94,10 @@ class Invoker:
         snapshots: Snapshots | None = None,
         *,
         secrets: EnvSecrets,
+        stream_bandwidth: Bandwidth | None = Bandwidth(),
     ) -> None:
-        """`secrets` opens the versions' sealed environment variables, for blueprints only."""
+        """`secrets` opens the versions' sealed environment variables, for blueprints only; `stream_bandwidth`
+        paces streamed responses (None: not at all)."""
         self._store = store
         self._secrets = secrets
         self._unpacked = unpacked
@@ -107,6 +109,7 @@ class Invoker:
         self._isolated = isolated
         self._provisioner = provisioner
         self._snapshots = snapshots
+        self._stream_bandwidth = stream_bandwidth
         self._blueprints: dict[tuple, Blueprint] = {}
         self._reservations: dict[str, tuple[int, int]] = {}
         self._resolved: dict[tuple, tuple] = {}
@@ -140,10 +143,18 @@ class Invoker:
         if request.get("InvocationType") == "DryRun":
             return version, request_id, None
 
+        return version, request_id, await self.stream(ref, payload, request_id, client_context, resolved=resolved)
+
+    async def stream(
+        self, ref: FunctionRef, payload: bytes, request_id: str, client_context: str | None = None, resolved=None
+    ) -> StreamedRun:
+        """`run`, with a response that may stream (paced by the server's bandwidth for streams): returns once
+        it begins to stream or the run has ended (see StreamedRun)."""
+
         def run(sink: StreamedBody) -> Any:
             return self.run(ref, payload, request_id, client_context, resolved=resolved, sink=sink)
 
-        return version, request_id, await StreamedRun.start(run)
+        return await StreamedRun.start(run, self._stream_bandwidth)
 
     async def _accept(
         self, scope: Scope, request: dict[str, Any], queued: bool = False

@@ -19,7 +19,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING
 
-from lambdabox.runtime.streamed_response import StreamedBody
+from lambdabox.runtime.streamed_response import Bandwidth, StreamedBody
 
 if TYPE_CHECKING:
     from lambdabox.invoke.invoker import Run
@@ -33,8 +33,9 @@ class StreamedRun:
         self._sink = sink
 
     @classmethod
-    async def start(cls, run: Callable[[StreamedBody], Awaitable[Run]]) -> StreamedRun:
-        sink = StreamedBody()
+    async def start(cls, run: Callable[[StreamedBody], Awaitable[Run]], bandwidth: Bandwidth | None = None) -> StreamedRun:
+        """Start `run`; its body is paced by `bandwidth` (none: as fast as it comes)."""
+        sink = StreamedBody(bandwidth=bandwidth)
         task = asyncio.ensure_future(run(sink))
         task.add_done_callback(lambda _: sink.close())
         began = asyncio.ensure_future(sink.began.wait())

@@ -12,6 +12,8 @@ it (InvokeWithResponseStream, a RESPONSE_STREAM function URL). Its contract:
    the stream). It wakes a waiting `put`, which then drops its block. Idempotent.
 5. `abandon()` (the reader went away): buffered blocks are dropped, and every later `put` returns at once,
    dropping its block; the runtime still runs to its end.
+6. With a `Bandwidth`, `put` paces the body as Lambda does: the first `uncapped_bytes` as fast as they
+   come, the rest at most `bytes_per_second` (a `put` waits until its block is due).
 
 `receive_blocks` reads a streamed request body off an h11 connection, coalescing what one socket read
 holds into one block, so that a flood of tiny chunks costs one block per read, not one per chunk.
@@ -24,6 +26,7 @@ import base64
 import binascii
 import json
 from collections import deque
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -54,11 +57,30 @@ STREAMING = b"streaming"
 MAX_ERROR_TYPE_CHARS = 256
 
 
+#: Bytes of a streamed response Lambda sends at full speed before its bandwidth cap applies: 6 MB.
+UNCAPPED_STREAM_BYTES = 6 * 1024 * 1024
+
+#: Lambda's bandwidth for a streamed response past its first 6 MB, in bytes a second: 2 MiB/s (16 Mbps).
+STREAM_BYTES_PER_SECOND = 2 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Bandwidth:
+    """How fast a streamed response may go: the first `uncapped_bytes` at once, then `bytes_per_second`."""
+
+    bytes_per_second: float = STREAM_BYTES_PER_SECOND
+    uncapped_bytes: int = UNCAPPED_STREAM_BYTES
+
+
 class StreamedBody:
     """The blocks of one streamed response, bounded in flight (see the module's contract)."""
 
-    def __init__(self, max_buffered_bytes: int = MAX_BUFFERED_BYTES) -> None:
+    def __init__(self, max_buffered_bytes: int = MAX_BUFFERED_BYTES, bandwidth: Bandwidth | None = None) -> None:
         self._max_buffered = max_buffered_bytes
+        self._bandwidth = bandwidth
+        #: Bytes handed on so far, and when the body passed its uncapped part (monotonic seconds).
+        self._sent = 0
+        self._capped_since: float | None = None
         self._blocks: deque[bytes] = deque()
         self._buffered = 0
         self._readable = asyncio.Event()
@@ -87,9 +109,28 @@ class StreamedBody:
             await self._writable.wait()
         if self._closed or self._abandoned or not block:
             return
+        if self._bandwidth is not None:
+            await self._pace(len(block))
+            if self._closed or self._abandoned:
+                return
         self._blocks.append(block)
         self._buffered += len(block)
         self._readable.set()
+
+    async def _pace(self, size: int) -> None:
+        """Wait until a block of `size` bytes is due under the bandwidth cap."""
+        bandwidth = self._bandwidth
+        self._sent += size
+        beyond = self._sent - bandwidth.uncapped_bytes
+        if beyond <= 0:
+            return
+        now = time.monotonic()
+        if self._capped_since is None:
+            # The uncapped part ends inside this block: its rest is the first capped part.
+            self._capped_since = now
+        delay = self._capped_since + beyond / bandwidth.bytes_per_second - now
+        if delay > 0:
+            await asyncio.sleep(delay)
 
     async def blocks(self) -> AsyncIterator[bytes]:
         """Every block in order, until `close` and the buffer is empty."""
