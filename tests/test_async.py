@@ -60,6 +60,12 @@ MAY_INVOKE = json.dumps({"Version": "2012-10-17", "Statement": [
 HOST_NETWORK = ["--function-network", "host"]
 
 
+class _Backlogged(ThreadingHTTPServer):
+    #: Connections the kernel queues before accept: tens of environments post at once, and http.server's 5
+    #: makes a busy host reset some of them (a reset post fails its invocation, which is then retried).
+    request_queue_size = 128
+
+
 class Listener:
     """An HTTP endpoint on loopback that records what functions post to it."""
 
@@ -80,7 +86,7 @@ class Listener:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = _Backlogged(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 

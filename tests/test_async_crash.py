@@ -32,7 +32,10 @@ def test_kill_9_loses_no_acknowledged_event(tmp_path):
         iam, lam = server.client("iam"), server.client("lambda")
         role = iam.create_role(RoleName="crash", AssumeRolePolicyDocument=TRUST)["Role"]["Arn"]
         lam.create_function(FunctionName="echo", Runtime="python3.12", Role=role, Handler="app.handler",
-                            Code={"ZipFile": make_zip({"app.py": ECHO})}, MemorySize=256)
+                            Code={"ZipFile": make_zip({"app.py": ECHO})}, MemorySize=256,
+                            # A post that takes over the default 3 s on a busy host would fail the event, and its
+                            # retry would count as a duplicate the crash did not cause.
+                            Timeout=30)
         lam.get_waiter("function_active_v2").wait(FunctionName="echo", WaiterConfig={"Delay": 0.1})
 
         def send(batch: range) -> int:
