@@ -402,3 +402,14 @@ def test_url_stream_without_end_is_cut_at_the_limit(server, stream_url):
     assert not complete and received == 200 * 1024 * 1024 - len('{"statusCode": 200}') - 8
     answer = open_url(server, host, {"chunks": ["after"]})
     assert answer.status == 200 and answer.read() == b"after"
+
+
+def test_url_answers_a_buffered_answer_nested_past_the_parser_as_it_is(server, stream_url):
+    """A function's answer is tenant JSON: one nested past what json recurses into is a bare JSON value, answered
+    200 as it came, and the server serves on."""
+    _, host = stream_url()
+    nested = "[" * 100_000 + "]" * 100_000
+    answer = open_url(server, host, {"buffered": True, "chunks": [nested]})
+    assert answer.status == 200 and answer.read() == nested.encode()
+    answer = open_url(server, host, {"prelude": {"statusCode": 202}, "chunks": ["still fine"]})
+    assert answer.status == 202 and answer.read() == b"still fine"

@@ -62,6 +62,13 @@ def test_answers():
     assert full.headers == [("x-a", "1"), ("x-b", "true"), ("content-type", "application/json"), ("set-cookie", "c=1")]
 
 
+def test_an_answer_nested_past_the_parser_is_a_bare_json_value():
+    """A function's answer is tenant JSON: nested deeper than any response object, it is answered as it is."""
+    nested = b"[" * 100_000 + b"]" * 100_000
+    found = answer(nested)
+    assert (found.status, found.headers, found.body) == (200, [("content-type", "application/json")], nested)
+
+
 def test_a_prelude_gives_status_headers_and_cookies():
     found = prelude(b'{"statusCode": 404, "headers": {"X-A": "1"}, "cookies": ["c=1"]}')
     assert found.status == 404 and found.body == b""
@@ -72,7 +79,7 @@ def test_a_prelude_gives_status_headers_and_cookies():
 @pytest.mark.parametrize("raw", [
     b"not json", b"[1]", b'{"statusCode": "200"}', b'{"statusCode": 600}', b'{"statusCode": true}',
     b'{"headers": []}', b'{"cookies": "c=1"}', b'{"headers": {"a b": "c"}}', b'{"headers": {"a": "x\\r\\ny"}}',
-    b'{"headers": {"a": {"nested": 1}}}',
+    b'{"headers": {"a": {"nested": 1}}}', b"[" * 6000 + b"]" * 6000,
 ])
 def test_a_malformed_prelude_is_refused(raw):
     with pytest.raises(Malformed):

@@ -361,3 +361,30 @@ def test_awslambdaric_init_error(awslambdaric: Path, task_root: Path) -> None:
         assert json.loads(failed.value.payload)["errorMessage"] == "Unable to import module 'nothere': No module named 'nothere'"
 
     asyncio.run(scenario())
+
+
+#: An error document nested far past what Python's json module recurses into (valid JSON, 200 KB).
+NESTED = b"[" * 100_000 + b"]" * 100_000
+
+
+def test_error_documents_nested_past_the_parser_are_read_safely() -> None:
+    """A runtime's error bodies are tenant JSON: nesting that would make json recurse past Python's limit is
+    read as an untyped document, not a RecursionError in the server."""
+
+    async def scenario() -> None:
+        api = await started()
+        client = await RawClient.connect(api)
+        try:
+            item = invocation(b"1")
+            invoked = asyncio.ensure_future(api.invoke(item))
+            await client.request("GET", NEXT)
+            status, _, _ = await client.request("POST", f"/2018-06-01/runtime/invocation/{item.request_id}/error", NESTED)
+            assert status == 202
+            assert await asyncio.wait_for(invoked, STEP_TIMEOUT_S) == Outcome(NESTED, "Runtime.Unknown")
+        finally:
+            client.close()
+            await api.close()
+
+    asyncio.run(scenario())
+    failed = InitFailed("Runtime.Unknown", NESTED)
+    assert failed.describe() == "Runtime.Unknown"

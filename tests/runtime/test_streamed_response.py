@@ -8,7 +8,7 @@ import json
 
 from harness import STEP_TIMEOUT_S, invocation
 from lambdabox.runtime.api_server import RuntimeApi
-from lambdabox.runtime.streamed_response import StreamedBody
+from lambdabox.runtime.streamed_response import ERROR_BODY_TRAILER, ERROR_TYPE_TRAILER, StreamedBody, trailer_error
 
 NEXT = "/2018-06-01/runtime/invocation/next"
 STREAM_HEADERS = (
@@ -307,3 +307,10 @@ def test_malformed_chunk_framing_closes_the_stream_and_refuses_other_results() -
             await api.close()
 
     asyncio.run(scenario())
+
+
+def test_a_trailer_body_nested_past_the_parser_is_replaced_by_a_document_of_its_own() -> None:
+    """The error body is tenant JSON: nested past what json recurses into, it is read as no document."""
+    nested = base64.b64encode(b"[" * 6000 + b"]" * 6000)
+    error_type, document = trailer_error({ERROR_TYPE_TRAILER: b"Deep", ERROR_BODY_TRAILER: nested})
+    assert error_type == "Deep" and json.loads(document)["errorType"] == "Deep"

@@ -14,9 +14,7 @@ DryRun answers 204 once the function could run.
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
-from typing import Any
 
 from starlette.responses import Response
 
@@ -25,7 +23,7 @@ from lambdabox.api.chunked import ChunkedResponse
 from lambdabox.api.rest import Call
 from lambdabox.invoke.invoker import Invoker, log_result
 from lambdabox.invoke.streaming import StreamedRun
-from lambdabox.runtime.api import Outcome
+from lambdabox.runtime.api import error_message
 
 
 async def invoke_with_response_stream(invoker: Invoker, call: Call) -> Response:
@@ -46,19 +44,9 @@ async def _events(streamed: StreamedRun, tail: bool) -> AsyncIterator[bytes]:
         outcome = run.outcome
         if not outcome.streamed and outcome.error_type is None:
             yield event_stream.payload_chunk(outcome.payload)
-        code, details = (None, None) if outcome.error_type is None else (outcome.error_type, _message(outcome))
+        code, details = (None, None) if outcome.error_type is None else (outcome.error_type, error_message(outcome.payload))
         yield event_stream.invoke_complete(code, details, log_result(run.log_lines) if tail else None)
     finally:
         # Left early (the client went away): drop the rest; the function still runs to its end.
         streamed.abandon()
 
-
-def _message(outcome: Outcome) -> str:
-    """An error outcome's errorMessage (its whole document when it has none)."""
-    try:
-        document: Any = json.loads(outcome.payload)
-    except ValueError:
-        document = None
-    if isinstance(document, dict) and isinstance(document.get("errorMessage"), str):
-        return document["errorMessage"]
-    return outcome.payload.decode("utf-8", "replace")

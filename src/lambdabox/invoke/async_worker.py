@@ -33,6 +33,7 @@ from lambdabox.model import json_text
 from lambdabox.model.arns import FunctionRef, Scope, function_arn
 from lambdabox.model.errors import AwsError, ResourceNotFound, TooManyRequests
 from lambdabox.queue.api import DELIVERY, FAILED, RETRYING, SUCCEEDED, EventQueue, QueueItem
+from lambdabox.runtime.api import error_message
 from lambdabox.store.records import RecordStore
 
 log = logging.getLogger(__name__)
@@ -168,7 +169,7 @@ class AsyncWorker:
             await self._route(item, ref, config.get("DestinationConfig", {}).get("OnSuccess"), "Success", run.version,
                               run.outcome.payload, None)
             return
-        entry.update(result="FunctionError", errorType=error_type, errorMessage=_message(run.outcome.payload))
+        entry.update(result="FunctionError", errorType=error_type, errorMessage=error_message(run.outcome.payload))
         if item.attempts <= config["MaximumRetryAttempts"]:
             delays = self._settings.retry_delays_s
             delay = delays[min(item.attempts - 1, len(delays) - 1)] if delays else 0
@@ -201,7 +202,7 @@ class AsyncWorker:
         on_failure = config.get("DestinationConfig", {}).get("OnFailure")
         await self._route(item, ref, on_failure, condition, version, response, error)
         if dead_letter:
-            attributes = {"RequestID": item.id, "ErrorCode": 200, "ErrorMessage": reason or _message(response)}
+            attributes = {"RequestID": item.id, "ErrorCode": 200, "ErrorMessage": reason or error_message(response)}
             await self._queue_delivery(item, dead_letter, {"mode": DEAD_LETTER, "body": _text(item.payload),
                                                            "attributes": attributes})
 
@@ -248,15 +249,6 @@ class AsyncWorker:
 
 def _entry(result: str, message: str) -> dict[str, Any]:
     return {"endedAt": _now_ms(), "result": result, "errorMessage": message}
-
-
-def _message(payload: bytes | None) -> str:
-    if not payload:
-        return ""
-    try:
-        return str(json_text.loads(payload).get("errorMessage", ""))
-    except (ValueError, AttributeError):
-        return payload.decode("utf-8", "replace")[:256]
 
 
 def _text(payload: bytes) -> str:

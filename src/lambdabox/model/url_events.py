@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
+
+from lambdabox.model import json_text
 
 #: Content types whose bodies the event carries as text (when they are UTF-8); the rest are base64-encoded.
 _TEXT_TYPES = ("text/", "application/json", "application/javascript", "application/xml",
@@ -129,7 +130,10 @@ def event(request: UrlRequest) -> dict[str, Any]:
 def answer(payload: bytes) -> HttpAnswer:
     """The HTTP answer a function's (successful) response makes; Malformed if it makes none."""
     try:
-        value = json.loads(payload)
+        value = json_text.loads(payload)
+    except json_text.TooDeep:
+        # Deeper than any response object can be: a bare value, which is answered as JSON as it is.
+        return HttpAnswer(200, [("content-type", "application/json")], payload)
     except ValueError:
         raise Malformed("the response is not JSON") from None
     if not isinstance(value, dict) or "statusCode" not in value:
@@ -162,9 +166,9 @@ def prelude(data: bytes) -> HttpAnswer:
     8 NUL bytes, as awslambda.HttpResponseStream.from does: {statusCode, headers, cookies}); Malformed if it
     gives none. The body is what follows the prelude, so it is empty here."""
     try:
-        value = json.loads(data)
+        value = json_text.loads(data)
     except ValueError:
-        raise Malformed("the prelude is not JSON") from None
+        raise Malformed("the prelude is not JSON, or nests too deep") from None
     if not isinstance(value, dict):
         raise Malformed("the prelude is not a JSON object")
     status = value.get("statusCode", 200)

@@ -27,8 +27,9 @@ Guarantees:
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
+
+from lambdabox.model import json_text
 
 #: Largest response payload a runtime may post, in bytes (Lambda's 6 MB limit as it counts it).
 MAX_RESPONSE_BYTES = 6_291_556
@@ -58,6 +59,17 @@ class Outcome:
     streamed: bool = False
 
 
+def error_message(payload: bytes | None) -> str:
+    """The errorMessage of an error document a runtime posted ("" when it names none); a payload that is not
+    a JSON object (or nests too deep to read) is its own text, cut to 256 characters."""
+    if not payload:
+        return ""
+    try:
+        return str(json_text.loads(payload).get("errorMessage", ""))
+    except (ValueError, AttributeError):
+        return payload.decode("utf-8", "replace")[:256]
+
+
 class InitFailed(Exception):
     """The runtime reported an error during INIT (POST /runtime/init/error)."""
 
@@ -71,7 +83,7 @@ class InitFailed(Exception):
     def describe(self) -> str:
         """"errorType: errorMessage" of the posted document (the type alone when it has no message)."""
         try:
-            message = json.loads(self.payload).get("errorMessage")
+            message = json_text.loads(self.payload).get("errorMessage")
         except (ValueError, AttributeError):
             message = None
         return f"{self.error_type}: {message}" if message else self.error_type

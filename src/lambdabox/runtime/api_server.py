@@ -39,6 +39,7 @@ from urllib.parse import unquote
 
 import h11
 
+from lambdabox.model import json_text
 from lambdabox.runtime.api import MAX_RESPONSE_BYTES, InitFailed, Invocation, Outcome
 from lambdabox.runtime.streamed_response import (
     MAX_STREAMED_RESPONSE_BYTES,
@@ -551,8 +552,8 @@ def _error_type(headers: dict[bytes, bytes], body: bytes) -> str:
     if header:
         return header.decode("utf-8", "replace")
     try:
-        document = json.loads(body)
-    except ValueError:
+        document = json_text.loads(body)
+    except ValueError:  # not JSON, or nested past what the reader takes
         document = None
     if isinstance(document, dict) and isinstance(document.get("errorType"), str) and document["errorType"]:
         return document["errorType"]

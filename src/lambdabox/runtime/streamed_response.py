@@ -23,14 +23,15 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
 import json
-from collections import deque
 import time
+from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import h11
+
+from lambdabox.model import json_text
 
 #: Most bytes of a streamed body held between the runtime and its reader, in bytes: enough to keep both
 #: sides busy, small enough that a stalled reader costs the server little.
@@ -221,8 +222,8 @@ def trailer_error(trailers: dict[bytes, bytes]) -> tuple[str, bytes] | None:
     encoded = trailers.get(ERROR_BODY_TRAILER)
     if encoded:
         try:
-            document = json.loads(base64.b64decode(encoded, validate=True))
-        except (binascii.Error, ValueError):
+            document = json_text.loads(base64.b64decode(encoded, validate=True))
+        except ValueError:  # binascii.Error and json_text's TooDeep are ValueErrors too
             document = None
     if not isinstance(document, dict):
         document = {"errorType": error_type, "errorMessage": "The function reported an error while streaming its response."}
