@@ -295,7 +295,8 @@ def test_url_refuses_a_huge_or_malformed_prelude(server, stream_url):
     _, host = stream_url()
     for event in ({"raw_prelude": "{" + "x" * 200_000}, {"raw_prelude": "not json" + "\0" * 8 + "body"},
                   {"raw_prelude": '{"statusCode": 99}' + "\0" * 8}, {"raw_prelude": '{"headers": {"a b": "c"}}' + "\0" * 8},
-                  {"raw_prelude": '{"headers": {"x": "line\\r\\nbreak"}}' + "\0" * 8}):
+                  {"raw_prelude": '{"headers": {"x": "line\\r\\nbreak"}}' + "\0" * 8},
+                  {"raw_prelude": '{"statusCode": 200, "x": "' + "y" * 20_000 + '"}' + "\0" * 8}):
         answer = open_url(server, host, event)
         assert answer.status == 502, event
         assert json.loads(answer.read()) == {"Message": "Internal Server Error"}

@@ -66,21 +66,30 @@ async def respond(
             return bad_gateway()
         held += first or b""
     response = ChunkedResponse(_body(streamed, blocks, bytes(held)), status_code=status)
-    response.raw_headers = [(n.encode("latin-1"), v.encode("latin-1", "replace")) for n, v in finish_headers(headers)]
+    response.raw_headers = encoded(finish_headers(headers))
     return response
+
+
+def encoded(headers: list[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
+    """A function URL answer's headers as the server sends them (values it cannot carry replaced)."""
+    return [(name.encode("latin-1"), value.encode("latin-1", "replace")) for name, value in headers]
 
 
 async def _prelude(blocks: AsyncIterator[bytes], rest: bytearray) -> bytearray | None:
     """The prelude (its JSON text), read off `blocks` up to its 8 NUL bytes; what follows them is left in
-    `rest`. None when the stream ends first or the prelude is too long."""
+    `rest`. None when the stream ends first or the prelude (its NUL bytes included) passes MAX_PRELUDE_BYTES."""
     data = bytearray()
+    searched = 0  # Where the search for the end goes on from: each byte is looked at about once.
     while True:
-        end = data.find(PRELUDE_END)
+        end = data.find(PRELUDE_END, searched)
         if end >= 0:
+            if end + len(PRELUDE_END) > MAX_PRELUDE_BYTES:
+                return None
             rest += data[end + len(PRELUDE_END):]
             return data[:end]
-        if len(data) > MAX_PRELUDE_BYTES:
+        if len(data) >= MAX_PRELUDE_BYTES:
             return None
+        searched = max(0, len(data) - len(PRELUDE_END) + 1)
         block = await _next(blocks)
         if block is None:
             return None
