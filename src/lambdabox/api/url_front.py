@@ -178,7 +178,7 @@ class UrlFront:
             return _error(BAD_GATEWAY, request_id)
         headers = finish_headers(answered.headers)
         response = Response(answered.body, status_code=answered.status)
-        response.raw_headers = [(n.encode("latin-1"), v.encode("latin-1", "replace")) for n, v in headers] + [
+        response.raw_headers = url_stream.encoded(headers) + [
             (b"content-length", str(len(answered.body)).encode())
         ]
         return response

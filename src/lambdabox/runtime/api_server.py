@@ -462,18 +462,16 @@ class RuntimeApi:
         """Read the request's body and route it."""
         if conn.they_are_waiting_for_100_continue:
             writer.write(conn.send(h11.InformationalResponse(status_code=100, headers=[])) or b"")
-        if request.method == b"POST":
-            headers = dict(request.headers)
+        target, method = request.target, request.method
+        path = target[len(_PREFIX):].partition(b"?")[0] if target.startswith(_PREFIX) else None
+        result = _invocation_result(path) if path is not None else None
+        headers = dict(request.headers) if method == b"POST" else {}
+        if result is not None and result[1] == b"response" and method == b"POST":
             if headers.get(RESPONSE_MODE_HEADER, b"").strip().lower() == STREAMING:
-                request_id = _response_target(request.target)
-                if request_id is not None:
-                    return await self._post_streamed(conn, reader, request_id, headers)
+                return await self._post_streamed(conn, reader, result[0], headers)
         body, size = await self._read_body(conn, reader)
-        target = request.target
-        if not target.startswith(_PREFIX):
+        if path is None:
             return _error_reply(404, "NotFound", "Unknown path")
-        path = target[len(_PREFIX):].partition(b"?")[0]
-        method = request.method
         if path == _NEXT:
             if method != b"GET":
                 return _error_reply(405, "MethodNotAllowed", "Use GET")
@@ -481,22 +479,18 @@ class RuntimeApi:
         if path in (_INIT_ERROR, _RESTORE_ERROR):
             if method != b"POST":
                 return _error_reply(405, "MethodNotAllowed", "Use POST")
-            return self._post_init_error(dict(request.headers), body)
+            return self._post_init_error(headers, body)
         if path == _RESTORE_NEXT:
             if method != b"GET":
                 return _error_reply(405, "MethodNotAllowed", "Use GET")
             return self._restore_next()
-        if path.startswith(_INVOCATION):
-            request_id, _, action = path[len(_INVOCATION):].rpartition(b"/")
-            if request_id and action in (b"response", b"error"):
-                if method != b"POST":
-                    return _error_reply(405, "MethodNotAllowed", "Use POST")
-                text = request_id.decode("utf-8", "replace")
-                if "%" in text:
-                    text = unquote(text)
-                if action == b"response":
-                    return self._post_response(text, body, size)
-                return self._post_error(text, dict(request.headers), body)
+        if result is not None:
+            if method != b"POST":
+                return _error_reply(405, "MethodNotAllowed", "Use POST")
+            request_id, action = result
+            if action == b"response":
+                return self._post_response(request_id, body, size)
+            return self._post_error(request_id, headers, body)
         return _error_reply(404, "NotFound", "Unknown path")
 
     async def _read_body(self, conn: h11.Connection, reader: asyncio.StreamReader) -> tuple[bytes, int]:
@@ -532,18 +526,15 @@ class RuntimeApi:
         return head + data + (conn.send(_END) or b"")
 
 
-def _response_target(target: bytes) -> str | None:
-    """The request id of a .../invocation/{id}/response target, or None for any other."""
-    if not target.startswith(_PREFIX):
-        return None
-    path = target[len(_PREFIX):].partition(b"?")[0]
+def _invocation_result(path: bytes) -> tuple[str, bytes] | None:
+    """(request id, b"response" or b"error") of an invocation/{id}/response or /error path, else None."""
     if not path.startswith(_INVOCATION):
         return None
     request_id, _, action = path[len(_INVOCATION):].rpartition(b"/")
-    if not request_id or action != b"response":
+    if not request_id or action not in (b"response", b"error"):
         return None
     text = request_id.decode("utf-8", "replace")
-    return unquote(text) if "%" in text else text
+    return (unquote(text) if "%" in text else text), action
 
 
 def _error_type(headers: dict[bytes, bytes], body: bytes) -> str:
