@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from test_url_front import HANDLER, make_public
+from test_url_front import HANDLER, make_public, public  # noqa: F401 (public is a fixture used by url)
 
 
 def curl(*arguments: str) -> tuple[int, dict[str, list[str]], bytes]:
@@ -30,18 +30,9 @@ def curl(*arguments: str) -> tuple[int, dict[str, list[str]], bytes]:
 
 
 @pytest.fixture(scope="module")
-def url(server):
-    """A public (NONE) URL of the shared echoing handler."""
-    from support import lambda_role, make_zip
-
-    lam = server.client("lambda")
-    name = f"curl-{__import__('os').urandom(4).hex()}"
-    lam.create_function(FunctionName=name, Runtime="python3.12", Role=lambda_role(server, name), Handler="app.handler",
-                        Code={"ZipFile": make_zip({"app.py": HANDLER})}, Timeout=2)
-    lam.get_waiter("function_active_v2").wait(FunctionName=name)
-    address = lam.create_function_url_config(FunctionName=name, AuthType="NONE")["FunctionUrl"]
-    make_public(lam, name)
-    return address
+def url(public) -> str:
+    """test_url_front's public (NONE) URL of its echoing handler, made for this module."""
+    return public[1]
 
 
 @pytest.mark.parametrize("method", ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"])

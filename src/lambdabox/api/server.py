@@ -173,7 +173,7 @@ def build_asgi(settings: Settings, fronts: Fronts, lifespan: Callable[[Starlette
     async def mapping_stats(request: Request) -> Response:
         """What the caller's event source mappings did since the server started, by UUID:
         GET /_lambdabox/event-source-mappings[?region=R] answers {"EventSourceMappings": {UUID: {RecordsProcessed,
-        RecordsFailed, LagMillis, LagMeasuredAt, Backlog}}}, for the caller's own account only, once it may
+        RecordsFailed, LagMillis, Backlog}}}, for the caller's own account only, once it may
         lambda:ListEventSourceMappings (kept off ListEventSourceMappings, whose shape is AWS's)."""
         scope = own_scope(request, "lambda:ListEventSourceMappings", lambda _: "*")
         shown = fronts.mapping_stats.shown(scope.account, scope.region) if fronts.mapping_stats is not None else {}
