@@ -136,6 +136,9 @@ def test_stream_qualifiers_dry_run_and_refusals_are_invoke_s(streaming_function,
     assert (status, code) == (404, "ResourceNotFoundException")
     status, code, _ = aws_error(lam.invoke_with_response_stream, FunctionName=name, Payload=b"{not json")
     assert (status, code) == (400, "InvalidRequestContentException")
+    status, code, _ = aws_error(lam.invoke_with_response_stream, FunctionName=name,
+                                Payload=b'"' + b"x" * (6 * 1024 * 1024) + b'"')
+    assert (status, code) == (413, "RequestTooLargeException")
     lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=0)
     status, code, _ = aws_error(lam.invoke_with_response_stream, FunctionName=name, Payload=b"{}")
     assert (status, code) == (429, "TooManyRequestsException")
